@@ -1,0 +1,314 @@
+"""Configuration: one typed settings object.
+
+Precedence, highest first: the environment variables of the original system
+(``DATABASE_URL``, ``SMTP_HOST`` …), then ``WFCONSOLE_<SECTION>__<KEY>`` variables, then
+the TOML file (``--config`` > ``$WFCONSOLE_CONFIG`` > ``./wfconsole.toml``), then the
+built-in local-first defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+
+APP_NAME = "wfconsole"
+
+
+class ConfigError(Exception):
+    """A configuration value or file is unusable; the message names the key."""
+
+
+def data_dir() -> Path:
+    """Where the local-first default keeps its database and queue files."""
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class DatabaseSettings(_Section):
+    url: str = Field(default="", description="SQLAlchemy/libpq URL; empty = SQLite file in the data dir.")
+    read_url: str = Field(default="", description="Optional read replica for read-only queries.")
+    pool_size: int = Field(default=10, ge=1, description="Connections per process (PostgreSQL).")
+    echo: bool = Field(default=False, description="Log every SQL statement (debugging).")
+
+
+class QueueSettings(_Section):
+    path: str = Field(default="", description="SqliteHuey file of the local queue; empty = data dir.")
+    redis_url: str = Field(default="", description="Set to use RedisHuey instead of the local queue.")
+    redis_password: SecretStr = Field(default=SecretStr(""), description="Overrides the URL's password.")
+    name: str = Field(default="wfconsole", description="Huey queue name (one per deployment).")
+    concurrency: int = Field(default=5, ge=1, le=256, description="Worker threads per consumer.")
+    embedded_worker: bool = Field(default=True, description="Run a consumer thread in-process (local queue).")
+    sweep_interval: float = Field(default=10.0, gt=0, description="Seconds between sweeper passes.")
+    signing_key: SecretStr = Field(
+        default=SecretStr(""), description="Signs queue messages; empty = derived from encryption key."
+    )
+
+
+class WorkflowSettings(_Section):
+    max_concurrent_executions: int = Field(default=10, ge=1, description="RUNNING cap across workers.")
+    default_timeout: int = Field(default=300, ge=1, description="Seconds, for definitions without one.")
+    default_max_retries: int = Field(default=3, ge=0, le=100)
+    default_retry_delay: int = Field(default=60, ge=0, description="Seconds; doubles per retry.")
+    max_retry_delay: int = Field(default=3600, ge=1, description="Cap on the backoff delay, seconds.")
+    webhook_timeout: float = Field(default=30.0, gt=0, description="Seconds per outbound HTTP attempt.")
+    webhook_max_retries: int = Field(default=3, ge=0, le=20, description="In-step HTTP retries.")
+    max_event_depth: int = Field(default=5, ge=1, description="Limit for event chains (loop guard).")
+
+
+class RetentionSettings(_Section):
+    logs_days: int = Field(default=90, ge=1)
+    executions_days: int = Field(default=30, ge=1)
+    backups_days: int = Field(default=30, ge=1)
+    cleanup_time: str = Field(default="03:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    backups_dir: str = Field(default="", description="Empty = <data dir>/backups.")
+
+
+class CacheSettings(_Section):
+    enabled: bool = True
+    ttl: int = Field(default=3600, ge=0, description="Seconds a workflow definition stays cached.")
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class SecuritySettings(_Section):
+    encryption_key: SecretStr = Field(
+        default=SecretStr(""), description="Fernet key(s), comma-separated, newest first."
+    )
+    rate_limit_per_minute: int = Field(default=60, ge=1)
+    allow_private_targets: bool = False
+    allowed_hosts: list[str] = Field(default_factory=list)
+    webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    signature_tolerance: int = Field(default=300, ge=1, description="Seconds.")
+
+
+class SmtpSettings(_Section):
+    host: str = ""
+    port: int = Field(default=587, ge=1, le=65535)
+    secure: bool = Field(default=False, description="true = implicit TLS (SMTPS); false = STARTTLS.")
+    user: str = ""
+    password: SecretStr = SecretStr("")
+    from_address: str = ""
+    timeout: float = Field(default=30.0, gt=0)
+
+
+class TwilioSettings(_Section):
+    account_sid: str = ""
+    auth_token: SecretStr = SecretStr("")
+    phone_number: str = ""
+    api_base_url: str = Field(default="", description="Override for tests; empty = Twilio's API.")
+
+
+class SlackSettings(_Section):
+    bot_token: SecretStr = SecretStr("")
+    webhook_url: SecretStr = SecretStr("")
+    api_base_url: str = Field(default="", description="Override for tests; empty = slack.com/api/.")
+
+
+class TeamsSettings(_Section):
+    webhook_url: SecretStr = SecretStr("")
+
+
+class AlertsSettings(_Section):
+    enabled: bool = True
+    failure_rate_threshold: float = Field(default=0.5, ge=0, le=1)
+    failure_rate_min_executions: int = Field(default=10, ge=1)
+    window_minutes: int = Field(default=15, ge=1)
+    queue_depth_threshold: int = Field(default=1000, ge=1)
+    cooldown_minutes: int = Field(default=60, ge=0)
+    email_to: list[str] = Field(default_factory=list)
+    slack_channel: str = ""
+    teams: bool = False
+
+
+class SentrySettings(_Section):
+    dsn: SecretStr = SecretStr("")
+    environment: str = "production"
+
+
+class HttpSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+
+
+class ConsoleSettings(_Section):
+    refresh_interval: float = Field(default=2.0, gt=0, description="Seconds between live refreshes.")
+
+
+class Settings(_Section):
+    """Everything wfconsole reads from configuration."""
+
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
+    workflow: WorkflowSettings = Field(default_factory=WorkflowSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    twilio: TwilioSettings = Field(default_factory=TwilioSettings)
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+    teams: TeamsSettings = Field(default_factory=TeamsSettings)
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
+    sentry: SentrySettings = Field(default_factory=SentrySettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+
+    _source: str = PrivateAttr(default="defaults")
+
+    @property
+    def source(self) -> str:
+        """The config file these settings came from, or 'defaults'."""
+        return self._source
+
+    @property
+    def database_url(self) -> str:
+        """The configured database URL, or the local SQLite file."""
+        return self.database.url or f"sqlite:///{data_dir() / 'wfconsole.db'}"
+
+    @property
+    def queue_path(self) -> Path:
+        """The SqliteHuey file used when no Redis URL is configured."""
+        return Path(self.queue.path) if self.queue.path else data_dir() / "queue.db"
+
+    @property
+    def uses_redis(self) -> bool:
+        """True when the queue runs on Redis."""
+        return bool(self.queue.redis_url)
+
+
+# The original system's environment variables, mapped onto (section, key).
+LEGACY_ENV: dict[str, tuple[str, str]] = {
+    "DATABASE_URL": ("database", "url"),
+    "DATABASE_READ_URL": ("database", "read_url"),
+    "REDIS_URL": ("queue", "redis_url"),
+    "REDIS_PASSWORD": ("queue", "redis_password"),
+    "SMTP_HOST": ("smtp", "host"),
+    "SMTP_PORT": ("smtp", "port"),
+    "SMTP_SECURE": ("smtp", "secure"),
+    "SMTP_USER": ("smtp", "user"),
+    "SMTP_PASS": ("smtp", "password"),
+    "SMTP_FROM": ("smtp", "from_address"),
+    "TWILIO_ACCOUNT_SID": ("twilio", "account_sid"),
+    "TWILIO_AUTH_TOKEN": ("twilio", "auth_token"),
+    "TWILIO_PHONE_NUMBER": ("twilio", "phone_number"),
+    "SLACK_BOT_TOKEN": ("slack", "bot_token"),
+    "SLACK_WEBHOOK_URL": ("slack", "webhook_url"),
+    "TEAMS_WEBHOOK_URL": ("teams", "webhook_url"),
+    "WORKFLOW_MAX_CONCURRENT_EXECUTIONS": ("workflow", "max_concurrent_executions"),
+    "WORKFLOW_DEFAULT_TIMEOUT": ("workflow", "default_timeout"),
+    "WORKFLOW_QUEUE_CONCURRENCY": ("queue", "concurrency"),
+    "SENTRY_DSN": ("sentry", "dsn"),
+    "LOG_LEVEL": ("logging", "level"),
+    "ENCRYPTION_KEY": ("security", "encryption_key"),
+}
+ENV_PREFIX = "WFCONSOLE_"
+CONFIG_ENV = "WFCONSOLE_CONFIG"
+
+
+def find_config_file(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The config file to read: explicit > $WFCONSOLE_CONFIG > ./wfconsole.toml > none."""
+    if explicit:
+        return Path(explicit)
+    from_env = os.environ.get(CONFIG_ENV)
+    if from_env:
+        return Path(from_env)
+    local = Path("wfconsole.toml")
+    return local if local.is_file() else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: {exc.strerror}") from None
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """Nested overrides from WFCONSOLE_SECTION__KEY and the legacy variables."""
+    overrides: dict[str, dict[str, Any]] = {}
+    for name, value in environ.items():
+        if name.startswith(ENV_PREFIX) and "__" in name and name != CONFIG_ENV:
+            section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
+            overrides.setdefault(section, {})[key] = _env_value(section, key, value)
+    for name, (section, key) in LEGACY_ENV.items():
+        if name in environ and environ[name] != "":
+            overrides.setdefault(section, {})[key] = environ[name]
+    return overrides
+
+
+def _env_value(section: str, key: str, value: str) -> Any:
+    """List-valued keys accept a comma-separated variable."""
+    section_model = Settings.model_fields.get(section)
+    annotation = None
+    if section_model is not None and isinstance(section_model.default_factory, type):
+        field = section_model.default_factory.model_fields.get(key)
+        annotation = field.annotation if field else None
+    if annotation is not None and getattr(annotation, "__origin__", None) is list:
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _merge(base: dict[str, Any], overrides: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    merged = {key: dict(value) if isinstance(value, dict) else value for key, value in base.items()}
+    for section, values in overrides.items():
+        target = merged.setdefault(section, {})
+        if isinstance(target, dict):
+            target.update(values)
+    return merged
+
+
+def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
+    """First error of a pydantic ValidationError as 'dotted.key: message'."""
+    error = exc.errors()[0]
+    key = ".".join(str(part) for part in error["loc"])
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    return f"{prefix}{key}: {message}"
+
+
+def load_settings(
+    config_path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Load settings from file and environment; raises ConfigError naming the bad key."""
+    environ = os.environ if environ is None else environ
+    path = find_config_file(config_path)
+    data = _read_toml(path) if path else {}
+    data = _merge(data, _env_overrides(environ))
+    where = f"config {path}" if path else "config"
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, prefix=f"{where}: ")) from None
+    settings._source = str(path) if path else "defaults"
+    return settings

@@ -1,0 +1,260 @@
+"""Database engines, sessions and migrations.
+
+A SQLite database is created and migrated on first use; PostgreSQL is migrated only by
+``wfconsole db upgrade`` and every other command on an un-migrated one says so.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlmodel import Session
+
+from engine.config import Settings
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+class DatabaseError(Exception):
+    """The database is unreachable, unusable or not migrated; the message says what to do."""
+
+
+def normalize_url(url: str) -> str:
+    """Accept the URLs users type (``postgresql://``, ``postgres://``) and pick psycopg 3."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    try:
+        make_url(url)
+    except ArgumentError:
+        raise DatabaseError(f"database.url: not a valid database URL: {redact_url(url)}") from None
+    return url
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password hidden, safe to show and log."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
+def is_sqlite(url: str) -> bool:
+    """True when the URL names a SQLite database."""
+    return url.startswith("sqlite")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_begin_immediate(conn: Any) -> None:
+    # Writers take the lock at BEGIN, so two writers queue on busy_timeout instead of
+    # failing with "database is locked" when a read transaction tries to upgrade.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_db_engine(
+    url: str, *, pool_size: int = 10, echo: bool = False, immediate: bool = True
+) -> Engine:
+    """An engine for the URL with the settings wfconsole relies on.
+
+    On SQLite, ``immediate`` makes every transaction a write transaction from its BEGIN;
+    read-only engines pass False so readers never wait on writers (WAL).
+    """
+    url = normalize_url(url)
+    if is_sqlite(url):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(
+            url,
+            echo=echo,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=pool_size,
+            max_overflow=pool_size * 2,
+        )
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        # Let SQLAlchemy, not pysqlite, emit BEGIN so BEGIN IMMEDIATE takes effect.
+        sa.event.listen(
+            engine, "connect", lambda dbapi_conn, _rec: setattr(dbapi_conn, "isolation_level", None)
+        )
+        if immediate:
+            sa.event.listen(engine, "begin", _sqlite_begin_immediate)
+        return engine
+    return sa.create_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": 5},
+    )
+
+
+@dataclass
+class Database:
+    """The engines and session factories of one configured database."""
+
+    url: str
+    engine: Engine
+    read_engine: Engine
+
+    def session(self) -> Session:
+        """A read-write session (use as a context manager)."""
+        return Session(self.engine, expire_on_commit=False)
+
+    def read_session(self) -> Session:
+        """A session on the read replica when configured, otherwise the primary."""
+        return Session(self.read_engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True for the local-first SQLite database."""
+        return is_sqlite(self.url)
+
+    @property
+    def display_url(self) -> str:
+        """The URL with its password hidden."""
+        return redact_url(self.url)
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
+
+
+_upgrade_lock = threading.Lock()
+
+
+def connect_database(settings: Settings) -> Database:
+    """Engines for the configured database, without touching its schema."""
+    url = normalize_url(settings.database_url)
+    pool_size = settings.database.pool_size
+    engine = create_db_engine(url, pool_size=pool_size, echo=settings.database.echo)
+    read_engine = engine
+    if settings.database.read_url:
+        read_engine = create_db_engine(settings.database.read_url, pool_size=pool_size)
+    elif is_sqlite(url):
+        read_engine = create_db_engine(url, pool_size=pool_size, immediate=False)
+    return Database(url=url, engine=engine, read_engine=read_engine)
+
+
+def open_database(settings: Settings, *, migrate: bool | None = None) -> Database:
+    """Connect to the configured database; SQLite is migrated on first use.
+
+    ``migrate=None`` means: migrate SQLite automatically, require PostgreSQL to be migrated.
+    """
+    db = connect_database(settings)
+    if migrate is None:
+        migrate = db.is_sqlite
+    if migrate:
+        with _upgrade_lock:
+            if current_revision(db) != head_revision():
+                upgrade(db)
+    else:
+        require_migrated(db)
+    return db
+
+
+def alembic_config(db: Database) -> Any:
+    """An Alembic Config pointing at the migrations shipped inside the package."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection_engine"] = db.engine
+    return config
+
+
+def head_revision() -> str | None:
+    """The newest migration shipped with this version."""
+    from alembic.script import ScriptDirectory
+
+    config = _bare_config()
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def _bare_config() -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def current_revision(db: Database) -> str | None:
+    """The revision the database is at, or None when it has never been migrated."""
+    from alembic.runtime.migration import MigrationContext
+
+    try:
+        with db.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    except sa.exc.OperationalError as exc:
+        raise DatabaseError(f"cannot connect to {db.display_url}: {_first_line(exc)}") from None
+
+
+def upgrade(db: Database, revision: str = "head") -> None:
+    """Apply migrations up to ``revision``."""
+    from alembic import command
+
+    try:
+        command.upgrade(alembic_config(db), revision)
+    except sa.exc.OperationalError as exc:
+        raise DatabaseError(f"cannot migrate {db.display_url}: {_first_line(exc)}") from None
+
+
+def require_migrated(db: Database) -> None:
+    """Raise DatabaseError when the schema is missing or behind this version."""
+    current, head = current_revision(db), head_revision()
+    if current is None:
+        raise DatabaseError(
+            f"database {db.display_url} is not initialised: run 'wfconsole db upgrade'"
+        )
+    if current != head:
+        raise DatabaseError(
+            f"database {db.display_url} is at revision {current}, this version needs {head}:"
+            " run 'wfconsole db upgrade'"
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+@contextmanager
+def session_scope(db: Database) -> Iterator[Session]:
+    """A session that commits on success and rolls back on error."""
+    with db.session() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+__all__ = [
+    "Database",
+    "DatabaseError",
+    "connect_database",
+    "create_db_engine",
+    "open_database",
+    "session_scope",
+]

@@ -1,0 +1,253 @@
+"""SQLModel tables: the database is the source of truth.
+
+All timestamps are timezone-aware UTC (TIMESTAMPTZ on PostgreSQL). JSON columns are JSONB on PostgreSQL. Deleting a
+workflow cascades to its executions, their steps and their log rows.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlmodel import Field, SQLModel
+
+JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+BigIntId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    """Current time as aware UTC, the storage convention."""
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    """A time-ordered UUIDv7 string: ids sort by creation time."""
+    millis = time.time_ns() // 1_000_000
+    raw = bytearray(millis.to_bytes(6, "big") + os.urandom(10))
+    raw[6] = (raw[6] & 0x0F) | 0x70
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    return str(uuid.UUID(bytes=bytes(raw)))
+
+
+class Role(StrEnum):
+    VIEWER = "VIEWER"
+    OPERATOR = "OPERATOR"
+    ADMIN = "ADMIN"
+    SUPER_ADMIN = "SUPER_ADMIN"
+
+
+class ExecutionStatus(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    SKIPPED = "SKIPPED"
+
+    @property
+    def is_final(self) -> bool:
+        """True for the states an execution never leaves on its own."""
+        return self not in (ExecutionStatus.PENDING, ExecutionStatus.RUNNING)
+
+
+FINAL_STATUSES = tuple(s.value for s in ExecutionStatus if s.is_final)
+
+
+class LogLevel(StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+def _json(nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=sa.Column(JSONType, nullable=nullable))
+
+
+def _fk(target: str, ondelete: str, nullable: bool = False) -> Any:
+    return Field(
+        sa_column=sa.Column(
+            sa.String(36), sa.ForeignKey(target, ondelete=ondelete), nullable=nullable
+        )
+    )
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "user"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    username: str = Field(max_length=128, unique=True)
+    display_name: str | None = Field(default=None, max_length=256)
+    email: str | None = Field(default=None, max_length=320)
+    role: str = Field(default=Role.VIEWER.value, max_length=16)
+    disabled: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Workflow(SQLModel, table=True):
+    __tablename__ = "workflow"
+    __table_args__ = (
+        sa.Index("idx_workflow_enabled", "enabled"),
+        sa.Index("idx_workflow_category", "category"),
+        sa.Index("idx_workflow_created_by", "created_by_id"),
+        sa.Index("idx_workflow_updated_at", "updated_at"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    name: str = Field(max_length=200, unique=True)
+    description: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    enabled: bool = False
+    version: int = 1
+    triggers: list[dict[str, Any]] = Field(sa_column=sa.Column(JSONType, nullable=False))
+    conditions: dict[str, Any] | None = _json()
+    actions: list[dict[str, Any]] = Field(sa_column=sa.Column(JSONType, nullable=False))
+    priority: int = 5
+    max_retries: int = 3
+    retry_delay: int = 60
+    timeout: int = 300
+    category: str | None = Field(default=None, max_length=100)
+    tags: list[str] = Field(default_factory=list, sa_column=sa.Column(JSONType, nullable=False))
+    execution_count: int = 0
+    success_count: int = 0
+    failure_count: int = 0
+    last_execution_at: datetime | None = None
+    avg_execution_ms: float | None = None
+    created_by_id: str | None = _fk("user.id", "SET NULL", nullable=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class WorkflowVersion(SQLModel, table=True):
+    """Every saved definition of a workflow, so versions can be listed, diffed, rolled back."""
+
+    __tablename__ = "workflow_version"
+    __table_args__ = (sa.UniqueConstraint("workflow_id", "version", name="uq_workflow_version"),)
+
+    id: int | None = Field(default=None, sa_column=sa.Column(BigIntId, primary_key=True))
+    workflow_id: str = _fk("workflow.id", "CASCADE")
+    version: int
+    definition: dict[str, Any] = Field(sa_column=sa.Column(JSONType, nullable=False))
+    created_by: str | None = Field(default=None, max_length=128)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class WorkflowTrigger(SQLModel, table=True):
+    """One row per trigger of a workflow, so events, hooks and schedules are found by index."""
+
+    __tablename__ = "workflow_trigger"
+    __table_args__ = (
+        sa.Index("idx_trigger_type_key", "type", "key"),
+        sa.Index("idx_trigger_workflow", "workflow_id"),
+    )
+
+    id: int | None = Field(default=None, sa_column=sa.Column(BigIntId, primary_key=True))
+    workflow_id: str = _fk("workflow.id", "CASCADE")
+    position: int
+    type: str = Field(max_length=16)
+    key: str | None = Field(default=None, max_length=500)
+    next_fire_at: datetime | None = None
+
+
+class WorkflowExecution(SQLModel, table=True):
+    __tablename__ = "workflow_execution"
+    __table_args__ = (
+        sa.Index("idx_execution_workflow_id", "workflow_id"),
+        sa.Index("idx_execution_status", "status"),
+        sa.Index("idx_execution_trigger_type", "trigger_type"),
+        sa.Index("idx_execution_started_at", "started_at"),
+        sa.Index("idx_execution_workflow_status", "workflow_id", "status"),
+        # Newest-first listing, unfiltered, by status and by workflow (keyset pagination).
+        sa.Index("idx_execution_created", "created_at", "id"),
+        sa.Index("idx_execution_status_created", "status", "created_at", "id"),
+        sa.Index("idx_execution_workflow_created", "workflow_id", "created_at", "id"),
+        # The sweeper's due and lease scans.
+        sa.Index("idx_execution_status_available", "status", "available_at"),
+        sa.UniqueConstraint("dedupe_key", name="uq_execution_dedupe_key"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    workflow_id: str = _fk("workflow.id", "CASCADE")
+    workflow_version: int = 1
+    status: str = Field(default=ExecutionStatus.PENDING.value, max_length=16)
+    trigger_type: str = Field(max_length=16)
+    trigger_data: dict[str, Any] = Field(
+        default_factory=dict, sa_column=sa.Column(JSONType, nullable=False)
+    )
+    context: dict[str, Any] | None = _json()
+    result: dict[str, Any] | None = _json()
+    error: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    duration_ms: float | None = None
+    retry_count: int = 0
+    available_at: datetime = Field(default_factory=utcnow)
+    lease_until: datetime | None = None
+    worker_id: str | None = Field(default=None, max_length=128)
+    next_step: int = 0
+    cancel_requested: bool = False
+    event_depth: int = 0
+    dedupe_key: str | None = Field(default=None, max_length=300)
+
+
+class WorkflowExecutionStep(SQLModel, table=True):
+    """One finished action of an execution; a retry resumes after the last one."""
+
+    __tablename__ = "workflow_execution_step"
+    __table_args__ = (
+        sa.UniqueConstraint("execution_id", "step_index", name="uq_step_execution_index"),
+    )
+
+    id: int | None = Field(default=None, sa_column=sa.Column(BigIntId, primary_key=True))
+    execution_id: str = _fk("workflow_execution.id", "CASCADE")
+    step_index: int
+    action_type: str = Field(max_length=32)
+    status: str = Field(max_length=16)
+    result: dict[str, Any] | None = _json()
+    error: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    attempt: int = 0
+    started_at: datetime = Field(default_factory=utcnow)
+    completed_at: datetime = Field(default_factory=utcnow)
+    duration_ms: float = 0.0
+
+
+class WorkflowExecutionLog(SQLModel, table=True):
+    __tablename__ = "workflow_execution_log"
+    __table_args__ = (
+        sa.Index("idx_log_execution_id", "execution_id"),
+        sa.Index("idx_log_level", "level"),
+        sa.Index("idx_log_timestamp", "timestamp"),
+    )
+
+    id: int | None = Field(default=None, sa_column=sa.Column(BigIntId, primary_key=True))
+    execution_id: str = _fk("workflow_execution.id", "CASCADE")
+    level: str = Field(default=LogLevel.INFO.value, max_length=8)
+    message: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    data: dict[str, Any] | None = _json()
+    step_index: int | None = None
+    timestamp: datetime = Field(default_factory=utcnow)
+
+
+class AuditLog(SQLModel, table=True):
+    """Who changed what, when: every change from the console, CLI or API."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        sa.Index("idx_audit_timestamp", "timestamp"),
+        sa.Index("idx_audit_target", "target_type", "target_id"),
+    )
+
+    id: int | None = Field(default=None, sa_column=sa.Column(BigIntId, primary_key=True))
+    timestamp: datetime = Field(default_factory=utcnow)
+    actor: str = Field(max_length=128)
+    action: str = Field(max_length=64)
+    target_type: str = Field(max_length=32)
+    target_id: str | None = Field(default=None, max_length=200)
+    details: dict[str, Any] | None = _json()

@@ -1,0 +1,206 @@
+"""Execution queries for the console, CLI and API: newest first, keyset-paginated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_
+from sqlmodel import col, select
+
+from engine.db import Database
+from engine.models import (
+    ExecutionStatus,
+    Workflow,
+    WorkflowExecution,
+    WorkflowExecutionLog,
+    WorkflowExecutionStep,
+)
+
+MAX_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class ExecutionRow:
+    """One execution as lists show it."""
+
+    id: str
+    workflow: str
+    status: str
+    trigger_type: str
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    duration_ms: float | None
+    retry_count: int
+    error: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        """The contract's JSON shape for ``executions list --json``."""
+        return {
+            "id": self.id,
+            "workflow": self.workflow,
+            "status": self.status,
+            "trigger_type": self.trigger_type,
+            "created_at": _iso(self.created_at),
+            "started_at": _iso(self.started_at),
+            "completed_at": _iso(self.completed_at),
+            "duration_ms": self.duration_ms,
+            "retry_count": self.retry_count,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page ended: the (created_at, id) of its last row."""
+
+    created_at: datetime
+    id: str
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One finished step of an execution."""
+
+    step_index: int
+    action_type: str
+    status: str
+    result: dict[str, Any] | None
+    error: str | None
+    attempt: int
+    duration_ms: float
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One log row of an execution."""
+
+    timestamp: datetime
+    level: str
+    message: str
+    step_index: int | None
+    data: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class ExecutionDetail:
+    """Everything the detail view shows about one execution."""
+
+    row: ExecutionRow
+    trigger_data: dict[str, Any]
+    result: dict[str, Any] | None
+    available_at: datetime
+    worker_id: str | None
+    steps: list[StepRecord]
+    logs: list[LogLine]
+
+
+class ExecutionNotFound(LookupError):
+    """No execution has that id."""
+
+    def __init__(self, execution_id: str) -> None:
+        super().__init__(f"no execution with id {execution_id!r}")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def _row(execution: WorkflowExecution, workflow_name: str) -> ExecutionRow:
+    return ExecutionRow(
+        id=execution.id,
+        workflow=workflow_name,
+        status=execution.status,
+        trigger_type=execution.trigger_type,
+        created_at=execution.created_at,
+        started_at=execution.started_at,
+        completed_at=execution.completed_at,
+        duration_ms=execution.duration_ms,
+        retry_count=execution.retry_count,
+        error=execution.error,
+    )
+
+
+def list_executions(
+    db: Database,
+    *,
+    status: str | None = None,
+    workflow: str | None = None,
+    trigger_type: str | None = None,
+    limit: int = 50,
+    after: Cursor | None = None,
+) -> list[ExecutionRow]:
+    """Executions newest first; pass the last row's cursor as ``after`` for the next page."""
+    if status is not None and status not in ExecutionStatus.__members__:
+        raise ValueError(f"status: unknown status {status!r}")
+    limit = max(1, min(limit, MAX_PAGE))
+    query = select(WorkflowExecution, Workflow.name).join(
+        Workflow, col(Workflow.id) == col(WorkflowExecution.workflow_id)
+    )
+    if status is not None:
+        query = query.where(WorkflowExecution.status == status)
+    if workflow is not None:
+        query = query.where(Workflow.name == workflow)
+    if trigger_type is not None:
+        query = query.where(WorkflowExecution.trigger_type == trigger_type)
+    if after is not None:
+        query = query.where(
+            or_(
+                col(WorkflowExecution.created_at) < after.created_at,
+                and_(
+                    col(WorkflowExecution.created_at) == after.created_at,
+                    col(WorkflowExecution.id) < after.id,
+                ),
+            )
+        )
+    query = query.order_by(
+        col(WorkflowExecution.created_at).desc(), col(WorkflowExecution.id).desc()
+    ).limit(limit)
+    with db.read_session() as session:
+        return [_row(execution, name) for execution, name in session.exec(query)]
+
+
+def cursor_of(row: ExecutionRow) -> Cursor:
+    """The cursor that continues after ``row``."""
+    return Cursor(row.created_at, row.id)
+
+
+def get_execution(db: Database, execution_id: str, *, log_limit: int = 500) -> ExecutionDetail:
+    """One execution with its steps and (up to ``log_limit``) log lines."""
+    with db.read_session() as session:
+        found = session.exec(
+            select(WorkflowExecution, Workflow.name)
+            .join(Workflow, col(Workflow.id) == col(WorkflowExecution.workflow_id))
+            .where(WorkflowExecution.id == execution_id)
+        ).first()
+        if found is None:
+            raise ExecutionNotFound(execution_id)
+        execution, name = found
+        steps = session.exec(
+            select(WorkflowExecutionStep)
+            .where(WorkflowExecutionStep.execution_id == execution_id)
+            .order_by(col(WorkflowExecutionStep.step_index))
+        ).all()
+        logs = session.exec(
+            select(WorkflowExecutionLog)
+            .where(WorkflowExecutionLog.execution_id == execution_id)
+            .order_by(col(WorkflowExecutionLog.id))
+            .limit(log_limit)
+        ).all()
+        return ExecutionDetail(
+            row=_row(execution, name),
+            trigger_data=execution.trigger_data,
+            result=execution.result,
+            available_at=execution.available_at,
+            worker_id=execution.worker_id,
+            steps=[
+                StepRecord(
+                    s.step_index, s.action_type, s.status, s.result, s.error, s.attempt,
+                    s.duration_ms,
+                )  # fmt: skip
+                for s in steps
+            ],
+            logs=[LogLine(g.timestamp, g.level, g.message, g.step_index, g.data) for g in logs],
+        )

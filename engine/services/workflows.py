@@ -1,0 +1,236 @@
+"""Workflow definitions in storage: save (upsert by name), list, export, versions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlmodel import Session, col, select
+
+from engine.db import Database, session_scope
+from engine.definition import (
+    DefinitionError,
+    EventTrigger,
+    ScheduleTrigger,
+    WebhookTrigger,
+    WorkflowDefinition,
+    validate_definition,
+)
+from engine.models import Workflow, WorkflowTrigger, WorkflowVersion, utcnow
+from engine.services.audit import ensure_user, record_audit
+
+DOCUMENT_FIELDS = (
+    "name", "description", "enabled", "category", "tags", "priority",
+    "max_retries", "retry_delay", "timeout", "triggers", "conditions", "actions",
+)  # fmt: skip
+
+
+class WorkflowNotFound(LookupError):
+    """No workflow has that name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no workflow named {name!r}")
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    """What saving one definition did."""
+
+    name: str
+    version: int
+    outcome: Literal["created", "updated", "unchanged"]
+
+
+@dataclass(frozen=True)
+class WorkflowSummary:
+    """One row of the workflow list."""
+
+    id: str
+    name: str
+    enabled: bool
+    version: int
+    category: str | None
+    trigger_types: tuple[str, ...]
+    action_count: int
+    execution_count: int
+    success_count: int
+    failure_count: int
+    last_execution_at: datetime | None
+    avg_execution_ms: float | None
+
+    @property
+    def success_rate(self) -> float | None:
+        """Share of finished runs that succeeded, or None before the first run."""
+        finished = self.success_count + self.failure_count
+        return self.success_count / finished if finished else None
+
+
+@dataclass(frozen=True)
+class VersionSummary:
+    """One saved version of a workflow."""
+
+    version: int
+    created_at: datetime
+    created_by: str | None
+    definition: dict[str, Any]
+
+
+def workflow_document(workflow: Workflow) -> dict[str, Any]:
+    """The stored workflow as a definition document (what export writes)."""
+    return {name: getattr(workflow, name) for name in DOCUMENT_FIELDS}
+
+
+def _trigger_rows(workflow_id: str, definition: WorkflowDefinition) -> list[WorkflowTrigger]:
+    rows = []
+    for position, trigger in enumerate(definition.triggers):
+        key: str | None = None
+        if isinstance(trigger, EventTrigger):
+            key = trigger.event
+        elif isinstance(trigger, WebhookTrigger):
+            key = trigger.path
+        elif isinstance(trigger, ScheduleTrigger):
+            key = trigger.cron
+        rows.append(
+            WorkflowTrigger(workflow_id=workflow_id, position=position, type=trigger.type, key=key)
+        )
+    return rows
+
+
+def _check_hook_paths(session: Session, workflow_id: str, definition: WorkflowDefinition) -> None:
+    """A webhook path belongs to one workflow; refuse a path another one holds."""
+    paths = {
+        trigger.path: position
+        for position, trigger in enumerate(definition.triggers)
+        if isinstance(trigger, WebhookTrigger)
+    }
+    if not paths:
+        return
+    taken = session.exec(
+        select(WorkflowTrigger.key, Workflow.name)
+        .join(Workflow, col(Workflow.id) == col(WorkflowTrigger.workflow_id))
+        .where(WorkflowTrigger.type == "webhook")
+        .where(col(WorkflowTrigger.key).in_(list(paths)))
+        .where(WorkflowTrigger.workflow_id != workflow_id)
+    ).first()
+    if taken is not None:
+        path, owner = taken
+        raise DefinitionError(
+            [(f"triggers[{paths[path]}].path", f"already used by workflow {owner!r}")]
+        )
+
+
+def save_definition_in(
+    session: Session, definition: WorkflowDefinition, *, actor: str
+) -> SaveResult:
+    """Upsert one definition by name in the caller's transaction; bumps version on change."""
+    document = definition.to_document()
+    user = ensure_user(session, actor)
+    workflow = session.exec(
+        select(Workflow).where(Workflow.name == definition.name).with_for_update()
+    ).first()
+    if workflow is None:
+        workflow = Workflow(created_by_id=user.id, version=1, **document)
+        _check_hook_paths(session, workflow.id, definition)
+        session.add(workflow)
+        outcome: Literal["created", "updated", "unchanged"] = "created"
+    else:
+        if workflow_document(workflow) == document:
+            return SaveResult(workflow.name, workflow.version, "unchanged")
+        _check_hook_paths(session, workflow.id, definition)
+        for name, value in document.items():
+            setattr(workflow, name, value)
+        workflow.version += 1
+        workflow.updated_at = utcnow()
+        for row in session.exec(
+            select(WorkflowTrigger).where(WorkflowTrigger.workflow_id == workflow.id)
+        ):
+            session.delete(row)
+        outcome = "updated"
+    session.flush()
+    session.add_all(_trigger_rows(workflow.id, definition))
+    session.add(
+        WorkflowVersion(
+            workflow_id=workflow.id, version=workflow.version, definition=document, created_by=actor
+        )
+    )
+    record_audit(
+        session,
+        actor=actor,
+        action=f"workflow.{'create' if outcome == 'created' else 'update'}",
+        target_type="workflow",
+        target_id=workflow.id,
+        details={"name": workflow.name, "version": workflow.version},
+    )
+    return SaveResult(workflow.name, workflow.version, outcome)
+
+
+def save_definitions(
+    db: Database, definitions: Iterable[WorkflowDefinition], *, actor: str
+) -> list[SaveResult]:
+    """Save several definitions in one transaction: all of them or none."""
+    results = []
+    with session_scope(db) as session:
+        for index, definition in enumerate(definitions):
+            try:
+                results.append(save_definition_in(session, definition, actor=actor))
+            except DefinitionError as exc:
+                raise DefinitionError(exc.errors, index=index) from None
+    return results
+
+
+def save_document(db: Database, data: Any, *, actor: str) -> SaveResult:
+    """Validate and save one definition given as parsed JSON data."""
+    return save_definitions(db, [validate_definition(data)], actor=actor)[0]
+
+
+def list_workflows(db: Database) -> list[WorkflowSummary]:
+    """Every workflow, by name."""
+    with db.read_session() as session:
+        rows = session.exec(select(Workflow).order_by(col(Workflow.name))).all()
+        return [
+            WorkflowSummary(
+                id=w.id,
+                name=w.name,
+                enabled=w.enabled,
+                version=w.version,
+                category=w.category,
+                trigger_types=tuple(t.get("type", "?") for t in w.triggers),
+                action_count=len(w.actions),
+                execution_count=w.execution_count,
+                success_count=w.success_count,
+                failure_count=w.failure_count,
+                last_execution_at=w.last_execution_at,
+                avg_execution_ms=w.avg_execution_ms,
+            )
+            for w in rows
+        ]
+
+
+def export_documents(db: Database, name: str | None = None) -> list[dict[str, Any]]:
+    """Definition documents of one workflow (by name) or of all, by name."""
+    with db.read_session() as session:
+        query = select(Workflow).order_by(col(Workflow.name))
+        if name is not None:
+            query = query.where(Workflow.name == name)
+        documents = [workflow_document(w) for w in session.exec(query)]
+    if name is not None and not documents:
+        raise WorkflowNotFound(name)
+    return documents
+
+
+def list_versions(db: Database, name: str) -> list[VersionSummary]:
+    """Saved versions of a workflow, newest first."""
+    with db.read_session() as session:
+        workflow = session.exec(select(Workflow).where(Workflow.name == name)).first()
+        if workflow is None:
+            raise WorkflowNotFound(name)
+        rows = session.exec(
+            select(WorkflowVersion)
+            .where(WorkflowVersion.workflow_id == workflow.id)
+            .order_by(col(WorkflowVersion.version).desc())
+        ).all()
+        return [
+            VersionSummary(r.version, r.created_at, r.created_by, r.definition) for r in rows
+        ]

@@ -1,0 +1,103 @@
+"""The ``wfconsole`` command line: argument parsing, wiring and one-line errors.
+
+Each command group lives in ``wfconsole.commands``; modules are imported lazily so
+``wfconsole --help`` and small commands start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import importlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+PROG = "wfconsole"
+
+
+class UserError(Exception):
+    """A mistake the user can fix; shown as one line, no traceback."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="PATH", help="configuration file (TOML)")
+    parser.add_argument("--user", metavar="NAME", help="act as this user (default: $USER)")
+
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command tree."""
+    parser = _Parser(prog=PROG, description="Workflow automation with a terminal console.")
+    _common(parser)
+    parser.set_defaults(handler="wfconsole.commands.console:open_console")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    from wfconsole.commands import register_all
+
+    register_all(commands, _common)
+    return parser
+
+
+def current_user(args: argparse.Namespace) -> str:
+    """The operator: --user, else the OS user."""
+    if getattr(args, "user", None):
+        return str(args.user)
+    try:
+        return os.environ.get("USER") or getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _resolve(handler: str | Handler) -> Handler:
+    if callable(handler):
+        return handler
+    module_name, _, function = handler.partition(":")
+    return getattr(importlib.import_module(module_name), function)  # type: ignore[no-any-return]
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from engine.config import ConfigError
+    from engine.db import DatabaseError
+    from engine.definition import DefinitionError
+    from engine.services.workflows import WorkflowNotFound
+
+    return (UserError, ConfigError, DatabaseError, DefinitionError, WorkflowNotFound)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``wfconsole`` script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = _resolve(args.handler)
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:
+        if isinstance(exc, _user_errors()):
+            print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+            return 1
+        raise
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return " ".join(text.split())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""``wfconsole workflow validate | import | export | list | versions``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from wfconsole.commands import CommonOptions
+
+
+def register(commands: Any, common: CommonOptions) -> None:
+    """Add the ``workflow`` group."""
+    group = commands.add_parser("workflow", help="workflow definitions as files")
+    sub = group.add_subparsers(dest="workflow_command", metavar="COMMAND", required=True)
+
+    validate = sub.add_parser("validate", help="check definition files without storing them")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    common(validate)
+    validate.set_defaults(handler=validate_command)
+
+    do_import = sub.add_parser("import", help="store definitions (upsert by name)")
+    do_import.add_argument("files", nargs="+", metavar="FILE")
+    common(do_import)
+    do_import.set_defaults(handler=import_command)
+
+    export = sub.add_parser("export", help="write definitions as JSON")
+    export.add_argument("name", nargs="?", metavar="NAME", help="one workflow (default: all)")
+    export.add_argument(
+        "-o", "--output", metavar="FILE", help="file, or a directory for one file per workflow"
+    )
+    common(export)
+    export.set_defaults(handler=export_command)
+
+    listing = sub.add_parser("list", help="list workflows")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    common(listing)
+    listing.set_defaults(handler=list_command)
+
+    versions = sub.add_parser("versions", help="list the saved versions of a workflow")
+    versions.add_argument("name", metavar="NAME")
+    versions.add_argument("--json", action="store_true", help="machine-readable output")
+    common(versions)
+    versions.set_defaults(handler=versions_command)
+
+
+def _load_files(paths: list[str]) -> list[Any]:
+    """Validate every file first; the first bad one is an error naming file and field."""
+    from engine.definition import DefinitionError, load_definition_text
+    from wfconsole.cli import UserError
+
+    definitions = []
+    for name in paths:
+        path = Path(name)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise UserError(f"{name}: no such file") from None
+        except UnicodeDecodeError:
+            raise UserError(f"{name}: not UTF-8 text") from None
+        except OSError as exc:
+            raise UserError(f"{name}: {exc.strerror}") from None
+        yaml_allowed = path.suffix.lower() in (".yaml", ".yml")
+        try:
+            definitions.append(load_definition_text(text, yaml_allowed=yaml_allowed))
+        except DefinitionError as exc:
+            raise UserError(f"{name}: {exc.first_line}") from None
+    return definitions
+
+
+def validate_command(args: argparse.Namespace) -> int:
+    """Validate files; nothing is stored."""
+    definitions = _load_files(args.files)
+    for name, definition in zip(args.files, definitions, strict=True):
+        print(f"{name}: ok ({definition.name})")
+    return 0
+
+
+def import_command(args: argparse.Namespace) -> int:
+    """Validate every file, then store them all in one transaction."""
+    from engine.definition import DefinitionError
+    from engine.services.workflows import save_definitions
+    from wfconsole.cli import UserError, current_user
+    from wfconsole.commands.context import database_for
+
+    definitions = _load_files(args.files)
+    names = [d.name for d in definitions]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise UserError(f"name: {duplicates[0]!r} is defined by more than one file")
+    db = database_for(args)
+    try:
+        results = save_definitions(db, definitions, actor=current_user(args))
+    except DefinitionError as exc:
+        source = args.files[exc.index] if exc.index is not None else "import"
+        raise UserError(f"{source}: {exc.first_line}") from None
+    finally:
+        db.dispose()
+    for result in results:
+        print(f"{result.name}: {result.outcome} (version {result.version})")
+    return 0
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "workflow"
+
+
+def export_command(args: argparse.Namespace) -> int:
+    """Print or write definitions as JSON."""
+    from engine.services.workflows import export_documents
+    from wfconsole.commands.context import database_for
+
+    db = database_for(args)
+    try:
+        documents = export_documents(db, args.name)
+    finally:
+        db.dispose()
+    output = Path(args.output) if args.output else None
+    if args.name is None and output is not None and (output.is_dir() or args.output.endswith("/")):
+        output.mkdir(parents=True, exist_ok=True)
+        for document in documents:
+            target = output / f"{_slug(document['name'])}.json"
+            target.write_text(_dumps(document), encoding="utf-8")
+        print(f"wrote {len(documents)} workflow(s) to {output}", file=sys.stderr)
+        return 0
+    payload: Any = documents[0] if args.name is not None else documents
+    if output is None:
+        sys.stdout.write(_dumps(payload))
+    else:
+        output.write_text(_dumps(payload), encoding="utf-8")
+    return 0
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+
+
+def list_command(args: argparse.Namespace) -> int:
+    """Print the workflows as a table or JSON."""
+    from engine.services.workflows import list_workflows
+    from wfconsole.commands.context import database_for
+    from wfconsole.commands.output import print_table, timestamp
+
+    db = database_for(args)
+    try:
+        rows = list_workflows(db)
+    finally:
+        db.dispose()
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": r.id,
+                        "name": r.name,
+                        "enabled": r.enabled,
+                        "version": r.version,
+                        "category": r.category,
+                        "triggers": list(r.trigger_types),
+                        "actions": r.action_count,
+                        "execution_count": r.execution_count,
+                        "success_count": r.success_count,
+                        "failure_count": r.failure_count,
+                        "last_execution_at": timestamp(r.last_execution_at),
+                        "avg_execution_ms": r.avg_execution_ms,
+                    }
+                    for r in rows
+                ],
+                indent=2,
+            )
+        )
+        return 0
+    print_table(
+        ["NAME", "ENABLED", "VER", "TRIGGERS", "RUNS", "SUCCESS", "LAST RUN"],
+        [
+            [
+                r.name,
+                "yes" if r.enabled else "no",
+                str(r.version),
+                ",".join(r.trigger_types),
+                str(r.execution_count),
+                "-" if r.success_rate is None else f"{r.success_rate:.0%}",
+                timestamp(r.last_execution_at) or "-",
+            ]
+            for r in rows
+        ],
+    )
+    return 0
+
+
+def versions_command(args: argparse.Namespace) -> int:
+    """Print the saved versions of one workflow, newest first."""
+    from engine.services.workflows import list_versions
+    from wfconsole.commands.context import database_for
+    from wfconsole.commands.output import print_table, timestamp
+
+    db = database_for(args)
+    try:
+        versions = list_versions(db, args.name)
+    finally:
+        db.dispose()
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "version": v.version,
+                        "created_at": timestamp(v.created_at),
+                        "created_by": v.created_by,
+                        "definition": v.definition,
+                    }
+                    for v in versions
+                ],
+                indent=2,
+            )
+        )
+        return 0
+    print_table(
+        ["VERSION", "SAVED AT", "BY"],
+        [[str(v.version), timestamp(v.created_at) or "", v.created_by or ""] for v in versions],
+    )
+    return 0
