@@ -170,7 +170,11 @@ Condition: TypeAlias = Annotated[
 for _model in (AllOf, AnyOf, NotOf):
     _model.model_rebuild()
 
-_ADAPTER: TypeAdapter[Condition] = TypeAdapter(Condition)
+# Error text leaves the input out: pydantic reprs the whole input first, which never ends
+# for an alias bomb and could echo trigger data. ``errors()`` still carries each input.
+_ADAPTER: TypeAdapter[Condition] = TypeAdapter(
+    Condition, config=ConfigDict(hide_input_in_errors=True)
+)
 
 
 def parse_condition(raw: Any) -> Condition:

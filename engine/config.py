@@ -9,8 +9,9 @@ built-in local-first defaults.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,8 +38,21 @@ def data_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
+# The password part of ``scheme://user:password@host``; greedy up to the last '@'.
+_URL_PASSWORD = re.compile(r"(?P<head>^[A-Za-z][A-Za-z0-9+.-]*://[^:/@]*:)[^/]*@")
+
+
+def _redact_url_password(value: str) -> str:
+    return _URL_PASSWORD.sub(r"\g<head>***@", value)
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # DATABASE_URL and REDIS_URL may carry a password: repr, str and logs never show it.
+        for name, value in super().__repr_args__():
+            yield name, _redact_url_password(value) if isinstance(value, str) else value
 
 
 class DatabaseSettings(_Section):
@@ -252,25 +266,34 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path}: {exc.strerror}") from None
 
 
-def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
-    """Nested overrides from WFCONSOLE_SECTION__KEY and the legacy variables."""
+def _env_overrides(
+    environ: Mapping[str, str], sources: dict[tuple[str, str], str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Nested overrides from WFCONSOLE_SECTION__KEY and the legacy variables.
+
+    ``sources``, when given, is filled with (section, key) -> the variable that set it.
+    """
     overrides: dict[str, dict[str, Any]] = {}
+    sources = {} if sources is None else sources
     for name, value in environ.items():
         if name.startswith(ENV_PREFIX) and "__" in name and name != CONFIG_ENV:
             section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
             overrides.setdefault(section, {})[key] = _env_value(section, key, value)
+            sources[(section, key)] = name
     for name, (section, key) in LEGACY_ENV.items():
         if name in environ and environ[name] != "":
             overrides.setdefault(section, {})[key] = environ[name]
+            sources[(section, key)] = name
     return overrides
 
 
 def _env_value(section: str, key: str, value: str) -> Any:
     """List-valued keys accept a comma-separated variable."""
     section_model = Settings.model_fields.get(section)
+    factory = section_model.default_factory if section_model is not None else None
     annotation = None
-    if section_model is not None and isinstance(section_model.default_factory, type):
-        field = section_model.default_factory.model_fields.get(key)
+    if isinstance(factory, type) and issubclass(factory, BaseModel):
+        field = factory.model_fields.get(key)
         annotation = field.annotation if field else None
     if annotation is not None and getattr(annotation, "__origin__", None) is list:
         return [part.strip() for part in value.split(",") if part.strip()]
@@ -304,11 +327,18 @@ def load_settings(
     environ = os.environ if environ is None else environ
     path = find_config_file(config_path)
     data = _read_toml(path) if path else {}
-    data = _merge(data, _env_overrides(environ))
+    env_sources: dict[tuple[str, str], str] = {}
+    data = _merge(data, _env_overrides(environ, env_sources))
     where = f"config {path}" if path else "config"
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
+        # A bad value from the environment names its variable, not the file.
+        loc = tuple(str(part) for part in exc.errors()[0]["loc"][:2])
+        for key, variable in env_sources.items():
+            if key[: len(loc)] == loc:
+                where = f"environment ${variable}"
+                break
         raise ConfigError(format_validation_error(exc, prefix=f"{where}: ")) from None
     settings._source = str(path) if path else "defaults"
     return settings

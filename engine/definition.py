@@ -52,7 +52,8 @@ class DefinitionError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    # Inputs are never echoed into error text: a hostile document could make that huge.
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
 
 # --- triggers ---------------------------------------------------------------------------
@@ -323,7 +324,11 @@ class WorkflowDefinition(_Strict):
     @classmethod
     def _bounded_conditions(cls, data: Any) -> Any:
         if isinstance(data, dict) and data.get("conditions") is not None:
-            check_condition_depth(data["conditions"])
+            try:
+                check_condition_depth(data["conditions"])
+            except ValueError as exc:
+                # A model-level error has no location; name the field in the message.
+                raise ValueError(f"conditions: {exc}") from None
         return data
 
     @model_validator(mode="after")
@@ -397,6 +402,8 @@ def errors_from_validation(exc: ValidationError) -> list[tuple[str, str]]:
         head, sep, rest = message.partition(": ")
         if error["type"] == "value_error" and sep and re.match(r"^[A-Za-z_][\w.\[\]]*$", head):
             path, message = f"{path}.{head}" if path else head, rest
+        elif error["type"] in ("action_type", "trigger_type"):
+            path = f"{path}.type"
         result.append((path, message))
     return result
 
@@ -422,6 +429,8 @@ def parse_definition_text(text: str, *, yaml_allowed: bool = False) -> Any:
         raise DefinitionError([("", "empty file")])
     try:
         return json.loads(text)
+    except RecursionError:
+        raise DefinitionError([("", "not accepted: nested too deeply")]) from None
     except json.JSONDecodeError as exc:
         if not yaml_allowed:
             raise DefinitionError([("", f"not valid JSON: {exc.msg} at line {exc.lineno}")]) from None
@@ -430,6 +439,8 @@ def parse_definition_text(text: str, *, yaml_allowed: bool = False) -> Any:
 
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise DefinitionError([("", "not accepted: nested too deeply")]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -36,6 +37,10 @@ class OutboundPolicy:
 
     allow_private_targets: bool = False
     allowed_hosts: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Config hands over a list; a tuple keeps the policy hashable (client cache key).
+        object.__setattr__(self, "allowed_hosts", tuple(self.allowed_hosts))
 
 
 class BlockedTarget(Exception):
@@ -194,9 +199,15 @@ class _GuardedNetworkBackend(httpcore.NetworkBackend):
 class GuardedTransport(httpx.HTTPTransport):
     """httpx transport whose every new connection (each redirect hop too) is checked."""
 
-    def __init__(self, policy: OutboundPolicy, *, limits: httpx.Limits | None = None) -> None:
+    def __init__(
+        self,
+        policy: OutboundPolicy,
+        *,
+        limits: httpx.Limits | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20)
-        ssl_context = httpx.create_ssl_context(trust_env=False)
+        ssl_context = ssl_context or httpx.create_ssl_context(trust_env=False)
         super().__init__(verify=ssl_context, trust_env=False, limits=limits)
         # httpx has no hook for a network backend, so swap in an equivalent pool with
         # ours; handle_request and the exception mapping stay httpx's own.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -34,9 +35,9 @@ class RecordedRequest:
 
 
 class HttpSink:
-    """ThreadingHTTPServer on 127.0.0.1:0; replies in script order, then `default`."""
+    """ThreadingHTTPServer on 127.0.0.1:0 (TLS when given a context); replies in script order."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.requests: list[RecordedRequest] = []
         self.script: list[Reply] = []
         self.default = Reply()
@@ -45,6 +46,10 @@ class HttpSink:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._server.block_on_close = False
+        self._scheme = "http"
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+            self._scheme = "https"
         # Clients that give up mid-reply (timeouts) reset the socket; that is expected.
         self._server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
         self._thread = threading.Thread(
@@ -57,7 +62,7 @@ class HttpSink:
 
     def url(self, path: str = "/", host: str = "127.0.0.1") -> str:
         """URL of `path` on this sink, addressed through `host`."""
-        return f"http://{host}:{self.port}{path}"
+        return f"{self._scheme}://{host}:{self.port}{path}"
 
     def reply(self, *replies: Reply) -> None:
         """Queue replies for the next requests, in order."""

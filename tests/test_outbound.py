@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import socket
+import ssl
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from engine import outbound
 from engine.outbound import (
     BlockedTarget,
+    GuardedTransport,
     OutboundPolicy,
     check_address,
     get_client,
@@ -215,3 +223,61 @@ def test_get_client_reuses_one_client_per_policy_and_timeout() -> None:
     assert get_client(OutboundPolicy(), timeout=5.0) is first
     assert get_client(DEFAULT, timeout=6) is not first
     assert get_client(OutboundPolicy(allow_private_targets=True), timeout=5) is not first
+
+
+def self_signed_certificate(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    """Write a self-signed certificate for DNS name `name` and its key; return both paths."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def tls_client(cert_path: Path, policy: OutboundPolicy) -> httpx.Client:
+    trust = ssl.create_default_context(cafile=str(cert_path))
+    return httpx.Client(transport=GuardedTransport(policy, ssl_context=trust), timeout=2)
+
+
+def tls_sink(cert_path: Path, key_path: Path) -> HttpSink:
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert_path, key_path)
+    return HttpSink(tls=server_tls)
+
+
+def test_tls_checks_the_certificate_against_the_url_host(tmp_path: Path) -> None:
+    cert_path, key_path = self_signed_certificate(tmp_path, "localhost")
+    policy = OutboundPolicy(allowed_hosts=("localhost",))
+    with tls_sink(cert_path, key_path) as sink, tls_client(cert_path, policy) as client:
+        assert client.get(sink.url("/secure", host="localhost")).status_code == 200
+
+
+def test_tls_refuses_a_certificate_for_another_host(tmp_path: Path) -> None:
+    cert_path, key_path = self_signed_certificate(tmp_path, "other.test")
+    policy = OutboundPolicy(allowed_hosts=("localhost",))
+    with (
+        tls_sink(cert_path, key_path) as sink,
+        tls_client(cert_path, policy) as client,
+        pytest.raises(httpx.ConnectError, match="certificate"),
+    ):
+        client.get(sink.url("/secure", host="localhost"))

@@ -13,6 +13,9 @@ COMMAND_MODULES = (
     "wfconsole.commands.demo",
     "wfconsole.commands.database",
     "wfconsole.commands.workflow",
+    "wfconsole.commands.runs",
+    "wfconsole.commands.executions",
+    "wfconsole.commands.worker",
 )
 
 

@@ -1,0 +1,82 @@
+"""The action protocol: every action type is one function from its rendered spec to a result.
+
+The executor renders a step's templated fields, then calls ``run_action``; an action
+raises ``ActionError`` (transient or permanent) or returns an ``ActionOutput``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from engine.actions.errors import ActionError
+from engine.config import Settings
+from engine.db import Database
+from engine.templating import render_value
+
+# Fields every action has that are about the step, not the message it sends.
+STEP_FIELDS = frozenset({"type", "name", "continue_on_error", "emit_event"})
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """What an action may know about the step it runs in."""
+
+    execution_id: str
+    step_index: int
+    deadline: float  # time.monotonic() value: the workflow's timeout
+    settings: Settings
+    db: Database
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stable across retries of the same step: ``<execution id>:<step>``."""
+        return f"{self.execution_id}:{self.step_index}"
+
+    def remaining(self) -> float:
+        """Seconds left before the workflow's timeout."""
+        return self.deadline - time.monotonic()
+
+
+@dataclass(frozen=True)
+class ActionOutput:
+    """A finished action: JSON-able data for the step record and a one-line summary."""
+
+    data: dict[str, Any]
+    summary: str
+
+
+ActionRunner = Callable[[dict[str, Any], StepContext], ActionOutput]
+_RUNNERS: dict[str, ActionRunner] = {}
+
+
+def action(kind: str) -> Callable[[ActionRunner], ActionRunner]:
+    """Register the runner of one action type."""
+
+    def register(runner: ActionRunner) -> ActionRunner:
+        _RUNNERS[kind] = runner
+        return runner
+
+    return register
+
+
+def _load_runners() -> None:
+    # Importing the modules registers their runners.
+    from engine.actions import webhook_action  # noqa: F401
+
+
+def run_action(spec: Any, context: dict[str, Any], ctx: StepContext) -> ActionOutput:
+    """Render the spec's templates against ``context`` and run the action it names."""
+    if not _RUNNERS:
+        _load_runners()
+    runner = _RUNNERS.get(spec.type)
+    if runner is None:
+        raise ActionError(
+            f"action type {spec.type!r} cannot run in this version of wfconsole", transient=False
+        )
+    fields = {
+        name: getattr(spec, name) for name in type(spec).model_fields if name not in STEP_FIELDS
+    }
+    return runner(render_value(fields, context), ctx)

@@ -1,0 +1,244 @@
+"""The SQL of an execution's lifecycle: claim, record a step, finish, hand back for retry.
+
+Every statement is conditional on the row still being ours (``status = RUNNING`` and
+``worker_id``), so a worker whose lease the sweeper took back changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from engine.models import (
+    ExecutionStatus,
+    Workflow,
+    WorkflowExecution,
+    WorkflowExecutionLog,
+    WorkflowExecutionStep,
+)
+
+E = WorkflowExecution.__table__.c  # type: ignore[attr-defined]
+W = Workflow.__table__.c  # type: ignore[attr-defined]
+EXECUTIONS = WorkflowExecution.__table__
+WORKFLOWS = Workflow.__table__
+STEPS = WorkflowExecutionStep.__table__
+LOGS = WorkflowExecutionLog.__table__
+RUNNING, PENDING = ExecutionStatus.RUNNING.value, ExecutionStatus.PENDING.value
+CLAIM_LOCK_KEY = 0x77F0_C1A1  # pg_advisory_xact_lock key that serialises claims
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """What a successful claim returns: enough to run without another query."""
+
+    id: str
+    workflow_id: str
+    workflow_version: int
+    trigger_type: str
+    trigger_data: dict[str, Any]
+    retry_count: int
+    next_step: int
+    event_depth: int
+
+
+@dataclass(frozen=True)
+class ClaimRefusal:
+    """Why a claim took nothing: gone/finished, not due yet, or the concurrency cap."""
+
+    reason: str  # "absent" | "not_pending" | "not_due" | "busy"
+    available_at: datetime | None = None
+
+
+@dataclass
+class PendingWrites:
+    """Step and log rows gathered in memory and written with the next commit."""
+
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    logs: list[dict[str, Any]] = field(default_factory=list)
+
+    def flush(self, conn: Connection) -> None:
+        """Insert everything gathered, in as few statements as possible."""
+        if self.steps:
+            conn.execute(sa.insert(STEPS), self.steps)
+            self.steps = []
+        if self.logs:
+            conn.execute(sa.insert(LOGS), self.logs)
+            self.logs = []
+
+
+def claim(
+    conn: Connection,
+    execution_id: str,
+    *,
+    now: datetime,
+    lease_until: datetime,
+    worker_id: str,
+    max_running: int,
+) -> Claimed | ClaimRefusal:
+    """PENDING → RUNNING in one conditional UPDATE, honouring the global RUNNING cap."""
+    if conn.dialect.name == "postgresql":
+        # Serialise the count-then-claim across every worker; released at commit.
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(CLAIM_LOCK_KEY)))
+    running = (
+        sa.select(sa.func.count()).select_from(EXECUTIONS).where(E.status == RUNNING)
+    ).scalar_subquery()
+    row = conn.execute(
+        sa.update(EXECUTIONS)
+        .where(E.id == execution_id, E.status == PENDING, E.available_at <= now)
+        .where(running < max_running)
+        .values(
+            status=RUNNING,
+            started_at=sa.func.coalesce(E.started_at, now),
+            lease_until=lease_until,
+            worker_id=worker_id,
+            cancel_requested=False,
+        )
+        .returning(
+            E.id, E.workflow_id, E.workflow_version, E.trigger_type, E.trigger_data,
+            E.retry_count, E.next_step, E.event_depth,
+        )  # fmt: skip
+    ).first()
+    if row is not None:
+        return Claimed(*row)
+    current = conn.execute(
+        sa.select(E.status, E.available_at).where(E.id == execution_id)
+    ).first()
+    if current is None:
+        return ClaimRefusal("absent")
+    if current.status != PENDING:
+        return ClaimRefusal("not_pending")
+    if current.available_at > now:
+        return ClaimRefusal("not_due", current.available_at)
+    return ClaimRefusal("busy")
+
+
+def _ours(execution_id: str, worker_id: str) -> Any:
+    return sa.and_(E.id == execution_id, E.status == RUNNING, E.worker_id == worker_id)
+
+
+def extend_lease(
+    conn: Connection, execution_id: str, *, worker_id: str, lease_until: datetime
+) -> None:
+    """Move the lease of an execution we hold."""
+    conn.execute(
+        sa.update(EXECUTIONS).where(_ours(execution_id, worker_id)).values(lease_until=lease_until)
+    )
+
+
+def record_step(
+    conn: Connection,
+    execution_id: str,
+    *,
+    worker_id: str,
+    next_step: int,
+    lease_until: datetime,
+    writes: PendingWrites,
+) -> bool | None:
+    """Commit a finished step; returns cancel_requested, or None when the row is no longer ours."""
+    row = conn.execute(
+        sa.update(EXECUTIONS)
+        .where(_ours(execution_id, worker_id))
+        .values(next_step=next_step, lease_until=lease_until)
+        .returning(E.cancel_requested)
+    ).first()
+    if row is None:
+        return None
+    writes.flush(conn)
+    return bool(row.cancel_requested)
+
+
+def finish(
+    conn: Connection,
+    execution_id: str,
+    *,
+    worker_id: str,
+    workflow_id: str,
+    status: str,
+    now: datetime,
+    duration_ms: float,
+    next_step: int,
+    result: dict[str, Any] | None,
+    error: str | None,
+    writes: PendingWrites,
+) -> bool:
+    """Final state, step rows, logs and the workflow's counters in one transaction."""
+    updated = conn.execute(
+        sa.update(EXECUTIONS)
+        .where(_ours(execution_id, worker_id))
+        .values(
+            status=status,
+            completed_at=now,
+            duration_ms=duration_ms,
+            next_step=next_step,
+            result=result,
+            error=error,
+            lease_until=None,
+        )
+    ).rowcount
+    if updated != 1:
+        return False
+    writes.flush(conn)
+    bump_counters(conn, workflow_id, status=status, duration_ms=duration_ms, now=now)
+    return True
+
+
+def bump_counters(
+    conn: Connection, workflow_id: str, *, status: str, duration_ms: float | None, now: datetime
+) -> None:
+    """Count one more finished run on the workflow; SUCCESS/FAILED feed the average."""
+    values: dict[str, Any] = {"execution_count": W.execution_count + 1, "last_execution_at": now}
+    if status in (ExecutionStatus.SUCCESS, ExecutionStatus.FAILED) and duration_ms is not None:
+        timed = W.success_count + W.failure_count
+        values["avg_execution_ms"] = (
+            sa.func.coalesce(W.avg_execution_ms, 0.0) * timed + duration_ms
+        ) / (timed + 1)
+        counter = "success_count" if status == ExecutionStatus.SUCCESS else "failure_count"
+        values[counter] = getattr(W, counter) + 1
+    conn.execute(sa.update(WORKFLOWS).where(W.id == workflow_id).values(**values))
+
+
+def hand_back(
+    conn: Connection,
+    execution_id: str,
+    *,
+    worker_id: str,
+    next_step: int,
+    available_at: datetime,
+    error: str,
+    writes: PendingWrites,
+) -> bool:
+    """RUNNING → PENDING with retry_count + 1, due at ``available_at``."""
+    updated = conn.execute(
+        sa.update(EXECUTIONS)
+        .where(_ours(execution_id, worker_id))
+        .values(
+            status=PENDING,
+            retry_count=E.retry_count + 1,
+            available_at=available_at,
+            next_step=next_step,
+            lease_until=None,
+            worker_id=None,
+            error=error,
+        )
+    ).rowcount
+    if updated != 1:
+        return False
+    writes.flush(conn)
+    return True
+
+
+def finished_step_results(conn: Connection, execution_id: str) -> list[dict[str, Any]]:
+    """Results of the steps already recorded, for the ``steps`` template context on resume."""
+    rows = conn.execute(
+        sa.select(STEPS.c.step_index, STEPS.c.action_type, STEPS.c.status, STEPS.c.result)
+        .where(STEPS.c.execution_id == execution_id)
+        .order_by(STEPS.c.step_index)
+    )
+    return [
+        {"index": r.step_index, "type": r.action_type, "status": r.status, "result": r.result}
+        for r in rows
+    ]

@@ -1,0 +1,236 @@
+"""The Huey queue: instance, tasks, the sweeper loop and ``dispatch()``.
+
+``huey_consumer engine.queue.huey -w N`` works because ``engine.queue.huey`` is built on
+first access from the configuration (``$WFCONSOLE_CONFIG`` or ./wfconsole.toml or the
+environment). Messages carry only an execution id and are signed, so a message crafted in
+Redis without the key runs nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+
+from huey import Huey, RedisHuey, SqliteHuey
+from huey.consumer import Consumer
+from huey.serializer import SignedSerializer
+
+from engine.config import Settings, load_settings
+from engine.db import Database, open_database
+from engine.executor import Executor, Outcome
+from engine.sweeper import sweep
+
+log = logging.getLogger("wfconsole.queue")
+# The embedded/local consumer polls SQLite this often at most (Huey's default backs off to 10 s).
+LOCAL_POLL_SECONDS = 0.02
+
+
+def signing_key(settings: Settings) -> str:
+    """The message-signing key: configured, else derived from the encryption key or a local file.
+
+    Every consumer of one deployment must share it: set ``queue.signing_key`` (or
+    ``ENCRYPTION_KEY``) when the queue is Redis.
+    """
+    configured = settings.queue.signing_key.get_secret_value()
+    if configured:
+        return configured
+    encryption = settings.security.encryption_key.get_secret_value()
+    if encryption:
+        return hashlib.sha256(b"wfconsole-queue:" + encryption.encode()).hexdigest()
+    if settings.uses_redis:
+        # Anyone able to read the database URL (with its password) could run work anyway.
+        return hashlib.sha256(b"wfconsole-queue-url:" + settings.database_url.encode()).hexdigest()
+    key_file = settings.queue_path.with_suffix(".key")
+    return _local_key(key_file)
+
+
+def _local_key(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = os.urandom(32).hex()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key)
+        return key
+    except FileExistsError:  # pragma: no cover - lost a creation race
+        return path.read_text().strip()
+
+
+def make_huey(settings: Settings) -> Huey:
+    """A RedisHuey when ``queue.redis_url`` is set, otherwise a SqliteHuey file."""
+    serializer = SignedSerializer(secret=signing_key(settings), salt="wfconsole")
+    name = settings.queue.name
+    if settings.uses_redis:
+        params: dict[str, Any] = {}
+        password = settings.queue.redis_password.get_secret_value()
+        if password:
+            params["password"] = password
+        return RedisHuey(
+            name, url=settings.queue.redis_url, results=False, serializer=serializer,
+            blocking=True, read_timeout=1, **params,
+        )  # fmt: skip
+    path = settings.queue_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey(name, filename=str(path), results=False, serializer=serializer)
+
+
+class Queue:
+    """One deployment's queue: the Huey instance, its tasks, and the worker-side runtime."""
+
+    def __init__(self, settings: Settings, *, db: Database | None = None) -> None:
+        self.settings = settings
+        self.huey = make_huey(settings)
+        self._db = db
+        self._executor: Executor | None = None
+        self._lock = threading.Lock()
+        self._sweeper: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self._register_tasks()
+
+    # --- producer side ------------------------------------------------------------------
+
+    def dispatch(self, execution_id: str, delay: float | None = None) -> None:
+        """Ask a worker to look at an execution (now, or after ``delay`` seconds)."""
+        if delay and delay > 0:
+            self.run_execution.schedule(args=(execution_id,), delay=delay)
+        else:
+            self.run_execution(execution_id)
+
+    def depth(self) -> dict[str, int]:
+        """Messages waiting now and scheduled for later."""
+        return {"queued": self.huey.pending_count(), "scheduled": self.huey.scheduled_count()}
+
+    # --- worker side --------------------------------------------------------------------
+
+    @property
+    def db(self) -> Database:
+        """The worker's database, opened on first use."""
+        with self._lock:
+            if self._db is None:
+                self._db = open_database(self.settings)
+            return self._db
+
+    @property
+    def executor(self) -> Executor:
+        """The process's executor, created on first use."""
+        db = self.db
+        with self._lock:
+            if self._executor is None:
+                self._executor = Executor(db, self.settings, self.worker_id)
+            return self._executor
+
+    def handle(self, execution_id: str) -> Outcome:
+        """What the task does: run the execution, then schedule whatever comes next."""
+        outcome = self.executor.run(execution_id)
+        if outcome.retry_in is not None:
+            self.dispatch(execution_id, delay=max(outcome.retry_in, 0.0))
+        return outcome
+
+    def _register_tasks(self) -> None:
+        queue = self
+
+        @self.huey.task(name="run_execution")
+        def run_execution(execution_id: str) -> None:
+            queue.handle(execution_id)
+
+        @self.huey.on_startup(name="wfconsole_sweeper")
+        def start_sweeper() -> None:
+            queue.start_sweeper()
+
+        self.run_execution = run_execution
+
+    def sweep_once(self) -> int:
+        """One sweeper pass; enqueues what it found and returns how many."""
+        report = sweep(self.db)
+        for execution_id in report.enqueue:
+            self.dispatch(execution_id)
+        return len(report.enqueue)
+
+    def start_sweeper(self) -> None:
+        """Start this process's sweeper thread (once, however many workers start)."""
+        with self._lock:
+            if self._sweeper is not None and self._sweeper.is_alive():
+                return
+            self._stop.clear()
+            self._sweeper = threading.Thread(
+                target=self._sweep_loop, name="wfconsole-sweeper", daemon=True
+            )
+            self._sweeper.start()
+
+    def _sweep_loop(self) -> None:
+        while not self._stop.wait(self.settings.queue.sweep_interval):
+            try:
+                self.sweep_once()
+            except Exception:  # keep sweeping: a database blip must not stop recovery
+                log.exception("sweeper pass failed")
+
+    def stop_sweeper(self) -> None:
+        """Stop the sweeper thread."""
+        self._stop.set()
+
+    def consumer(self, workers: int | None = None, **options: Any) -> Consumer:
+        """A Huey consumer for this queue; local queues poll fast instead of backing off."""
+        options.setdefault("worker_type", "thread")
+        options.setdefault("graceful_signal", "TERM")
+        if not self.settings.uses_redis:
+            options.setdefault("initial_delay", LOCAL_POLL_SECONDS)
+            options.setdefault("backoff", 1.0)
+            options.setdefault("max_delay", LOCAL_POLL_SECONDS)
+        return self.huey.create_consumer(workers=workers or self.settings.queue.concurrency,
+                                         **options)  # fmt: skip
+
+
+class EmbeddedWorker:
+    """A consumer running in threads inside the console or ``serve`` (local queue)."""
+
+    def __init__(self, queue: Queue, workers: int | None = None) -> None:
+        self.queue = queue
+        self._consumer = queue.consumer(workers, check_worker_health=False)
+
+    def start(self) -> None:
+        """Start the worker threads and the sweeper (no signal handlers: not the main loop)."""
+        consumer = self._consumer
+        consumer.scheduler.start()
+        for _, worker in consumer.worker_threads:
+            worker.start()
+        self.queue.start_sweeper()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Let running steps finish (up to ``timeout``), then stop."""
+        self.queue.stop_sweeper()
+        consumer = self._consumer
+        consumer.stop_flag.set()
+        for _, worker in consumer.worker_threads:
+            worker.join(timeout)
+        consumer.scheduler.join(timeout)
+
+
+_default: Queue | None = None
+_default_lock = threading.Lock()
+
+
+def default_queue() -> Queue:
+    """The queue of the ambient configuration (what ``huey_consumer`` uses)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Queue(load_settings())
+        return _default
+
+
+def __getattr__(name: str) -> Any:
+    # ``huey_consumer engine.queue.huey`` resolves this attribute.
+    if name == "huey":
+        return default_queue().huey
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["EmbeddedWorker", "Queue", "default_queue", "make_huey", "signing_key"]

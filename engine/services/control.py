@@ -1,0 +1,134 @@
+"""Operator actions on executions: retry and cancel (console, CLI and API call these)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from engine.db import Database
+from engine.execution_store import E, EXECUTIONS, W, WORKFLOWS, bump_counters
+from engine.models import ExecutionStatus, utcnow
+from engine.runs import Dispatcher, dispatch_all
+from engine.services.executions import ExecutionNotFound
+
+RETRYABLE = (ExecutionStatus.FAILED.value, ExecutionStatus.CANCELLED.value)
+
+
+class NotRetryable(Exception):
+    """The execution is not in a state a retry applies to."""
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    """What cancel did to one execution."""
+
+    id: str
+    outcome: str  # "cancelled" | "cancel requested" | "already <STATUS>"
+
+
+def _unfinish(conn: sa.Connection, workflow_id: str, status: str, duration: float | None) -> None:
+    """Take one finished run back out of the workflow's counters (it will be counted again)."""
+    values: dict[str, object] = {"execution_count": W.execution_count - 1}
+    if status == ExecutionStatus.FAILED.value:
+        timed = W.success_count + W.failure_count
+        values["failure_count"] = W.failure_count - 1
+        if duration is not None:
+            values["avg_execution_ms"] = sa.case(
+                (timed > 1, (sa.func.coalesce(W.avg_execution_ms, 0.0) * timed - duration)
+                 / (timed - 1)),
+                else_=None,
+            )  # fmt: skip
+    conn.execute(sa.update(WORKFLOWS).where(W.id == workflow_id).values(**values))
+
+
+def retry_executions(
+    db: Database, queue: Dispatcher, ids: Sequence[str] = (), *, failed: bool = False,
+    workflow: str | None = None, actor: str,
+) -> list[str]:  # fmt: skip
+    """Put FAILED/CANCELLED executions back to PENDING; they resume after their last finished step."""
+    now = utcnow()
+    with db.engine.begin() as conn:
+        query = sa.select(E.id, E.workflow_id, E.status, E.duration_ms)
+        if failed:
+            query = query.where(E.status == ExecutionStatus.FAILED.value)
+            if workflow is not None:
+                query = query.join(WORKFLOWS, W.id == E.workflow_id).where(W.name == workflow)
+        else:
+            query = query.where(E.id.in_(list(ids)))
+        rows = {row.id: row for row in conn.execute(query)}
+        for execution_id in ids:
+            if execution_id not in rows:
+                raise ExecutionNotFound(execution_id)
+            if rows[execution_id].status not in RETRYABLE:
+                raise NotRetryable(
+                    f"execution {execution_id} is {rows[execution_id].status}; only FAILED or"
+                    " CANCELLED executions can be retried"
+                )
+        retried = []
+        for row in rows.values():
+            done = conn.execute(
+                sa.update(EXECUTIONS)
+                .where(E.id == row.id, E.status.in_(RETRYABLE))
+                .values(status="PENDING", retry_count=E.retry_count + 1, available_at=now,
+                        completed_at=None, duration_ms=None, lease_until=None, worker_id=None,
+                        cancel_requested=False)  # fmt: skip
+            ).rowcount
+            if done:
+                _unfinish(conn, row.workflow_id, row.status, row.duration_ms)
+                retried.append(row.id)
+        if retried:
+            conn.execute(
+                sa.insert(record_audit_table()),
+                [{"actor": actor, "action": "execution.retry", "target_type": "execution",
+                  "target_id": i, "timestamp": now} for i in retried],
+            )  # fmt: skip
+    dispatch_all(queue, retried)
+    return retried
+
+
+def record_audit_table() -> sa.Table:
+    """The audit table, for bulk inserts in a Core transaction."""
+    from engine.models import AuditLog
+
+    return AuditLog.__table__  # type: ignore[attr-defined,no-any-return]
+
+
+def cancel_executions(db: Database, ids: Sequence[str], *, actor: str) -> list[CancelResult]:
+    """PENDING → CANCELLED at once; RUNNING stops before its next step."""
+    now = utcnow()
+    results = []
+    with db.engine.begin() as conn:
+        for execution_id in ids:
+            row = conn.execute(
+                sa.update(EXECUTIONS)
+                .where(E.id == execution_id, E.status == ExecutionStatus.PENDING.value)
+                .values(status=ExecutionStatus.CANCELLED.value, completed_at=now,
+                        error="cancelled", lease_until=None)  # fmt: skip
+                .returning(E.workflow_id)
+            ).first()
+            if row is not None:
+                bump_counters(conn, row.workflow_id, status="CANCELLED", duration_ms=None, now=now)
+                results.append(CancelResult(execution_id, "cancelled"))
+                continue
+            requested = conn.execute(
+                sa.update(EXECUTIONS)
+                .where(E.id == execution_id, E.status == ExecutionStatus.RUNNING.value)
+                .values(cancel_requested=True)
+            ).rowcount
+            if requested:
+                results.append(CancelResult(execution_id, "cancel requested"))
+                continue
+            status = conn.execute(sa.select(E.status).where(E.id == execution_id)).scalar()
+            if status is None:
+                raise ExecutionNotFound(execution_id)
+            results.append(CancelResult(execution_id, f"already {status}"))
+        changed = [r.id for r in results if not r.outcome.startswith("already")]
+        if changed:
+            conn.execute(
+                sa.insert(record_audit_table()),
+                [{"actor": actor, "action": "execution.cancel", "target_type": "execution",
+                  "target_id": i, "timestamp": now} for i in changed],
+            )  # fmt: skip
+    return results

@@ -1,0 +1,109 @@
+"""The sweeper: takes back executions whose worker died and finds runs the queue lost.
+
+It only changes rows with conditional UPDATEs, so any number of consumers may sweep at
+once. It returns the ids to enqueue; the queue layer enqueues them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from engine.db import Database
+from engine.execution_store import E, EXECUTIONS, LOGS, PENDING, RUNNING, W, WORKFLOWS, bump_counters
+from engine.models import ExecutionStatus, LogLevel, utcnow
+
+log = logging.getLogger("wfconsole.sweeper")
+STALE_PENDING = timedelta(seconds=30)
+WORKER_LOST = "worker lost"
+
+
+@dataclass
+class SweepReport:
+    """What one pass did: ids to enqueue now, and how many were given up."""
+
+    enqueue: list[str] = field(default_factory=list)
+    retried: int = 0
+    failed: int = 0
+
+
+def sweep(db: Database, *, now: datetime | None = None, batch: int = 1000) -> SweepReport:
+    """One pass: expired leases go to retry or FAILED; long-due PENDING rows are re-enqueued."""
+    now = now or utcnow()
+    report = SweepReport()
+    _expired_leases(db, now, batch, report)
+    _stale_pending(db, now, batch, report)
+    if report.retried or report.failed or report.enqueue:
+        log.info(
+            "sweep: %d lost run(s) retried, %d failed, %d re-enqueued",
+            report.retried, report.failed, len(report.enqueue),
+        )  # fmt: skip
+    return report
+
+
+def _expired_leases(db: Database, now: datetime, batch: int, report: SweepReport) -> None:
+    with db.engine.connect() as conn:
+        expired = conn.execute(
+            sa.select(E.id, E.workflow_id, E.retry_count, E.started_at, W.max_retries)
+            .join(WORKFLOWS, W.id == E.workflow_id)
+            .where(E.status == RUNNING, E.lease_until < now)
+            .limit(batch)
+        ).all()
+    for row in expired:
+        lost = sa.and_(E.id == row.id, E.status == RUNNING, E.lease_until < now)
+        with db.engine.begin() as conn:
+            if row.retry_count < row.max_retries:
+                done = conn.execute(
+                    sa.update(EXECUTIONS).where(lost).values(
+                        status=PENDING, retry_count=E.retry_count + 1, available_at=now,
+                        lease_until=None, worker_id=None, error=WORKER_LOST,
+                    )  # fmt: skip
+                ).rowcount
+                if done:
+                    report.retried += 1
+                    report.enqueue.append(row.id)
+                    _log(conn, row.id, LogLevel.WARNING, "worker lost; handed back for retry", now)
+                continue
+            duration = (now - row.started_at).total_seconds() * 1000 if row.started_at else None
+            done = conn.execute(
+                sa.update(EXECUTIONS).where(lost).values(
+                    status=ExecutionStatus.FAILED.value, error=WORKER_LOST, completed_at=now,
+                    duration_ms=duration, lease_until=None,
+                )  # fmt: skip
+            ).rowcount
+            if done:
+                report.failed += 1
+                bump_counters(conn, row.workflow_id, status=ExecutionStatus.FAILED.value,
+                              duration_ms=duration, now=now)  # fmt: skip
+                _log(conn, row.id, LogLevel.ERROR, "worker lost and no retries left: failed", now)
+
+
+def _stale_pending(db: Database, now: datetime, batch: int, report: SweepReport) -> None:
+    """PENDING rows due for over 30 s: their message was lost (or never sent)."""
+    stale = (
+        sa.select(E.id)
+        .where(E.status == PENDING, E.available_at < now - STALE_PENDING)
+        .limit(batch)
+        .scalar_subquery()
+    )
+    with db.engine.begin() as conn:
+        # Touching available_at re-enqueues each row at most once per 30 s.
+        ids = conn.execute(
+            sa.update(EXECUTIONS)
+            .where(E.id.in_(stale), E.status == PENDING)
+            .values(available_at=now)
+            .returning(E.id)
+        ).scalars().all()
+        report.enqueue.extend(ids)
+
+
+def _log(conn: sa.Connection, execution_id: str, level: LogLevel, message: str,
+         now: datetime) -> None:  # fmt: skip
+    conn.execute(
+        sa.insert(LOGS).values(
+            execution_id=execution_id, level=level.value, message=message, timestamp=now
+        )
+    )

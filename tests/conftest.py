@@ -1,0 +1,80 @@
+"""Fixtures shared by the whole suite: an isolated environment and migrated test databases.
+
+Every test runs in its own working directory with its own data directory and without
+the developer's configuration (``$WFCONSOLE_CONFIG``, ``./wfconsole.toml``, ``DATABASE_URL``
+and friends), so a test never reads or writes the developer's real database.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.config import CONFIG_ENV, ENV_PREFIX, LEGACY_ENV, Settings
+from engine.db import Database, connect_database, open_database, upgrade
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Keep the developer's config and data out of the test; return the data home."""
+    monkeypatch.delenv(CONFIG_ENV, raising=False)
+    for name in LEGACY_ENV:
+        monkeypatch.delenv(name, raising=False)
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIX):
+            monkeypatch.delenv(name, raising=False)
+    data_home = tmp_path / "xdg-data"
+    data_home.mkdir()
+    monkeypatch.setenv("XDG_DATA_HOME", str(data_home))
+    monkeypatch.chdir(tmp_path)
+    return data_home
+
+
+def settings_for_url(url: str) -> Settings:
+    """Default settings pointing at one database."""
+    return Settings.model_validate({"database": {"url": url}})
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """The URL of a SQLite file that does not exist yet."""
+    return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture
+def sqlite_db(sqlite_url: str) -> Iterator[Database]:
+    """A migrated SQLite database in a temporary file."""
+    db = open_database(settings_for_url(sqlite_url))
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """The URL of a new, empty (un-migrated) PostgreSQL database, dropped afterwards.
+
+    Skips when the server is unreachable, fails instead under CI=true (see tests/pg.py).
+    """
+    from tests.pg import fresh_postgres_url
+
+    with fresh_postgres_url("wf_test") as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_db(postgres_url: str) -> Iterator[Database]:
+    """A fresh PostgreSQL database migrated to head with ``wfconsole db upgrade``'s code."""
+    db = connect_database(settings_for_url(postgres_url))
+    upgrade(db)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_db(request: pytest.FixtureRequest) -> Database:
+    """Runs the test once on a migrated SQLite database and once on PostgreSQL."""
+    db: Database = request.getfixturevalue(f"{request.param}_db")
+    return db

@@ -1,0 +1,184 @@
+"""The console application: sections as Textual modes, help, and the command palette."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import partial
+from typing import Protocol, runtime_checkable
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.screen import ModalScreen, Screen
+
+from engine.config import ConsoleSettings
+from wfconsole.backend import ConsoleBackend
+from wfconsole.execution_filter import ExecutionFilter
+from wfconsole.screens.executions import ExecutionsScreen
+from wfconsole.screens.help import HelpScreen, KeyGroup, KeyHelp
+from wfconsole.screens.workflows import WorkflowsScreen
+from wfconsole.widgets.safe_text import clean
+
+
+@dataclass(frozen=True)
+class Section:
+    """A top-level part of the console: a Textual mode with its key and screen."""
+
+    mode: str
+    key: str
+    title: str
+    build: Callable[[WfConsoleApp], Screen[None]]
+
+
+# The contract keys d (dashboard), f (failures) and m (maintenance) join this list when
+# their screens exist; until then the keys stay unbound.
+SECTIONS = (
+    Section("workflows", "w", "Workflows", lambda app: WorkflowsScreen(app.backend)),
+    Section(
+        "executions",
+        "x",
+        "Executions",
+        lambda app: ExecutionsScreen(
+            app.backend, refresh_interval=app.console_settings.refresh_interval
+        ),
+    ),
+)
+
+
+@runtime_checkable
+class Reloadable(Protocol):
+    """A screen that can fetch its data again on request."""
+
+    def reload(self) -> None:
+        """Fetch the screen's data again (in a worker)."""
+
+
+class ConsoleCommands(Provider):
+    """Command-palette entries for moving around the console."""
+
+    def _commands(self) -> list[tuple[str, str, Callable[[], object]]]:
+        app = self.app
+        assert isinstance(app, WfConsoleApp)
+        commands: list[tuple[str, str, Callable[[], object]]] = [
+            (f"Go to {s.title.lower()}", f"Show the {s.title.lower()} ({s.key})",
+             partial(app.action_show_section, s.mode))
+            for s in SECTIONS
+        ]  # fmt: skip
+        commands.append(("Refresh", "Load the current screen's data again", app.action_reload))
+        commands.append(("Quit", "Leave the console (q)", app.action_quit))
+        return commands
+
+    async def discover(self) -> Hits:
+        """Every command, shown before anything is typed."""
+        for name, help_text, callback in self._commands():
+            yield DiscoveryHit(name, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        """Commands matching what was typed, best first."""
+        matcher = self.matcher(query)
+        for name, help_text, callback in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), callback, text=name, help=help_text)
+
+
+class WfConsoleApp(App[None]):
+    """The wfconsole terminal console over a ``ConsoleBackend``."""
+
+    TITLE = "wfconsole"
+    CSS_PATH = [
+        "app.tcss",
+        "screens/workflows.tcss",
+        "screens/executions.tcss",
+        "screens/execution_detail.tcss",
+        "screens/help.tcss",
+    ]
+    COMMANDS = App.COMMANDS | {ConsoleCommands}
+    BINDINGS = [
+        *(Binding(s.key, f"show_section('{s.mode}')", s.title) for s in SECTIONS),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    backend: ConsoleBackend
+    operator: str
+    console_settings: ConsoleSettings
+
+    def __init__(
+        self,
+        backend: ConsoleBackend,
+        *,
+        operator: str,
+        console_settings: ConsoleSettings | None = None,
+        initial_section: str = "executions",
+    ) -> None:
+        super().__init__()
+        self.backend = backend
+        self.operator = operator
+        self.console_settings = console_settings or ConsoleSettings()
+        self.initial_section = initial_section
+        for section in SECTIONS:
+            self.add_mode(section.mode, partial(section.build, self))
+
+    async def on_mount(self) -> None:
+        """Show where the console is attached, then open the first section."""
+        info = self.backend.describe()
+        self.sub_title = clean(f"{self.operator} · queue {info.queue_kind} · {info.database_url}")
+        await self.switch_mode(self.initial_section)
+
+    async def action_show_section(self, mode: str) -> None:
+        """Switch to a section, closing any dialog first."""
+        if isinstance(self.screen, ModalScreen):
+            await self.screen.dismiss()
+        await self.switch_mode(mode)
+
+    async def on_workflows_screen_workflow_chosen(
+        self, message: WorkflowsScreen.WorkflowChosen
+    ) -> None:
+        """Show the executions of the workflow the operator opened."""
+        await self.show_executions(ExecutionFilter(workflow=message.name))
+
+    async def show_executions(self, execution_filter: ExecutionFilter) -> None:
+        """Switch to the execution list, back at its top level, showing ``execution_filter``."""
+        await self.switch_mode("executions")
+        while len(self.screen_stack) > 1:
+            await self.pop_screen()
+        screen = self.screen
+        if isinstance(screen, ExecutionsScreen):
+            screen.set_filter(execution_filter)
+
+    def action_reload(self) -> None:
+        """Reload the current screen's data."""
+        if isinstance(self.screen, Reloadable):
+            self.screen.reload()
+
+    def action_help(self) -> None:
+        """Open the key list for the console and the current screen."""
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss()
+            return
+        self.push_screen(HelpScreen(self.key_groups(self.screen)))
+
+    def key_groups(self, screen: Screen[object]) -> list[KeyGroup]:
+        """The bindings active on ``screen``, grouped by where they are defined."""
+        groups: dict[str, list[KeyHelp]] = {}
+        for active in screen.active_bindings.values():
+            binding = active.binding
+            if active.node is self:
+                title = "Console"
+            elif active.node is screen:
+                title = screen.title or type(screen).__name__
+            else:
+                title = "Focused " + type(active.node).__name__
+            description = binding.description or binding.action
+            groups.setdefault(title, []).append(KeyHelp(self.get_key_display(binding), description))
+        order = ["Console", screen.title or type(screen).__name__]
+        titles = sorted(groups, key=lambda t: order.index(t) if t in order else len(order))
+        return [KeyGroup(title, tuple(groups[title])) for title in titles]
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """Textual's commands (theme, keys, screenshot) minus the Quit we already offer."""
+        for command in super().get_system_commands(screen):
+            if command.title != "Quit":
+                yield command

@@ -1,0 +1,41 @@
+"""``wfconsole`` without a command: open the terminal console."""
+
+from __future__ import annotations
+
+import argparse
+from contextlib import AbstractContextManager, ExitStack
+
+from engine.config import Settings
+from engine.db import Database
+
+
+def background_services(settings: Settings, db: Database) -> list[AbstractContextManager[object]]:
+    """Services that run beside the console for as long as it is open.
+
+    HOOK: the embedded Huey worker (``queue.embedded_worker`` with the local queue)
+    belongs here as a context manager that starts its consumer thread on enter and stops
+    it on exit. There are none yet.
+    """
+    return []
+
+
+def open_console(args: argparse.Namespace) -> int:
+    """Open the database, start the background services and run the console until it quits."""
+    from wfconsole.app import WfConsoleApp
+    from wfconsole.backend import EngineBackend
+    from wfconsole.cli import current_user
+    from wfconsole.commands.context import database_for, settings_for
+
+    settings = settings_for(args)
+    db = database_for(args, settings)
+    with ExitStack() as stack:
+        stack.callback(db.dispose)
+        for service in background_services(settings, db):
+            stack.enter_context(service)
+        app = WfConsoleApp(
+            EngineBackend(db, settings),
+            operator=current_user(args),
+            console_settings=settings.console,
+        )
+        app.run()
+    return app.return_code or 0

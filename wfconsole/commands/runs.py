@@ -1,0 +1,121 @@
+"""``wfconsole run NAME`` and ``wfconsole event NAME``: manual and event triggers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from wfconsole.commands import CommonOptions
+
+FINAL = ("SUCCESS", "FAILED", "CANCELLED", "SKIPPED")
+
+
+def register(commands: Any, common: CommonOptions) -> None:
+    """Add ``run`` and ``event``."""
+    run = commands.add_parser("run", help="run a workflow now (manual trigger)")
+    run.add_argument("name", metavar="NAME")
+    run.add_argument("--data", metavar="JSON", help="trigger data as a JSON object")
+    run.add_argument("--wait", action="store_true", help="wait for the end state and print it")
+    run.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
+                     help="give up waiting after this long (default 600)")  # fmt: skip
+    common(run)
+    run.set_defaults(handler=run_command)
+
+    event = commands.add_parser("event", help="emit an event to every workflow listening for it")
+    event.add_argument("name", metavar="NAME")
+    event.add_argument("--data", metavar="JSON", help="event data as a JSON object")
+    common(event)
+    event.set_defaults(handler=event_command)
+
+
+def parse_data(text: str | None) -> dict[str, Any]:
+    """--data as a JSON object, or a one-line error."""
+    from wfconsole.cli import UserError
+
+    if text is None:
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"--data: not valid JSON: {exc.msg} at column {exc.colno}") from None
+    if not isinstance(data, dict):
+        raise UserError("--data: must be a JSON object")
+    return data
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Create one manual execution; with --wait, run it and print its end state."""
+    from engine.queue import EmbeddedWorker, Queue
+    from engine.runs import WorkflowDisabled, run_workflow
+    from wfconsole.cli import UserError, current_user
+    from wfconsole.commands.context import database_for, settings_for
+
+    data = parse_data(args.data)
+    settings = settings_for(args)
+    db = database_for(args, settings)
+    queue = Queue(settings, db=db)
+    try:
+        try:
+            [execution_id] = run_workflow(db, queue, args.name, data, actor=current_user(args))
+        except WorkflowDisabled as exc:
+            raise UserError(str(exc)) from None
+        if not args.wait:
+            print(execution_id)
+            return 0
+        worker = None
+        if not settings.uses_redis and settings.queue.embedded_worker:
+            worker = EmbeddedWorker(queue, workers=1)
+            worker.start()
+        try:
+            return _wait(db, execution_id, args.timeout)
+        finally:
+            if worker is not None:
+                worker.stop()
+    finally:
+        db.dispose()
+
+
+def _wait(db: Any, execution_id: str, timeout: float) -> int:
+    from engine.services.executions import get_execution
+    from wfconsole.cli import UserError
+
+    deadline = time.monotonic() + timeout
+    delay = 0.02
+    while True:
+        detail = get_execution(db, execution_id, log_limit=0)
+        if detail.row.status in FINAL:
+            break
+        if time.monotonic() > deadline:
+            raise UserError(f"execution {execution_id} still {detail.row.status} after {timeout}s")
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.5)
+    row = detail.row
+    duration = f" in {row.duration_ms:.0f} ms" if row.duration_ms is not None else ""
+    print(f"{execution_id} {row.status}{duration}")
+    if row.error:
+        print(f"error: {row.error}", file=sys.stderr)
+    return 0 if row.status in ("SUCCESS", "SKIPPED") else 1
+
+
+def event_command(args: argparse.Namespace) -> int:
+    """Start every enabled workflow listening for the event; print the execution ids."""
+    from engine.queue import Queue
+    from engine.runs import emit_event
+    from wfconsole.cli import current_user
+    from wfconsole.commands.context import database_for, settings_for
+
+    data = parse_data(args.data)
+    settings = settings_for(args)
+    db = database_for(args, settings)
+    try:
+        ids = emit_event(db, Queue(settings, db=db), args.name, data, actor=current_user(args))
+    finally:
+        db.dispose()
+    for execution_id in ids:
+        print(execution_id)
+    if not ids:
+        print(f"no enabled workflow listens for {args.name!r}", file=sys.stderr)
+    return 0
