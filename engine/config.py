@@ -56,34 +56,55 @@ class _Section(BaseModel):
 
 
 class DatabaseSettings(_Section):
-    url: str = Field(default="", description="SQLAlchemy/libpq URL; empty = SQLite file in the data dir.")
+    url: str = Field(
+        default="", description="SQLAlchemy/libpq URL; empty = SQLite file in the data dir."
+    )
     read_url: str = Field(default="", description="Optional read replica for read-only queries.")
     pool_size: int = Field(default=10, ge=1, description="Connections per process (PostgreSQL).")
     echo: bool = Field(default=False, description="Log every SQL statement (debugging).")
 
 
 class QueueSettings(_Section):
-    path: str = Field(default="", description="SqliteHuey file of the local queue; empty = data dir.")
-    redis_url: str = Field(default="", description="Set to use RedisHuey instead of the local queue.")
-    redis_password: SecretStr = Field(default=SecretStr(""), description="Overrides the URL's password.")
+    path: str = Field(
+        default="", description="SqliteHuey file of the local queue; empty = data dir."
+    )
+    redis_url: str = Field(
+        default="", description="Set to use RedisHuey instead of the local queue."
+    )
+    redis_password: SecretStr = Field(
+        default=SecretStr(""), description="Overrides the URL's password."
+    )
     name: str = Field(default="wfconsole", description="Huey queue name (one per deployment).")
     concurrency: int = Field(default=5, ge=1, le=256, description="Worker threads per consumer.")
-    embedded_worker: bool = Field(default=True, description="Run a consumer thread in-process (local queue).")
+    embedded_worker: bool = Field(
+        default=True, description="Run a consumer thread in-process (local queue)."
+    )
     sweep_interval: float = Field(default=10.0, gt=0, description="Seconds between sweeper passes.")
     signing_key: SecretStr = Field(
-        default=SecretStr(""), description="Signs queue messages; empty = derived from encryption key."
+        default=SecretStr(""),
+        description="Signs queue messages; empty = derived from encryption key.",
     )
 
 
 class WorkflowSettings(_Section):
-    max_concurrent_executions: int = Field(default=10, ge=1, description="RUNNING cap across workers.")
-    default_timeout: int = Field(default=300, ge=1, description="Seconds, for definitions without one.")
+    max_concurrent_executions: int = Field(
+        default=10, ge=1, description="RUNNING cap across workers."
+    )
+    default_timeout: int = Field(
+        default=300, ge=1, description="Seconds, for definitions without one."
+    )
     default_max_retries: int = Field(default=3, ge=0, le=100)
     default_retry_delay: int = Field(default=60, ge=0, description="Seconds; doubles per retry.")
-    max_retry_delay: int = Field(default=3600, ge=1, description="Cap on the backoff delay, seconds.")
-    webhook_timeout: float = Field(default=30.0, gt=0, description="Seconds per outbound HTTP attempt.")
+    max_retry_delay: int = Field(
+        default=3600, ge=1, description="Cap on the backoff delay, seconds."
+    )
+    webhook_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds per outbound HTTP attempt."
+    )
     webhook_max_retries: int = Field(default=3, ge=0, le=20, description="In-step HTTP retries.")
-    max_event_depth: int = Field(default=5, ge=1, description="Limit for event chains (loop guard).")
+    max_event_depth: int = Field(
+        default=5, ge=1, description="Limit for event chains (loop guard)."
+    )
 
 
 class RetentionSettings(_Section):
@@ -122,7 +143,9 @@ class SecuritySettings(_Section):
 class SmtpSettings(_Section):
     host: str = ""
     port: int = Field(default=587, ge=1, le=65535)
-    secure: bool = Field(default=False, description="true = implicit TLS (SMTPS); false = STARTTLS.")
+    secure: bool = Field(
+        default=False, description="true = implicit TLS (SMTPS); false = STARTTLS."
+    )
     user: str = ""
     password: SecretStr = SecretStr("")
     from_address: str = ""
@@ -169,7 +192,9 @@ class HttpSettings(_Section):
 
 
 class ConsoleSettings(_Section):
-    refresh_interval: float = Field(default=2.0, gt=0, description="Seconds between live refreshes.")
+    refresh_interval: float = Field(
+        default=2.0, gt=0, description="Seconds between live refreshes."
+    )
 
 
 class Settings(_Section):

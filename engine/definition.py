@@ -118,6 +118,10 @@ def _tag_by_type(kinds: set[str]) -> Any:
     return discriminate
 
 
+def _unknown_type(noun: str, kinds: set[str]) -> str:
+    return f"unknown or missing {noun} type (expected one of {', '.join(sorted(kinds))})"
+
+
 TRIGGER_TYPES = {"manual", "event", "schedule", "webhook"}
 Trigger = Annotated[
     Annotated[ManualTrigger, Tag("<manual>")]
@@ -127,7 +131,7 @@ Trigger = Annotated[
     Discriminator(
         _tag_by_type(TRIGGER_TYPES),
         custom_error_type="trigger_type",
-        custom_error_message=f"unknown or missing trigger type (expected one of {', '.join(sorted(TRIGGER_TYPES))})",
+        custom_error_message=_unknown_type("trigger", TRIGGER_TYPES),
     ),
 ]
 
@@ -275,8 +279,15 @@ class CreateInvoiceAction(_Action):
 
 
 ACTION_TYPES = {
-    "slack", "email", "sms", "teams", "webhook", "create_task", "create_project", "create_invoice"
-}  # fmt: skip
+    "slack",
+    "email",
+    "sms",
+    "teams",
+    "webhook",
+    "create_task",
+    "create_project",
+    "create_invoice",
+}
 Action = Annotated[
     Annotated[SlackAction, Tag("<slack>")]
     | Annotated[EmailAction, Tag("<email>")]
@@ -289,7 +300,7 @@ Action = Annotated[
     Discriminator(
         _tag_by_type(ACTION_TYPES),
         custom_error_type="action_type",
-        custom_error_message=f"unknown or missing action type (expected one of {', '.join(sorted(ACTION_TYPES))})",
+        custom_error_message=_unknown_type("action", ACTION_TYPES),
     ),
 ]
 
@@ -362,8 +373,8 @@ class WorkflowDefinition(_Strict):
 
 def _dump(model: BaseModel) -> dict[str, Any]:
     dumped = model.model_dump(mode="json", by_alias=True, exclude_unset=True)
-    if "type" in type(model).model_fields:
-        dumped = {"type": getattr(model, "type"), **dumped}
+    if "type" in dumped:  # readers expect the type first
+        dumped = {"type": dumped.pop("type"), **dumped}
     return dumped
 
 
@@ -433,7 +444,9 @@ def parse_definition_text(text: str, *, yaml_allowed: bool = False) -> Any:
         raise DefinitionError([("", "not accepted: nested too deeply")]) from None
     except json.JSONDecodeError as exc:
         if not yaml_allowed:
-            raise DefinitionError([("", f"not valid JSON: {exc.msg} at line {exc.lineno}")]) from None
+            raise DefinitionError(
+                [("", f"not valid JSON: {exc.msg} at line {exc.lineno}")]
+            ) from None
         json_error = exc
     import yaml
 

@@ -19,14 +19,14 @@ from engine.models import (
     WorkflowExecution,
     WorkflowExecutionLog,
     WorkflowExecutionStep,
+    table_of,
 )
 
-E = WorkflowExecution.__table__.c  # type: ignore[attr-defined]
-W = Workflow.__table__.c  # type: ignore[attr-defined]
-EXECUTIONS = WorkflowExecution.__table__
-WORKFLOWS = Workflow.__table__
-STEPS = WorkflowExecutionStep.__table__
-LOGS = WorkflowExecutionLog.__table__
+EXECUTIONS = table_of(WorkflowExecution)
+WORKFLOWS = table_of(Workflow)
+STEPS = table_of(WorkflowExecutionStep)
+LOGS = table_of(WorkflowExecutionLog)
+E, W = EXECUTIONS.c, WORKFLOWS.c
 RUNNING, PENDING = ExecutionStatus.RUNNING.value, ExecutionStatus.PENDING.value
 CLAIM_LOCK_KEY = 0x77F0_C1A1  # pg_advisory_xact_lock key that serialises claims
 
@@ -98,15 +98,19 @@ def claim(
             cancel_requested=False,
         )
         .returning(
-            E.id, E.workflow_id, E.workflow_version, E.trigger_type, E.trigger_data,
-            E.retry_count, E.next_step, E.event_depth,
-        )  # fmt: skip
+            E.id,
+            E.workflow_id,
+            E.workflow_version,
+            E.trigger_type,
+            E.trigger_data,
+            E.retry_count,
+            E.next_step,
+            E.event_depth,
+        )
     ).first()
     if row is not None:
         return Claimed(*row)
-    current = conn.execute(
-        sa.select(E.status, E.available_at).where(E.id == execution_id)
-    ).first()
+    current = conn.execute(sa.select(E.status, E.available_at).where(E.id == execution_id)).first()
     if current is None:
         return ClaimRefusal("absent")
     if current.status != PENDING:

@@ -24,7 +24,7 @@ from engine.conditions import evaluate
 from engine.config import Settings
 from engine.db import Database
 from engine.definition import WorkflowDefinition, validate_definition
-from engine.models import ExecutionStatus, LogLevel, WorkflowVersion, utcnow
+from engine.models import ExecutionStatus, LogLevel, WorkflowVersion, table_of, utcnow
 from engine.templating import TemplateError
 
 log = logging.getLogger("wfconsole.executor")
@@ -55,7 +55,7 @@ class DefinitionCache:
             if key in self._entries:
                 self._entries.move_to_end(key)
                 return self._entries[key]
-        table = WorkflowVersion.__table__  # type: ignore[attr-defined]
+        table = table_of(WorkflowVersion)
         with db.read_engine.connect() as conn:
             document = conn.execute(
                 sa.select(table.c.definition).where(
@@ -87,7 +87,8 @@ class Executor:
                 conn,
                 execution_id,
                 now=now,
-                lease_until=now + timedelta(seconds=self.settings.workflow.default_timeout)
+                lease_until=now
+                + timedelta(seconds=self.settings.workflow.default_timeout)
                 + LEASE_GRACE,
                 worker_id=self.worker_id,
                 max_running=self.settings.workflow.max_concurrent_executions,
@@ -103,9 +104,11 @@ class Executor:
             # The claim leased for the default timeout; the lease is this workflow's + grace.
             with self.db.engine.begin() as conn:
                 store.extend_lease(
-                    conn, claimed.id, worker_id=self.worker_id,
+                    conn,
+                    claimed.id,
+                    worker_id=self.worker_id,
                     lease_until=now + timedelta(seconds=definition.timeout) + LEASE_GRACE,
-                )  # fmt: skip
+                )
         return _Run(self, claimed, definition, started=now).execute()
 
 
@@ -113,9 +116,12 @@ class _Run:
     """The state of one attempt of one execution."""
 
     def __init__(
-        self, executor: Executor, claimed: store.Claimed, definition: WorkflowDefinition,
+        self,
+        executor: Executor,
+        claimed: store.Claimed,
+        definition: WorkflowDefinition,
         started: datetime,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.ex = executor
         self.claimed = claimed
         self.definition = definition
@@ -141,10 +147,16 @@ class _Run:
     def context(self) -> dict[str, Any]:
         return {
             "trigger": self.claimed.trigger_data,
-            "workflow": {"id": self.claimed.workflow_id, "name": self.definition.name,
-                         "version": self.claimed.workflow_version},  # fmt: skip
-            "execution": {"id": self.claimed.id, "retry_count": self.claimed.retry_count,
-                          "trigger_type": self.claimed.trigger_type},  # fmt: skip
+            "workflow": {
+                "id": self.claimed.workflow_id,
+                "name": self.definition.name,
+                "version": self.claimed.workflow_version,
+            },
+            "execution": {
+                "id": self.claimed.id,
+                "retry_count": self.claimed.retry_count,
+                "trigger_type": self.claimed.trigger_type,
+            },
             "steps": self.steps,
         }
 
@@ -172,14 +184,20 @@ class _Run:
                 elapsed = (time.monotonic() - step_started) * 1000
                 self.record(index, "FAILED", exc.data or None, exc.message, elapsed)
                 if actions[index].continue_on_error:
-                    self.log(LogLevel.WARNING, f"step {index} failed, continuing: {exc.message}",
-                             step=index)  # fmt: skip
+                    self.log(
+                        LogLevel.WARNING,
+                        f"step {index} failed, continuing: {exc.message}",
+                        step=index,
+                    )
                     self.next_step += 1
                     continue
                 # Past the workflow's deadline a retry would only time out again.
                 transient = exc.transient and time.monotonic() < self.deadline
-                return self.fail(f"step {index} ({actions[index].type}): {exc.message}",
-                                 transient, exc.retry_after)  # fmt: skip
+                return self.fail(
+                    f"step {index} ({actions[index].type}): {exc.message}",
+                    transient,
+                    exc.retry_after,
+                )
             self.record(index, "SUCCESS", result, None, elapsed)
             self.next_step += 1
             if self.next_step < len(actions):
@@ -191,9 +209,12 @@ class _Run:
     def run_step(self, index: int) -> tuple[dict[str, Any], float]:
         spec = self.definition.actions[index]
         ctx = StepContext(
-            execution_id=self.claimed.id, step_index=index, deadline=self.deadline,
-            settings=self.ex.settings, db=self.ex.db,
-        )  # fmt: skip
+            execution_id=self.claimed.id,
+            step_index=index,
+            deadline=self.deadline,
+            settings=self.ex.settings,
+            db=self.ex.db,
+        )
         started = time.monotonic()
         try:
             result = run_action(spec, self.context(), ctx)
@@ -205,55 +226,86 @@ class _Run:
             log.exception("step %s of %s crashed", index, self.claimed.id)
             raise ActionError(f"{type(exc).__name__}: {exc}", transient=True) from None
         elapsed = (time.monotonic() - started) * 1000
-        self.log(LogLevel.INFO, f"step {index} ({spec.type}) done in {elapsed:.0f} ms: "
-                 f"{result.summary}", step=index)  # fmt: skip
+        self.log(
+            LogLevel.INFO,
+            f"step {index} ({spec.type}) done in {elapsed:.0f} ms: {result.summary}",
+            step=index,
+        )
         return result.data, elapsed
 
-    def record(self, index: int, status: str, result: dict[str, Any] | None,
-               error: str | None, elapsed_ms: float) -> None:  # fmt: skip
+    def record(
+        self,
+        index: int,
+        status: str,
+        result: dict[str, Any] | None,
+        error: str | None,
+        elapsed_ms: float,
+    ) -> None:
         now = utcnow()
         self.writes.steps.append(
             {
-                "execution_id": self.claimed.id, "step_index": index,
-                "action_type": self.definition.actions[index].type, "status": status,
-                "result": result, "error": error, "attempt": self.claimed.retry_count,
-                "started_at": now - timedelta(milliseconds=elapsed_ms), "completed_at": now,
+                "execution_id": self.claimed.id,
+                "step_index": index,
+                "action_type": self.definition.actions[index].type,
+                "status": status,
+                "result": result,
+                "error": error,
+                "attempt": self.claimed.retry_count,
+                "started_at": now - timedelta(milliseconds=elapsed_ms),
+                "completed_at": now,
                 "duration_ms": elapsed_ms,
             }
-        )  # fmt: skip
-        self.steps.append({"index": index, "type": self.definition.actions[index].type,
-                           "status": status, "result": result})  # fmt: skip
+        )
+        self.steps.append(
+            {
+                "index": index,
+                "type": self.definition.actions[index].type,
+                "status": status,
+                "result": result,
+            }
+        )
 
     def commit_step(self) -> Outcome | None:
         lease = utcnow() + timedelta(seconds=self.definition.timeout) + LEASE_GRACE
         with self.ex.db.engine.begin() as conn:
             cancel = store.record_step(
-                conn, self.claimed.id, worker_id=self.ex.worker_id, next_step=self.next_step,
-                lease_until=lease, writes=self.writes,
-            )  # fmt: skip
+                conn,
+                self.claimed.id,
+                worker_id=self.ex.worker_id,
+                next_step=self.next_step,
+                lease_until=lease,
+                writes=self.writes,
+            )
         if cancel is None:
             log.warning("execution %s is no longer ours; stopping", self.claimed.id)
             return Outcome("NOOP")
         if cancel:
-            self.log(LogLevel.WARNING, "cancelled by request before step "
-                     f"{self.next_step}")  # fmt: skip
+            self.log(LogLevel.WARNING, f"cancelled by request before step {self.next_step}")
             return self.finish(ExecutionStatus.CANCELLED, error="cancelled")
         return None
 
     def fail(self, message: str, transient: bool, retry_after: float | None = None) -> Outcome:
         retry_count = self.claimed.retry_count
         if transient and retry_count < self.definition.max_retries:
-            delay = retry_delay(self.definition.retry_delay, retry_count,
-                                self.ex.settings.workflow.max_retry_delay)  # fmt: skip
+            delay = retry_delay(
+                self.definition.retry_delay, retry_count, self.ex.settings.workflow.max_retry_delay
+            )
             delay = max(delay, retry_after or 0.0)
-            self.log(LogLevel.WARNING, f"{message}; retry {retry_count + 1} of "
-                     f"{self.definition.max_retries} in {delay:.1f}s")  # fmt: skip
+            self.log(
+                LogLevel.WARNING,
+                f"{message}; retry {retry_count + 1} of "
+                f"{self.definition.max_retries} in {delay:.1f}s",
+            )
             with self.ex.db.engine.begin() as conn:
                 ok = store.hand_back(
-                    conn, self.claimed.id, worker_id=self.ex.worker_id, next_step=self.next_step,
-                    available_at=utcnow() + timedelta(seconds=delay), error=message,
+                    conn,
+                    self.claimed.id,
+                    worker_id=self.ex.worker_id,
+                    next_step=self.next_step,
+                    available_at=utcnow() + timedelta(seconds=delay),
+                    error=message,
                     writes=self.writes,
-                )  # fmt: skip
+                )
             return Outcome("RETRY", retry_in=delay, error=message) if ok else Outcome("NOOP")
         self.log(LogLevel.ERROR, f"failed: {message}")
         return self.finish(ExecutionStatus.FAILED, error=message)
@@ -266,11 +318,18 @@ class _Run:
             self.log(LogLevel.INFO, f"finished {status.value} in {duration:.0f} ms")
         with self.ex.db.engine.begin() as conn:
             ok = store.finish(
-                conn, self.claimed.id, worker_id=self.ex.worker_id,
-                workflow_id=self.claimed.workflow_id, status=status.value, now=now,
-                duration_ms=duration, next_step=self.next_step, result=result, error=error,
+                conn,
+                self.claimed.id,
+                worker_id=self.ex.worker_id,
+                workflow_id=self.claimed.workflow_id,
+                status=status.value,
+                now=now,
+                duration_ms=duration,
+                next_step=self.next_step,
+                result=result,
+                error=error,
                 writes=self.writes,
-            )  # fmt: skip
+            )
         return Outcome(status.value, error=error) if ok else Outcome("NOOP")
 
 

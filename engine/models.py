@@ -1,7 +1,8 @@
 """SQLModel tables: the database is the source of truth.
 
-All timestamps are timezone-aware UTC (TIMESTAMPTZ on PostgreSQL). JSON columns are JSONB on PostgreSQL. Deleting a
-workflow cascades to its executions, their steps and their log rows.
+All timestamps are timezone-aware UTC (TIMESTAMPTZ on PostgreSQL). JSON columns are
+JSONB on PostgreSQL. Deleting a workflow cascades to its executions, their steps and
+their log rows.
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ BigIntId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 def utcnow() -> datetime:
     """Current time as aware UTC, the storage convention."""
     return datetime.now(UTC)
+
+
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """The Core table of a model, for Core statements on hot paths."""
+    table: sa.Table = model.__table__  # type: ignore[attr-defined]
+    return table
 
 
 def new_id() -> str:

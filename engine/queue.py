@@ -73,9 +73,14 @@ def make_huey(settings: Settings) -> Huey:
         if password:
             params["password"] = password
         return RedisHuey(
-            name, url=settings.queue.redis_url, results=False, serializer=serializer,
-            blocking=True, read_timeout=1, **params,
-        )  # fmt: skip
+            name,
+            url=settings.queue.redis_url,
+            results=False,
+            serializer=serializer,
+            blocking=True,
+            read_timeout=1,
+            **params,
+        )
     path = settings.queue_path
     path.parent.mkdir(parents=True, exist_ok=True)
     return SqliteHuey(name, filename=str(path), results=False, serializer=serializer)
@@ -184,8 +189,9 @@ class Queue:
             options.setdefault("initial_delay", LOCAL_POLL_SECONDS)
             options.setdefault("backoff", 1.0)
             options.setdefault("max_delay", LOCAL_POLL_SECONDS)
-        return self.huey.create_consumer(workers=workers or self.settings.queue.concurrency,
-                                         **options)  # fmt: skip
+        return self.huey.create_consumer(
+            workers=workers or self.settings.queue.concurrency, **options
+        )
 
 
 class EmbeddedWorker:
@@ -202,6 +208,13 @@ class EmbeddedWorker:
         for _, worker in consumer.worker_threads:
             worker.start()
         self.queue.start_sweeper()
+
+    def __enter__(self) -> EmbeddedWorker:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Let running steps finish (up to ``timeout``), then stop."""

@@ -36,14 +36,28 @@ class WorkflowDisabled(Exception):
         super().__init__(f"workflow {name!r} is disabled; enable it first")
 
 
-def _row(workflow_id: str, version: int, trigger_type: str, data: dict[str, Any],
-         now: datetime, depth: int) -> dict[str, Any]:  # fmt: skip
+def _row(
+    workflow_id: str,
+    version: int,
+    trigger_type: str,
+    data: dict[str, Any],
+    now: datetime,
+    depth: int,
+) -> dict[str, Any]:
     return {
-        "id": new_id(), "workflow_id": workflow_id, "workflow_version": version,
-        "status": "PENDING", "trigger_type": trigger_type, "trigger_data": data,
-        "created_at": now, "available_at": now, "retry_count": 0, "next_step": 0,
-        "cancel_requested": False, "event_depth": depth,
-    }  # fmt: skip
+        "id": new_id(),
+        "workflow_id": workflow_id,
+        "workflow_version": version,
+        "status": "PENDING",
+        "trigger_type": trigger_type,
+        "trigger_data": data,
+        "created_at": now,
+        "available_at": now,
+        "retry_count": 0,
+        "next_step": 0,
+        "cancel_requested": False,
+        "event_depth": depth,
+    }
 
 
 def dispatch_all(queue: Dispatcher, execution_ids: Sequence[str]) -> int:
@@ -54,16 +68,19 @@ def dispatch_all(queue: Dispatcher, execution_ids: Sequence[str]) -> int:
             queue.dispatch(execution_id)
             sent += 1
         except Exception as exc:
-            log.warning(
-                "could not enqueue %s (%s); the sweeper will enqueue it", execution_id, exc
-            )
+            log.warning("could not enqueue %s (%s); the sweeper will enqueue it", execution_id, exc)
     return sent
 
 
 def run_workflow(
-    db: Database, queue: Dispatcher, name: str, data: dict[str, Any] | None = None,
-    *, actor: str, count: int = 1,
-) -> list[str]:  # fmt: skip
+    db: Database,
+    queue: Dispatcher,
+    name: str,
+    data: dict[str, Any] | None = None,
+    *,
+    actor: str,
+    count: int = 1,
+) -> list[str]:
     """Manual trigger: create ``count`` executions of the named workflow and enqueue them."""
     now = utcnow()
     with session_scope(db) as session:
@@ -72,20 +89,32 @@ def run_workflow(
             raise WorkflowNotFound(name)
         if not workflow.enabled:
             raise WorkflowDisabled(name)
-        rows = [_row(workflow.id, workflow.version, "manual", data or {}, now, 0)
-                for _ in range(count)]  # fmt: skip
+        rows = [
+            _row(workflow.id, workflow.version, "manual", data or {}, now, 0) for _ in range(count)
+        ]
         session.connection().execute(sa.insert(EXECUTIONS), rows)
-        record_audit(session, actor=actor, action="workflow.run", target_type="workflow",
-                     target_id=workflow.id, details={"name": name, "executions": count})  # fmt: skip
+        record_audit(
+            session,
+            actor=actor,
+            action="workflow.run",
+            target_type="workflow",
+            target_id=workflow.id,
+            details={"name": name, "executions": count},
+        )
     ids = [row["id"] for row in rows]
     dispatch_all(queue, ids)
     return ids
 
 
 def emit_event(
-    db: Database, queue: Dispatcher, event: str, data: dict[str, Any] | None = None,
-    *, actor: str, depth: int = 0,
-) -> list[str]:  # fmt: skip
+    db: Database,
+    queue: Dispatcher,
+    event: str,
+    data: dict[str, Any] | None = None,
+    *,
+    actor: str,
+    depth: int = 0,
+) -> list[str]:
     """Start every enabled workflow listening for ``event``; returns the new execution ids."""
     now = utcnow()
     with session_scope(db) as session:
@@ -96,12 +125,17 @@ def emit_event(
             .where(col(Workflow.enabled).is_(True))
             .distinct()
         ).all()
-        rows = [_row(wid, version, "event", data or {}, now, depth)
-                for wid, version in listeners]  # fmt: skip
+        rows = [_row(wid, version, "event", data or {}, now, depth) for wid, version in listeners]
         if rows:
             session.connection().execute(sa.insert(EXECUTIONS), rows)
-        record_audit(session, actor=actor, action="event.emit", target_type="event",
-                     target_id=event, details={"executions": len(rows)})  # fmt: skip
+        record_audit(
+            session,
+            actor=actor,
+            action="event.emit",
+            target_type="event",
+            target_id=event,
+            details={"executions": len(rows)},
+        )
     ids = [row["id"] for row in rows]
     dispatch_all(queue, ids)
     return ids

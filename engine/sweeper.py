@@ -13,7 +13,16 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from engine.db import Database
-from engine.execution_store import E, EXECUTIONS, LOGS, PENDING, RUNNING, W, WORKFLOWS, bump_counters
+from engine.execution_store import (
+    EXECUTIONS,
+    LOGS,
+    PENDING,
+    RUNNING,
+    WORKFLOWS,
+    E,
+    W,
+    bump_counters,
+)
 from engine.models import ExecutionStatus, LogLevel, utcnow
 
 log = logging.getLogger("wfconsole.sweeper")
@@ -39,8 +48,10 @@ def sweep(db: Database, *, now: datetime | None = None, batch: int = 1000) -> Sw
     if report.retried or report.failed or report.enqueue:
         log.info(
             "sweep: %d lost run(s) retried, %d failed, %d re-enqueued",
-            report.retried, report.failed, len(report.enqueue),
-        )  # fmt: skip
+            report.retried,
+            report.failed,
+            len(report.enqueue),
+        )
     return report
 
 
@@ -57,10 +68,16 @@ def _expired_leases(db: Database, now: datetime, batch: int, report: SweepReport
         with db.engine.begin() as conn:
             if row.retry_count < row.max_retries:
                 done = conn.execute(
-                    sa.update(EXECUTIONS).where(lost).values(
-                        status=PENDING, retry_count=E.retry_count + 1, available_at=now,
-                        lease_until=None, worker_id=None, error=WORKER_LOST,
-                    )  # fmt: skip
+                    sa.update(EXECUTIONS)
+                    .where(lost)
+                    .values(
+                        status=PENDING,
+                        retry_count=E.retry_count + 1,
+                        available_at=now,
+                        lease_until=None,
+                        worker_id=None,
+                        error=WORKER_LOST,
+                    )
                 ).rowcount
                 if done:
                     report.retried += 1
@@ -69,15 +86,25 @@ def _expired_leases(db: Database, now: datetime, batch: int, report: SweepReport
                 continue
             duration = (now - row.started_at).total_seconds() * 1000 if row.started_at else None
             done = conn.execute(
-                sa.update(EXECUTIONS).where(lost).values(
-                    status=ExecutionStatus.FAILED.value, error=WORKER_LOST, completed_at=now,
-                    duration_ms=duration, lease_until=None,
-                )  # fmt: skip
+                sa.update(EXECUTIONS)
+                .where(lost)
+                .values(
+                    status=ExecutionStatus.FAILED.value,
+                    error=WORKER_LOST,
+                    completed_at=now,
+                    duration_ms=duration,
+                    lease_until=None,
+                )
             ).rowcount
             if done:
                 report.failed += 1
-                bump_counters(conn, row.workflow_id, status=ExecutionStatus.FAILED.value,
-                              duration_ms=duration, now=now)  # fmt: skip
+                bump_counters(
+                    conn,
+                    row.workflow_id,
+                    status=ExecutionStatus.FAILED.value,
+                    duration_ms=duration,
+                    now=now,
+                )
                 _log(conn, row.id, LogLevel.ERROR, "worker lost and no retries left: failed", now)
 
 
@@ -91,17 +118,22 @@ def _stale_pending(db: Database, now: datetime, batch: int, report: SweepReport)
     )
     with db.engine.begin() as conn:
         # Touching available_at re-enqueues each row at most once per 30 s.
-        ids = conn.execute(
-            sa.update(EXECUTIONS)
-            .where(E.id.in_(stale), E.status == PENDING)
-            .values(available_at=now)
-            .returning(E.id)
-        ).scalars().all()
+        ids = (
+            conn.execute(
+                sa.update(EXECUTIONS)
+                .where(E.id.in_(stale), E.status == PENDING)
+                .values(available_at=now)
+                .returning(E.id)
+            )
+            .scalars()
+            .all()
+        )
         report.enqueue.extend(ids)
 
 
-def _log(conn: sa.Connection, execution_id: str, level: LogLevel, message: str,
-         now: datetime) -> None:  # fmt: skip
+def _log(
+    conn: sa.Connection, execution_id: str, level: LogLevel, message: str, now: datetime
+) -> None:
     conn.execute(
         sa.insert(LOGS).values(
             execution_id=execution_id, level=level.value, message=message, timestamp=now

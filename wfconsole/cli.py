@@ -63,7 +63,8 @@ def _resolve(handler: str | Handler) -> Handler:
     if callable(handler):
         return handler
     module_name, _, function = handler.partition(":")
-    return getattr(importlib.import_module(module_name), function)  # type: ignore[no-any-return]
+    resolved: Handler = getattr(importlib.import_module(module_name), function)
+    return resolved
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:

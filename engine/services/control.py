@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from engine.db import Database
-from engine.execution_store import E, EXECUTIONS, W, WORKFLOWS, bump_counters
-from engine.models import ExecutionStatus, utcnow
+from engine.execution_store import EXECUTIONS, WORKFLOWS, E, W, bump_counters
+from engine.models import AuditLog, ExecutionStatus, table_of, utcnow
 from engine.runs import Dispatcher, dispatch_all
 from engine.services.executions import ExecutionNotFound
 
@@ -36,18 +36,25 @@ def _unfinish(conn: sa.Connection, workflow_id: str, status: str, duration: floa
         values["failure_count"] = W.failure_count - 1
         if duration is not None:
             values["avg_execution_ms"] = sa.case(
-                (timed > 1, (sa.func.coalesce(W.avg_execution_ms, 0.0) * timed - duration)
-                 / (timed - 1)),
+                (
+                    timed > 1,
+                    (sa.func.coalesce(W.avg_execution_ms, 0.0) * timed - duration) / (timed - 1),
+                ),
                 else_=None,
-            )  # fmt: skip
+            )
     conn.execute(sa.update(WORKFLOWS).where(W.id == workflow_id).values(**values))
 
 
 def retry_executions(
-    db: Database, queue: Dispatcher, ids: Sequence[str] = (), *, failed: bool = False,
-    workflow: str | None = None, actor: str,
-) -> list[str]:  # fmt: skip
-    """Put FAILED/CANCELLED executions back to PENDING; they resume after their last finished step."""
+    db: Database,
+    queue: Dispatcher,
+    ids: Sequence[str] = (),
+    *,
+    failed: bool = False,
+    workflow: str | None = None,
+    actor: str,
+) -> list[str]:
+    """FAILED/CANCELLED executions back to PENDING; each resumes after its last finished step."""
     now = utcnow()
     with db.engine.begin() as conn:
         query = sa.select(E.id, E.workflow_id, E.status, E.duration_ms)
@@ -71,9 +78,16 @@ def retry_executions(
             done = conn.execute(
                 sa.update(EXECUTIONS)
                 .where(E.id == row.id, E.status.in_(RETRYABLE))
-                .values(status="PENDING", retry_count=E.retry_count + 1, available_at=now,
-                        completed_at=None, duration_ms=None, lease_until=None, worker_id=None,
-                        cancel_requested=False)  # fmt: skip
+                .values(
+                    status="PENDING",
+                    retry_count=E.retry_count + 1,
+                    available_at=now,
+                    completed_at=None,
+                    duration_ms=None,
+                    lease_until=None,
+                    worker_id=None,
+                    cancel_requested=False,
+                )
             ).rowcount
             if done:
                 _unfinish(conn, row.workflow_id, row.status, row.duration_ms)
@@ -81,18 +95,24 @@ def retry_executions(
         if retried:
             conn.execute(
                 sa.insert(record_audit_table()),
-                [{"actor": actor, "action": "execution.retry", "target_type": "execution",
-                  "target_id": i, "timestamp": now} for i in retried],
-            )  # fmt: skip
+                [
+                    {
+                        "actor": actor,
+                        "action": "execution.retry",
+                        "target_type": "execution",
+                        "target_id": i,
+                        "timestamp": now,
+                    }
+                    for i in retried
+                ],
+            )
     dispatch_all(queue, retried)
     return retried
 
 
 def record_audit_table() -> sa.Table:
     """The audit table, for bulk inserts in a Core transaction."""
-    from engine.models import AuditLog
-
-    return AuditLog.__table__  # type: ignore[attr-defined,no-any-return]
+    return table_of(AuditLog)
 
 
 def cancel_executions(db: Database, ids: Sequence[str], *, actor: str) -> list[CancelResult]:
@@ -104,8 +124,12 @@ def cancel_executions(db: Database, ids: Sequence[str], *, actor: str) -> list[C
             row = conn.execute(
                 sa.update(EXECUTIONS)
                 .where(E.id == execution_id, E.status == ExecutionStatus.PENDING.value)
-                .values(status=ExecutionStatus.CANCELLED.value, completed_at=now,
-                        error="cancelled", lease_until=None)  # fmt: skip
+                .values(
+                    status=ExecutionStatus.CANCELLED.value,
+                    completed_at=now,
+                    error="cancelled",
+                    lease_until=None,
+                )
                 .returning(E.workflow_id)
             ).first()
             if row is not None:
@@ -128,7 +152,15 @@ def cancel_executions(db: Database, ids: Sequence[str], *, actor: str) -> list[C
         if changed:
             conn.execute(
                 sa.insert(record_audit_table()),
-                [{"actor": actor, "action": "execution.cancel", "target_type": "execution",
-                  "target_id": i, "timestamp": now} for i in changed],
-            )  # fmt: skip
+                [
+                    {
+                        "actor": actor,
+                        "action": "execution.cancel",
+                        "target_type": "execution",
+                        "target_id": i,
+                        "timestamp": now,
+                    }
+                    for i in changed
+                ],
+            )
     return results

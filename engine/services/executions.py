@@ -197,9 +197,14 @@ def get_execution(db: Database, execution_id: str, *, log_limit: int = 500) -> E
             worker_id=execution.worker_id,
             steps=[
                 StepRecord(
-                    s.step_index, s.action_type, s.status, s.result, s.error, s.attempt,
+                    s.step_index,
+                    s.action_type,
+                    s.status,
+                    s.result,
+                    s.error,
+                    s.attempt,
                     s.duration_ms,
-                )  # fmt: skip
+                )
                 for s in steps
             ],
             logs=[LogLine(g.timestamp, g.level, g.message, g.step_index, g.data) for g in logs],

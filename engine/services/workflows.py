@@ -22,9 +22,19 @@ from engine.models import Workflow, WorkflowTrigger, WorkflowVersion, utcnow
 from engine.services.audit import ensure_user, record_audit
 
 DOCUMENT_FIELDS = (
-    "name", "description", "enabled", "category", "tags", "priority",
-    "max_retries", "retry_delay", "timeout", "triggers", "conditions", "actions",
-)  # fmt: skip
+    "name",
+    "description",
+    "enabled",
+    "category",
+    "tags",
+    "priority",
+    "max_retries",
+    "retry_delay",
+    "timeout",
+    "triggers",
+    "conditions",
+    "actions",
+)
 
 
 class WorkflowNotFound(LookupError):
@@ -108,7 +118,7 @@ def _check_hook_paths(session: Session, workflow_id: str, definition: WorkflowDe
     if not paths:
         return
     taken = session.exec(
-        select(WorkflowTrigger.key, Workflow.name)
+        select(col(WorkflowTrigger.key), Workflow.name)
         .join(Workflow, col(Workflow.id) == col(WorkflowTrigger.workflow_id))
         .where(WorkflowTrigger.type == "webhook")
         .where(col(WorkflowTrigger.key).in_(list(paths)))
@@ -117,7 +127,7 @@ def _check_hook_paths(session: Session, workflow_id: str, definition: WorkflowDe
     if taken is not None:
         path, owner = taken
         raise DefinitionError(
-            [(f"triggers[{paths[path]}].path", f"already used by workflow {owner!r}")]
+            [(f"triggers[{paths[path or '']}].path", f"already used by workflow {owner!r}")]
         )
 
 
@@ -231,6 +241,4 @@ def list_versions(db: Database, name: str) -> list[VersionSummary]:
             .where(WorkflowVersion.workflow_id == workflow.id)
             .order_by(col(WorkflowVersion.version).desc())
         ).all()
-        return [
-            VersionSummary(r.version, r.created_at, r.created_by, r.definition) for r in rows
-        ]
+        return [VersionSummary(r.version, r.created_at, r.created_by, r.definition) for r in rows]

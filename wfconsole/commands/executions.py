@@ -62,10 +62,15 @@ def list_command(args: argparse.Namespace) -> int:
         ["ID", "WORKFLOW", "STATUS", "TRIGGER", "CREATED", "MS", "RETRIES", "ERROR"],
         [
             [
-                r.id, r.workflow, r.status, r.trigger_type, timestamp(r.created_at) or "",
-                "" if r.duration_ms is None else f"{r.duration_ms:.0f}", str(r.retry_count),
+                r.id,
+                r.workflow,
+                r.status,
+                r.trigger_type,
+                timestamp(r.created_at) or "",
+                "" if r.duration_ms is None else f"{r.duration_ms:.0f}",
+                str(r.retry_count),
                 (r.error or "")[:60],
-            ]  # fmt: skip
+            ]
             for r in rows
         ],
     )
@@ -88,9 +93,13 @@ def retry_command(args: argparse.Namespace) -> int:
     db = database_for(args, settings)
     try:
         retried = retry_executions(
-            db, Queue(settings, db=db), args.ids, failed=args.failed, workflow=args.workflow,
+            db,
+            Queue(settings, db=db),
+            args.ids,
+            failed=args.failed,
+            workflow=args.workflow,
             actor=current_user(args),
-        )  # fmt: skip
+        )
     except (ExecutionNotFound, NotRetryable) as exc:
         raise UserError(str(exc)) from None
     finally:

@@ -19,8 +19,13 @@ def register(commands: Any, common: CommonOptions) -> None:
     run.add_argument("name", metavar="NAME")
     run.add_argument("--data", metavar="JSON", help="trigger data as a JSON object")
     run.add_argument("--wait", action="store_true", help="wait for the end state and print it")
-    run.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
-                     help="give up waiting after this long (default 600)")  # fmt: skip
+    run.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="give up waiting after this long (default 600)",
+    )
     common(run)
     run.set_defaults(handler=run_command)
 

@@ -12,8 +12,9 @@ from wfconsole.commands import CommonOptions
 def register(commands: Any, common: CommonOptions) -> None:
     """Add ``worker``."""
     worker = commands.add_parser("worker", help="run a queue consumer (headless worker)")
-    worker.add_argument("-w", "--workers", type=int, metavar="N",
-                        help="worker threads (default: queue.concurrency)")  # fmt: skip
+    worker.add_argument(
+        "-w", "--workers", type=int, metavar="N", help="worker threads (default: queue.concurrency)"
+    )
     common(worker)
     worker.set_defaults(handler=worker_command)
 

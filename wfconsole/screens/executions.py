@@ -35,7 +35,7 @@ FIXED_COLUMNS = (
     ("retries", "try", 3),
 )
 WORKFLOW_MIN, WORKFLOW_MAX, ERROR_MIN = 12, 32, 8
-CHROME = 2 * (len(FIXED_COLUMNS) + 2) + 2  # cell padding of every column, scrollbar
+CHROME = 2 * (len(FIXED_COLUMNS) + 2) + 1  # cell padding of every column, scrollbar
 
 
 def column_widths(screen_width: int) -> tuple[int, int]:
@@ -53,6 +53,7 @@ class ExecutionsScreen(Screen[None]):
     """Executions newest first; keyset pages load as the cursor nears the end."""
 
     TITLE = "wfconsole · executions"
+    AUTO_FOCUS = "#executions-table"
     BINDINGS = [Binding("slash", "open_filter", "Filter", key_display="/")]
 
     @dataclass

@@ -31,13 +31,13 @@ class KeyGroup:
 
 def help_text(groups: Iterable[KeyGroup]) -> Text:
     """The groups as aligned ``key  description`` lines under bold titles."""
+    groups = [group for group in groups if group.keys]
+    width = max((len(item.key) for group in groups for item in group.keys), default=0)
     text = Text()
     for group in groups:
-        if not group.keys:
-            continue
         text.append(f"{group.title}\n", style="bold underline")
         for item in group.keys:
-            text.append(f"  {item.key:>8}  ", style="bold")
+            text.append(f"  {item.key:>{width}}  ", style="bold")
             text.append(f"{item.description}\n")
         text.append("\n")
     text.rstrip()

@@ -32,7 +32,7 @@ FIXED_COLUMNS = (
 )
 NAME_MIN, NAME_MAX = 14, 48
 # Cell padding on both sides of every column, and the vertical scrollbar.
-CHROME = 2 * (len(FIXED_COLUMNS) + 1) + 2
+CHROME = 2 * (len(FIXED_COLUMNS) + 1) + 1
 
 
 def name_width(screen_width: int) -> int:
@@ -45,6 +45,7 @@ class WorkflowsScreen(Screen[None]):
     """Every workflow with its triggers, last run and success rate."""
 
     TITLE = "wfconsole · workflows"
+    AUTO_FOCUS = "#workflows-table"
     BINDINGS = [Binding("slash", "open_filter", "Filter", key_display="/")]
 
     @dataclass

@@ -1,0 +1,59 @@
+# wfconsole — the two commands of the README's quick start, and the checks around them.
+#
+#   make run     set up .venv, then open the console (demo data on the very first run)
+#   make test    set up .venv, then run the whole test suite
+#   make check   ruff + mypy + the test suite
+#   make bench   run the benchmarks in bench/ (they print figures; not part of the tests)
+#
+# The virtual environment is created with $(PYTHON) (3.11 or newer) and reinstalled only
+# when pyproject.toml changes (the stamp file records the last install).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.wfconsole-installed
+
+.PHONY: run test check lint typecheck bench install
+
+install: $(STAMP)
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
+		echo "wfconsole needs Python 3.11 or newer; run: make PYTHON=python3.12 …" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+# First run = the configured database is a SQLite file that does not exist yet: seed the
+# demo data (`wfconsole demo` opens the console afterwards). A PostgreSQL database is
+# never seeded by `make run`.
+FIRST_RUN := import sys; from pathlib import Path; from sqlalchemy.engine import make_url; \
+	from engine.config import load_settings; url = load_settings().database_url; \
+	sys.exit(0 if url.startswith("sqlite") and not Path(make_url(url).database or "").exists() else 1)
+
+run: $(STAMP)
+	@if $(BIN)/python -c '$(FIRST_RUN)' 2>/dev/null; then \
+		$(BIN)/wfconsole demo; \
+	else \
+		$(BIN)/wfconsole; \
+	fi
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy engine wfconsole tests
+
+check: lint typecheck test
+
+bench: $(STAMP)
+	@for script in bench/*.py; do \
+		[ -e "$$script" ] || continue; \
+		echo "== $$script"; \
+		$(BIN)/python "$$script" || exit 1; \
+	done
