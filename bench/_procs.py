@@ -31,14 +31,23 @@ class Children:
     def __init__(self) -> None:
         self.procs: list[subprocess.Popen[bytes]] = []
 
-    def start(self, args: list[str], *, env: dict[str, str] | None = None,
-              log: Path | None = None, stdout_pipe: bool = False) -> subprocess.Popen[bytes]:  # fmt: skip
+    def start(
+        self,
+        args: list[str],
+        *,
+        env: dict[str, str] | None = None,
+        log: Path | None = None,
+        stdout_pipe: bool = False,
+    ) -> subprocess.Popen[bytes]:
         out = subprocess.PIPE if stdout_pipe else (log.open("ab") if log else subprocess.DEVNULL)
         proc = subprocess.Popen(
-            args, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=out,
+            args,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdout=out,
             stderr=subprocess.STDOUT if log or stdout_pipe else subprocess.DEVNULL,
             start_new_session=True,
-        )  # fmt: skip
+        )
         self.procs.append(proc)
         return proc
 
@@ -72,15 +81,31 @@ def start_sink(children: Children) -> tuple[subprocess.Popen[bytes], int]:
     return proc, int(line.split()[1])
 
 
-def consumer_cmd(huey_path: str, threads: int, log: Path) -> list[str]:
+def consumer_cmd(
+    huey_path: str, threads: int, log: Path, module: str = "huey.bin.huey_consumer"
+) -> list[str]:
     """A huey_consumer command line with thread workers."""
-    return [PYTHON, "-m", "huey.bin.huey_consumer", huey_path, "-w", str(threads),
-            "-k", "thread", "-l", str(log)]  # fmt: skip
+    return [
+        PYTHON,
+        "-m",
+        module,
+        huey_path,
+        "-w",
+        str(threads),
+        "-k",
+        "thread",
+        "-l",
+        str(log),
+    ]
 
 
-def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.1,
-               what: str = "condition", procs: list[subprocess.Popen[bytes]] | None = None,
-               ) -> float:  # fmt: skip
+def wait_until(
+    check: Callable[[], bool],
+    timeout: float,
+    interval: float = 0.1,
+    what: str = "condition",
+    procs: list[subprocess.Popen[bytes]] | None = None,
+) -> float:
     """Poll ``check`` until true; returns the monotonic time it became true."""
     deadline = time.monotonic() + timeout
     while True:
@@ -100,7 +125,9 @@ def _admin(admin_url: str) -> psycopg.Connection:
 
 def drop_database(admin_url: str, name: str) -> None:
     with _admin(admin_url) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 @contextlib.contextmanager
@@ -137,3 +164,46 @@ def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     rank = max(1, min(len(ordered), math.ceil(pct / 100 * len(ordered))))
     return ordered[rank - 1]
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU seconds each process has used so far (vanished ones left out)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        used[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return used
+
+
+class CpuMeter:
+    """CPU used by named groups of processes between ``start()`` and ``stop()``."""
+
+    def __init__(self, groups: dict[str, Callable[[], list[int]]]) -> None:
+        self.groups = groups
+        self.before: dict[str, dict[int, float]] = {}
+
+    def start(self) -> None:
+        self.before = {name: cpu_seconds(pids()) for name, pids in self.groups.items()}
+
+    def stop(self) -> dict[str, float]:
+        """Seconds per group; processes that appeared meanwhile count from zero."""
+        used = {}
+        for name, pids in self.groups.items():
+            after, before = cpu_seconds(pids()), self.before.get(name, {})
+            used[name] = sum(v - before.get(pid, 0.0) for pid, v in after.items())
+        return used
+
+
+def backend_pids(url: str) -> list[int]:
+    """PostgreSQL backend pids connected to the database of ``url`` (not this probe)."""
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [row[0] for row in rows]

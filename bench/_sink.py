@@ -90,8 +90,9 @@ def _parse_head(head: bytes) -> tuple[int, bytes | None]:
 async def serve(port: int) -> None:
     loop = asyncio.get_running_loop()
     counters = Counters()
-    server = await loop.create_server(lambda: SinkProtocol(counters), "127.0.0.1", port,
-                                      backlog=1024)  # fmt: skip
+    server = await loop.create_server(
+        lambda: SinkProtocol(counters), "127.0.0.1", port, backlog=1024
+    )
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)

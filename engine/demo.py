@@ -1,10 +1,15 @@
-"""Demo data: the sample workflows plus a week of past executions, bulk-inserted fast.
+"""Demo data: the sample workflows plus a week of past executions, inserted fast.
 
-Executions go in with COPY on PostgreSQL and batched executemany on SQLite, in one
-transaction, every one in a final state (so no worker ever picks them up). Running it
-again upserts the workflows (unchanged, same version) and adds another set of executions;
-the workflow counters are incremented by what was added, so they keep matching the
-executions table.
+How it stays fast at a million executions: Python draws a few thousand execution
+*shapes* (an execution with its steps and logs, times relative to its creation; see
+``engine.demo_history``) and, per execution, only an id, a shape and a creation time.
+Those go into temporary staging tables (COPY on PostgreSQL, executemany on SQLite) and
+the database stamps out the real rows with ``INSERT … SELECT``, in chunks, all in one
+transaction. Every execution is in a final state, so no worker ever picks one up.
+
+Running it again upserts the workflows (unchanged, same version) and adds another set
+of executions; the workflow counters are incremented by what was added, so they keep
+matching the executions table.
 """
 
 from __future__ import annotations
@@ -13,33 +18,24 @@ import random
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from engine.db import Database
 from engine.definition import validate_definition
-from engine.demo_history import Clock, Row, WorkflowPlan, build_plans
+from engine.demo_bulk import BulkWriter, CounterUpdate, writer_for
+from engine.demo_history import STATUSES, Shapes, WorkflowPlan, build_plans
 from engine.demo_workflows import PAUSED_DAYS, demo_documents
 from engine.services.workflows import save_definitions
 
 CHUNK = 50_000
 SPAN_DAYS = 7
-STATUS_MIX = (("SUCCESS", 0.81), ("SKIPPED", 0.07), ("FAILED", 0.10), ("CANCELLED", 0.02))
-
-EXECUTION_COLUMNS = (
-    "id", "workflow_id", "workflow_version", "status", "trigger_type", "trigger_data",
-    "result", "error", "created_at", "started_at", "completed_at", "duration_ms",
-    "retry_count", "available_at", "worker_id", "next_step", "cancel_requested", "event_depth",
-)  # fmt: skip
-STEP_COLUMNS = (
-    "execution_id", "step_index", "action_type", "status", "result", "error", "attempt",
-    "started_at", "completed_at", "duration_ms",
-)  # fmt: skip
-LOG_COLUMNS = ("execution_id", "level", "message", "data", "step_index", "timestamp")
+STATUS_MIX = {"SUCCESS": 0.81, "SKIPPED": 0.07, "FAILED": 0.10, "CANCELLED": 0.02}
+SHAPES_PER_STATUS = 128
+_DAY = 86_400_000_000
+_QUICK = 300_000_000  # shapes that end within 5 minutes fit the newest executions
 
 Progress = Callable[[int, int], None]
-Chunk = tuple[list[Row], list[Row], list[Row]]  # executions, steps, logs
 
 
 @dataclass(frozen=True)
@@ -52,6 +48,11 @@ class DemoSummary:
     logs: int
     by_status: dict[str, int]
     seconds: float
+
+    @property
+    def rows(self) -> int:
+        """Execution, step and log rows together."""
+        return self.executions + self.steps + self.logs
 
 
 def uuid7_at(when: datetime, rng: random.Random) -> str:
@@ -83,76 +84,93 @@ class _Picker:
         return min(bisect_right(self.bounds, rng.random()), len(self.bounds) - 1)
 
 
-@dataclass
-class _Tally:
-    """What was inserted for one workflow, for its counters."""
-
-    total: int = 0
-    success: int = 0
-    failed: int = 0
-    duration_sum: float = 0.0
-    last_micros: int = 0
-
-
-@dataclass
 class _History:
-    """Generates the executions chunk by chunk and keeps count of what it made."""
+    """Draws the shapes, then the executions that use them, and counts what it drew."""
 
-    plans: list[WorkflowPlan]
-    rng: random.Random
-    clock: Clock
-    tallies: dict[str, _Tally] = field(default_factory=dict)
-    by_status: dict[str, int] = field(default_factory=lambda: dict.fromkeys(dict(STATUS_MIX), 0))
-    steps: int = 0
-    logs: int = 0
+    def __init__(self, plans: list[WorkflowPlan], rng: random.Random) -> None:
+        self.plans, self.rng = plans, rng
+        self.shapes = Shapes()
+        # (plan, status) -> (every shape, the quick ones, how late the slowest one ends)
+        self.pools: dict[tuple[int, str], tuple[list[int], list[int], int]] = {}
+        for index, plan in enumerate(plans):
+            for status in STATUSES:
+                if status != "SKIPPED" or plan.skip_payloads:
+                    self.pools[index, status] = self._pool(plan, status)
+        self.uses = [0] * len(self.shapes.rows)
+        self.last = [0] * len(plans)
 
-    def chunks(self, total: int) -> Iterator[Chunk]:
-        """Rows of every table, CHUNK executions at a time, oldest first."""
-        rng, plans = self.rng, self.plans
+    def _pool(self, plan: WorkflowPlan, status: str) -> tuple[list[int], list[int], int]:
+        every = [plan.shape(self.shapes, status, self.rng) for _ in range(SHAPES_PER_STATUS)]
+        quick = [n for n in every if self.shapes.outcomes[n][0] < _QUICK]
+        while not quick:  # a shape without retry waits, for executions of the last minutes
+            number = plan.shape(self.shapes, status, self.rng)
+            if self.shapes.outcomes[number][0] < _QUICK:
+                quick.append(number)
+        return every, quick, max(self.shapes.outcomes[n][0] for n in every)
+
+    def runs(self, total: int) -> Iterator[list[tuple[int, str, int, int]]]:
+        """(seq, id, shape, created µs) of every execution, oldest first, CHUNK at a time."""
+        rng, plans, outcomes = self.rng, self.plans, self.shapes.outcomes
         horizon = int(time.time() * 1_000_000)
-        now = horizon - 600_000_000  # leaves room for the last runs to finish by ``horizon``
-        span = SPAN_DAYS * 86_400_000_000
-        paused_at = now - PAUSED_DAYS * 86_400_000_000
-        created = sorted(now - int(rng.random() * span) for _ in range(total))
+        newest = horizon - 2 * _QUICK
+        paused_at = newest - PAUSED_DAYS * _DAY
+        created = sorted(newest - int(rng.random() * SPAN_DAYS * _DAY) for _ in range(total))
         any_plan = _Picker([p.weight for p in plans])
-        enabled = [p for p in plans if p.enabled]
-        enabled_plan = _Picker([p.weight for p in enabled])
-        status_of = _Picker([weight for _, weight in STATUS_MIX])
+        enabled = [i for i, p in enumerate(plans) if p.enabled]
+        enabled_plan = _Picker([plans[i].weight for i in enabled])
+        statuses = list(STATUS_MIX)
+        status_of = _Picker(list(STATUS_MIX.values()))
         for start in range(0, total, CHUNK):
-            self.clock.seconds.clear()
-            executions: list[Row] = []
-            steps: list[Row] = []
-            logs: list[Row] = []
-            for micros in created[start : start + CHUNK]:
-                plan = plans[any_plan.pick(rng)]
-                if not plan.enabled and micros > paused_at:
-                    plan = enabled[enabled_plan.pick(rng)]
-                status = STATUS_MIX[status_of.pick(rng)][0]
-                if status == "SKIPPED" and not plan.skip_payloads:
-                    status = "SUCCESS"
-                execution_id = _uuid7(micros, rng.getrandbits(62))
-                row, end, duration = plan.execution(
-                    execution_id, status, micros, horizon, rng, self.clock, steps, logs
-                )
-                executions.append(row)
-                self._count(plan.workflow_id, status, end, duration)
-            self.steps += len(steps)
-            self.logs += len(logs)
-            yield executions, steps, logs
+            chunk = []
+            for seq in range(start, min(start + CHUNK, total)):
+                micros = created[seq]
+                index = any_plan.pick(rng)
+                if not plans[index].enabled and micros > paused_at:
+                    index = enabled[enabled_plan.pick(rng)]
+                pool = self.pools.get((index, statuses[status_of.pick(rng)]))
+                if pool is None:  # no payload fails this workflow's conditions
+                    pool = self.pools[index, "SUCCESS"]
+                every, quick, slowest = pool
+                shapes = every if micros + slowest < horizon else quick
+                shape = shapes[int(rng.random() * len(shapes))]
+                self.uses[shape] += 1
+                self.last[index] = max(self.last[index], micros + outcomes[shape][0])
+                chunk.append((seq, _uuid7(micros, rng.getrandbits(62)), shape, micros))
+            yield chunk
 
-    def _count(self, workflow_id: str, status: str, end: int, duration: float | None) -> None:
-        tally = self.tallies.get(workflow_id)
-        if tally is None:
-            tally = self.tallies[workflow_id] = _Tally()
-        tally.total += 1
-        tally.last_micros = max(tally.last_micros, end)
-        self.by_status[status] += 1
-        if status == "SUCCESS" and duration is not None:
-            tally.success += 1
-            tally.duration_sum += duration
-        elif status == "FAILED" and duration is not None:
-            tally.failed += 1
-            tally.duration_sum += duration
+    def counters(self) -> list[CounterUpdate]:
+        """How much each workflow's counters grow by what was drawn."""
+        totals = {i: CounterUpdate(p.workflow_id) for i, p in enumerate(self.plans)}
+        plan_of = {p.workflow_id: i for i, p in enumerate(self.plans)}
+        for number, row in enumerate(self.shapes.rows):
+            uses = self.uses[number]
+            if not uses:
+                continue
+            update = totals[plan_of[row[1]]]
+            status, duration = row[3], self.shapes.outcomes[number][1]
+            update.executions += uses
+            update.success += uses if status == "SUCCESS" else 0
+            update.failed += uses if status == "FAILED" else 0
+            update.duration_sum += uses * (duration or 0.0)
+        for index, update in totals.items():
+            update.last_micros = self.last[index]
+        return [u for u in totals.values() if u.executions]
+
+    def rows_per_table(self) -> tuple[int, int]:
+        """How many step and log rows the drawn executions have."""
+        steps = logs = 0
+        for row in self.shapes.steps:
+            steps += self.uses[row[0]]
+        for row in self.shapes.logs:
+            logs += self.uses[row[0]]
+        return steps, logs
+
+    def by_status(self) -> dict[str, int]:
+        """How many executions of each status were drawn."""
+        counts = dict.fromkeys(STATUS_MIX, 0)
+        for number, row in enumerate(self.shapes.rows):
+            counts[row[3]] += self.uses[number]
+        return counts
 
 
 def seed_demo(
@@ -163,10 +181,10 @@ def seed_demo(
     seed: int = 1,
     progress: Progress | None = None,
 ) -> DemoSummary:
-    """Save the sample workflows and insert ``executions`` finished runs of the past week.
+    """Save the sample workflows and add ``executions`` finished runs of the past week.
 
-    Deterministic for a given ``seed`` (up to the current time); ``progress(done, total)``
-    is called after every chunk of executions.
+    Deterministic for a given ``seed`` (relative to the current time); ``progress(done,
+    total)`` is called after every chunk of executions.
     """
     if executions < 0:
         raise ValueError("executions must be >= 0")
@@ -174,112 +192,24 @@ def seed_demo(
     definitions = [validate_definition(doc) for doc in demo_documents()]
     save_definitions(db, definitions, actor=actor)
     rng = random.Random(seed)  # noqa: S311  (demo data, not secrets)
-    history = _History(build_plans(db, rng), rng, Clock("" if db.is_sqlite else "+00"))
-    writer = _write_sqlite if db.is_sqlite else _write_postgres
-    writer(db, history, executions, progress)
+    history = _History(build_plans(db, rng), rng)
+    if executions:
+        writer: BulkWriter = writer_for(db)
+        with writer:
+            writer.load_shapes(history.shapes)
+            done = 0
+            for chunk in history.runs(executions):
+                writer.expand(chunk)
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, executions)
+            writer.update_counters(history.counters())
+    steps, logs = history.rows_per_table()
     return DemoSummary(
         workflows=len(history.plans),
         executions=executions,
-        steps=history.steps,
-        logs=history.logs,
-        by_status=dict(history.by_status),
+        steps=steps,
+        logs=logs,
+        by_status=history.by_status(),
         seconds=time.perf_counter() - started,
     )
-
-
-_COUNTER_UPDATE = (
-    "UPDATE workflow SET"
-    " avg_execution_ms = (COALESCE(avg_execution_ms, 0) * (success_count + failure_count)"
-    " + {p}) / NULLIF(success_count + failure_count + {p}, 0),"
-    " execution_count = execution_count + {p},"
-    " success_count = success_count + {p},"
-    " failure_count = failure_count + {p},"
-    " last_execution_at = CASE WHEN last_execution_at IS NULL OR last_execution_at < {p}"
-    " THEN {p} ELSE last_execution_at END"
-    " WHERE id = {p}"
-)
-
-
-def _counter_rows(history: _History) -> list[Row]:
-    rows = []
-    for workflow_id, t in history.tallies.items():
-        last = history.clock.text(t.last_micros)
-        finished = t.success + t.failed
-        rows.append(
-            (t.duration_sum, finished, t.total, t.success, t.failed, last, last, workflow_id)
-        )
-    return rows
-
-
-def _tables(chunk: Chunk) -> list[tuple[str, tuple[str, ...], list[Row]]]:
-    executions, steps, logs = chunk
-    return [
-        ("workflow_execution", EXECUTION_COLUMNS, executions),
-        ("workflow_execution_step", STEP_COLUMNS, steps),
-        ("workflow_execution_log", LOG_COLUMNS, logs),
-    ]
-
-
-def _write_postgres(
-    db: Database,
-    history: _History,
-    total: int,
-    progress: Progress | None,
-) -> None:
-    raw = db.engine.raw_connection()
-    try:
-        conn: Any = raw.driver_connection
-        done = 0
-        with conn.cursor() as cursor:
-            for chunk in history.chunks(total):
-                for table, columns, rows in _tables(chunk):
-                    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-                        for row in rows:
-                            copy.write_row(row)
-                done += len(chunk[0])
-                if progress is not None:
-                    progress(done, total)
-            cursor.executemany(_COUNTER_UPDATE.format(p="%s"), _counter_rows(history))
-        conn.commit()
-        if total:
-            conn.autocommit = True
-            with conn.cursor() as cursor:
-                for table in ("workflow_execution", "workflow_execution_step",
-                              "workflow_execution_log"):  # fmt: skip
-                    cursor.execute(f"ANALYZE {table}")
-            conn.autocommit = False
-    except BaseException:
-        raw.rollback()
-        raise
-    finally:
-        raw.close()
-
-
-def _write_sqlite(
-    db: Database,
-    history: _History,
-    total: int,
-    progress: Progress | None,
-) -> None:
-    raw = db.engine.raw_connection()
-    conn: Any = raw.driver_connection
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        done = 0
-        for chunk in history.chunks(total):
-            for table, columns, rows in _tables(chunk):
-                marks = ", ".join("?" for _ in columns)
-                conn.executemany(
-                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows
-                )
-            done += len(chunk[0])
-            if progress is not None:
-                progress(done, total)
-        conn.executemany(_COUNTER_UPDATE.format(p="?"), _counter_rows(history))
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    finally:
-        raw.close()

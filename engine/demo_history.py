@@ -1,41 +1,36 @@
-"""The rows of one demo execution: its steps, logs and timestamps, built from a plan.
+"""Shapes of demo executions: one run of a sample workflow, with times relative to its start.
 
-Built for speed (a million executions in seconds): payloads, results and messages are
-drawn from pools made once per workflow, and timestamps are formatted as text directly.
+A shape is an execution row with its step and log rows, every timestamp an offset in
+microseconds from the moment the execution was created. ``engine.demo`` makes a pool of
+shapes per workflow and status, then stamps them out in the database by the million.
 """
 
 from __future__ import annotations
 
 import json
 import random
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine.db import Database
 from engine.demo_workflows import PAYLOAD_SAMPLERS, RUN_WEIGHTS, action_profile, demo_documents
 
 Row = tuple[Any, ...]
-Line = tuple[str, str, int | None, int]  # level, message, step index, micros
+Line = tuple[str, str, int | None, int]  # level, message, step index, offset
+STATUSES = ("SUCCESS", "SKIPPED", "FAILED", "CANCELLED")
+SHAPE_COLUMNS = (
+    "shape", "workflow_id", "workflow_version", "status", "trigger_type", "trigger_data",
+    "result", "error", "start_off", "end_off", "duration_ms", "retry_count", "available_off",
+    "worker_id", "next_step", "cancel_requested",
+)  # fmt: skip
+SHAPE_STEP_COLUMNS = (
+    "shape", "step_index", "action_type", "status", "result", "error", "attempt",
+    "start_off", "end_off", "duration_ms",
+)  # fmt: skip
+SHAPE_LOG_COLUMNS = ("shape", "seq", "level", "message", "step_index", "at_off")
 _LEVEL_RANK = {"ERROR": 0, "WARNING": 1, "INFO": 2, "DEBUG": 3}
 _WORKERS = ("worker-1", "worker-2", "worker-3", "worker-4")
-_POOL = 64
-
-
-class Clock:
-    """Formats microsecond timestamps as text the database reads back as UTC."""
-
-    def __init__(self, suffix: str) -> None:
-        self.suffix = suffix  # "+00" for TIMESTAMPTZ; SQLite keeps naive UTC text
-        self.seconds: dict[int, str] = {}
-
-    def text(self, micros: int) -> str:
-        """'2026-11-25 20:30:21.027880' plus the suffix: what SQLAlchemy stores on SQLite."""
-        sec, frac = divmod(micros, 1_000_000)
-        prefix = self.seconds.get(sec)
-        if prefix is None:
-            prefix = self.seconds[sec] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(sec))
-        return f"{prefix}.{frac:06d}{self.suffix}"
+_PAYLOADS = 64
 
 
 @dataclass(frozen=True)
@@ -47,6 +42,17 @@ class Step:
     summary: str
     low_ms: float
     span_ms: float
+
+
+@dataclass
+class Shapes:
+    """Every shape made so far, as rows for the three shape tables."""
+
+    rows: list[Row] = field(default_factory=list)
+    steps: list[Row] = field(default_factory=list)
+    logs: list[Row] = field(default_factory=list)
+    # Per shape: (end offset, duration counted in the average or None), for the counters.
+    outcomes: list[tuple[int, float | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -62,41 +68,35 @@ class WorkflowPlan:
     triggers: list[tuple[str, str]]  # (trigger type, "started by ..." log line)
     steps: list[Step]
     failures: list[tuple[int, str, bool]]  # (step index, error, transient)
-    permanent_failures: list[tuple[int, str, bool]]  # the ones never retried
     run_payloads: list[str]
     skip_payloads: list[tuple[str, str]]  # (payload JSON, why it was skipped)
     checks: str | None  # the "conditions passed" debug line
 
-    def execution(
-        self,
-        execution_id: str,
-        status: str,
-        created: int,
-        horizon: int,
-        rng: random.Random,
-        clock: Clock,
-        steps: list[Row],
-        logs: list[Row],
-    ) -> tuple[Row, int, float | None]:
-        """The execution row (steps and logs appended to the lists), its end and duration."""
-        text = clock.text
+    def shape(self, shapes: Shapes, status: str, rng: random.Random) -> int:
+        """Add one random shape with this status to ``shapes``; returns its number."""
+        number = len(shapes.rows)
         trigger, started_line = self.triggers[int(rng.random() * len(self.triggers))]
-        if status == "CANCELLED" and rng.random() < 0.5:
-            return self._cancelled_while_queued(execution_id, trigger, created, rng, clock, logs)
         if status == "SKIPPED":
             payload, why = self.skip_payloads[int(rng.random() * len(self.skip_payloads))]
         else:
             payload = self.run_payloads[int(rng.random() * len(self.run_payloads))]
-        first_start = start = created + 20_000 + int(rng.random() ** 3 * 3_000_000)
+        if status == "CANCELLED" and rng.random() < 0.5:
+            end = 5_000_000 + int(rng.random() * 120_000_000)
+            shapes.logs.append((number, 0, "INFO", f"queued by {trigger} trigger", None, 0))
+            shapes.logs.append((number, 1, "WARNING", "cancelled before it started", None, end))
+            shapes.rows.append(
+                (number, self.workflow_id, self.version, status, trigger, payload, None, None,
+                 None, end, None, 0, 0, None, 0, True)
+            )  # fmt: skip
+            shapes.outcomes.append((end, None))
+            return number
+        first_start = start = 20_000 + int(rng.random() ** 3 * 3_000_000)
         retries, fail_at, error, n_steps = 0, -1, None, len(self.steps)
-        # Retries wait retry_delay * 2^n; runs too recent for that fail or succeed at once.
-        can_retry = created + self.retry_delay * 2**self.max_retries * 1_000_000 < horizon
         if status == "FAILED":
-            failures = self.failures if can_retry else self.permanent_failures
-            fail_at, error, transient = failures[int(rng.random() * len(failures))]
+            fail_at, error, transient = self.failures[int(rng.random() * len(self.failures))]
             retries = self.max_retries if transient else 0
             n_steps = fail_at + 1
-        elif status == "SUCCESS" and can_retry:
+        elif status == "SUCCESS":
             retries = 1 if rng.random() < 0.05 else 0
         elif status == "CANCELLED":
             n_steps = int(rng.random() * len(self.steps))
@@ -118,66 +118,46 @@ class WorkflowPlan:
                 lines.append(("WARNING", message, index, at))
                 at += self.retry_delay * (2**attempt - 1) * 1_000_000
                 start = at  # the last attempt's claim is what started_at shows
-            millis = step.low_ms + rng.random() * step.span_ms
+            millis = round(step.low_ms + rng.random() * step.span_ms, 3)
             step_start, at = at, at + int(millis * 1000)
-            if index == fail_at:
-                steps.append(
-                    (execution_id, index, step.kind, "FAILED", None, error, attempt,
-                     text(step_start), text(at), round(millis, 3))
-                )  # fmt: skip
+            failed = index == fail_at
+            shapes.steps.append(
+                (number, index, step.kind, "FAILED" if failed else "SUCCESS",
+                 None if failed else step.result, error if failed else None, attempt,
+                 step_start, at, millis)
+            )  # fmt: skip
+            if failed:
                 lines.append(("ERROR", f"step {index} {step.kind} failed: {error}", index, at))
             else:
-                steps.append(
-                    (execution_id, index, step.kind, "SUCCESS", step.result, None, attempt,
-                     text(step_start), text(at), round(millis, 3))
-                )  # fmt: skip
                 lines.append(("INFO", f"step {index} {step.kind}: {step.summary}", index, at))
         end = at + 300 + int(rng.random() * 3_000)
         duration = round((end - start) / 1000, 3)
         result = None
         if status == "SUCCESS":
-            result = f'{{"steps_completed": {n_steps}}}'
+            result = json.dumps({"steps_completed": n_steps})
             lines.append(("INFO", f"finished in {duration:.0f} ms", None, end))
         elif status == "FAILED":
             lines.append(("ERROR", f"failed after {retries} retries: {error}", None, end))
         elif status == "CANCELLED":
             message = f"cancelled after {n_steps} of {len(self.steps)} steps"
             lines.append(("WARNING", message, None, end))
-        logs.append((execution_id, "INFO", started_line, None, None, text(first_start)))
-        for level, message, step_index, when in _trimmed(lines, 2 + int(rng.random() * 4)):
-            logs.append((execution_id, level, message, None, step_index, text(when)))
-        row = (
-            execution_id, self.workflow_id, self.version, status, trigger, payload, result,
-            error, text(created), text(start), text(end), duration, retries,
-            text(start - 10_000), _WORKERS[created % 4], fail_at if fail_at >= 0 else n_steps,
-            status == "CANCELLED", 0,
+        shapes.logs.append((number, 0, "INFO", started_line, None, first_start))
+        for seq, (level, text, step_index, when) in enumerate(
+            _trimmed(lines, 2 + int(rng.random() * 4)), start=1
+        ):
+            shapes.logs.append((number, seq, level, text, step_index, when))
+        shapes.rows.append(
+            (number, self.workflow_id, self.version, status, trigger, payload, result, error,
+             start, end, duration, retries, start - 10_000, _WORKERS[number % 4],
+             fail_at if status == "FAILED" else n_steps, status == "CANCELLED")
         )  # fmt: skip
-        return row, end, duration
-
-    def _cancelled_while_queued(
-        self,
-        execution_id: str,
-        trigger: str,
-        created: int,
-        rng: random.Random,
-        clock: Clock,
-        logs: list[Row],
-    ) -> tuple[Row, int, float | None]:
-        payload = self.run_payloads[int(rng.random() * len(self.run_payloads))]
-        end = created + 5_000_000 + int(rng.random() * 120_000_000)
-        queued, cancelled = clock.text(created), clock.text(end)
-        logs.append((execution_id, "INFO", f"queued by {trigger} trigger", None, None, queued))
-        logs.append((execution_id, "WARNING", "cancelled before it started", None, None, cancelled))
-        row = (
-            execution_id, self.workflow_id, self.version, "CANCELLED", trigger, payload, None,
-            None, queued, None, cancelled, None, 0, queued, None, 0, True, 0,
-        )  # fmt: skip
-        return row, end, None
+        shapes.outcomes.append((end, duration if status in ("SUCCESS", "FAILED") else None))
+        return number
 
 
 def _trimmed(lines: list[Line], total: int) -> list[Line]:
     """At most ``total - 1`` lines (the start line makes ``total``): the last one always,
-    then the most severe, in time order."""
+    then the most severe ones, in time order."""
     if len(lines) <= total - 1:
         return lines
     middle = sorted(lines[:-1], key=lambda line: _LEVEL_RANK[line[0]])[: total - 2]
@@ -208,7 +188,7 @@ def _plan(workflow_id: str, version: int, doc: dict[str, Any], rng: random.Rando
     condition = parse_condition(doc["conditions"]) if doc["conditions"] else None
     runs: list[str] = []
     skips: list[tuple[str, str]] = []
-    for _ in range(_POOL * 6):
+    for _ in range(_PAYLOADS * 6):
         payload = PAYLOAD_SAMPLERS[doc["name"]](rng)
         if condition is None or evaluate(condition, {"trigger": payload}):
             runs.append(json.dumps(payload))
@@ -235,9 +215,8 @@ def _plan(workflow_id: str, version: int, doc: dict[str, Any], rng: random.Rando
         triggers=[(t["type"], _started_line(t)) for t in doc["triggers"]],
         steps=steps,
         failures=failures,
-        permanent_failures=[f for f in failures if not f[2]],
-        run_payloads=runs[:_POOL],
-        skip_payloads=skips[:_POOL],
+        run_payloads=runs[:_PAYLOADS],
+        skip_payloads=skips[:_PAYLOADS],
         checks=f"conditions passed: {json.dumps(doc['conditions'])[:160]}" if condition else None,
     )
 

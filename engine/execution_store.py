@@ -63,6 +63,14 @@ class PendingWrites:
     def flush(self, conn: Connection) -> None:
         """Insert everything gathered, in as few statements as possible."""
         if self.steps:
+            # One row per step: a step run again (retry) replaces its failed attempt's row.
+            for execution_id in {step["execution_id"] for step in self.steps}:
+                indexes = [s["step_index"] for s in self.steps if s["execution_id"] == execution_id]
+                conn.execute(
+                    sa.delete(STEPS).where(
+                        STEPS.c.execution_id == execution_id, STEPS.c.step_index.in_(indexes)
+                    )
+                )
             conn.execute(sa.insert(STEPS), self.steps)
             self.steps = []
         if self.logs:
@@ -215,10 +223,14 @@ def hand_back(
     error: str,
     writes: PendingWrites,
 ) -> bool:
-    """RUNNING → PENDING with retry_count + 1, due at ``available_at``."""
+    """RUNNING → PENDING with retry_count + 1, due at ``available_at``.
+
+    Refused (False) when a cancel was requested: the claim clears that flag, so a handed
+    back run would otherwise forget it and run again.
+    """
     updated = conn.execute(
         sa.update(EXECUTIONS)
-        .where(_ours(execution_id, worker_id))
+        .where(_ours(execution_id, worker_id), E.cancel_requested == sa.false())
         .values(
             status=PENDING,
             retry_count=E.retry_count + 1,
@@ -235,11 +247,16 @@ def hand_back(
     return True
 
 
-def finished_step_results(conn: Connection, execution_id: str) -> list[dict[str, Any]]:
-    """Results of the steps already recorded, for the ``steps`` template context on resume."""
+def finished_step_results(
+    conn: Connection, execution_id: str, *, before: int
+) -> list[dict[str, Any]]:
+    """Results of the steps finished before ``before``, for the ``steps`` context on resume.
+
+    The failed attempt of the step being retried is not among them: it runs again.
+    """
     rows = conn.execute(
         sa.select(STEPS.c.step_index, STEPS.c.action_type, STEPS.c.status, STEPS.c.result)
-        .where(STEPS.c.execution_id == execution_id)
+        .where(STEPS.c.execution_id == execution_id, STEPS.c.step_index < before)
         .order_by(STEPS.c.step_index)
     )
     return [

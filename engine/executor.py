@@ -165,7 +165,9 @@ class _Run:
         self.log(LogLevel.INFO, f"attempt {attempt} started on {self.ex.worker_id}")
         if self.next_step > 0:
             with self.ex.db.engine.connect() as conn:
-                self.steps = store.finished_step_results(conn, self.claimed.id)
+                self.steps = store.finished_step_results(
+                    conn, self.claimed.id, before=self.next_step
+                )
             self.log(LogLevel.INFO, f"resuming after step {self.next_step - 1}")
         elif self.definition.conditions is not None:
             if not evaluate(self.definition.conditions, self.context()):
@@ -306,7 +308,11 @@ class _Run:
                     error=message,
                     writes=self.writes,
                 )
-            return Outcome("RETRY", retry_in=delay, error=message) if ok else Outcome("NOOP")
+            if ok:
+                return Outcome("RETRY", retry_in=delay, error=message)
+            # Not handed back: cancelled meanwhile, or no longer ours (finish checks that).
+            self.log(LogLevel.WARNING, "cancelled by request; not retried")
+            return self.finish(ExecutionStatus.CANCELLED, error="cancelled")
         self.log(LogLevel.ERROR, f"failed: {message}")
         return self.finish(ExecutionStatus.FAILED, error=message)
 

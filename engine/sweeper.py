@@ -58,7 +58,14 @@ def sweep(db: Database, *, now: datetime | None = None, batch: int = 1000) -> Sw
 def _expired_leases(db: Database, now: datetime, batch: int, report: SweepReport) -> None:
     with db.engine.connect() as conn:
         expired = conn.execute(
-            sa.select(E.id, E.workflow_id, E.retry_count, E.started_at, W.max_retries)
+            sa.select(
+                E.id,
+                E.workflow_id,
+                E.retry_count,
+                E.started_at,
+                E.cancel_requested,
+                W.max_retries,
+            )
             .join(WORKFLOWS, W.id == E.workflow_id)
             .where(E.status == RUNNING, E.lease_until < now)
             .limit(batch)
@@ -66,6 +73,24 @@ def _expired_leases(db: Database, now: datetime, batch: int, report: SweepReport
     for row in expired:
         lost = sa.and_(E.id == row.id, E.status == RUNNING, E.lease_until < now)
         with db.engine.begin() as conn:
+            if row.cancel_requested:
+                # A retry's claim would clear the flag and run it again: honour the cancel.
+                done = conn.execute(
+                    sa.update(EXECUTIONS)
+                    .where(lost)
+                    .values(
+                        status=ExecutionStatus.CANCELLED.value,
+                        error="cancelled",
+                        completed_at=now,
+                        lease_until=None,
+                    )
+                ).rowcount
+                if done:
+                    bump_counters(conn, row.workflow_id, status=ExecutionStatus.CANCELLED.value,
+                                  duration_ms=None, now=now)  # fmt: skip
+                    _log(conn, row.id, LogLevel.WARNING, "worker lost; cancel requested: cancelled",
+                         now)  # fmt: skip
+                continue
             if row.retry_count < row.max_retries:
                 done = conn.execute(
                     sa.update(EXECUTIONS)

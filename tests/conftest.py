@@ -8,6 +8,7 @@ and friends), so a test never reads or writes the developer's real database.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 
 from engine.config import CONFIG_ENV, ENV_PREFIX, LEGACY_ENV, Settings
 from engine.db import Database, connect_database, open_database, upgrade
+from tests.pg import database_name, fresh_postgres_url
 
 
 @pytest.fixture(autouse=True)
@@ -44,9 +46,24 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'test.db'}"
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per session; ``sqlite_db`` copies it."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    open_database(settings_for_url(f"sqlite:///{path}")).dispose()
+    return path
+
+
 @pytest.fixture
-def sqlite_db(sqlite_url: str) -> Iterator[Database]:
+def sqlite_db(sqlite_url: str, sqlite_template: Path) -> Iterator[Database]:
     """A migrated SQLite database in a temporary file."""
+    target = Path(sqlite_url.removeprefix("sqlite:///"))
+    for suffix in ("", "-wal"):  # the last connection's close normally folds the WAL in
+        if sqlite_template.with_name(sqlite_template.name + suffix).exists():
+            shutil.copyfile(
+                sqlite_template.with_name(sqlite_template.name + suffix),
+                target.with_name(target.name + suffix),
+            )
     db = open_database(settings_for_url(sqlite_url))
     yield db
     db.dispose()
@@ -58,19 +75,32 @@ def postgres_url() -> Iterator[str]:
 
     Skips when the server is unreachable, fails instead under CI=true (see tests/pg.py).
     """
-    from tests.pg import fresh_postgres_url
-
     with fresh_postgres_url("wf_test") as url:
         yield url
 
 
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """A PostgreSQL database migrated once per session with ``wfconsole db upgrade``'s code.
+
+    ``postgres_db`` copies it (CREATE DATABASE … TEMPLATE) instead of migrating each time.
+    """
+    with fresh_postgres_url("wf_template", wait_for_drop=True) as url:
+        db = connect_database(settings_for_url(url))
+        try:
+            upgrade(db)
+        finally:
+            db.dispose()  # a template must have no connections
+        yield database_name(url)
+
+
 @pytest.fixture
-def postgres_db(postgres_url: str) -> Iterator[Database]:
-    """A fresh PostgreSQL database migrated to head with ``wfconsole db upgrade``'s code."""
-    db = connect_database(settings_for_url(postgres_url))
-    upgrade(db)
-    yield db
-    db.dispose()
+def postgres_db(postgres_template: str) -> Iterator[Database]:
+    """A fresh PostgreSQL database at the newest migration, dropped afterwards."""
+    with fresh_postgres_url("wf_test", template=postgres_template) as url:
+        db = connect_database(settings_for_url(url))
+        yield db
+        db.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

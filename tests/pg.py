@@ -1,7 +1,7 @@
 """Throwaway PostgreSQL databases for tests.
 
-``fresh_postgres_url(prefix)`` creates a uniquely named, empty database on the test server
-and drops it afterwards. When the server is unreachable the test is skipped — except under
+``fresh_postgres_url(prefix)`` creates a uniquely named database on the test server and
+drops it afterwards. When the server is unreachable the test is skipped — except under
 ``CI=true``, where PostgreSQL is part of the contract and its absence fails the test.
 
 The server is ``$TEST_POSTGRES_URL`` (an admin connection, default
@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import psycopg
@@ -22,6 +23,10 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+# DROP DATABASE waits for a checkpoint (about half a second); tests need not wait for it.
+# Pending drops finish before the interpreter exits.
+_dropper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-drop")
 
 
 def admin_url() -> str:
@@ -42,27 +47,49 @@ def server_unavailable(reason: str) -> None:
     pytest.skip(message)
 
 
-def _connect() -> psycopg.Connection[tuple[object, ...]]:
-    try:
-        return psycopg.connect(admin_url(), autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        server_unavailable(first_line)
-        raise  # unreachable: skip and fail raise
+def _connect(server: str) -> psycopg.Connection[tuple[object, ...]]:
+    return psycopg.connect(server, autocommit=True, connect_timeout=5)
+
+
+def _drop(server: str, name: str) -> None:
+    with _connect(server) as admin:
+        # FORCE ends connections a failed test left open (PostgreSQL 13+).
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 @contextmanager
-def fresh_postgres_url(prefix: str = "wf_test") -> Iterator[str]:
-    """Create an empty database named ``<prefix>_<unique>``; yield its URL; drop it."""
+def fresh_postgres_url(
+    prefix: str = "wf_test", *, template: str | None = None, wait_for_drop: bool = False
+) -> Iterator[str]:
+    """Create a database named ``<prefix>_<unique>``; yield its URL; drop it afterwards.
+
+    The database is empty, or a copy of ``template`` (a database nobody is connected to).
+    The drop runs in the background unless ``wait_for_drop``.
+    """
+    server = admin_url()
     name = f"{prefix.lower()}_{os.getpid()}_{uuid.uuid4().hex[:10]}"[:63]
-    with _connect() as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_url(admin_url()).set(database=name).render_as_string(hide_password=False)
+    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template is not None:
+        create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+    try:
+        admin = _connect(server)
+    except psycopg.OperationalError as exc:
+        server_unavailable((str(exc).strip().splitlines() or [type(exc).__name__])[0])
+        raise  # not reached: skip and fail raise
+    with admin:
+        admin.execute(create)
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
     try:
         yield url
     finally:
-        with _connect() as admin:
-            # FORCE ends connections a failed test left open (PostgreSQL 13+).
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        if wait_for_drop:
+            _drop(server, name)
+        else:
+            _dropper.submit(_drop, server, name)
+
+
+def database_name(url: str) -> str:
+    """The database part of a URL from ``fresh_postgres_url``."""
+    return make_url(url).database or ""

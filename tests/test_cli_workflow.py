@@ -16,6 +16,7 @@ import yaml
 
 import wfconsole
 from engine.db import Database, head_revision
+from engine.services.workflows import export_documents
 from tests.test_definition import EXAMPLE_PATH, MALFORMED, Malformed, example_document
 from wfconsole.cli import main
 
@@ -409,6 +410,23 @@ def test_import_into_unmigrated_postgresql_asks_for_db_upgrade(
     outcome = cli("workflow", "import", str(EXAMPLE_PATH))
 
     assert_one_line_error(outcome, "wfconsole db upgrade")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="wfconsole/cli.py: a sub-command's --config default (None) overwrites the"
+    " top-level --config; the sub-parsers need default=argparse.SUPPRESS",
+)
+def test_config_given_before_the_command_is_honoured(
+    sqlite_db: Database, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path / "before.toml", sqlite_db.url)
+
+    code = main(["--config", str(config), "workflow", "import", str(EXAMPLE_PATH)])
+    capsys.readouterr()
+
+    assert code == 0
+    assert [d["name"] for d in export_documents(sqlite_db)] == [EXAMPLE_NAME]
 
 
 def test_bad_config_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,7 +10,7 @@ from typing import Protocol, runtime_checkable
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 
 from engine.config import ConsoleSettings
 from wfconsole.backend import ConsoleBackend
@@ -128,9 +128,7 @@ class WfConsoleApp(App[None]):
         await self.switch_mode(self.initial_section)
 
     async def action_show_section(self, mode: str) -> None:
-        """Switch to a section, closing any dialog first."""
-        if isinstance(self.screen, ModalScreen):
-            await self.screen.dismiss()
+        """Switch to a section (its screens keep their state between visits)."""
         await self.switch_mode(mode)
 
     async def on_workflows_screen_workflow_chosen(
@@ -170,7 +168,7 @@ class WfConsoleApp(App[None]):
             elif active.node is screen:
                 title = screen.title or type(screen).__name__
             else:
-                title = "Focused " + type(active.node).__name__
+                title = getattr(active.node, "HELP_GROUP", type(active.node).__name__)
             description = binding.description or binding.action
             groups.setdefault(title, []).append(KeyHelp(self.get_key_display(binding), description))
         order = ["Console", screen.title or type(screen).__name__]

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from rich.console import Console
+from sqlmodel import col, select
 from textual.pilot import Pilot
 
 from engine.config import ConsoleSettings, Settings, load_settings
@@ -93,7 +94,7 @@ def insert_executions(
 ) -> None:
     """``count`` finished executions one minute apart, the newest at ``newest``."""
     with session_scope(db) as session:
-        workflow = session.query(Workflow).filter_by(name=workflow_name).one()
+        workflow = session.exec(select(Workflow).where(Workflow.name == workflow_name)).one()
         for offset in range(count):
             created = newest - timedelta(minutes=offset)
             session.add(
@@ -116,7 +117,7 @@ def seed_executions(db: Database) -> None:
     """One execution of each status per workflow, with counters, steps and log lines."""
     number = 1
     with session_scope(db) as session:
-        workflows = session.query(Workflow).order_by(Workflow.name).all()
+        workflows = session.exec(select(Workflow).order_by(col(Workflow.name))).all()
         for w_index, workflow in enumerate(workflows):
             for s_index, status in enumerate(STATUSES):
                 created = BASE_TIME - timedelta(minutes=10 * s_index + w_index)

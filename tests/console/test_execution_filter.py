@@ -27,7 +27,7 @@ def test_empty_text_is_no_filter() -> None:
 
 
 def test_unknown_status_is_refused_with_the_choices() -> None:
-    with pytest.raises(FilterSyntaxError, match="unknown status 'DONE'.*FAILED"):
+    with pytest.raises(FilterSyntaxError, match=r"unknown status 'done'.*FAILED"):
         parse_filter("status:done")
 
 

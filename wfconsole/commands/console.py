@@ -12,11 +12,14 @@ from engine.db import Database
 def background_services(settings: Settings, db: Database) -> list[AbstractContextManager[object]]:
     """Services that run beside the console for as long as it is open.
 
-    HOOK: the embedded Huey worker (``queue.embedded_worker`` with the local queue)
-    belongs here as a context manager that starts its consumer thread on enter and stops
-    it on exit. There are none yet.
+    With the local queue and ``queue.embedded_worker`` on, a consumer runs in threads of
+    this process so the default install executes workflows with nothing else running.
     """
-    return []
+    if settings.uses_redis or not settings.queue.embedded_worker:
+        return []
+    from engine.queue import EmbeddedWorker, Queue
+
+    return [EmbeddedWorker(Queue(settings, db=db))]
 
 
 def open_console(args: argparse.Namespace) -> int:

@@ -60,9 +60,10 @@ def steps_text(detail: ExecutionDetail) -> Text:
         return Text("no finished steps", style="dim")
     text = Text()
     for step in detail.steps:
+        action = safe_text(step.action_type, max_length=16)
         text.append(f"#{step.step_index:<3}")
-        text.append_text(safe_text(step.action_type, max_length=16))
-        text.append(" ")
+        text.append_text(action)
+        text.append(" " * (17 - action.cell_len))
         text.append(f"{step.status:<9}", style=STATUS_STYLES.get(step.status, ""))
         text.append(f" {duration(step.duration_ms):>8}  attempt {step.attempt}\n")
         if step.error:
@@ -127,6 +128,10 @@ class ExecutionDetailScreen(Screen[None]):
     def on_mount(self) -> None:
         """Load the execution."""
         self.query_one("#detail-body").focus()
+        self.reload()
+
+    def reload(self) -> None:
+        """Fetch the execution again (in a worker)."""
         self._fetch_detail()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=LOAD_GROUP)

@@ -18,6 +18,7 @@ from engine.services.executions import Cursor, ExecutionRow
 from wfconsole.backend import ConsoleBackend
 from wfconsole.display import duration, first_line, number, short_time, status_text
 from wfconsole.execution_filter import ExecutionFilter, FilterSyntaxError, parse_filter
+from wfconsole.execution_window import merge_newest, tail_cursor
 from wfconsole.screens.execution_detail import ExecutionDetailScreen
 from wfconsole.widgets.filter_bar import FilterBar
 from wfconsole.widgets.record_table import RecordTable
@@ -43,10 +44,6 @@ def column_widths(screen_width: int) -> tuple[int, int]:
     free = screen_width - sum(width for _, _, width in FIXED_COLUMNS) - CHROME
     workflow = max(WORKFLOW_MIN, min(WORKFLOW_MAX, free - ERROR_MIN))
     return workflow, max(ERROR_MIN, free - workflow)
-
-
-def _key(row: ExecutionRow) -> tuple[object, str]:
-    return (row.created_at, row.id)
 
 
 class ExecutionsScreen(Screen[None]):
@@ -82,6 +79,7 @@ class ExecutionsScreen(Screen[None]):
         self._loading_page = False
         self._refresh_timer: Timer | None = None
         self._refresh_missed = False
+        self._last_error: str | None = None
         self._widths = column_widths(80)
 
     def compose(self) -> ComposeResult:
@@ -151,15 +149,9 @@ class ExecutionsScreen(Screen[None]):
         """Merge the newest page: the database is right about the range it covers."""
         if message.generation != self._generation:
             return
-        fresh = message.rows
-        if len(fresh) < PAGE_SIZE:
-            merged, self.exhausted = list(fresh), True
-        elif self.rows and _key(self.rows[0]) < _key(fresh[-1]):
-            # More than a page arrived since the last look: start over from the newest.
-            merged, self.exhausted = list(fresh), False
-        else:
-            older = [row for row in self.rows if _key(row) < _key(fresh[-1])]
-            merged = list(fresh) + older
+        merged, self.exhausted = merge_newest(
+            self.rows, message.rows, page_size=PAGE_SIZE, exhausted=self.exhausted
+        )
         self._show_rows(merged)
 
     def on_executions_screen_page_loaded(self, message: PageLoaded) -> None:
@@ -167,7 +159,7 @@ class ExecutionsScreen(Screen[None]):
         if message.generation != self._generation:
             return
         self._loading_page = False
-        if not self.rows or message.after != self._tail_cursor():
+        if not self.rows or message.after != tail_cursor(self.rows):
             return
         self.exhausted = len(message.rows) < PAGE_SIZE
         known = {row.id for row in self.rows}
@@ -183,11 +175,12 @@ class ExecutionsScreen(Screen[None]):
         if state == WorkerState.ERROR:
             if group == PAGE_GROUP:
                 self._loading_page = False
-            self.notify(
-                clean(f"could not load executions: {event.worker.error}"),
-                severity="error",
-                markup=False,
-            )
+            message = clean(f"could not load executions: {event.worker.error}")
+            if message != self._last_error:  # a database that stays down is told once
+                self.notify(message, severity="error", markup=False)
+            self._last_error = message
+        elif state == WorkerState.SUCCESS:
+            self._last_error = None
         if group == REFRESH_GROUP and state in (WorkerState.SUCCESS, WorkerState.ERROR):
             self._schedule_refresh()
 
@@ -210,11 +203,8 @@ class ExecutionsScreen(Screen[None]):
             self._refresh_missed = False
             self.reload()
 
-    def _tail_cursor(self) -> Cursor | None:
-        return Cursor(self.rows[-1].created_at, self.rows[-1].id) if self.rows else None
-
     def _load_next_page(self) -> None:
-        after = self._tail_cursor()
+        after = tail_cursor(self.rows)
         if after is None or self.exhausted or self._loading_page:
             return
         self._loading_page = True

@@ -12,6 +12,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets.data_table import RowDoesNotExist
 from textual.worker import Worker, WorkerState
 
 from engine.services.workflows import WorkflowSummary
@@ -25,7 +26,7 @@ LOAD_GROUP = "workflows-load"
 # Fixed columns (key, label, width); the name column takes what is left.
 FIXED_COLUMNS = (
     ("enabled", "on", 3),
-    ("triggers", "triggers", 16),
+    ("triggers", "triggers", 17),
     ("last_run", "last run (UTC)", 14),
     ("success", "success", 7),
     ("executions", "runs", 6),
@@ -138,7 +139,7 @@ class WorkflowsScreen(Screen[None]):
         return (
             safe_text(workflow.name, max_length=self._name_width),
             Text("yes", style="green") if workflow.enabled else Text("no", style="dim"),
-            trigger_list(workflow.trigger_types, max_length=16),
+            trigger_list(workflow.trigger_types, max_length=17),
             short_time(workflow.last_execution_at),
             percent(workflow.success_rate),
             number(workflow.execution_count),
@@ -151,7 +152,7 @@ class WorkflowsScreen(Screen[None]):
         for workflow in self.visible_workflows():
             table.add_row(*self._cells(workflow), key=workflow.id)
         if selected is not None:
-            with suppress(LookupError):
+            with suppress(RowDoesNotExist):
                 table.move_cursor(row=table.get_row_index(selected), animate=False)
         self._show_status()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from textual.binding import Binding
 from textual.message import Message
@@ -28,6 +29,7 @@ class FilterBar(Input):
     }
     """
 
+    HELP_GROUP: ClassVar[str] = "Filter"
     BINDINGS = [Binding("escape", "clear_filter", "Clear filter")]
 
     @dataclass

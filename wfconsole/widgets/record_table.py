@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from textual.binding import Binding
 from textual.widgets import DataTable
@@ -11,6 +11,7 @@ from textual.widgets import DataTable
 class RecordTable(DataTable[Any]):
     """The list widget of the console's screens (one row per record, keyed by its id)."""
 
+    HELP_GROUP: ClassVar[str] = "List"
     BINDINGS = [
         Binding("enter", "select_cursor", "Open"),
         Binding("home", "scroll_top", "First row", show=False),

@@ -1,0 +1,204 @@
+"""Durability with real consumer processes: a run is never lost, never stuck RUNNING, and
+never repeats a finished step beyond what a killed worker had in flight.
+
+Each test runs on SQLite + SqliteHuey (``wfconsole worker``) and on PostgreSQL + Redis
+(``huey_consumer engine.queue.huey``), except the embedded-worker latency test, which is
+about the local default only.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from engine import execution_store as store
+from engine import outbound
+from engine.executor import LEASE_GRACE
+from engine.models import FINAL_STATUSES
+from engine.queue import EmbeddedWorker, Queue
+from engine.runs import run_workflow
+from engine.services.workflows import save_document
+from tests import http_sink as sink_fixtures
+from tests.consumers import (
+    SWEEP_INTERVAL,
+    WORKFLOW_TIMEOUT,
+    ConsumerProcess,
+    Deployment,
+    deployment,
+    running_consumer,
+    wait_until,
+)
+from tests.http_sink import HttpSink, Reply
+from tests.test_executor import (
+    assert_counters_match_table,
+    execution_row,
+    keys_seen,
+    make_due,
+    workflow_document,
+)
+
+http_sink = sink_fixtures.http_sink
+E = store.E
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def deployed(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deployment]:
+    with deployment(request.param, tmp_path) as deployed:
+        yield deployed
+
+
+@pytest.fixture(autouse=True)
+def _close_http_clients() -> Iterator[None]:
+    yield
+    outbound.close_clients()
+
+
+def statuses(deployed: Deployment, ids: list[str]) -> Counter[str]:
+    with deployed.db.engine.connect() as conn:
+        rows = conn.execute(sa.select(E.status).where(E.id.in_(ids))).scalars().all()
+    return Counter(rows)
+
+
+def all_final(deployed: Deployment, ids: list[str]) -> bool:
+    counts = statuses(deployed, ids)
+    return sum(counts[s] for s in FINAL_STATUSES) == len(ids)
+
+
+def define(deployed: Deployment, name: str, sink: HttpSink, **fields: object) -> str:
+    document = workflow_document(name, [sink.url("/hook")], timeout=WORKFLOW_TIMEOUT, **fields)
+    save_document(deployed.db, document, actor="tester")
+    return name
+
+
+@pytest.mark.slow
+def test_killed_consumer_loses_no_execution_and_repeats_at_most_its_in_flight_runs(
+    deployed: Deployment, http_sink: HttpSink, tmp_path: Path
+) -> None:
+    http_sink.default = Reply(delay=0.02)
+    name = define(deployed, "burst", http_sink, max_retries=3, retry_delay=1)
+    doomed = ConsumerProcess(deployed, tmp_path / "doomed.log", workers=4)
+    try:
+        ids = run_workflow(deployed.db, deployed.queue, name, count=500, actor="tester")
+        assert wait_until(lambda: len(http_sink.requests) >= 100, 60), doomed.log_tail()
+        # Hold the next requests open, so every worker of the doomed consumer is mid-run.
+        seen = len(http_sink.requests)
+        http_sink.default = Reply(delay=3.0)
+        assert wait_until(lambda: len(http_sink.requests) >= seen + doomed.workers, 10)
+        doomed.kill()
+    finally:
+        doomed.kill()
+        http_sink.default = Reply(delay=0.02)
+    with deployed.db.engine.connect() as conn:
+        orphans = conn.execute(
+            sa.select(E.id, E.lease_until).where(E.id.in_(ids), E.status == "RUNNING")
+        ).all()
+    assert 1 <= len(orphans) <= doomed.workers
+    latest_lease = max(row.lease_until for row in orphans)
+    assert statuses(deployed, ids)["SUCCESS"] < len(ids)
+
+    with running_consumer(deployed, tmp_path / "replacement.log", workers=4) as replacement:
+        bound = WORKFLOW_TIMEOUT + LEASE_GRACE.total_seconds() + SWEEP_INTERVAL + 20
+        assert wait_until(lambda: all_final(deployed, ids), bound), (
+            f"{statuses(deployed, ids)}\n{replacement.log_tail()}"
+        )
+
+    assert statuses(deployed, ids) == Counter({"SUCCESS": len(ids)})
+    with deployed.db.engine.connect() as conn:
+        recovered = conn.execute(
+            sa.select(E.completed_at, E.retry_count).where(E.id.in_([r.id for r in orphans]))
+        ).all()
+    slack = timedelta(seconds=SWEEP_INTERVAL + 5)
+    assert all(row.retry_count >= 1 for row in recovered)
+    assert all(row.completed_at <= latest_lease + slack for row in recovered)
+    keys = Counter(keys_seen(http_sink))
+    assert {f"{execution_id}:0" for execution_id in ids} <= set(keys)
+    repeats = sum(count - 1 for count in keys.values())
+    assert repeats <= doomed.workers
+    assert_counters_match_table(deployed.db, name)
+
+
+def test_an_execution_enqueued_twice_runs_once(
+    deployed: Deployment, http_sink: HttpSink, tmp_path: Path
+) -> None:
+    name = define(deployed, "twice", http_sink)
+    [execution_id] = run_workflow(deployed.db, deployed.queue, name, actor="tester")
+    deployed.queue.dispatch(execution_id)
+    assert deployed.queue.depth()["queued"] == 2
+
+    with running_consumer(deployed, tmp_path / "consumer.log") as consumer:
+        assert wait_until(lambda: all_final(deployed, [execution_id]), 30), consumer.log_tail()
+        assert wait_until(lambda: deployed.queue.depth()["queued"] == 0, 10)
+        time.sleep(0.5)  # the duplicate's claim, if any, has long been refused
+
+    assert execution_row(deployed.db, execution_id).status == "SUCCESS"
+    assert keys_seen(http_sink) == [f"{execution_id}:0"]
+
+
+def _lock_queue_file(path: Path) -> sqlite3.Connection:
+    """Hold the SQLite queue's write lock, as another process stuck mid-write would."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    return holder
+
+
+def test_an_execution_whose_enqueue_failed_is_enqueued_by_the_sweeper(
+    deployed: Deployment, http_sink: HttpSink, tmp_path: Path
+) -> None:
+    name = define(deployed, "enqueue-failed", http_sink)
+    if deployed.kind == "sqlite":
+        # The queue file is locked past SqliteHuey's busy timeout: the enqueue raises.
+        holder = _lock_queue_file(deployed.settings.queue_path)
+        try:
+            [execution_id] = run_workflow(deployed.db, deployed.queue, name, actor="tester")
+        finally:
+            holder.rollback()
+            holder.close()
+    else:
+        # Redis is down at trigger time: the producer's queue points at a dead port.
+        down = deployed.variant(tmp_path / "redis-down.toml", redis_url="redis://127.0.0.1:1/0")
+        producer = Queue(down, db=deployed.db)
+        [execution_id] = run_workflow(deployed.db, producer, name, actor="tester")
+    assert execution_row(deployed.db, execution_id).status == "PENDING"
+    assert deployed.queue.depth()["queued"] == 0
+    # The sweeper re-enqueues PENDING rows due for over 30 s; skip that wait.
+    make_due(deployed.db, execution_id, ago=31)
+
+    with running_consumer(deployed, tmp_path / "consumer.log") as consumer:
+        assert wait_until(lambda: all_final(deployed, [execution_id]), 30), consumer.log_tail()
+
+    assert execution_row(deployed.db, execution_id).status == "SUCCESS"
+    assert keys_seen(http_sink) == [f"{execution_id}:0"]
+
+
+@pytest.mark.slow
+def test_embedded_worker_picks_up_a_run_within_100_ms_even_after_idling(
+    http_sink: HttpSink, tmp_path: Path
+) -> None:
+    with deployment("sqlite", tmp_path) as deployed:
+        name = define(deployed, "latency", http_sink)
+        worker = EmbeddedWorker(deployed.queue, workers=2)
+        worker.start()
+        try:
+            ids = []
+            for index in range(30):
+                # Long idle spells (Huey's SQLite polling would back off to seconds), then short.
+                time.sleep(3.0 if index in (0, 15) else 0.1 + (index % 4) * 0.05)
+                ids.extend(run_workflow(deployed.db, deployed.queue, name, actor="tester"))
+            assert wait_until(lambda: all_final(deployed, ids), 30)
+        finally:
+            worker.stop()
+        with deployed.db.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(E.created_at, E.started_at).where(E.id.in_(ids))
+            ).all()
+    latencies = sorted((r.started_at - r.created_at).total_seconds() * 1000 for r in rows)
+    p99 = latencies[math.ceil(0.99 * len(latencies)) - 1]
+    assert p99 < 100, f"enqueue→start p99 {p99:.1f} ms; all: {[round(x) for x in latencies]}"
