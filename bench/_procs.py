@@ -25,6 +25,11 @@ BENCH = ROOT / "bench"
 PYTHON = sys.executable
 
 
+def note(message: str) -> None:
+    """A progress line on stderr (the table goes to stdout)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
 class Children:
     """The processes this run started; ``stop_all`` ends them (TERM, then KILL)."""
 
@@ -144,12 +149,17 @@ def fresh_database(admin_url: str, name: str) -> Iterator[str]:
 
 @contextlib.contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
-    """Turn SIGTERM/SIGHUP into KeyboardInterrupt so every cleanup ``finally`` runs."""
+    """Turn SIGINT/SIGTERM/SIGHUP into KeyboardInterrupt so every cleanup ``finally`` runs.
+
+    SIGINT is set explicitly: a shell starts background jobs with it ignored.
+    """
 
     def handler(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    previous = {
+        sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
     try:
         yield
     finally:

@@ -85,6 +85,7 @@ class Report:
             f"final after {tp.seconds:.2f}s; not SUCCESS: {tp.not_success}; latency max "
             f"{_ms(lat.max_ms)} ms"
         )
+        self.lines.append(_leftover_line("A", tp))
         self.lines.append(_cpu_line("A  engine", tp.cpu, tp.count, "execution"))
         self.lines.append(_cpu_line("A  raw no-op drain", raw.cpu, raw.count, "task"))
         self.lines.append(f"A: PostgreSQL server synchronous_commit={sync}")
@@ -127,6 +128,7 @@ class Report:
             f"({tp.count / tp.enqueue_seconds:,.0f}/s); all final after {tp.seconds:.2f}s; "
             f"not SUCCESS: {tp.not_success}; latency max {_ms(lat.max_ms)} ms"
         )
+        self.lines.append(_leftover_line("B", tp))
         self.lines.append(_cpu_line("B  engine", tp.cpu, tp.count, "execution"))
         self.lines.append(_cpu_line("B  raw no-op drain", raw.cpu, raw.count, "task"))
         self.lines.append(_sink_line("B", before, after))
@@ -159,6 +161,7 @@ class Report:
             f"batch={args.batch} workflow.max_concurrent_executions={args.max_running} "
             "security.allow_private_targets=true"
             + (f" consumer PGOPTIONS={args.pgoptions!r}" if args.pgoptions else "")
+            + (f" consumer module={args.consumer_module}" if args.consumer_module else "")
         )
         versions = ", ".join(
             f"{p} {importlib.metadata.version(p)}"
@@ -173,6 +176,14 @@ class Report:
         if self.profile is not None:
             print_profile(*self.profile)
         print(f"machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, {versions}")
+
+
+def _leftover_line(scenario: str, tp: Any) -> str:
+    return (
+        f"{scenario}: {tp.leftover} messages were still queued after the last completion "
+        f"(sweeper re-enqueues of rows PENDING > 30 s); draining them took "
+        f"{tp.leftover_seconds:.1f}s, before the latency phase"
+    )
 
 
 def _cpu_line(what: str, cpu: dict[str, float], count: int, unit: str) -> str:

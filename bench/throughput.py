@@ -33,11 +33,11 @@ import redis
 from bench import _profile
 from bench._baseline import pg_commit_rate, raw_redis_rate, raw_sqlite_rate
 from bench._engine import (
-    count_final,
     idle_latency,
     measure_throughput,
     paced_latency,
     save_bench_workflow,
+    warm_up,
     write_config,
 )
 from bench._procs import (
@@ -46,16 +46,15 @@ from bench._procs import (
     backend_pids,
     consumer_cmd,
     fresh_database,
+    note,
     start_sink,
     terminate_as_interrupt,
-    wait_until,
 )
 from bench._report import Report
 from bench._sink import sink_stats
 from engine.config import load_settings
 from engine.db import connect_database, open_database, upgrade
 from engine.queue import LOCAL_POLL_SECONDS, EmbeddedWorker, Queue
-from engine.runs import run_workflow
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -95,6 +94,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--pgoptions",
         default="",
         help="PGOPTIONS for the consumers, e.g. '-c synchronous_commit=off' (what-if runs)",
+    )
+    parser.add_argument(
+        "--consumer-module",
+        default="",
+        help="run consumers as 'python -m MODULE' (a huey_consumer wrapper, for what-if runs)",
     )
     parser.add_argument("--only", choices=("pg", "sqlite"), help="run one scenario")
     parser.add_argument(
@@ -146,17 +150,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def note(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def warm_up(db, queue, count: int, procs=None) -> None:
-    """Run a few executions so imports, connections and caches are hot before timing."""
-    base = count_final(db)
-    run_workflow(db, queue, "bench-webhook", {"n": -1}, actor="bench", count=count)
-    wait_until(lambda: count_final(db) >= base + count, 120, what="warm-up executions", procs=procs)
-
-
 def run_pg(args, children: Children, sink_port: int, tmp: Path, report: Report) -> None:
     c, t, n = args.consumers, args.threads, args.executions
     note(f"raw Huey no-op on Redis: {c} consumers x {t} threads, {n} tasks")
@@ -193,7 +186,8 @@ def pg_engine(args, children: Children, sink_port: int, tmp: Path, url: str, rep
     env = {"WFCONSOLE_CONFIG": str(config), "BENCH_PROFILE_DIR": str(tmp)}
     if args.pgoptions:
         env["PGOPTIONS"] = args.pgoptions
-    module = _profile.PROFILED if args.profile else "huey.bin.huey_consumer"
+    module = args.consumer_module or "huey.bin.huey_consumer"
+    module = _profile.PROFILED if args.profile else module
     try:
         save_bench_workflow(db, sink_port)
         for i in range(c):
@@ -206,13 +200,12 @@ def pg_engine(args, children: Children, sink_port: int, tmp: Path, url: str, rep
             spy = _profile.start_py_spy(children, procs[0].pid, tmp / "py-spy.txt")
             time.sleep(1.0)  # let py-spy attach
         note(f"engine on PostgreSQL + Redis: {n} executions flat out")
+        redis_pid = redis.Redis.from_url(args.redis_url).info("server")["process_id"]
         meter = CpuMeter(
             {
                 "consumers": lambda: [proc.pid for proc in procs],
                 "postgres": lambda: backend_pids(url),
-                "redis": lambda: [
-                    redis.Redis.from_url(args.redis_url).info("server")["process_id"]
-                ],
+                "redis": lambda: [redis_pid],
                 "sink": lambda: [args.sink_pid],
                 "bench": lambda: [os.getpid()],
             }

@@ -23,7 +23,7 @@ from datetime import datetime
 
 from engine.db import Database
 from engine.definition import validate_definition
-from engine.demo_bulk import BulkWriter, CounterUpdate, writer_for
+from engine.demo_bulk import CounterUpdate, writer_for
 from engine.demo_history import STATUSES, Shapes, WorkflowPlan, build_plans
 from engine.demo_workflows import PAUSED_DAYS, demo_documents
 from engine.services.workflows import save_definitions
@@ -194,15 +194,16 @@ def seed_demo(
     rng = random.Random(seed)  # noqa: S311  (demo data, not secrets)
     history = _History(build_plans(db, rng), rng)
     if executions:
-        writer: BulkWriter = writer_for(db)
-        with writer:
+        with writer_for(db, executions=executions) as writer:
             writer.load_shapes(history.shapes)
-            done = 0
-            for chunk in history.runs(executions):
-                writer.expand(chunk)
-                done += len(chunk)
+            done = [0]
+
+            def chunk_done(count: int) -> None:
+                done[0] += count
                 if progress is not None:
-                    progress(done, executions)
+                    progress(done[0], executions)
+
+            writer.insert_runs(history.runs(executions), chunk_done)
             writer.update_counters(history.counters())
     steps, logs = history.rows_per_table()
     return DemoSummary(

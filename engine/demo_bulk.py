@@ -7,16 +7,21 @@ millions of rows itself. All real rows land in one transaction: an error leaves 
 database as it was.
 
 - SQLite: executemany into the staging tables, then ``INSERT … SELECT``.
-- PostgreSQL: COPY (``write_row``) into staging tables on one connection, then each
-  table's rows stream from ``COPY (SELECT …) TO STDOUT`` there into ``COPY … FROM STDIN``
-  on the writing connection, which is PostgreSQL's fastest insert path. For large loads
-  (``bulk=True``) the writing transaction also drops the three tables' secondary indexes
-  and foreign keys first and rebuilds them at the end, as PostgreSQL's "Populating a
+- PostgreSQL: COPY (``write_row``) into staging tables on one connection, where each
+  table's rows come out in binary from ``COPY (SELECT …) TO STDOUT``; they go into
+  ``COPY … FROM STDIN`` on the writing connection, PostgreSQL's fastest insert path,
+  while a thread already stages the next chunk.
+  For a large load (at least BULK_MIN executions, and not small next to what the table
+  holds) the writing transaction also drops the three tables' secondary indexes and
+  foreign keys first and rebuilds them at the end, as PostgreSQL's "Populating a
   Database" advises; until it commits, other sessions wait on those tables.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -27,6 +32,7 @@ from engine.demo_history import SHAPE_COLUMNS, SHAPE_LOG_COLUMNS, SHAPE_STEP_COL
 
 Rows = list[tuple[Any, ...]]
 RUN_COLUMNS = ("seq", "id", "shape", "created_us")
+BULK_MIN = 100_000
 HISTORY_TABLES = ("workflow_execution", "workflow_execution_step", "workflow_execution_log")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -126,8 +132,9 @@ class BulkWriter:
     def load_shapes(self, shapes: Shapes) -> None:
         """Fill the shape staging tables."""
 
-    def expand(self, runs: Rows) -> None:
-        """Insert the executions, steps and logs of ``runs`` (seq, id, shape, created µs)."""
+    def insert_runs(self, chunks: Iterable[Rows], done: Callable[[int], None]) -> None:
+        """Insert the executions, steps and logs of every chunk of runs (seq, id, shape,
+        created µs); ``done(count)`` after each chunk."""
 
     def update_counters(self, updates: list[CounterUpdate]) -> None:
         """Grow each workflow's counters by what was inserted."""
@@ -140,8 +147,10 @@ class SqliteWriter(BulkWriter):
         self.raw = db.engine.raw_connection()
         self.conn: Any = self.raw.driver_connection
         self.statements = _statements(
-            lambda us: f"strftime('%Y-%m-%d %H:%M:%S', ({us}) / 1000000, 'unixepoch')"
-            f" || printf('.%06d', ({us}) % 1000000)"
+            lambda us: (
+                f"strftime('%Y-%m-%d %H:%M:%S', ({us}) / 1000000, 'unixepoch')"
+                f" || printf('.%06d', ({us}) % 1000000)"
+            )
         )
 
     def __enter__(self) -> SqliteWriter:
@@ -175,12 +184,14 @@ class SqliteWriter(BulkWriter):
         self._load("demo_shape_step", SHAPE_STEP_COLUMNS, shapes.steps)
         self._load("demo_shape_log", SHAPE_LOG_COLUMNS, shapes.logs)
 
-    def expand(self, runs: Rows) -> None:
-        """Insert the executions, steps and logs of ``runs``."""
-        self._load("demo_run", RUN_COLUMNS, runs)
-        for table, columns, select in self.statements:
-            self.conn.execute(f"INSERT INTO {table} ({columns}) {select}")
-        self.conn.execute("DELETE FROM demo_run")
+    def insert_runs(self, chunks: Iterable[Rows], done: Callable[[int], None]) -> None:
+        """Stage each chunk, then ``INSERT … SELECT`` its rows."""
+        for runs in chunks:
+            self._load("demo_run", RUN_COLUMNS, runs)
+            for table, columns, select in self.statements:
+                self.conn.execute(f"INSERT INTO {table} ({columns}) {select}")
+            self.conn.execute("DELETE FROM demo_run")
+            done(len(runs))
 
     def update_counters(self, updates: list[CounterUpdate]) -> None:
         """Grow each workflow's counters by what was inserted."""
@@ -194,26 +205,27 @@ class SqliteWriter(BulkWriter):
 class PostgresWriter(BulkWriter):
     """PostgreSQL: staging on one connection, COPY into the tables on another."""
 
-    def __init__(self, db: Database, *, bulk: bool) -> None:
-        self.bulk = bulk
+    def __init__(self, db: Database, *, executions: int) -> None:
+        self.executions = executions
         self.stage_raw, self.target_raw = db.engine.raw_connection(), db.engine.raw_connection()
         self.stage: Any = self.stage_raw.driver_connection
         self.target: Any = self.target_raw.driver_connection
         self.statements = _statements(
             lambda us: f"(TIMESTAMPTZ 'epoch' + ({us}) * INTERVAL '1 microsecond')"
         )
-        self.dropped: list[tuple[str, str]] = []  # (what to run to restore it, its name)
+        self.dropped: list[str] = []  # what restores each dropped key and index
 
     def __enter__(self) -> PostgresWriter:
-        for conn in (self.stage, self.target):  # both ends of COPY read text the same way
-            conn.execute("SET LOCAL TimeZone = 'UTC'")
-            conn.execute("SET LOCAL DateStyle = 'ISO, YMD'")
         types = {"json": "JSONB", "float": "DOUBLE PRECISION", "bool": "BOOLEAN",
                  "tail": " ON COMMIT DROP"}  # fmt: skip
         for ddl in _STAGING:
             self.stage.execute(ddl.format(**types))
-        if self.bulk:
-            self._drop_indexes_and_keys()
+        if self.executions >= BULK_MIN:
+            held = self.target.execute(
+                "SELECT reltuples FROM pg_class WHERE oid = 'workflow_execution'::regclass"
+            ).fetchone()[0]
+            if held <= 2 * self.executions:  # rebuilding costs what the table holds
+                self._drop_indexes_and_keys()
         return self
 
     def __exit__(
@@ -223,7 +235,7 @@ class PostgresWriter(BulkWriter):
         try:
             if kind is None:
                 self.target.execute("SET LOCAL maintenance_work_mem = '256MB'")
-                for restore, _name in reversed(self.dropped):
+                for restore in reversed(self.dropped):
                     self.target.execute(restore)
                 self.target.commit()
                 for table in HISTORY_TABLES:
@@ -237,6 +249,8 @@ class PostgresWriter(BulkWriter):
             self.target_raw.close()
 
     def _drop_indexes_and_keys(self) -> None:
+        """Drop the foreign keys and the indexes that back no constraint; remember how to
+        restore each. Primary and unique keys stay: they grow in order, cheaply."""
         tables = "ARRAY['" + "', '".join(HISTORY_TABLES) + "']::regclass[]"
         keys = self.target.execute(
             "SELECT conrelid::regclass::text, quote_ident(conname), pg_get_constraintdef(oid)"
@@ -249,10 +263,10 @@ class PostgresWriter(BulkWriter):
         ).fetchall()
         for table, name, definition in keys:
             self.target.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
-            self.dropped.append((f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}", name))
+            self.dropped.append(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
         for name, definition in indexes:
             self.target.execute(f"DROP INDEX {name}")
-            self.dropped.append((definition, name))
+            self.dropped.append(definition)
 
     def _load(self, table: str, columns: tuple[str, ...], rows: Rows) -> None:
         sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
@@ -266,18 +280,64 @@ class PostgresWriter(BulkWriter):
         self._load("demo_shape_step", SHAPE_STEP_COLUMNS, shapes.steps)
         self._load("demo_shape_log", SHAPE_LOG_COLUMNS, shapes.logs)
 
-    def expand(self, runs: Rows) -> None:
-        """Stream each table's new rows from the staging side into COPY on the target."""
+    def _staged(self, runs: Rows) -> list[list[bytes]]:
+        """The binary COPY data of each table's rows for ``runs`` (staging connection)."""
         self._load("demo_run", RUN_COLUMNS, runs)
-        with self.stage.cursor() as source_cursor, self.target.cursor() as target_cursor:
-            for table, columns, select in self.statements:
-                with (
-                    source_cursor.copy(f"COPY ({select}) TO STDOUT") as source,
-                    target_cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as target,
-                ):
-                    for block in source:
-                        target.write(block)
+        outputs = []
+        with self.stage.cursor() as cursor:
+            for _table, _columns, select in self.statements:
+                with cursor.copy(f"COPY ({select}) TO STDOUT (FORMAT BINARY)") as source:
+                    outputs.append([bytes(block) for block in source])
         self.stage.execute("TRUNCATE demo_run")
+        return outputs
+
+    def insert_runs(self, chunks: Iterable[Rows], done: Callable[[int], None]) -> None:
+        """COPY each chunk in while a thread stages the next one on the other connection.
+
+        Binary COPY: no text formatting or parsing. The staging columns and SELECT
+        expressions have exactly the target columns' types (the PostgreSQL tests check).
+        """
+        ready: queue.Queue[tuple[int, list[list[bytes]]] | BaseException | None]
+        ready = queue.Queue(maxsize=1)
+        stop = threading.Event()
+
+        def hand_over(item: tuple[int, list[list[bytes]]] | BaseException | None) -> None:
+            while not stop.is_set():
+                try:
+                    ready.put(item, timeout=0.1)
+                    return
+                except queue.Full:
+                    continue
+
+        def stage_all() -> None:
+            try:
+                for runs in chunks:
+                    if stop.is_set():
+                        return
+                    hand_over((len(runs), self._staged(runs)))
+                hand_over(None)
+            except BaseException as exc:  # handed to the main thread, raised there
+                hand_over(exc)
+
+        stager = threading.Thread(target=stage_all, name="demo-stage", daemon=True)
+        stager.start()
+        try:
+            while (item := ready.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                count, outputs = item
+                with self.target.cursor() as cursor:
+                    for (table, columns, _select), blocks in zip(
+                        self.statements, outputs, strict=True
+                    ):
+                        sql = f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)"
+                        with cursor.copy(sql) as target:
+                            for block in blocks:
+                                target.write(block)
+                done(count)
+        finally:
+            stop.set()
+            stager.join()
 
     def update_counters(self, updates: list[CounterUpdate]) -> None:
         """Grow each workflow's counters by what was inserted."""
@@ -288,6 +348,6 @@ class PostgresWriter(BulkWriter):
             )
 
 
-def writer_for(db: Database, *, bulk: bool = False) -> BulkWriter:
-    """The bulk writer for the database's dialect (``bulk``: rebuild indexes at the end)."""
-    return SqliteWriter(db) if db.is_sqlite else PostgresWriter(db, bulk=bulk)
+def writer_for(db: Database, *, executions: int) -> BulkWriter:
+    """The bulk writer for the database's dialect, for a load of ``executions``."""
+    return SqliteWriter(db) if db.is_sqlite else PostgresWriter(db, executions=executions)

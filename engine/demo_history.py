@@ -96,6 +96,8 @@ class WorkflowPlan:
             fail_at, error, transient = self.failures[int(rng.random() * len(self.failures))]
             retries = self.max_retries if transient else 0
             n_steps = fail_at + 1
+            if error.startswith("template path "):  # make the payload match the error
+                payload = _without(payload, error.split()[2])
         elif status == "SUCCESS":
             retries = 1 if rng.random() < 0.05 else 0
         elif status == "CANCELLED":
@@ -153,6 +155,18 @@ class WorkflowPlan:
         )  # fmt: skip
         shapes.outcomes.append((end, duration if status in ("SUCCESS", "FAILED") else None))
         return number
+
+
+def _without(payload: str, path: str) -> str:
+    """The JSON payload without the value at ``trigger.a.b``."""
+    data = json.loads(payload)
+    *parents, last = path.split(".")[1:]
+    node = data
+    for key in parents:
+        node = node.get(key, {}) if isinstance(node, dict) else {}
+    if isinstance(node, dict):
+        node.pop(last, None)
+    return json.dumps(data)
 
 
 def _trimmed(lines: list[Line], total: int) -> list[Line]:

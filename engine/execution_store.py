@@ -202,7 +202,12 @@ def bump_counters(
     conn: Connection, workflow_id: str, *, status: str, duration_ms: float | None, now: datetime
 ) -> None:
     """Count one more finished run on the workflow; SUCCESS/FAILED feed the average."""
-    values: dict[str, Any] = {"execution_count": W.execution_count + 1, "last_execution_at": now}
+    # Workers commit out of order: a run that finished earlier must not move it back.
+    latest = sa.case(
+        (sa.or_(W.last_execution_at.is_(None), W.last_execution_at < now), now),
+        else_=W.last_execution_at,
+    )
+    values: dict[str, Any] = {"execution_count": W.execution_count + 1, "last_execution_at": latest}
     if status in (ExecutionStatus.SUCCESS, ExecutionStatus.FAILED) and duration_ms is not None:
         timed = W.success_count + W.failure_count
         values["avg_execution_ms"] = (

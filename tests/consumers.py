@@ -87,7 +87,6 @@ class Deployment:
         return load_settings(path)
 
 
-
 @contextmanager
 def deployment(kind: str, tmp_path: Path, **workflow_settings: Any) -> Iterator[Deployment]:
     """A migrated database, a queue and a config file; Redis keys and databases are removed."""

@@ -224,9 +224,7 @@ def test_webhook_step_succeeds_and_records_the_sinks_status(
     assert_counters_match_table(engine.db, name)
 
 
-def test_execution_writes_log_rows_a_person_can_follow(
-    engine: Engine, http_sink: HttpSink
-) -> None:
+def test_execution_writes_log_rows_a_person_can_follow(engine: Engine, http_sink: HttpSink) -> None:
     name = engine.workflow("logged", [http_sink.url("/hook")])
     execution_id = engine.trigger(name)
     engine.run(execution_id)
@@ -555,9 +553,7 @@ def test_manual_retry_of_a_failed_execution_runs_it_again(
 # --- the sweeper --------------------------------------------------------------------------
 
 
-def test_sweeper_hands_an_expired_lease_back_for_retry(
-    engine: Engine, http_sink: HttpSink
-) -> None:
+def test_sweeper_hands_an_expired_lease_back_for_retry(engine: Engine, http_sink: HttpSink) -> None:
     name = engine.workflow("lost-worker", [http_sink.url("/hook")])
     execution_id = engine.trigger(name)
     assert isinstance(_claim(engine.db, execution_id, lease=-1), store.Claimed)

@@ -22,6 +22,21 @@ def background_services(settings: Settings, db: Database) -> list[AbstractContex
     return [EmbeddedWorker(Queue(settings, db=db))]
 
 
+def _log_to_file(settings: Settings) -> None:
+    """Worker and engine logs go to a file: on stderr they would tear the screen apart."""
+    import logging
+
+    from engine.config import data_dir
+
+    path = data_dir() / "wfconsole.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.logging.level)
+
+
 def open_console(args: argparse.Namespace) -> int:
     """Open the database, start the background services and run the console until it quits."""
     from wfconsole.app import WfConsoleApp
@@ -31,6 +46,7 @@ def open_console(args: argparse.Namespace) -> int:
 
     settings = settings_for(args)
     db = database_for(args, settings)
+    _log_to_file(settings)
     with ExitStack() as stack:
         stack.callback(db.dispose)
         for service in background_services(settings, db):
