@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import threading
@@ -35,7 +36,7 @@ def write_config(
     max_running: int,
 ) -> Path:
     """The TOML every process of one scenario reads (via $WFCONSOLE_CONFIG)."""
-    config = {
+    config: dict[str, dict[str, Any]] = {
         "database": {"url": db_url, "pool_size": max(10, threads + 2)},
         "queue": {
             "redis_url": redis_url,
@@ -86,6 +87,10 @@ def count_final(db: Database, since: datetime | None = None) -> int:
         query = query.where(X.created_at >= since)
     with db.engine.connect() as conn:
         return int(conn.execute(query).scalar_one())
+
+
+def _finished(db: Database, since: datetime, count: int) -> bool:
+    return count_final(db, since) >= count
 
 
 def latest_created(db: Database) -> datetime | None:
@@ -234,7 +239,7 @@ def idle_latency(db: Database, queue: Any, probes: int, idle: float, timeout: fl
         run_workflow(db, queue, WORKFLOW, {"n": i}, actor="bench")
         first = _first_created_after(db, before)
         wait_until(
-            lambda first=first: count_final(db, first) >= 1,
+            functools.partial(_finished, db, first, 1),
             timeout,
             interval=0.01,
             what="idle probe",

@@ -106,11 +106,11 @@ def _timed_begin(begin):
 def _install() -> None:
     sa.event.listen(sa.engine.Engine, "before_cursor_execute", _before)
     sa.event.listen(sa.engine.Engine, "after_cursor_execute", _after)
-    sa.engine.Engine.begin = _timed_begin(sa.engine.Engine.begin)
-    psycopg.Connection.commit = _timed("commit[{stage}]")(psycopg.Connection.commit)
+    sa.engine.Engine.begin = _timed_begin(sa.engine.Engine.begin)  # type: ignore[method-assign]
+    psycopg.Connection.commit = _timed("commit[{stage}]")(psycopg.Connection.commit)  # type: ignore[method-assign]
     dialect = pg_psycopg._PGDialect_common_psycopg
-    dialect.do_ping = _timed("ping[{stage}] pool pre-ping SELECT 1")(dialect.do_ping)
-    executor.Executor.run = _timed("execution (Executor.run)", "claim")(executor.Executor.run)
+    dialect.do_ping = _timed("ping[{stage}] pool pre-ping SELECT 1")(dialect.do_ping)  # type: ignore[method-assign]
+    executor.Executor.run = _timed("execution (Executor.run)", "claim")(executor.Executor.run)  # type: ignore[method-assign]
     execution_store.claim = _timed("claim statements", "claim")(execution_store.claim)
     executor.run_action = _timed("step (run_action: webhook)", "step")(executor.run_action)
     execution_store.record_step = _timed("record_step", "step")(execution_store.record_step)

@@ -179,6 +179,8 @@ class Report:
 
 
 def _leftover_line(scenario: str, tp: Any) -> str:
+    if not tp.leftover:
+        return f"{scenario}: no messages were left queued after the last completion"
     return (
         f"{scenario}: {tp.leftover} messages were still queued after the last completion "
         f"(sweeper re-enqueues of rows PENDING > 30 s); draining them took "

@@ -14,7 +14,6 @@ import asyncio
 import http.client
 import json
 import signal
-import sys
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 STATS_PATH = b"/__stats"
@@ -118,4 +117,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -157,7 +157,8 @@ def run_pg(args, children: Children, sink_port: int, tmp: Path, report: Report) 
     note(f"  {raw.per_second:,.0f} tasks/s")
     with fresh_database(args.pg_admin_url, args.database) as url:
         with psycopg.connect(url, autocommit=True) as conn:
-            sync = conn.execute("SHOW synchronous_commit").fetchone()[0]
+            row = conn.execute("SHOW synchronous_commit").fetchone()
+            sync = str(row[0]) if row else "?"
         note(f"raw PostgreSQL commit rate, 2 connections (synchronous_commit={sync})")
         commits = {
             mode: pg_commit_rate(url, 2, args.commit_seconds, mode) for mode in ("on", "off")

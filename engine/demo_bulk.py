@@ -154,10 +154,14 @@ class SqliteWriter(BulkWriter):
         )
 
     def __enter__(self) -> SqliteWriter:
-        self.conn.execute("BEGIN IMMEDIATE")  # take the write lock now, not halfway
-        types = {"json": "TEXT", "float": "REAL", "bool": "INTEGER", "tail": ""}
-        for ddl in _STAGING:
-            self.conn.execute(ddl.format(**types))
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")  # take the write lock now, not halfway
+            types = {"json": "TEXT", "float": "REAL", "bool": "INTEGER", "tail": ""}
+            for ddl in _STAGING:
+                self.conn.execute(ddl.format(**types))
+        except BaseException as exc:
+            self.__exit__(type(exc), exc, exc.__traceback__)
+            raise
         return self
 
     def __exit__(
@@ -218,14 +222,18 @@ class PostgresWriter(BulkWriter):
     def __enter__(self) -> PostgresWriter:
         types = {"json": "JSONB", "float": "DOUBLE PRECISION", "bool": "BOOLEAN",
                  "tail": " ON COMMIT DROP"}  # fmt: skip
-        for ddl in _STAGING:
-            self.stage.execute(ddl.format(**types))
-        if self.executions >= BULK_MIN:
-            held = self.target.execute(
-                "SELECT reltuples FROM pg_class WHERE oid = 'workflow_execution'::regclass"
-            ).fetchone()[0]
-            if held <= 2 * self.executions:  # rebuilding costs what the table holds
-                self._drop_indexes_and_keys()
+        try:
+            for ddl in _STAGING:
+                self.stage.execute(ddl.format(**types))
+            if self.executions >= BULK_MIN:
+                held = self.target.execute(
+                    "SELECT reltuples FROM pg_class WHERE oid = 'workflow_execution'::regclass"
+                ).fetchone()[0]
+                if held <= 2 * self.executions:  # a rebuild costs what the table holds
+                    self._drop_indexes_and_keys()
+        except BaseException as exc:
+            self.__exit__(type(exc), exc, exc.__traceback__)
+            raise
         return self
 
     def __exit__(

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import text
 
 import engine.demo_bulk
+from engine.conditions import evaluate, parse_condition
 from engine.db import Database, connect_database, open_database, upgrade
 from engine.definition import ACTION_TYPES, TRIGGER_TYPES, validate_definition
 from engine.demo import DemoSummary, seed_demo, uuid7_at
@@ -129,6 +130,15 @@ def assert_consistent_history(db: Database, executions: int) -> None:
         " <> CASE WHEN e.status = 'FAILED' THEN 1 ELSE 0 END",
     )
     assert bad_steps == 0
+    actions = {w.id: w.action_count for w in list_workflows(db)}
+    per_success = _rows(
+        db,
+        "SELECT workflow_id, min(n), max(n) FROM (SELECT e.workflow_id, count(s.id) AS n"
+        " FROM workflow_execution e LEFT JOIN workflow_execution_step s"
+        " ON s.execution_id = e.id WHERE e.status = 'SUCCESS' GROUP BY e.id, e.workflow_id)"
+        " AS c GROUP BY workflow_id",
+    )
+    assert all(low == high == actions[workflow] for workflow, low, high in per_success)
     log_counts = _rows(
         db,
         "SELECT min(n), max(n) FROM (SELECT count(l.id) AS n FROM workflow_execution e"
@@ -159,6 +169,13 @@ def assert_reads_back_like_real_runs(db: Database, summary: DemoSummary) -> None
     assert {"DEBUG", "INFO", "WARNING", "ERROR"} == {
         level for (level,) in _rows(db, "SELECT DISTINCT level FROM workflow_execution_log")
     }
+    skipped = list_executions(db, status="SKIPPED", limit=20)
+    conditions = {
+        d["name"]: parse_condition(d["conditions"]) for d in DEMO_WORKFLOWS if d["conditions"]
+    }
+    for row in skipped:
+        payload = get_execution(db, row.id).trigger_data
+        assert not evaluate(conditions[row.workflow], {"trigger": payload})
     assert summary.by_status["SUCCESS"] > 0.7 * summary.executions
     assert 0.05 * summary.executions < summary.by_status["FAILED"] < 0.15 * summary.executions
     assert summary.by_status["SKIPPED"] > 0 and summary.by_status["CANCELLED"] > 0
@@ -317,8 +334,11 @@ def test_demo_command_opens_the_console_unless_told_not_to(
     tmp_path: Path, monkeypatch: Any
 ) -> None:
     opened: list[Any] = []
-    monkeypatch.setattr(
-        "wfconsole.commands.console.open_console", lambda args: opened.append(args) or 0
-    )
+
+    def open_console(args: Any) -> int:
+        opened.append(args)
+        return 0
+
+    monkeypatch.setattr("wfconsole.commands.console.open_console", open_console)
     assert main(["demo", "--executions", "5", "--config", str(_config(tmp_path))]) == 0
     assert len(opened) == 1 and opened[0].command == "demo"
