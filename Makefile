@@ -51,8 +51,9 @@ typecheck: $(STAMP)
 
 check: lint typecheck test
 
+# Every bench/*.py but the helper modules (_*.py, __init__.py); see bench/README.md.
 bench: $(STAMP)
-	@for script in bench/*.py; do \
+	@for script in bench/[!_]*.py; do \
 		[ -e "$$script" ] || continue; \
 		echo "== $$script"; \
 		$(BIN)/python "$$script" || exit 1; \

@@ -101,7 +101,10 @@ def create_db_engine(
         echo=echo,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip per checkout on the hot path. After a server
+        # restart the first statement fails, SQLAlchemy invalidates the pool, and the
+        # sweeper recovers the execution that statement belonged to.
+        pool_recycle=1800,
         connect_args={"connect_timeout": 5},
     )
 

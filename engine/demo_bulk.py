@@ -243,6 +243,7 @@ class PostgresWriter(BulkWriter):
         try:
             if kind is None:
                 self.target.execute("SET LOCAL maintenance_work_mem = '256MB'")
+                self.target.execute("SET LOCAL work_mem = '64MB'")  # FK validation joins
                 for restore in reversed(self.dropped):
                     self.target.execute(restore)
                 self.target.commit()

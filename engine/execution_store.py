@@ -28,7 +28,6 @@ STEPS = table_of(WorkflowExecutionStep)
 LOGS = table_of(WorkflowExecutionLog)
 E, W = EXECUTIONS.c, WORKFLOWS.c
 RUNNING, PENDING = ExecutionStatus.RUNNING.value, ExecutionStatus.PENDING.value
-CLAIM_LOCK_KEY = 0x77F0_C1A1  # pg_advisory_xact_lock key that serialises claims
 
 
 @dataclass(frozen=True)
@@ -64,8 +63,10 @@ class PendingWrites:
         """Insert everything gathered, in as few statements as possible."""
         if self.steps:
             # One row per step: a step run again (retry) replaces its failed attempt's row.
-            for execution_id in {step["execution_id"] for step in self.steps}:
-                indexes = [s["step_index"] for s in self.steps if s["execution_id"] == execution_id]
+            # A first attempt has no earlier rows, so the hot path skips the DELETE.
+            retried = [s for s in self.steps if s["attempt"] > 0]
+            for execution_id in {step["execution_id"] for step in retried}:
+                indexes = [s["step_index"] for s in retried if s["execution_id"] == execution_id]
                 conn.execute(
                     sa.delete(STEPS).where(
                         STEPS.c.execution_id == execution_id, STEPS.c.step_index.in_(indexes)
@@ -87,10 +88,15 @@ def claim(
     worker_id: str,
     max_running: int,
 ) -> Claimed | ClaimRefusal:
-    """PENDING → RUNNING in one conditional UPDATE, honouring the global RUNNING cap."""
+    """PENDING → RUNNING in one conditional UPDATE, unless the RUNNING cap is already full.
+
+    Two workers claiming at the same moment can both pass the cap test; the caller checks
+    ``over_cap`` after committing and gives the claim back (see ``Executor.run``).
+    """
     if conn.dialect.name == "postgresql":
-        # Serialise the count-then-claim across every worker; released at commit.
-        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(CLAIM_LOCK_KEY)))
+        # A claim need not wait for its WAL flush: a claim lost in a crash leaves the row
+        # PENDING (nothing ran), and any later commit of this run flushes it anyway.
+        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
     running = (
         sa.select(sa.func.count()).select_from(EXECUTIONS).where(E.status == RUNNING)
     ).scalar_subquery()
@@ -126,6 +132,27 @@ def claim(
     if current.available_at > now:
         return ClaimRefusal("not_due", current.available_at)
     return ClaimRefusal("busy")
+
+
+def over_cap(conn: Connection, max_running: int) -> bool:
+    """True when more than ``max_running`` executions are RUNNING (read after our claim commits).
+
+    Whichever of two racing claims checks last sees both, so the cap is never exceeded by
+    a claim that goes on to run a step; at worst both give back and try again shortly.
+    """
+    count = conn.execute(
+        sa.select(sa.func.count()).select_from(EXECUTIONS).where(E.status == RUNNING)
+    ).scalar_one()
+    return bool(count > max_running)
+
+
+def give_back(conn: Connection, execution_id: str, *, worker_id: str) -> None:
+    """Undo a claim that found the cap full: RUNNING → PENDING, nothing counted."""
+    conn.execute(
+        sa.update(EXECUTIONS)
+        .where(_ours(execution_id, worker_id))
+        .values(status=PENDING, lease_until=None, worker_id=None)
+    )
 
 
 def _ours(execution_id: str, worker_id: str) -> Any:

@@ -81,8 +81,14 @@ class Executor:
 
     def run(self, execution_id: str) -> Outcome:
         """Claim and run one execution to its end or its next retry."""
+        # One pooled connection for the whole run: each transaction below reuses it.
+        with self.db.engine.connect() as conn:
+            return self._run(conn, execution_id)
+
+    def _run(self, conn: sa.Connection, execution_id: str) -> Outcome:
         now = utcnow()
-        with self.db.engine.begin() as conn:
+        cap = self.settings.workflow.max_concurrent_executions
+        with conn.begin():
             claimed = store.claim(
                 conn,
                 execution_id,
@@ -91,25 +97,36 @@ class Executor:
                 + timedelta(seconds=self.settings.workflow.default_timeout)
                 + LEASE_GRACE,
                 worker_id=self.worker_id,
-                max_running=self.settings.workflow.max_concurrent_executions,
+                max_running=cap,
             )
         if isinstance(claimed, store.ClaimRefusal):
             if claimed.reason == "busy":
-                return Outcome("NOOP", retry_in=0.5 + random.random() * 0.5)  # noqa: S311
+                return Outcome("NOOP", retry_in=_busy_delay())
             if claimed.reason == "not_due" and claimed.available_at is not None:
                 return Outcome("NOOP", retry_in=(claimed.available_at - now).total_seconds())
             return Outcome("NOOP")
+        over = store.over_cap(conn, cap)
+        conn.rollback()  # end the read transaction the check opened
+        if over:
+            with conn.begin():
+                store.give_back(conn, claimed.id, worker_id=self.worker_id)
+            return Outcome("NOOP", retry_in=_busy_delay())
         definition = self.definitions.get(self.db, claimed.workflow_id, claimed.workflow_version)
         if definition.timeout != self.settings.workflow.default_timeout:
             # The claim leased for the default timeout; the lease is this workflow's + grace.
-            with self.db.engine.begin() as conn:
+            with conn.begin():
                 store.extend_lease(
                     conn,
                     claimed.id,
                     worker_id=self.worker_id,
                     lease_until=now + timedelta(seconds=definition.timeout) + LEASE_GRACE,
                 )
-        return _Run(self, claimed, definition, started=now).execute()
+        return _Run(self, conn, claimed, definition, started=now).execute()
+
+
+def _busy_delay() -> float:
+    """When the RUNNING cap is full: look again in 0.5 to 1 s (jittered so retries spread)."""
+    return 0.5 + random.random() * 0.5  # noqa: S311
 
 
 class _Run:
@@ -118,11 +135,13 @@ class _Run:
     def __init__(
         self,
         executor: Executor,
+        conn: sa.Connection,
         claimed: store.Claimed,
         definition: WorkflowDefinition,
         started: datetime,
     ) -> None:
         self.ex = executor
+        self.conn = conn
         self.claimed = claimed
         self.definition = definition
         self.started = started
@@ -164,10 +183,10 @@ class _Run:
         attempt = self.claimed.retry_count + 1
         self.log(LogLevel.INFO, f"attempt {attempt} started on {self.ex.worker_id}")
         if self.next_step > 0:
-            with self.ex.db.engine.connect() as conn:
-                self.steps = store.finished_step_results(
-                    conn, self.claimed.id, before=self.next_step
-                )
+            self.steps = store.finished_step_results(
+                self.conn, self.claimed.id, before=self.next_step
+            )
+            self.conn.rollback()
             self.log(LogLevel.INFO, f"resuming after step {self.next_step - 1}")
         elif self.definition.conditions is not None:
             if not evaluate(self.definition.conditions, self.context()):
@@ -269,9 +288,9 @@ class _Run:
 
     def commit_step(self) -> Outcome | None:
         lease = utcnow() + timedelta(seconds=self.definition.timeout) + LEASE_GRACE
-        with self.ex.db.engine.begin() as conn:
+        with self.conn.begin():
             cancel = store.record_step(
-                conn,
+                self.conn,
                 self.claimed.id,
                 worker_id=self.ex.worker_id,
                 next_step=self.next_step,
@@ -298,9 +317,9 @@ class _Run:
                 f"{message}; retry {retry_count + 1} of "
                 f"{self.definition.max_retries} in {delay:.1f}s",
             )
-            with self.ex.db.engine.begin() as conn:
+            with self.conn.begin():
                 ok = store.hand_back(
-                    conn,
+                    self.conn,
                     self.claimed.id,
                     worker_id=self.ex.worker_id,
                     next_step=self.next_step,
@@ -322,9 +341,9 @@ class _Run:
         result = {"steps": len(self.steps)} if self.steps else None
         if status is not ExecutionStatus.FAILED:
             self.log(LogLevel.INFO, f"finished {status.value} in {duration:.0f} ms")
-        with self.ex.db.engine.begin() as conn:
+        with self.conn.begin():
             ok = store.finish(
-                conn,
+                self.conn,
                 self.claimed.id,
                 worker_id=self.ex.worker_id,
                 workflow_id=self.claimed.workflow_id,

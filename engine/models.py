@@ -174,8 +174,15 @@ class WorkflowExecution(SQLModel, table=True):
         sa.Index("idx_execution_created", "created_at", "id"),
         sa.Index("idx_execution_status_created", "status", "created_at", "id"),
         sa.Index("idx_execution_workflow_created", "workflow_id", "created_at", "id"),
-        # The sweeper's due and lease scans.
-        sa.Index("idx_execution_status_available", "status", "available_at"),
+        # The sweeper's due and lease scans: only unfinished rows, so finishing a run
+        # removes it from this index instead of adding another entry.
+        sa.Index(
+            "idx_execution_active",
+            "status",
+            "available_at",
+            postgresql_where=sa.text("status IN ('PENDING', 'RUNNING')"),
+            sqlite_where=sa.text("status IN ('PENDING', 'RUNNING')"),
+        ),
         sa.UniqueConstraint("dedupe_key", name="uq_execution_dedupe_key"),
     )
 

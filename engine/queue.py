@@ -154,7 +154,11 @@ class Queue:
 
     def sweep_once(self) -> int:
         """One sweeper pass; enqueues what it found and returns how many."""
-        report = sweep(self.db)
+        try:
+            depth = self.huey.pending_count()
+        except Exception:  # queue unreachable: recover what we can, duplicates are harmless
+            depth = 0
+        report = sweep(self.db, queue_depth=depth)
         for execution_id in report.enqueue:
             self.dispatch(execution_id)
         return len(report.enqueue)

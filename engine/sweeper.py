@@ -39,12 +39,19 @@ class SweepReport:
     failed: int = 0
 
 
-def sweep(db: Database, *, now: datetime | None = None, batch: int = 1000) -> SweepReport:
-    """One pass: expired leases go to retry or FAILED; long-due PENDING rows are re-enqueued."""
+def sweep(
+    db: Database, *, now: datetime | None = None, batch: int = 1000, queue_depth: int = 0
+) -> SweepReport:
+    """One pass: expired leases go to retry or FAILED; long-due PENDING rows are re-enqueued.
+
+    ``queue_depth`` is how many messages wait in the queue right now: that many overdue
+    rows may simply be waiting their turn behind a backlog, so only the excess is
+    re-enqueued (all of them once the queue has drained).
+    """
     now = now or utcnow()
     report = SweepReport()
     _expired_leases(db, now, batch, report)
-    _stale_pending(db, now, batch, report)
+    _stale_pending(db, now, batch, queue_depth, report)
     if report.retried or report.failed or report.enqueue:
         log.info(
             "sweep: %d lost run(s) retried, %d failed, %d re-enqueued",
@@ -133,13 +140,22 @@ def _expired_leases(db: Database, now: datetime, batch: int, report: SweepReport
                 _log(conn, row.id, LogLevel.ERROR, "worker lost and no retries left: failed", now)
 
 
-def _stale_pending(db: Database, now: datetime, batch: int, report: SweepReport) -> None:
+def _stale_pending(
+    db: Database, now: datetime, batch: int, queue_depth: int, report: SweepReport
+) -> None:
     """PENDING rows due for over 30 s: their message was lost (or never sent)."""
+    overdue = sa.and_(E.status == PENDING, E.available_at < now - STALE_PENDING)
+    with db.read_engine.connect() as conn:
+        waiting = conn.execute(
+            sa.select(sa.func.count()).select_from(
+                sa.select(E.id).where(overdue).limit(batch + queue_depth).subquery()
+            )
+        ).scalar_one()
+    excess = min(batch, waiting - queue_depth)
+    if excess <= 0:
+        return
     stale = (
-        sa.select(E.id)
-        .where(E.status == PENDING, E.available_at < now - STALE_PENDING)
-        .limit(batch)
-        .scalar_subquery()
+        sa.select(E.id).where(overdue).order_by(E.available_at).limit(excess).scalar_subquery()
     )
     with db.engine.begin() as conn:
         # Touching available_at re-enqueues each row at most once per 30 s.

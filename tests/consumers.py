@@ -90,7 +90,7 @@ class Deployment:
 @contextmanager
 def deployment(kind: str, tmp_path: Path, **workflow_settings: Any) -> Iterator[Deployment]:
     """A migrated database, a queue and a config file; Redis keys and databases are removed."""
-    name = f"test-{uuid.uuid4().hex[:12]}"
+    name = f"test_{uuid.uuid4().hex[:12]}"  # RedisHuey drops characters other than [A-Za-z0-9_]
     sections: dict[str, dict[str, Any]] = {
         "queue": {"name": name, "sweep_interval": SWEEP_INTERVAL, "concurrency": 4},
         "security": {"allow_private_targets": True},

@@ -145,7 +145,11 @@ def upgrade() -> None:
         batch_op.create_index("idx_execution_started_at", ["started_at"], unique=False)
         batch_op.create_index("idx_execution_status", ["status"], unique=False)
         batch_op.create_index(
-            "idx_execution_status_available", ["status", "available_at"], unique=False
+            "idx_execution_active",
+            ["status", "available_at"],
+            unique=False,
+            postgresql_where=sa.text("status IN ('PENDING', 'RUNNING')"),
+            sqlite_where=sa.text("status IN ('PENDING', 'RUNNING')"),
         )
         batch_op.create_index(
             "idx_execution_status_created", ["status", "created_at", "id"], unique=False
@@ -254,7 +258,11 @@ def downgrade() -> None:
         batch_op.drop_index("idx_execution_workflow_created")
         batch_op.drop_index("idx_execution_trigger_type")
         batch_op.drop_index("idx_execution_status_created")
-        batch_op.drop_index("idx_execution_status_available")
+        batch_op.drop_index(
+            "idx_execution_active",
+            postgresql_where=sa.text("status IN ('PENDING', 'RUNNING')"),
+            sqlite_where=sa.text("status IN ('PENDING', 'RUNNING')"),
+        )
         batch_op.drop_index("idx_execution_status")
         batch_op.drop_index("idx_execution_started_at")
         batch_op.drop_index("idx_execution_created")
