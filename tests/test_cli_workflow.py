@@ -412,11 +412,6 @@ def test_import_into_unmigrated_postgresql_asks_for_db_upgrade(
     assert_one_line_error(outcome, "wfconsole db upgrade")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="wfconsole/cli.py: a sub-command's --config default (None) overwrites the"
-    " top-level --config; the sub-parsers need default=argparse.SUPPRESS",
-)
 def test_config_given_before_the_command_is_honoured(
     sqlite_db: Database, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -478,11 +473,6 @@ def test_console_script_prints_one_line_and_no_traceback_for_a_bad_file(tmp_path
     assert completed.stderr == f"wfconsole: error: {bad}: timeout: Input should be greater than 0\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="wfconsole/cli.py: under `python -m wfconsole.cli` main() runs in __main__, whose"
-    " UserError is not the wfconsole.cli.UserError the commands raise, so it is re-raised",
-)
 def test_python_m_wfconsole_cli_prints_one_line_and_no_traceback_for_a_bad_file(
     tmp_path: Path,
 ) -> None:

@@ -28,9 +28,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="PATH", help="configuration file (TOML)")
-    parser.add_argument("--user", metavar="NAME", help="act as this user (default: $USER)")
+def _common(parser: argparse.ArgumentParser, default: object = argparse.SUPPRESS) -> None:
+    # Sub-commands SUPPRESS their defaults so `wfconsole --config X cmd` keeps the X
+    # given before the command; only the top-level parser sets the None default.
+    parser.add_argument(
+        "--config", metavar="PATH", default=default, help="configuration file (TOML)"
+    )
+    parser.add_argument(
+        "--user", metavar="NAME", default=default, help="act as this user (default: $USER)"
+    )
 
 
 Handler = Callable[[argparse.Namespace], int]
@@ -39,7 +45,7 @@ Handler = Callable[[argparse.Namespace], int]
 def build_parser() -> argparse.ArgumentParser:
     """The whole command tree."""
     parser = _Parser(prog=PROG, description="Workflow automation with a terminal console.")
-    _common(parser)
+    _common(parser, default=None)
     parser.set_defaults(handler="wfconsole.commands.console:open_console")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -101,4 +107,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the importable module's main, so its exception classes are the ones commands raise.
+    from wfconsole.cli import main as _main
+
+    sys.exit(_main())
