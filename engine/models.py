@@ -165,8 +165,8 @@ class WorkflowTrigger(SQLModel, table=True):
 class WorkflowExecution(SQLModel, table=True):
     __tablename__ = "workflow_execution"
     __table_args__ = (
-        sa.Index("idx_execution_workflow_id", "workflow_id"),
-        sa.Index("idx_execution_status", "status"),
+        # The original's single-column indexes on workflow_id and status are served by the
+        # composites below that lead with those columns; each index costs every write.
         sa.Index("idx_execution_trigger_type", "trigger_type"),
         sa.Index("idx_execution_started_at", "started_at"),
         sa.Index("idx_execution_workflow_status", "workflow_id", "status"),
@@ -183,7 +183,14 @@ class WorkflowExecution(SQLModel, table=True):
             postgresql_where=sa.text("status IN ('PENDING', 'RUNNING')"),
             sqlite_where=sa.text("status IN ('PENDING', 'RUNNING')"),
         ),
-        sa.UniqueConstraint("dedupe_key", name="uq_execution_dedupe_key"),
+        # Only scheduled runs carry a key; manual/event/webhook runs add no index entry.
+        sa.Index(
+            "uq_execution_dedupe_key",
+            "dedupe_key",
+            unique=True,
+            postgresql_where=sa.text("dedupe_key IS NOT NULL"),
+            sqlite_where=sa.text("dedupe_key IS NOT NULL"),
+        ),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)

@@ -138,12 +138,17 @@ def upgrade() -> None:
         sa.Column("dedupe_key", sa.String(length=300), nullable=True),
         sa.ForeignKeyConstraint(["workflow_id"], ["workflow.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("dedupe_key", name="uq_execution_dedupe_key"),
     )
     with op.batch_alter_table("workflow_execution", schema=None) as batch_op:
         batch_op.create_index("idx_execution_created", ["created_at", "id"], unique=False)
         batch_op.create_index("idx_execution_started_at", ["started_at"], unique=False)
-        batch_op.create_index("idx_execution_status", ["status"], unique=False)
+        batch_op.create_index(
+            "uq_execution_dedupe_key",
+            ["dedupe_key"],
+            unique=True,
+            postgresql_where=sa.text("dedupe_key IS NOT NULL"),
+            sqlite_where=sa.text("dedupe_key IS NOT NULL"),
+        )
         batch_op.create_index(
             "idx_execution_active",
             ["status", "available_at"],
@@ -158,7 +163,6 @@ def upgrade() -> None:
         batch_op.create_index(
             "idx_execution_workflow_created", ["workflow_id", "created_at", "id"], unique=False
         )
-        batch_op.create_index("idx_execution_workflow_id", ["workflow_id"], unique=False)
         batch_op.create_index(
             "idx_execution_workflow_status", ["workflow_id", "status"], unique=False
         )
@@ -254,7 +258,6 @@ def downgrade() -> None:
     op.drop_table("workflow_trigger")
     with op.batch_alter_table("workflow_execution", schema=None) as batch_op:
         batch_op.drop_index("idx_execution_workflow_status")
-        batch_op.drop_index("idx_execution_workflow_id")
         batch_op.drop_index("idx_execution_workflow_created")
         batch_op.drop_index("idx_execution_trigger_type")
         batch_op.drop_index("idx_execution_status_created")
@@ -263,7 +266,7 @@ def downgrade() -> None:
             postgresql_where=sa.text("status IN ('PENDING', 'RUNNING')"),
             sqlite_where=sa.text("status IN ('PENDING', 'RUNNING')"),
         )
-        batch_op.drop_index("idx_execution_status")
+        batch_op.drop_index("uq_execution_dedupe_key")
         batch_op.drop_index("idx_execution_started_at")
         batch_op.drop_index("idx_execution_created")
 
