@@ -154,9 +154,7 @@ def _stale_pending(
     excess = min(batch, waiting - queue_depth)
     if excess <= 0:
         return
-    stale = (
-        sa.select(E.id).where(overdue).order_by(E.available_at).limit(excess).scalar_subquery()
-    )
+    stale = sa.select(E.id).where(overdue).order_by(E.available_at).limit(excess).scalar_subquery()
     with db.engine.begin() as conn:
         # Touching available_at re-enqueues each row at most once per 30 s.
         ids = (
