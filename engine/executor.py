@@ -12,14 +12,14 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from engine import execution_store as store
 from engine.actions.errors import ActionError
-from engine.actions.registry import StepContext, run_action
+from engine.actions.registry import ActionOutput, StepContext, run_action
 from engine.conditions import evaluate
 from engine.config import Settings
 from engine.db import Database
@@ -123,7 +123,7 @@ class Executor:
                     worker_id=self.worker_id,
                     lease_until=now + timedelta(seconds=definition.timeout) + LEASE_GRACE,
                 )
-        return _Run(self, conn, claimed, definition, started=now).execute()
+        return _Run(self, conn, claimed, definition).execute()
 
 
 def _busy_delay() -> float:
@@ -140,13 +140,11 @@ class _Run:
         conn: sa.Connection,
         claimed: store.Claimed,
         definition: WorkflowDefinition,
-        started: datetime,
     ) -> None:
         self.ex = executor
         self.conn = conn
         self.claimed = claimed
         self.definition = definition
-        self.started = started
         self.t0 = time.monotonic()
         self.deadline = self.t0 + definition.timeout
         self.writes = store.PendingWrites()
@@ -202,34 +200,40 @@ class _Run:
                 return self.fail(f"workflow timeout of {self.definition.timeout}s reached", False)
             step_started = time.monotonic()
             try:
-                result, elapsed = self.run_step(index)
+                result = self.run_step(index)
             except ActionError as exc:
                 elapsed = (time.monotonic() - step_started) * 1000
                 self.record(index, "FAILED", exc.data or None, exc.message, elapsed)
-                if actions[index].continue_on_error:
-                    self.log(
-                        LogLevel.WARNING,
-                        f"step {index} failed, continuing: {exc.message}",
-                        step=index,
+                if not actions[index].continue_on_error:
+                    # Past the workflow's deadline a retry would only time out again.
+                    transient = exc.transient and time.monotonic() < self.deadline
+                    return self.fail(
+                        f"step {index} ({actions[index].type}): {exc.message}",
+                        transient,
+                        exc.retry_after,
                     )
-                    self.next_step += 1
-                    continue
-                # Past the workflow's deadline a retry would only time out again.
-                transient = exc.transient and time.monotonic() < self.deadline
-                return self.fail(
-                    f"step {index} ({actions[index].type}): {exc.message}",
-                    transient,
-                    exc.retry_after,
+                self.log(
+                    LogLevel.WARNING, f"step {index} failed, continuing: {exc.message}", step=index
                 )
-            self.record(index, "SUCCESS", result, None, elapsed)
+            else:
+                elapsed = (time.monotonic() - step_started) * 1000
+                self.record(index, "SUCCESS", result.data, None, elapsed)
+                self.log(
+                    LogLevel.INFO,
+                    f"step {index} ({actions[index].type}) done in {elapsed:.0f} ms: "
+                    f"{result.summary}",
+                    step=index,
+                )
             self.next_step += 1
+            # A finished step (succeeded or failed-and-continued) is committed before the
+            # next starts, so a retry never runs it again; the last one commits with finish.
             if self.next_step < len(actions):
                 stop = self.commit_step()
                 if stop is not None:
                     return stop
         return self.finish(ExecutionStatus.SUCCESS)
 
-    def run_step(self, index: int) -> tuple[dict[str, Any], float]:
+    def run_step(self, index: int) -> ActionOutput:
         spec = self.definition.actions[index]
         ctx = StepContext(
             execution_id=self.claimed.id,
@@ -238,9 +242,8 @@ class _Run:
             settings=self.ex.settings,
             db=self.ex.db,
         )
-        started = time.monotonic()
         try:
-            result = run_action(spec, self.context(), ctx)
+            return run_action(spec, self.context(), ctx)
         except TemplateError as exc:
             raise ActionError(str(exc), transient=False) from None
         except ActionError:
@@ -248,13 +251,6 @@ class _Run:
         except Exception as exc:  # an action's own bug must not lose the execution
             log.exception("step %s of %s crashed", index, self.claimed.id)
             raise ActionError(f"{type(exc).__name__}: {exc}", transient=True) from None
-        elapsed = (time.monotonic() - started) * 1000
-        self.log(
-            LogLevel.INFO,
-            f"step {index} ({spec.type}) done in {elapsed:.0f} ms: {result.summary}",
-            step=index,
-        )
-        return result.data, elapsed
 
     def record(
         self,

@@ -441,6 +441,35 @@ def test_claim_is_refused_as_busy_at_the_concurrency_cap(
 # --- cancel and manual retry --------------------------------------------------------------
 
 
+def test_a_failed_step_that_continues_is_committed_before_the_next_step(
+    engine: Engine, http_sink: HttpSink, second_sink: HttpSink
+) -> None:
+    actions = [
+        webhook_action(http_sink.url("/optional"), continue_on_error=True),
+        webhook_action(second_sink.url("/slow")),
+    ]
+    name = engine.workflow("continue-then-slow", [], actions=actions)
+    http_sink.reply(Reply(404))
+    second_sink.reply(Reply(delay=1.0))
+    execution_id = engine.trigger(name)
+    outcomes: list[Outcome] = []
+    worker = threading.Thread(target=lambda: outcomes.append(engine.run(execution_id)))
+    worker.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not second_sink.requests and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert second_sink.requests, "step 1 never started"
+        # A worker dying now must not send step 0 again on retry.
+        in_flight = execution_row(engine.db, execution_id)
+    finally:
+        worker.join(10)
+
+    assert in_flight.next_step == 1
+    assert [s.status for s in step_rows(engine.db, execution_id)] == ["FAILED", "SUCCESS"]
+    assert [o.status for o in outcomes] == ["SUCCESS"]
+
+
 def test_cancel_on_pending_is_immediate_and_counted_once(
     engine: Engine, http_sink: HttpSink
 ) -> None:
