@@ -13,6 +13,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
 
 from engine.config import ConsoleSettings
+from engine.roles import Permission, denial
 from wfconsole.backend import ConsoleBackend
 from wfconsole.execution_filter import ExecutionFilter
 from wfconsole.screens.executions import ExecutionsScreen
@@ -118,13 +119,18 @@ class WfConsoleApp(App[None]):
         self.operator = operator
         self.console_settings = console_settings or ConsoleSettings()
         self.initial_section = initial_section
+        self.role = "VIEWER"
+        """The operator's role, read from the database on mount (VIEWER until then)."""
         for section in SECTIONS:
             self.add_mode(section.mode, partial(section.build, self))
 
     async def on_mount(self) -> None:
         """Show where the console is attached, then open the first section."""
         info = self.backend.describe()
-        self.sub_title = clean(f"{self.operator} · queue {info.queue_kind} · {info.database_url}")
+        self.role = self.backend.user_role(self.operator)
+        self.sub_title = clean(
+            f"{self.operator} ({self.role}) · queue {info.queue_kind} · {info.database_url}"
+        )
         await self.switch_mode(self.initial_section)
 
     async def action_show_section(self, mode: str) -> None:
@@ -145,6 +151,14 @@ class WfConsoleApp(App[None]):
         screen = self.screen
         if isinstance(screen, ExecutionsScreen):
             screen.set_filter(execution_filter)
+
+    def denied(self, permission: Permission) -> str | None:
+        """Why the operator may not do something needing ``permission``, or None."""
+        return denial(self.role, permission)
+
+    def allowed_action(self, permission: Permission) -> bool | None:
+        """For a screen's ``check_action``: True when allowed, None (shown disabled) if not."""
+        return True if self.denied(permission) is None else None
 
     def action_reload(self) -> None:
         """Reload the current screen's data."""

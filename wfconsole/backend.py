@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from engine.config import Settings
-from engine.db import Database, redact_url
+from engine.db import Database, redact_url, session_scope
+from engine.services.audit import ensure_user
 from engine.services.executions import Cursor, ExecutionDetail, ExecutionRow
 from engine.services.executions import get_execution as _get_execution
 from engine.services.executions import list_executions as _list_executions
@@ -36,6 +37,10 @@ class ConsoleBackend(Protocol):
 
     def describe(self) -> BackendInfo:
         """The database and queue the console is attached to."""
+        ...
+
+    def user_role(self, username: str) -> str:
+        """The role of ``username`` (a ``Role`` value); first sight creates the user."""
         ...
 
     def list_workflows(self) -> list[WorkflowSummary]:
@@ -72,6 +77,11 @@ class EngineBackend:
                 self.db.display_url, "redis", redact_url(self.settings.queue.redis_url)
             )
         return BackendInfo(self.db.display_url, "sqlite", str(self.settings.queue_path))
+
+    def user_role(self, username: str) -> str:
+        """The role of ``username`` (a ``Role`` value); first sight creates the user."""
+        with session_scope(self.db) as session:
+            return ensure_user(session, username).role
 
     def list_workflows(self) -> list[WorkflowSummary]:
         """Every workflow with its counters, by name."""

@@ -22,7 +22,8 @@ async def test_header_shows_operator_queue_and_database(make_app: MakeApp, settl
     app = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
-        assert "tester · queue sqlite · sqlite:///console.db" in screen_text(app).splitlines()[0]
+        header = screen_text(app).splitlines()[0]
+        assert "tester (SUPER_ADMIN) · queue sqlite · sqlite:///console.db" in header
 
 
 def test_describe_hides_database_and_redis_passwords() -> None:
