@@ -1,0 +1,267 @@
+"""The console at a million executions on PostgreSQL, measured in the running app.
+
+Figures (milliseconds): mounting the executions screen until rows show, applying a status
+filter, loading the next page at the end of the window, a live refresh, one dashboard
+tick (when the dashboard exists), key latency while a writer adds 1,000 finished
+executions per second, and the whole process from ``wfconsole`` to rows on a terminal.
+The baseline is the bare keyset query the executions screen runs, timed on the same
+database in the same run, so each figure also reads as a ratio to its floor.
+
+The database ``wf_bench_console`` is seeded once (about 2 minutes on 2 cores by COPY)
+and kept for the next run; ``--reseed`` starts over, ``--drop`` removes it at the end.
+
+    .venv/bin/python bench/console.py [--executions 1000000] [--samples 30] [--reseed]
+        [--drop] [--admin-url postgresql://postgres@127.0.0.1:5432/postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._console_load import FinishedRunWriter, process_start_to_rows
+from bench._console_stats import Figure, print_figures
+from engine.config import ConsoleSettings, Settings
+from engine.db import Database, connect_database, upgrade
+from engine.demo import seed_demo
+from engine.services.executions import list_executions
+from wfconsole.app import WfConsoleApp
+from wfconsole.backend import EngineBackend
+from wfconsole.execution_filter import ExecutionFilter
+from wfconsole.screens.executions import ExecutionsScreen
+
+BENCH_DB = "wf_bench_console"
+SIZE = (120, 36)
+
+
+def bench_url(admin_url: str) -> str:
+    """The benchmark database's URL on the same server as ``admin_url``."""
+    return make_url(admin_url).set(database=BENCH_DB).render_as_string(hide_password=False)
+
+
+def estimated_executions(url: str) -> int:
+    """The planner's row estimate (instant, unlike count(*)); 0 when there is no table."""
+    with psycopg.connect(url.replace("+psycopg", "")) as conn:
+        row = conn.execute(
+            "SELECT reltuples::bigint FROM pg_class WHERE relname = 'workflow_execution'"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def ensure_seeded(admin_url: str, executions: int, reseed: bool) -> str:
+    """A migrated database with about ``executions`` rows, reused when already there."""
+    url = bench_url(admin_url)
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        exists = admin.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (BENCH_DB,)
+        ).fetchone()
+        if exists and not reseed and estimated_executions(url) >= executions * 0.95:
+            print(f"reusing {BENCH_DB} (~{estimated_executions(url):,} executions)")
+            return url
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB))
+        )
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
+    db = connect_database(_settings(url))
+    try:
+        upgrade(db)
+        started = time.perf_counter()
+
+        def progress(done: int, total: int) -> None:
+            if done % 100_000 < 10_000 or done == total:
+                print(f"  seeding {done:>9,} / {total:,}  {time.perf_counter() - started:6.1f}s")
+
+        seed_demo(db, executions=executions, actor="bench", progress=progress)
+        with db.engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE")
+    finally:
+        db.dispose()
+    return url
+
+
+def _settings(url: str) -> Settings:
+    return Settings.model_validate({"database": {"url": url}, "queue": {"embedded_worker": False}})
+
+
+def timed(samples: list[float], started: float) -> None:
+    samples.append((time.perf_counter() - started) * 1000)
+
+
+async def until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Let the app run until ``condition`` holds (polling the shared event loop)."""
+    deadline = time.perf_counter() + timeout
+    while not condition():
+        if time.perf_counter() > deadline:
+            raise TimeoutError("the console did not get there in time")
+        await asyncio.sleep(0.0005)
+
+
+def query_baseline(db: Database, samples: int) -> dict[str, list[float]]:
+    """The bare keyset queries the screen runs, without the app around them."""
+    figures: dict[str, list[float]] = {"newest": [], "failed": [], "deep": []}
+    tail = None
+    for _ in range(samples):
+        started = time.perf_counter()
+        rows = list_executions(db, limit=100)
+        timed(figures["newest"], started)
+        started = time.perf_counter()
+        list_executions(db, status="FAILED", limit=100)
+        timed(figures["failed"], started)
+        tail = rows[-1]
+    assert tail is not None
+    from engine.services.executions import Cursor
+
+    cursor = Cursor(tail.created_at, tail.id)
+    for _ in range(samples):
+        started = time.perf_counter()
+        page = list_executions(db, limit=100, after=cursor)
+        timed(figures["deep"], started)
+        cursor = Cursor(page[-1].created_at, page[-1].id)
+    return figures
+
+
+async def measure_app(db: Database, settings: Settings, samples: int) -> dict[str, list[float]]:
+    """Drive the real app headless at 120x36 and time what an operator waits for."""
+    figures: dict[str, list[float]] = {
+        "mount": [], "filter": [], "page": [], "refresh": [], "dashboard": [], "keys": []
+    }  # fmt: skip
+    backend = EngineBackend(db, settings)
+    app = WfConsoleApp(
+        backend,
+        operator="bench",
+        console_settings=ConsoleSettings(refresh_interval=3600),
+        initial_section="workflows",
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        started = time.perf_counter()
+        await pilot.press("x")
+        await until(lambda: isinstance(app.screen, ExecutionsScreen) and bool(app.screen.rows))
+        timed(figures["mount"], started)
+        screen = app.screen
+        assert isinstance(screen, ExecutionsScreen)
+
+        for index in range(samples):
+            status = ("FAILED", "SUCCESS")[index % 2]
+            started = time.perf_counter()
+            screen.set_filter(ExecutionFilter(status=status))
+            await until(lambda s=status: bool(screen.rows) and screen.rows[0].status == s)
+            timed(figures["filter"], started)
+
+        screen.set_filter(ExecutionFilter())
+        await until(lambda: bool(screen.rows) and screen.rows[0].status != "")
+        for _ in range(samples):
+            shown = len(screen.rows)
+            started = time.perf_counter()
+            await pilot.press("end")
+            await until(lambda n=shown: len(screen.rows) > n)
+            timed(figures["page"], started)
+
+        for _ in range(samples):
+            started = time.perf_counter()
+            screen.reload()
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            timed(figures["refresh"], started)
+
+        await _measure_dashboard(app, pilot, figures["dashboard"], samples)
+        await _measure_keys_under_load(app, pilot, db, figures["keys"])
+    return figures
+
+
+async def _measure_dashboard(app: WfConsoleApp, pilot: Any, samples: list[float], n: int) -> None:
+    """One dashboard tick (its queries plus drawing), when the dashboard section exists."""
+    if "dashboard" not in app._modes:
+        return
+    await app.switch_mode("dashboard")
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    for _ in range(n):
+        started = time.perf_counter()
+        reload = getattr(app.screen, "reload", None)
+        if reload is None:
+            return
+        reload()
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        timed(samples, started)
+    await app.switch_mode("executions")
+    await pilot.pause()
+
+
+async def _measure_keys_under_load(
+    app: WfConsoleApp, pilot: Any, db: Database, samples: list[float]
+) -> None:
+    """Key presses while 1,000 finished executions/s land and the list refreshes every 0.5 s."""
+    screen = app.screen
+    assert isinstance(screen, ExecutionsScreen)
+    screen.refresh_interval = 0.5
+    screen.reload()
+    with FinishedRunWriter(db, per_second=1000) as writer:
+        await asyncio.sleep(1.0)
+        for index in range(400):
+            started = time.perf_counter()
+            await pilot.press("down" if index % 40 < 20 else "up")
+            timed(samples, started)
+            await asyncio.sleep(0.01)
+    screen.refresh_interval = 3600
+    print(f"writer added {writer.written:,} executions at {writer.rate:,.0f}/s during key presses")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--executions", type=int, default=1_000_000)
+    parser.add_argument("--samples", type=int, default=30)
+    parser.add_argument("--reseed", action="store_true")
+    parser.add_argument("--drop", action="store_true", help="drop the database afterwards")
+    parser.add_argument(
+        "--admin-url",
+        default=os.environ.get(
+            "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
+    args = parser.parse_args()
+    print(f"cpus {os.cpu_count()}, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    url = ensure_seeded(args.admin_url, args.executions, args.reseed)
+    settings = _settings(url)
+    db = connect_database(settings)
+    try:
+        baseline = query_baseline(db, args.samples)
+        in_app = asyncio.run(measure_app(db, settings, args.samples))
+        process = process_start_to_rows(url, runs=3)
+    finally:
+        db.dispose()
+    print_figures(
+        [
+            Figure("mount executions → rows shown", in_app["mount"], baseline["newest"], 100),
+            Figure("status filter → rows shown", in_app["filter"], baseline["failed"], 100),
+            Figure("end → next page shown", in_app["page"], baseline["deep"], None),
+            Figure("live refresh (newest page)", in_app["refresh"], baseline["newest"], 50),
+            Figure("dashboard tick", in_app["dashboard"], None, None),
+            Figure("key press under 1,000 writes/s", in_app["keys"], None, None),
+            Figure("`wfconsole` → rows on a terminal", process, None, None),
+        ]
+    )
+    if args.drop:
+        with psycopg.connect(args.admin_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(BENCH_DB)))
+    print(f"load average after {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
