@@ -22,6 +22,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +158,7 @@ async def measure_app(db: Database, settings: Settings, samples: int) -> dict[st
             status = ("FAILED", "SUCCESS")[index % 2]
             started = time.perf_counter()
             screen.set_filter(ExecutionFilter(status=status))
-            await until(lambda s=status: bool(screen.rows) and screen.rows[0].status == s)
+            await until(partial(_first_status_is, screen, status))
             timed(figures["filter"], started)
 
         screen.set_filter(ExecutionFilter())
@@ -166,7 +167,7 @@ async def measure_app(db: Database, settings: Settings, samples: int) -> dict[st
             shown = len(screen.rows)
             started = time.perf_counter()
             await pilot.press("end")
-            await until(lambda n=shown: len(screen.rows) > n)
+            await until(partial(_more_rows_than, screen, shown))
             timed(figures["page"], started)
 
         for _ in range(samples):
@@ -180,6 +181,14 @@ async def measure_app(db: Database, settings: Settings, samples: int) -> dict[st
         await _measure_dashboard(app, pilot, figures["dashboard"], samples)
         await _measure_keys_under_load(app, pilot, db, figures["keys"])
     return figures
+
+
+def _first_status_is(screen: ExecutionsScreen, status: str) -> bool:
+    return bool(screen.rows) and screen.rows[0].status == status
+
+
+def _more_rows_than(screen: ExecutionsScreen, shown: int) -> bool:
+    return len(screen.rows) > shown
 
 
 async def _measure_dashboard(app: WfConsoleApp, pilot: Any, samples: list[float], n: int) -> None:
