@@ -55,6 +55,36 @@ class Reloadable(Protocol):
         """Fetch the screen's data again (in a worker)."""
 
 
+def screen_commands(
+    app: WfConsoleApp, screen: Screen[object]
+) -> list[tuple[str, str, Callable[[], object]]]:
+    """Every key binding of ``screen`` and its widgets as a palette command.
+
+    A binding its ``check_action`` disables (say, retry for a VIEWER) is still listed, with
+    the reason; choosing it tells the reason instead of acting. A screen gives the reason
+    through an optional ``denial_for(action) -> str | None``.
+    """
+    commands: list[tuple[str, str, Callable[[], object]]] = []
+    seen: set[str] = set()
+    for key, active in screen.active_bindings.items():
+        binding = active.binding
+        if active.node is app or not binding.description or binding.action in seen:
+            continue
+        seen.add(binding.action)
+        keys = app.get_key_display(binding) or key
+        if active.enabled:
+            run = partial(app.run_action, binding.action, active.node)
+            commands.append((binding.description, f"({keys}) on this screen", run))
+            continue
+        denial_for = getattr(active.node, "denial_for", None)
+        reason = (denial_for(binding.action) if callable(denial_for) else None) or (
+            "not available here"
+        )
+        tell = partial(app.notify, f"{binding.description}: {reason}", severity="warning")
+        commands.append((binding.description, f"({keys}) unavailable: {reason}", tell))
+    return commands
+
+
 class ConsoleCommands(Provider):
     """Command-palette entries for moving around the console."""
 
@@ -66,6 +96,7 @@ class ConsoleCommands(Provider):
              partial(app.action_show_section, s.mode))
             for s in SECTIONS
         ]  # fmt: skip
+        commands.extend(screen_commands(app, self.screen))
         commands.append(("Refresh", "Load the current screen's data again", app.action_reload))
         commands.append(("Quit", "Leave the console (q)", app.action_quit))
         return commands
