@@ -26,6 +26,62 @@ from engine.models import WorkflowExecution, new_id, table_of, utcnow
 BATCH_EVERY = 0.1  # seconds
 
 
+def finished_run(workflow_id: str) -> dict[str, object]:
+    """One SUCCESS execution created now, as a row for a Core insert."""
+    now = utcnow()
+    return {
+        "id": new_id(),
+        "workflow_id": workflow_id,
+        "workflow_version": 1,
+        "status": "SUCCESS",
+        "trigger_type": "event",
+        "trigger_data": {},
+        "created_at": now,
+        "started_at": now,
+        "completed_at": now + timedelta(milliseconds=5),
+        "duration_ms": 5.0,
+        "available_at": now,
+        "retry_count": 0,
+        "cancel_requested": False,
+        "event_depth": 0,
+        "next_step": 0,
+    }
+
+
+def any_workflow_id(db: Database) -> str:
+    with db.engine.connect() as conn:
+        return str(conn.execute(sa.text("SELECT id FROM workflow LIMIT 1")).scalar_one())
+
+
+def delete_executions(db: Database, ids: list[str]) -> None:
+    table = table_of(WorkflowExecution)
+    with db.engine.begin() as conn:
+        for start in range(0, len(ids), 5000):
+            conn.execute(sa.delete(table).where(table.c.id.in_(ids[start : start + 5000])))
+
+
+class NewestRunWriter:
+    """Adds one newest execution on demand (for timing a refresh that has news to show)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.ids: list[str] = []
+        self.workflow_id = any_workflow_id(db)
+
+    def __enter__(self) -> NewestRunWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        delete_executions(self.db, self.ids)
+
+    def add(self) -> str:
+        row = finished_run(self.workflow_id)
+        with self.db.engine.begin() as conn:
+            conn.execute(sa.insert(table_of(WorkflowExecution)), [row])
+        self.ids.append(str(row["id"]))
+        return str(row["id"])
+
+
 class FinishedRunWriter:
     """Inserts finished executions at ``per_second`` in a thread; removes them on exit."""
 
@@ -47,42 +103,16 @@ class FinishedRunWriter:
     ) -> None:
         self._stop.set()
         self._thread.join()
-        table = table_of(WorkflowExecution)
-        with self.db.engine.begin() as conn:
-            for start in range(0, len(self.ids), 5000):
-                conn.execute(sa.delete(table).where(table.c.id.in_(self.ids[start : start + 5000])))
+        delete_executions(self.db, self.ids)
 
     def _run(self) -> None:
         table = table_of(WorkflowExecution)
-        with self.db.engine.connect() as conn:
-            workflow_id = conn.execute(sa.text("SELECT id FROM workflow LIMIT 1")).scalar_one()
+        workflow_id = any_workflow_id(self.db)
         started = time.perf_counter()
         tick = started
         while not self._stop.is_set():
-            now = utcnow()
-            rows = []
-            for _ in range(self.per_batch):
-                execution_id = new_id()
-                self.ids.append(execution_id)
-                rows.append(
-                    {
-                        "id": execution_id,
-                        "workflow_id": workflow_id,
-                        "workflow_version": 1,
-                        "status": "SUCCESS",
-                        "trigger_type": "event",
-                        "trigger_data": {},
-                        "created_at": now,
-                        "started_at": now,
-                        "completed_at": now + timedelta(milliseconds=5),
-                        "duration_ms": 5.0,
-                        "available_at": now,
-                        "retry_count": 0,
-                        "cancel_requested": False,
-                        "event_depth": 0,
-                        "next_step": 0,
-                    }
-                )
+            rows = [finished_run(workflow_id) for _ in range(self.per_batch)]
+            self.ids.extend(str(row["id"]) for row in rows)
             with self.db.engine.begin() as conn:
                 conn.execute(sa.insert(table), rows)
             self.written += len(rows)
@@ -129,7 +159,8 @@ def _one_start(command: str, url: str) -> float:
                     break
                 if b"SUCCESS" in seen or b"FAILED" in seen:
                     return (time.perf_counter() - started) * 1000
-        raise TimeoutError("wfconsole showed no execution row within 30 s")
+        tail = seen[-400:].decode(errors="replace")
+        raise TimeoutError(f"wfconsole showed no execution row within 30 s; it wrote: {tail!r}")
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=10)
