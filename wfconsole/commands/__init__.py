@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "wfconsole.commands.runs",
     "wfconsole.commands.executions",
     "wfconsole.commands.worker",
+    "wfconsole.commands.maintenance",
 )
 
 

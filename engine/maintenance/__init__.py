@@ -1,0 +1,1 @@
+"""Maintenance the engine does itself: retention cleanup (and, later, vacuum and backups)."""
