@@ -1,4 +1,4 @@
-"""``wfconsole cleanup``: retention cleanup for cron and for people."""
+"""``wfconsole cleanup`` and ``wfconsole maintenance vacuum | backup | restore``."""
 
 from __future__ import annotations
 
@@ -46,6 +46,29 @@ def register(commands: Any, common: CommonOptions) -> None:
     )
     common(cleanup)
     cleanup.set_defaults(handler=cleanup_command)
+
+    group = commands.add_parser("maintenance", help="vacuum, backup and restore the database")
+    sub = group.add_subparsers(dest="maintenance_command", metavar="COMMAND", required=True)
+    vacuum = sub.add_parser("vacuum", help="VACUUM/ANALYZE (and REINDEX on PostgreSQL)")
+    common(vacuum)
+    vacuum.set_defaults(handler=vacuum_command)
+    backup = sub.add_parser(
+        "backup",
+        help="back up the database (pg_dump, or SQLite's online backup)",
+        description="Without -o the backup goes to retention.backups_dir (default "
+        "<data dir>/backups) under a timestamped name, and backups older than "
+        "retention.backups_days are pruned.",
+    )
+    backup.add_argument("-o", "--output", metavar="FILE", help="write the backup here")
+    common(backup)
+    backup.set_defaults(handler=backup_command)
+    restore = sub.add_parser("restore", help="replace the database's contents with a backup")
+    restore.add_argument("file", metavar="FILE")
+    restore.add_argument(
+        "--force", action="store_true", help="restore over a database that holds data"
+    )
+    common(restore)
+    restore.set_defaults(handler=restore_command)
 
 
 def cleanup_command(args: argparse.Namespace) -> int:
@@ -95,4 +118,87 @@ def cleanup_command(args: argparse.Namespace) -> int:
         f"deleted {result.logs_deleted:,} log lines and {result.executions_deleted:,} "
         f"executions (with their steps and log lines) in {result.seconds:.1f} s{rate}"
     )
+    return 0
+
+
+def _size(count: int) -> str:
+    """Bytes for people: 812 B, 1.5 MiB, 2.0 GiB."""
+    if count < 1024:
+        return f"{count} B"
+    value = count / 1024
+    for unit in ("KiB", "MiB"):
+        if value < 1024:
+            return f"{value:,.1f} {unit}"
+        value /= 1024
+    return f"{value:,.1f} GiB"
+
+
+def vacuum_command(args: argparse.Namespace) -> int:
+    """Vacuum the configured database, naming each step on stderr."""
+    from engine.maintenance.vacuum import vacuum
+    from wfconsole.commands.context import database_for
+
+    db = database_for(args)
+    try:
+        result = vacuum(db, progress=lambda step: print(f"  {step}", file=sys.stderr, flush=True))
+    finally:
+        db.dispose()
+    print(
+        f"vacuumed in {result.seconds:.1f} s: {_size(result.size_before)} before, "
+        f"{_size(result.size_after)} after"
+    )
+    return 0
+
+
+def backup_command(args: argparse.Namespace) -> int:
+    """Write a verified backup file and say where it is."""
+    from pathlib import Path
+
+    from engine.maintenance.backup import BackupError, create_backup
+    from wfconsole.cli import UserError
+    from wfconsole.commands.context import database_for, settings_for
+
+    settings = settings_for(args)
+    db = database_for(args, settings)
+    try:
+        output = Path(args.output).expanduser() if args.output else None
+        result = create_backup(db, settings, output=output)
+    except (BackupError, OSError) as exc:
+        raise UserError(f"backup failed: {exc}") from None
+    finally:
+        db.dispose()
+    print(f"{result.path}  {_size(result.size)} in {result.seconds:.1f} s")
+    for path in result.pruned:
+        print(f"pruned {path}")
+    return 0
+
+
+def restore_command(args: argparse.Namespace) -> int:
+    """Check the file end to end, then restore it (refusing a database with data)."""
+    from pathlib import Path
+
+    from engine.db import connect_database, session_scope
+    from engine.maintenance.backup import BackupError, restore_backup
+    from engine.maintenance.backup_file import BackupFileError
+    from engine.services.audit import record_audit
+    from wfconsole.cli import UserError, current_user
+    from wfconsole.commands.context import settings_for
+
+    path = Path(args.file).expanduser()
+    db = connect_database(settings_for(args))  # restore may target an empty database
+    try:
+        seconds = restore_backup(db, path, force=args.force)
+        with session_scope(db) as session:
+            record_audit(
+                session,
+                actor=current_user(args),
+                action="maintenance.restore",
+                target_type="database",
+                details={"file": str(path), "forced": args.force},
+            )
+    except (BackupError, BackupFileError) as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        db.dispose()
+    print(f"restored {path} in {seconds:.1f} s")
     return 0
