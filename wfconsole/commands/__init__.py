@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "wfconsole.commands.executions",
     "wfconsole.commands.worker",
     "wfconsole.commands.maintenance",
+    "wfconsole.commands.serve",
 )
 
 

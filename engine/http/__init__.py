@@ -1,0 +1,1 @@
+"""``wfconsole serve``: the HTTP face of the engine (webhook receiver, health)."""

@@ -1,0 +1,161 @@
+"""The ASGI application of ``wfconsole serve``: ``POST /hooks/{path}`` and ``GET /health``.
+
+Hook requests are checked in the contract's order — path (404), rate limit (429), size
+(413, counted while reading so a chunked body cannot slip past), signature (401,
+including replays), body (400) — and answered 202 with the new execution ids once the
+rows are committed and enqueued. Storage trouble is a 503 with ``Retry-After``, never a
+500: a sender retries, and nothing half-done is left (the rows commit before enqueue).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from engine.config import Settings
+from engine.db import Database
+from engine.http.health import health_document
+from engine.http.hooks import Hook, hooks_on, start_hooks
+from engine.http.limits import Limits
+from engine.http.signature import SignatureError, verify
+from engine.runs import Dispatcher
+from engine.secrets_env import MissingSecret, resolve
+
+log = logging.getLogger("wfconsole.http")
+SIGNATURE_HEADER = "x-wf-signature"
+
+
+class TooLarge(Exception):
+    """The body passed the configured limit."""
+
+
+@dataclass
+class Receiver:
+    """What the routes need: storage, queue, limits and the security settings."""
+
+    settings: Settings
+    db: Database
+    queue: Dispatcher
+    limits: Limits
+    queue_probe: Callable[[], object]
+    clock: Callable[[], float] = time.time
+
+
+def _error(status: int, message: str, **headers: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers or None)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _accepted_hooks(
+    receiver: Receiver, hooks: list[Hook], header: str | None, body: bytes
+) -> tuple[list[Hook], str | None]:
+    """Hooks without a secret, plus those whose secret signs this body; and the signature."""
+    security = receiver.settings.security
+    accepted, used, reason = [], None, "signature does not match"
+    for hook in hooks:
+        if hook.secret is None:
+            accepted.append(hook)
+            continue
+        try:
+            used = verify(
+                resolve(hook.secret), header, body,
+                now=receiver.clock(), tolerance=security.signature_tolerance,
+            )  # fmt: skip
+        except SignatureError as exc:
+            reason = str(exc)
+            continue
+        except MissingSecret as exc:
+            log.error("webhook secret of workflow %s is unavailable: %s", hook.workflow_id, exc)
+            continue
+        accepted.append(hook)
+    if not accepted:
+        raise SignatureError(reason)
+    return accepted, used
+
+
+async def receive_hook(request: Request) -> Response:
+    """``POST /hooks/{path}``: start every enabled workflow listening on the path."""
+    receiver: Receiver = request.app.state.receiver
+    path = request.path_params["path"]
+    try:
+        hooks = await run_in_threadpool(hooks_on, receiver.db, path)
+    except Exception:
+        log.exception("hook lookup failed")
+        return _error(503, "temporarily unavailable", **{"Retry-After": "5"})
+    if not hooks:
+        return _error(404, "no webhook trigger on this path")
+    client = request.client.host if request.client else "unknown"
+    wait = receiver.limits.hit(f"{client}|{path}", receiver.settings.security.rate_limit_per_minute)
+    if wait is not None:
+        return _error(429, "rate limit exceeded", **{"Retry-After": str(int(wait))})
+    try:
+        body = await _read_body(request, receiver.settings.security.webhook_max_body_bytes)
+    except TooLarge:
+        return _error(413, "body too large")
+    except ClientDisconnect:
+        return _error(400, "client disconnected")
+    try:
+        hooks, signature = _accepted_hooks(
+            receiver, hooks, request.headers.get(SIGNATURE_HEADER), body
+        )
+    except SignatureError as exc:
+        return _error(401, str(exc))
+    tolerance = receiver.settings.security.signature_tolerance
+    if signature is not None and not receiver.limits.first_use(
+        f"{path}|{signature}", 2 * tolerance
+    ):
+        return _error(401, "signature already used (replay)")
+    try:
+        data: Any = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, "body is not valid JSON")
+    if not isinstance(data, dict):
+        return _error(400, "body must be a JSON object")
+    try:
+        ids = await run_in_threadpool(start_hooks, receiver.db, receiver.queue, hooks, data)
+    except Exception:
+        log.exception("could not start webhook executions")
+        return _error(503, "temporarily unavailable", **{"Retry-After": "5"})
+    return JSONResponse({"executions": ids}, status_code=202)
+
+
+async def health(request: Request) -> Response:
+    """``GET /health``: 200 when the database and the queue answer, else 503."""
+    receiver: Receiver = request.app.state.receiver
+    document = await run_in_threadpool(health_document, receiver.db, receiver.queue_probe)
+    return JSONResponse(document, status_code=200 if document["status"] == "healthy" else 503)
+
+
+def create_app(receiver: Receiver) -> Starlette:
+    """The ASGI app over one receiver (storage, queue, limits)."""
+    app = Starlette(
+        routes=[
+            Route("/hooks/{path:path}", receive_hook, methods=["POST"]),
+            Route("/health", health, methods=["GET"]),
+        ]
+    )
+    app.state.receiver = receiver
+    return app

@@ -1,0 +1,59 @@
+"""``wfconsole serve``: the webhook receiver and health endpoint on uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from wfconsole.commands import CommonOptions
+
+
+def register(commands: Any, common: CommonOptions) -> None:
+    """Add ``serve``."""
+    serve = commands.add_parser(
+        "serve",
+        help="HTTP: webhook receiver (POST /hooks/PATH) and GET /health",
+        description="Serve webhooks and health over HTTP (uvicorn). Run one per core behind "
+        "a load balancer; with Redis configured they share rate limits and replay checks.",
+    )
+    serve.add_argument("--host", help="address to listen on (default: http.host)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: http.port)")
+    common(serve)
+    serve.set_defaults(handler=serve_command)
+
+
+def build_receiver(settings: Any, db: Any) -> Any:
+    """The receiver over the configured queue, with limits in Redis when there is one."""
+    from engine.http.app import Receiver
+    from engine.http.limits import Limits, MemoryLimits, RedisLimits
+    from engine.queue import Queue
+
+    queue = Queue(settings, db=db)
+    limits: Limits = MemoryLimits()
+    if settings.uses_redis:
+        limits = RedisLimits(queue.huey.storage.conn, prefix=f"wfconsole:{settings.queue.name}")
+    return Receiver(settings, db, queue, limits, queue_probe=queue.huey.pending_count)
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    """Run uvicorn until interrupted."""
+    import uvicorn
+
+    from engine.http.app import create_app
+    from wfconsole.commands.context import database_for, settings_for
+
+    settings = settings_for(args)
+    db = database_for(args, settings)
+    try:
+        app = create_app(build_receiver(settings, db))
+        uvicorn.run(
+            app,
+            host=args.host or settings.http.host,
+            port=args.port or settings.http.port,
+            log_level=settings.logging.level.lower(),
+            proxy_headers=True,
+            server_header=False,
+        )
+    finally:
+        db.dispose()
+    return 0
