@@ -9,7 +9,13 @@ import sqlalchemy as sa
 
 from engine.db import Database
 from engine.models import Workflow, WorkflowExecution, table_of, utcnow
-from engine.services.health import first_line
+
+
+def first_line(exc: BaseException) -> str:
+    """A one-line description of an error."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
 
 W = table_of(Workflow).c
 E = table_of(WorkflowExecution).c
