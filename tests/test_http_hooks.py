@@ -25,6 +25,7 @@ from engine.http.signature import sign
 from engine.models import WorkflowExecution
 from engine.services.workflows import save_document
 from tests.consumers import redis_test_url
+from tests.test_cli_workflow import runner
 from wfconsole.commands.serve import build_receiver
 
 SECRET = "s3cret-for-tests"
@@ -223,3 +224,28 @@ def test_redis_limits_are_shared_between_receivers() -> None:
         for key in client.scan_iter(f"{prefix}:*"):
             client.delete(key)
         client.close()
+
+
+def test_cli_health_json_and_exit_status(
+    sqlite_db: Database, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    save_document(sqlite_db, _workflow("open-hook", "open"), actor="t")
+    config = tmp_path / "c.toml"
+    queue_path = tmp_path / "q.db"
+    config.write_text(
+        f'[database]\nurl = "{sqlite_db.url}"\n[queue]\npath = "{queue_path}"\n',
+        encoding="utf-8",
+    )
+    cli = runner(capsys, config)
+    healthy = cli("health", "--json")
+    assert healthy.code == 0, healthy.err
+    document = json.loads(healthy.out)
+    assert document["checks"]["workflows"] == {"total": 1, "enabled": 1, "executing": 0}
+    config.write_text(
+        '[database]\nurl = "postgresql://nobody@127.0.0.1:1/none"\n'
+        f'[queue]\npath = "{queue_path}"\n',
+        encoding="utf-8",
+    )
+    down = cli("health")
+    assert down.code == 1
+    assert "database   down" in down.out and "status     unhealthy" in down.out

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "wfconsole.commands.worker",
     "wfconsole.commands.maintenance",
     "wfconsole.commands.serve",
+    "wfconsole.commands.health",
 )
 
 
