@@ -8,7 +8,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +171,10 @@ class Latency:
     p99_ms: float
     max_ms: float
     rate: float  # achieved trigger rate (per second)
+    # The two halves of enqueue→start (p50, p99 ms): created_at until run_workflow returned
+    # (insert, audit row, COMMIT, enqueue), and from then until started_at (queue + claim).
+    trigger_ms: tuple[float, float] = (float("nan"), float("nan"))
+    pickup_ms: tuple[float, float] = (float("nan"), float("nan"))
 
 
 def _latencies(db: Database, first: datetime, last: datetime | None = None) -> list[float]:
@@ -193,6 +197,7 @@ def paced_latency(
     producers = max(1, math.ceil(rate / 100))
     per_thread = rate / producers
     counts = [0] * producers
+    returned: dict[str, datetime] = {}
     start = time.monotonic() + 0.05
 
     def produce(slot: int) -> None:
@@ -204,7 +209,8 @@ def paced_latency(
             delay = due - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            run_workflow(db, queue, WORKFLOW, {"n": i}, actor="bench")
+            [execution_id] = run_workflow(db, queue, WORKFLOW, {"n": i}, actor="bench")
+            returned[execution_id] = datetime.now(UTC)
             counts[slot] += 1
             i += 1
 
@@ -220,12 +226,20 @@ def paced_latency(
         lambda: count_final(db, first) >= sent, timeout, what="paced executions", procs=procs
     )
     values = _latencies(db, first)
+    with db.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(X.id, X.created_at, X.started_at).where(X.created_at >= first)
+        ).all()
+    trigger = [(returned[r.id] - r.created_at).total_seconds() * 1000 for r in rows]
+    pickup = [(r.started_at - returned[r.id]).total_seconds() * 1000 for r in rows]
     return Latency(
         len(values),
         percentile(values, 50),
         percentile(values, 99),
         max(values, default=float("nan")),
         sent / elapsed,
+        (percentile(trigger, 50), percentile(trigger, 99)),
+        (percentile(pickup, 50), percentile(pickup, 99)),
     )
 
 

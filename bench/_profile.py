@@ -23,13 +23,14 @@ from bench._procs import Children
 PROFILED = "bench._profiled_consumer"
 # Functions worth naming in the CPU summary (substring of "function (file:line)").
 CPU_MARKERS = {
-    "Executor.run": "run (engine/executor.py",
-    "claim": "claim (engine/execution_store.py",
+    "Executor.run_batch": "run_batch (engine/executor.py",
+    "claim": "_claim (engine/executor.py",
     "definition lookup": "get (engine/executor.py",
     "step: run_action": "run_action (engine/actions/registry.py",
     "step: httpx send": "send (httpx/_client.py",
     "step: templating": "engine/templating.py",
-    "finish": "finish (engine/executor.py",
+    "commit round": "_commit (engine/executor.py",
+    "commit round: building rows": "write_round (engine/round_store.py",
     "SQLAlchemy execute": "execute (sqlalchemy/engine/base.py",
     "SQLAlchemy compile": "sqlalchemy/sql/compiler.py",
     "psycopg execute": "execute (psycopg/cursor.py",
@@ -135,18 +136,15 @@ def _per_call(totals: dict[str, list[float]], name: str) -> float:
 def _bounds(totals: dict[str, list[float]]) -> list[str]:
     """Serialisation bounds: a lock held for H ms admits at most 1000/H holders a second."""
     lines = []
-    claim_hold = _per_call(totals, "sql[claim] update workflow_execution set") + _per_call(
-        totals, "commit[claim]"
+    row_hold = _per_call(totals, "sql[finish] update workflow set") + _per_call(
+        totals, "commit[finish]"
     )
-    if claim_hold:
+    rounds = totals.get("commit round (lock, writes, COMMIT)", (0, 0.0, 0.0))[0]
+    finishes = totals.get("sql[finish] update workflow set", (0, 0.0, 0.0))[0]
+    if row_hold and rounds:
         lines.append(
-            f"claim: the global advisory lock is held for the UPDATE + COMMIT = "
-            f"{claim_hold:.1f} ms -> at most {1000 / claim_hold:,.0f} claims/s"
-        )
-    row_hold = _per_call(totals, "commit[finish]")
-    if row_hold:
-        lines.append(
-            f"finish: the workflow's counter row stays locked until COMMIT returns "
-            f"({row_hold:.1f} ms) -> at most {1000 / row_hold:,.0f} finishes/s per workflow"
+            f"commit round: the workflow's counter row stays locked from its UPDATE until "
+            f"COMMIT returns ({row_hold:.1f} ms) -> at most {1000 / row_hold:,.0f} rounds/s "
+            f"per workflow; {finishes / rounds:.2f} counter UPDATEs per round"
         )
     return lines

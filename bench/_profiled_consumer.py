@@ -4,10 +4,11 @@
 
 Bench-only: wraps engine and library functions from the outside (no engine code changes)
 and writes ``$BENCH_PROFILE_DIR/consumer-<pid>.json`` every second: per item the calls,
-wall seconds and this thread's CPU seconds. Items: the execution, each transaction
-(pool checkout + pre-ping, statements, commit), each SQL statement kind, commits,
-pre-pings, the webhook step, and Huey's dequeue/execute. A stage label kept per thread
-(claim, step, finish) says which transaction a statement or commit belongs to.
+wall seconds and this thread's CPU seconds. Items: the batch call, the claim
+transaction, each SQL statement kind, commits, pre-pings, the webhook step, the commit
+rounds, and Huey's dequeue/execute. A stage label kept per thread (claim, step, finish)
+says which transaction a statement or commit belongs to; "per execution" figures divide
+batch-level items by the number of executions, so batching shows as calls/ex below 1.
 SIGUSR1 clears the totals (the benchmark sends it right before the timed phase).
 """
 
@@ -30,7 +31,7 @@ from huey import Huey
 from huey.bin.huey_consumer import consumer_main
 from sqlalchemy.dialects.postgresql import _psycopg_common as pg_psycopg
 
-from engine import execution_store, executor
+from engine import attempt, executor, pg_store
 
 _local = threading.local()
 _lock = threading.Lock()
@@ -110,11 +111,14 @@ def _install() -> None:
     psycopg.Connection.commit = _timed("commit[{stage}]")(psycopg.Connection.commit)  # type: ignore[method-assign]
     dialect = pg_psycopg._PGDialect_common_psycopg
     dialect.do_ping = _timed("ping[{stage}] pool pre-ping SELECT 1")(dialect.do_ping)  # type: ignore[method-assign]
-    executor.Executor.run = _timed("execution (Executor.run)", "claim")(executor.Executor.run)  # type: ignore[method-assign]
-    execution_store.claim = _timed("claim statements", "claim")(execution_store.claim)
-    executor.run_action = _timed("step (run_action: webhook)", "step")(executor.run_action)
-    execution_store.record_step = _timed("record_step", "step")(execution_store.record_step)
-    execution_store.finish = _timed("finish statements", "finish")(execution_store.finish)
+    Executor = executor.Executor
+    Executor.run_batch = _timed("batch (Executor.run_batch)", "claim")(Executor.run_batch)  # type: ignore[method-assign]
+    Executor._claim = _timed("claim: transaction, cap check, attempts", "claim")(Executor._claim)  # type: ignore[method-assign]
+    pg_store.claim_batch = _timed("claim: pipelined round trip", "claim")(pg_store.claim_batch)
+    attempt.run_action = _timed("step (run_action: webhook)", "step")(attempt.run_action)
+    collect = _timed("wait for steps (drive thread)", "wait")(Executor._collect)
+    Executor._collect = staticmethod(collect)  # type: ignore[method-assign,assignment]
+    Executor._commit = _timed("commit round (lock, writes, COMMIT)", "finish")(Executor._commit)  # type: ignore[method-assign]
     Huey.execute = _timed("huey execute (task total)", "huey")(Huey.execute)
     Huey.dequeue = _timed("huey dequeue (incl. waiting)", "huey")(Huey.dequeue)
     Huey.enqueue = _timed("huey enqueue", "huey")(Huey.enqueue)

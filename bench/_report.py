@@ -38,6 +38,14 @@ class Row:
         ]
 
 
+def _split_line(label: str, lat: Any) -> str:
+    (t50, t99), (q50, q99) = lat.trigger_ms, lat.pickup_ms
+    return (
+        f"{label}: enqueue→start split, p50/p99 ms: the trigger call (insert, audit, COMMIT, "
+        f"enqueue) {_ms(t50)} / {_ms(t99)}; then queue + claim {_ms(q50)} / {_ms(q99)}"
+    )
+
+
 @dataclass
 class Report:
     rows: list[Row] = field(default_factory=list)
@@ -85,6 +93,7 @@ class Report:
             f"final after {tp.seconds:.2f}s; not SUCCESS: {tp.not_success}; latency max "
             f"{_ms(lat.max_ms)} ms"
         )
+        self.lines.append(_split_line("A", lat))
         self.lines.append(_leftover_line("A", tp))
         self.lines.append(_cpu_line("A  engine", tp.cpu, tp.count, "execution"))
         self.lines.append(_cpu_line("A  raw no-op drain", raw.cpu, raw.count, "task"))
@@ -128,6 +137,7 @@ class Report:
             f"({tp.count / tp.enqueue_seconds:,.0f}/s); all final after {tp.seconds:.2f}s; "
             f"not SUCCESS: {tp.not_success}; latency max {_ms(lat.max_ms)} ms"
         )
+        self.lines.append(_split_line("B", lat))
         self.lines.append(_leftover_line("B", tp))
         self.lines.append(_cpu_line("B  engine", tp.cpu, tp.count, "execution"))
         self.lines.append(_cpu_line("B  raw no-op drain", raw.cpu, raw.count, "task"))

@@ -76,10 +76,19 @@ class QueueSettings(_Section):
     )
     name: str = Field(default="wfconsole", description="Huey queue name (one per deployment).")
     concurrency: int = Field(default=5, ge=1, le=256, description="Worker threads per consumer.")
+    batch_size: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="Executions one worker thread claims, runs and commits together.",
+    )
     embedded_worker: bool = Field(
         default=True, description="Run a consumer thread in-process (local queue)."
     )
     sweep_interval: float = Field(default=10.0, gt=0, description="Seconds between sweeper passes.")
+    heartbeat_interval: float = Field(
+        default=5.0, gt=0, description="Seconds between worker heartbeats (alive = 3 missed)."
+    )
     signing_key: SecretStr = Field(
         default=SecretStr(""),
         description="Signs queue messages; empty = derived from encryption key.",
@@ -150,6 +159,10 @@ class SmtpSettings(_Section):
     password: SecretStr = SecretStr("")
     from_address: str = ""
     timeout: float = Field(default=30.0, gt=0)
+    verify_tls: bool = Field(
+        default=True, description="Check the server's TLS certificate and host name."
+    )
+    ca_file: str = Field(default="", description="PEM file of CAs to trust; empty = system CAs.")
 
 
 class TwilioSettings(_Section):
@@ -157,16 +170,19 @@ class TwilioSettings(_Section):
     auth_token: SecretStr = SecretStr("")
     phone_number: str = ""
     api_base_url: str = Field(default="", description="Override for tests; empty = Twilio's API.")
+    timeout: float = Field(default=30.0, gt=0, description="Seconds per Twilio API request.")
 
 
 class SlackSettings(_Section):
     bot_token: SecretStr = SecretStr("")
     webhook_url: SecretStr = SecretStr("")
     api_base_url: str = Field(default="", description="Override for tests; empty = slack.com/api/.")
+    timeout: float = Field(default=30.0, gt=0, description="Seconds per Slack call.")
 
 
 class TeamsSettings(_Section):
     webhook_url: SecretStr = SecretStr("")
+    timeout: float = Field(default=30.0, gt=0, description="Seconds per Teams webhook call.")
 
 
 class AlertsSettings(_Section):

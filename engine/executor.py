@@ -1,43 +1,50 @@
-"""Run one execution: claim it, test conditions, run its actions, record the outcome.
+"""Run executions: claim a batch, run their steps concurrently, commit decisions in rounds.
 
-The executor decides; it never enqueues. It returns an ``Outcome`` and the queue layer
-schedules whatever comes next (a retry at T, a re-check when the cap was full).
+The executor decides; it never enqueues. It returns an ``Outcome`` per execution id and
+the queue layer schedules whatever comes next (a retry at T, a re-check when the cap was
+full).
+
+One call (``run_batch``) claims the given ids — and, with ``fill``, other due executions
+— in one statement, then drives their ``Attempt``s: the steps run concurrently (a shared
+thread pool; a lone attempt runs in the calling thread), and whenever steps finish, their
+decisions are committed together in one transaction (``engine.round_store``). An attempt
+starts its next step only after the round holding its previous step has committed.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
-import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from datetime import timedelta
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 
 from engine import execution_store as store
-from engine.actions.errors import ActionError
-from engine.actions.registry import ActionOutput, StepContext, run_action
-from engine.conditions import evaluate
+from engine import pg_store, round_store
+from engine.attempt import LEASE_GRACE, Attempt, Outcome, retry_delay
 from engine.config import Settings
 from engine.db import Database
 from engine.definition import WorkflowDefinition, validate_definition
-from engine.models import ExecutionStatus, LogLevel, WorkflowVersion, table_of, utcnow
-from engine.templating import TemplateError
+from engine.models import WorkflowVersion, table_of, utcnow
+from engine.step_pool import Slots, StepPool
 
 log = logging.getLogger("wfconsole.executor")
-LEASE_GRACE = timedelta(seconds=30)
+# After the first step of a batch finishes, wait this long for the others before committing,
+# so steps that finish together commit together (a slow step never holds the rest longer).
+LINGER_SECONDS = 0.005
+# A message whose ids found the cap full claims again after its batch freed slots.
+MAX_CLAIMS_PER_CALL = 8
+# PostgreSQL deadlock / serialization failure: the round's transaction is simply redone.
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 
-
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one execution id, and what the queue should do next."""
-
-    status: str  # a final status, "RETRY", or "NOOP" (nothing to do / not ours)
-    retry_in: float | None = None  # seconds until the queue should look again
-    error: str | None = None
+__all__ = ["LEASE_GRACE", "DefinitionCache", "Executor", "Outcome", "retry_delay"]
 
 
 class DefinitionCache:
@@ -70,293 +77,268 @@ class DefinitionCache:
         return definition
 
 
+def _busy_delay() -> float:
+    """When the RUNNING cap is full: look again in 0.5 to 1 s (jittered so retries spread)."""
+    return 0.5 + random.random() * 0.5  # noqa: S311
+
+
+def _retryable(exc: Exception) -> bool:
+    """A deadlock or serialization failure: the transaction can simply be redone."""
+    error = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    return getattr(error, "sqlstate", None) in _RETRYABLE_SQLSTATES
+
+
 class Executor:
-    """Runs executions for one worker (thread-safe: share one per process)."""
+    """Runs executions for one worker process (thread-safe: share one per process)."""
 
     def __init__(self, db: Database, settings: Settings, worker_id: str) -> None:
         self.db = db
         self.settings = settings
         self.worker_id = worker_id
         self.definitions = DefinitionCache()
+        # Executions in flight in this process: what its worker threads could run as batches.
+        size = settings.queue.concurrency * settings.queue.batch_size
+        self.slots = Slots(size)
+        self._steps = StepPool(size, "wfconsole-step")
+        self._batches = StepPool(size, "wfconsole-batch")
 
     def run(self, execution_id: str) -> Outcome:
         """Claim and run one execution to its end or its next retry."""
-        # One pooled connection for the whole run: each transaction below reuses it.
-        with self.db.engine.connect() as conn:
-            return self._run(conn, execution_id)
+        return self.run_batch([execution_id])[execution_id]
 
-    def _run(self, conn: sa.Connection, execution_id: str) -> Outcome:
+    def run_batch(self, ids: Sequence[str], *, fill: int = 0) -> dict[str, Outcome]:
+        """Claim the due ones of ``ids`` (plus other due executions up to ``fill``), run them.
+
+        Returns an outcome for every id given and every execution claimed besides.
+        """
+        outcomes: dict[str, Outcome] = {}
+        self._batch(ids, fill, outcomes.update, background=False)
+        return outcomes
+
+    def start_batch(
+        self, ids: Sequence[str], *, fill: int, done: Callable[[dict[str, Outcome]], None]
+    ) -> None:
+        """``run_batch``, but only the claim runs in the calling thread.
+
+        What was claimed runs on a batch thread, which calls ``done(outcomes)`` at the end:
+        a queue worker thread is free for the next message as soon as its claim committed.
+        """
+        self._batch(ids, fill, done, background=True)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no batch is running in this process (graceful stop)."""
+        return self.slots.wait_idle(timeout)
+
+    def close(self) -> None:
+        """Let the step and batch threads go (running ones finish on their own)."""
+        self._steps.close()
+        self._batches.close()
+
+    def _batch(
+        self,
+        ids: Sequence[str],
+        fill: int,
+        done: Callable[[dict[str, Outcome]], None],
+        *,
+        background: bool,
+    ) -> None:
+        todo = list(dict.fromkeys(ids))
+        held = self.slots.acquire(max(len(todo), fill))
+        attempts: list[Attempt] = []
+        # One pooled connection for the whole batch: each transaction below reuses it.
+        conn = self.db.engine.connect()
+        try:
+            attempts, outcomes, busy = self._claim(conn, todo, fill)
+        except BaseException:
+            conn.close()
+            raise
+        finally:
+            self.slots.release(held - len(attempts))
+        if not attempts:
+            conn.close()
+            done(outcomes)
+            return
+        job = functools.partial(self._run_claimed, conn, attempts, outcomes, busy, fill, done)
+        if background:
+            self._batches.submit(job)
+        else:
+            job()
+
+    def _run_claimed(
+        self,
+        conn: sa.Connection,
+        attempts: list[Attempt],
+        outcomes: dict[str, Outcome],
+        busy: list[str],
+        fill: int,
+        done: Callable[[dict[str, Outcome]], None],
+    ) -> None:
+        """Drive the claimed attempts; then claim again the ids that found the cap full."""
+        try:
+            for _ in range(MAX_CLAIMS_PER_CALL):
+                try:
+                    outcomes.update(self._drive(conn, attempts))
+                finally:
+                    self.slots.release(len(attempts))
+                # Ids that found the cap full: this batch has freed slots, so try again
+                # now rather than after the queue's re-check delay.
+                if not busy:
+                    break
+                held = self.slots.acquire(max(len(busy), fill))
+                attempts = []
+                try:
+                    attempts, refused, busy = self._claim(conn, busy, fill)
+                finally:
+                    self.slots.release(held - len(attempts))
+                outcomes.update(refused)
+                if not attempts:
+                    break
+        except Exception:
+            log.exception("batch of %d execution(s) stopped", len(attempts))
+            raise
+        finally:
+            conn.close()
+        done(outcomes)
+
+    # --- claiming -----------------------------------------------------------------------
+
+    def _claim(
+        self, conn: sa.Connection, ids: list[str], fill: int
+    ) -> tuple[list[Attempt], dict[str, Outcome], list[str]]:
+        """Claim a batch; returns its attempts, outcomes of what was not claimed, busy ids."""
         now = utcnow()
         cap = self.settings.workflow.max_concurrent_executions
-        with conn.begin():
-            claimed = store.claim(
-                conn,
-                execution_id,
-                now=now,
-                lease_until=now
-                + timedelta(seconds=self.settings.workflow.default_timeout)
-                + LEASE_GRACE,
-                worker_id=self.worker_id,
-                max_running=cap,
-            )
-        if isinstance(claimed, store.ClaimRefusal):
-            if claimed.reason == "busy":
-                return Outcome("NOOP", retry_in=_busy_delay())
-            if claimed.reason == "not_due" and claimed.available_at is not None:
-                return Outcome("NOOP", retry_in=(claimed.available_at - now).total_seconds())
-            return Outcome("NOOP")
-        # SQLite runs the claim's cap test under its one write lock, so it cannot race;
-        # PostgreSQL claims can, and the one that checks last sees both.
-        over = conn.dialect.name != "sqlite" and store.over_cap(conn, cap)
-        conn.rollback()  # end the read transaction the check opened
-        if over:
-            with conn.begin():
-                store.give_back(conn, claimed.id, worker_id=self.worker_id)
-            return Outcome("NOOP", retry_in=_busy_delay())
-        definition = self.definitions.get(self.db, claimed.workflow_id, claimed.workflow_version)
-        if definition.timeout != self.settings.workflow.default_timeout:
-            # The claim leased for the default timeout; the lease is this workflow's + grace.
-            with conn.begin():
-                store.extend_lease(
-                    conn,
-                    claimed.id,
-                    worker_id=self.worker_id,
-                    lease_until=now + timedelta(seconds=definition.timeout) + LEASE_GRACE,
-                )
-        return _Run(self, conn, claimed, definition).execute()
-
-
-def _busy_delay() -> float:
-    """When the RUNNING cap is full: look again in 0.5 to 1 s (jittered so retries spread)."""
-    return 0.5 + random.random() * 0.5  # noqa: S311
-
-
-class _Run:
-    """The state of one attempt of one execution."""
-
-    def __init__(
-        self,
-        executor: Executor,
-        conn: sa.Connection,
-        claimed: store.Claimed,
-        definition: WorkflowDefinition,
-    ) -> None:
-        self.ex = executor
-        self.conn = conn
-        self.claimed = claimed
-        self.definition = definition
-        self.t0 = time.monotonic()
-        self.deadline = self.t0 + definition.timeout
-        self.writes = store.PendingWrites()
-        self.next_step = claimed.next_step
-        self.steps: list[dict[str, Any]] = []
-
-    def log(self, level: LogLevel, message: str, step: int | None = None, **data: Any) -> None:
-        self.writes.logs.append(
-            {
-                "execution_id": self.claimed.id,
-                "level": level.value,
-                "message": message,
-                "data": data or None,
-                "step_index": step,
-                "timestamp": utcnow(),
-            }
-        )
-
-    def context(self) -> dict[str, Any]:
-        return {
-            "trigger": self.claimed.trigger_data,
-            "workflow": {
-                "id": self.claimed.workflow_id,
-                "name": self.definition.name,
-                "version": self.claimed.workflow_version,
-            },
-            "execution": {
-                "id": self.claimed.id,
-                "retry_count": self.claimed.retry_count,
-                "trigger_type": self.claimed.trigger_type,
-            },
-            "steps": self.steps,
-        }
-
-    def execute(self) -> Outcome:
-        attempt = self.claimed.retry_count + 1
-        self.log(LogLevel.INFO, f"attempt {attempt} started on {self.ex.worker_id}")
-        if self.next_step > 0:
-            self.steps = store.finished_step_results(
-                self.conn, self.claimed.id, before=self.next_step
-            )
-            self.conn.rollback()
-            self.log(LogLevel.INFO, f"resuming after step {self.next_step - 1}")
-        elif self.definition.conditions is not None:
-            if not evaluate(self.definition.conditions, self.context()):
-                self.log(LogLevel.INFO, "conditions not met: skipped")
-                return self.finish(ExecutionStatus.SKIPPED)
-            self.log(LogLevel.DEBUG, "conditions met")
-        actions = self.definition.actions
-        while self.next_step < len(actions):
-            index = self.next_step
-            if time.monotonic() >= self.deadline:
-                return self.fail(f"workflow timeout of {self.definition.timeout}s reached", False)
-            step_started = time.monotonic()
-            try:
-                result = self.run_step(index)
-            except ActionError as exc:
-                elapsed = (time.monotonic() - step_started) * 1000
-                self.record(index, "FAILED", exc.data or None, exc.message, elapsed)
-                if not actions[index].continue_on_error:
-                    # Past the workflow's deadline a retry would only time out again.
-                    transient = exc.transient and time.monotonic() < self.deadline
-                    return self.fail(
-                        f"step {index} ({actions[index].type}): {exc.message}",
-                        transient,
-                        exc.retry_after,
-                    )
-                self.log(
-                    LogLevel.WARNING, f"step {index} failed, continuing: {exc.message}", step=index
-                )
+        lease = now + timedelta(seconds=self.settings.workflow.default_timeout) + LEASE_GRACE
+        claim_batch = pg_store.claim_batch if pg_store.fast_path(conn) else store.claim_batch
+        result = claim_batch(
+            conn, ids, now=now, lease_until=lease, worker_id=self.worker_id,
+            max_running=cap, fill=fill,
+        )  # fmt: skip
+        claimed = result.claimed
+        outcomes: dict[str, Outcome] = {}
+        busy: list[str] = []
+        for execution_id, refusal in result.refused.items():
+            if refusal.reason == "busy":
+                busy.append(execution_id)
+                outcomes[execution_id] = Outcome("NOOP", retry_in=_busy_delay(), busy=True)
+            elif refusal.reason == "not_due" and refusal.available_at is not None:
+                wait_s = (refusal.available_at - now).total_seconds()
+                outcomes[execution_id] = Outcome("NOOP", retry_in=wait_s)
             else:
-                elapsed = (time.monotonic() - step_started) * 1000
-                self.record(index, "SUCCESS", result.data, None, elapsed)
-                self.log(
-                    LogLevel.INFO,
-                    f"step {index} ({actions[index].type}) done in {elapsed:.0f} ms: "
-                    f"{result.summary}",
-                    step=index,
-                )
-            self.next_step += 1
-            # A finished step (succeeded or failed-and-continued) is committed before the
-            # next starts, so a retry never runs it again; the last one commits with finish.
-            if self.next_step < len(actions):
-                stop = self.commit_step()
-                if stop is not None:
-                    return stop
-        return self.finish(ExecutionStatus.SUCCESS)
+                outcomes[execution_id] = Outcome("NOOP")
+        if result.excess:
+            # Concurrent claims went over the cap: give back as much as we see in excess,
+            # what was taken besides the message's ids first.
+            back = [c.id for c in reversed(claimed)][: result.excess]
+            with conn.begin():
+                store.give_back(conn, back, worker_id=self.worker_id)
+            for execution_id in back:
+                busy.append(execution_id)
+                outcomes[execution_id] = Outcome("NOOP", retry_in=_busy_delay(), busy=True)
+            claimed = [c for c in claimed if c.id not in set(back)]
+        return self._attempts(conn, claimed), outcomes, busy
 
-    def run_step(self, index: int) -> ActionOutput:
-        spec = self.definition.actions[index]
-        ctx = StepContext(
-            execution_id=self.claimed.id,
-            step_index=index,
-            deadline=self.deadline,
-            settings=self.ex.settings,
-            db=self.ex.db,
-        )
-        try:
-            return run_action(spec, self.context(), ctx)
-        except TemplateError as exc:
-            raise ActionError(str(exc), transient=False) from None
-        except ActionError:
-            raise
-        except Exception as exc:  # an action's own bug must not lose the execution
-            log.exception("step %s of %s crashed", index, self.claimed.id)
-            raise ActionError(f"{type(exc).__name__}: {exc}", transient=True) from None
-
-    def record(
-        self,
-        index: int,
-        status: str,
-        result: dict[str, Any] | None,
-        error: str | None,
-        elapsed_ms: float,
-    ) -> None:
-        now = utcnow()
-        self.writes.steps.append(
-            {
-                "execution_id": self.claimed.id,
-                "step_index": index,
-                "action_type": self.definition.actions[index].type,
-                "status": status,
-                "result": result,
-                "error": error,
-                "attempt": self.claimed.retry_count,
-                "started_at": now - timedelta(milliseconds=elapsed_ms),
-                "completed_at": now,
-                "duration_ms": elapsed_ms,
-            }
-        )
-        self.steps.append(
-            {
-                "index": index,
-                "type": self.definition.actions[index].type,
-                "status": status,
-                "result": result,
-            }
-        )
-
-    def commit_step(self) -> Outcome | None:
-        lease = utcnow() + timedelta(seconds=self.definition.timeout) + LEASE_GRACE
-        with self.conn.begin():
-            cancel = store.record_step(
-                self.conn,
-                self.claimed.id,
-                worker_id=self.ex.worker_id,
-                next_step=self.next_step,
-                lease_until=lease,
-                writes=self.writes,
+    def _attempts(self, conn: sa.Connection, claimed: list[store.Claimed]) -> list[Attempt]:
+        """Attempts for the claimed rows: definitions, leases, results of finished steps."""
+        attempts = [
+            Attempt(
+                c,
+                self.definitions.get(self.db, c.workflow_id, c.workflow_version),
+                settings=self.settings,
+                db=self.db,
+                worker_id=self.worker_id,
             )
-        if cancel is None:
-            log.warning("execution %s is no longer ours; stopping", self.claimed.id)
-            return Outcome("NOOP")
-        if cancel:
-            self.log(LogLevel.WARNING, f"cancelled by request before step {self.next_step}")
-            return self.finish(ExecutionStatus.CANCELLED, error="cancelled")
-        return None
+            for c in claimed
+        ]
+        default = self.settings.workflow.default_timeout
+        # The claim leased for the default timeout; the lease is each workflow's + grace.
+        leases = {
+            a.id: utcnow() + timedelta(seconds=a.definition.timeout) + LEASE_GRACE
+            for a in attempts
+            if a.definition.timeout != default
+        }
+        resumed = {a.id: a.next_step for a in attempts if a.next_step > 0}
+        finished: dict[str, list[dict[str, Any]]] = {}
+        if leases or resumed:
+            with conn.begin():
+                if leases:
+                    store.extend_leases(conn, leases, worker_id=self.worker_id)
+                if resumed:
+                    finished = store.finished_step_results(conn, resumed)
+        for attempt in attempts:
+            attempt.begin(finished.get(attempt.id, []))
+        return attempts
 
-    def fail(self, message: str, transient: bool, retry_after: float | None = None) -> Outcome:
-        retry_count = self.claimed.retry_count
-        if transient and retry_count < self.definition.max_retries:
-            delay = retry_delay(
-                self.definition.retry_delay, retry_count, self.ex.settings.workflow.max_retry_delay
-            )
-            delay = max(delay, retry_after or 0.0)
-            self.log(
-                LogLevel.WARNING,
-                f"{message}; retry {retry_count + 1} of "
-                f"{self.definition.max_retries} in {delay:.1f}s",
-            )
-            with self.conn.begin():
-                ok = store.hand_back(
-                    self.conn,
-                    self.claimed.id,
-                    worker_id=self.ex.worker_id,
-                    next_step=self.next_step,
-                    available_at=utcnow() + timedelta(seconds=delay),
-                    error=message,
-                    writes=self.writes,
-                )
-            if ok:
-                return Outcome("RETRY", retry_in=delay, error=message)
-            # Not handed back: cancelled meanwhile, or no longer ours (finish checks that).
-            self.log(LogLevel.WARNING, "cancelled by request; not retried")
-            return self.finish(ExecutionStatus.CANCELLED, error="cancelled")
-        self.log(LogLevel.ERROR, f"failed: {message}")
-        return self.finish(ExecutionStatus.FAILED, error=message)
+    # --- running ------------------------------------------------------------------------
 
-    def finish(self, status: ExecutionStatus, error: str | None = None) -> Outcome:
-        now = utcnow()
-        duration = (time.monotonic() - self.t0) * 1000
-        result = {"steps": len(self.steps)} if self.steps else None
-        if status is not ExecutionStatus.FAILED:
-            self.log(LogLevel.INFO, f"finished {status.value} in {duration:.0f} ms")
-        with self.conn.begin():
-            ok = store.finish(
-                self.conn,
-                self.claimed.id,
-                worker_id=self.ex.worker_id,
-                workflow_id=self.claimed.workflow_id,
-                status=status.value,
-                now=now,
-                duration_ms=duration,
-                next_step=self.next_step,
-                result=result,
-                error=error,
-                writes=self.writes,
-            )
-        return Outcome(status.value, error=error) if ok else Outcome("NOOP")
+    def _drive(self, conn: sa.Connection, attempts: list[Attempt]) -> dict[str, Outcome]:
+        """Run the attempts step by step, committing finished steps in rounds."""
+        outcomes: dict[str, Outcome] = {}
+        decided = [a for a in attempts if a.decision is not None]  # e.g. conditions not met
+        ready = [a for a in attempts if a.decision is None]
+        running: dict[Future[None], Attempt] = {}
+        while ready or running or decided:
+            if len(ready) == 1 and not running:
+                ready[0].run_next_step()  # the only one: no hand-off to another thread
+                decided.extend(ready)
+            else:
+                for attempt in ready:
+                    running[self._steps.submit(attempt.run_next_step)] = attempt
+            ready = []
+            if running and not decided:
+                decided = self._collect(running)
+            if decided:
+                done = self._commit(conn, decided)
+                outcomes.update(done)
+                ready = [a for a in decided if a.id not in done]
+                decided = []
+        return outcomes
 
+    @staticmethod
+    def _collect(running: dict[Future[None], Attempt]) -> list[Attempt]:
+        """Wait for the first step to finish, then briefly for the others; pop the finished."""
+        done, pending = wait(running, return_when=FIRST_COMPLETED)
+        if pending:
+            more, _ = wait(pending, timeout=LINGER_SECONDS)
+            done |= more
+        finished = []
+        for future in done:
+            future.result()  # an executor bug surfaces here (actions' own errors never do)
+            finished.append(running.pop(future))
+        return finished
 
-def retry_delay(base: int, retry_count: int, cap: int) -> float:
-    """``base · 2^retry_count`` seconds, capped, with ±10 % jitter against thundering herds."""
-    delay = min(float(base) * (2**retry_count), float(cap))
-    return delay * (0.9 + 0.2 * random.random())  # noqa: S311
+    def _commit(self, conn: sa.Connection, attempts: Iterable[Attempt]) -> dict[str, Outcome]:
+        """One transaction for the decisions of ``attempts``; outcomes of those now over."""
+        attempts = list(attempts)
+        open_round = pg_store.pg_round if pg_store.fast_path(conn) else round_store.core_round
+        for tries in range(3):
+            try:
+                with open_round(conn) as round_:
+                    owned = round_.lock_owned([a.id for a in attempts], worker_id=self.worker_id)
+                    for attempt in attempts:
+                        if owned.get(attempt.id):
+                            attempt.cancel_requested()
+                    items = [
+                        round_store.RoundItem(
+                            a.id, a.claimed.workflow_id, a.next_step, a.decision, a.writes
+                        )
+                        for a in attempts
+                        if a.id in owned and a.decision is not None
+                    ]
+                    if items:
+                        round_.write(items, worker_id=self.worker_id)
+                break
+            except (sa.exc.DBAPIError, psycopg.Error) as exc:
+                if tries == 2 or not _retryable(exc):
+                    raise
+                log.warning("commit round hit %s; redoing it", exc)
+        outcomes: dict[str, Outcome] = {}
+        for attempt in attempts:
+            if attempt.id not in owned:
+                log.warning("execution %s is no longer ours; stopping", attempt.id)
+                outcomes[attempt.id] = Outcome("NOOP")
+                continue
+            outcome = attempt.committed()
+            if outcome is not None:
+                outcomes[attempt.id] = outcome
+        return outcomes

@@ -183,6 +183,16 @@ class WorkflowExecution(SQLModel, table=True):
             postgresql_where=sa.text("status IN ('PENDING', 'RUNNING')"),
             sqlite_where=sa.text("status IN ('PENDING', 'RUNNING')"),
         ),
+        # Dashboard and metrics windows (finished per minute, 24 h rates and durations) by
+        # completion time, index-only; unfinished rows add no entry.
+        sa.Index(
+            "idx_execution_completed",
+            "completed_at",
+            "status",
+            "duration_ms",
+            postgresql_where=sa.text("completed_at IS NOT NULL"),
+            sqlite_where=sa.text("completed_at IS NOT NULL"),
+        ),
         # Only scheduled runs carry a key; manual/event/webhook runs add no index entry.
         sa.Index(
             "uq_execution_dedupe_key",
@@ -254,6 +264,19 @@ class WorkflowExecutionLog(SQLModel, table=True):
     data: dict[str, Any] | None = _json()
     step_index: int | None = None
     timestamp: datetime = Field(default_factory=utcnow)
+
+
+class WorkerHeartbeat(SQLModel, table=True):
+    """One row per running worker process, refreshed every ``queue.heartbeat_interval``."""
+
+    __tablename__ = "worker_heartbeat"
+
+    worker_id: str = Field(primary_key=True, max_length=128)
+    hostname: str = Field(max_length=255)
+    pid: int
+    kind: str = Field(max_length=16)  # "consumer" or "embedded"
+    started_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime = Field(default_factory=utcnow)
 
 
 class AuditLog(SQLModel, table=True):

@@ -13,6 +13,8 @@ import logging
 import os
 import socket
 import threading
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from huey.serializer import SignedSerializer
 from engine.config import Settings, load_settings
 from engine.db import Database, open_database
 from engine.executor import Executor, Outcome
+from engine.heartbeat import Heartbeat
 from engine.sweeper import sweep
 
 log = logging.getLogger("wfconsole.queue")
@@ -98,6 +101,7 @@ class Queue:
         self._sweeper: threading.Thread | None = None
         self._stop = threading.Event()
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.heartbeat = Heartbeat(lambda: self.db, settings.queue.heartbeat_interval)
         self._register_tasks()
 
     # --- producer side ------------------------------------------------------------------
@@ -108,6 +112,21 @@ class Queue:
             self.run_execution.schedule(args=(execution_id,), delay=delay)
         else:
             self.run_execution(execution_id)
+
+    def dispatch_many(self, execution_ids: Sequence[str], delay: float | None = None) -> None:
+        """Ask workers to look at several executions: one message per ``queue.batch_size`` ids.
+
+        A worker claims, runs and commits the ids of one message together.
+        """
+        size = self.settings.queue.batch_size
+        for start in range(0, len(execution_ids), size):
+            chunk = list(execution_ids[start : start + size])
+            if len(chunk) == 1:
+                self.dispatch(chunk[0], delay)
+            elif delay and delay > 0:
+                self.run_executions.schedule(args=(chunk,), delay=delay)
+            else:
+                self.run_executions(chunk)
 
     def depth(self) -> dict[str, int]:
         """Messages waiting now and scheduled for later."""
@@ -132,25 +151,91 @@ class Queue:
                 self._executor = Executor(db, self.settings, self.worker_id)
             return self._executor
 
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no batch started by this process's workers is running."""
+        with self._lock:
+            executor = self._executor
+        return executor is None or executor.wait_idle(timeout)
+
+    def close_executor(self) -> None:
+        """Let the executor's step threads go (a stopped worker runs no more steps)."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.close()
+
     def handle(self, execution_id: str) -> Outcome:
-        """What the task does: run the execution, then schedule whatever comes next."""
-        outcome = self.executor.run(execution_id)
-        if outcome.retry_in is not None:
-            self.dispatch(execution_id, delay=max(outcome.retry_in, 0.0))
-        return outcome
+        """What the task does for one id (see ``handle_many``)."""
+        return self.handle_many([execution_id])[execution_id]
+
+    def handle_many(self, execution_ids: Sequence[str]) -> dict[str, Outcome]:
+        """Run a message's executions as one batch, then schedule whatever comes next.
+
+        The batch is topped up with other due executions (up to ``queue.batch_size``), so
+        a backlog of one-id messages is still run in batches; their own messages then
+        find nothing to claim.
+        """
+        outcomes = self.executor.run_batch(execution_ids, fill=self.settings.queue.batch_size)
+        self.schedule(outcomes)
+        return outcomes
+
+    def start(self, execution_ids: Sequence[str]) -> None:
+        """What the tasks do: ``handle_many``, but the worker thread is free after the claim.
+
+        The batch runs on a batch thread of the executor, which schedules what comes next.
+        """
+        fill = self.settings.queue.batch_size
+        self.executor.start_batch(execution_ids, fill=fill, done=self._schedule_logged)
+
+    def _schedule_logged(self, outcomes: dict[str, Outcome]) -> None:
+        try:
+            self.schedule(outcomes)
+        except Exception:  # the queue is down: the sweeper finds these rows later
+            log.exception("could not schedule the next look at %d execution(s)", len(outcomes))
+
+    def schedule(self, outcomes: dict[str, Outcome]) -> None:
+        """Enqueue what the outcomes ask for: retries when due, a re-check when the cap was full."""
+        busy = []
+        for execution_id, outcome in outcomes.items():
+            if outcome.retry_in is None:
+                continue
+            if outcome.busy:
+                busy.append(execution_id)  # the cap was full: one message looks again
+            else:
+                self.dispatch(execution_id, delay=max(outcome.retry_in, 0.0))
+        if busy:
+            self.dispatch_many(busy, delay=max(outcomes[i].retry_in or 0.0 for i in busy))
 
     def _register_tasks(self) -> None:
         queue = self
 
         @self.huey.task(name="run_execution")
         def run_execution(execution_id: str) -> None:
-            queue.handle(execution_id)
+            queue.start([execution_id])
+
+        @self.huey.task(name="run_executions")
+        def run_executions(execution_ids: list[str]) -> None:
+            queue.start(execution_ids)
+
+        @self.huey.on_shutdown(name="wfconsole_batches")
+        def finish_batches() -> None:
+            # A graceful stop lets the batches the worker threads started run to the end.
+            queue.wait_idle()
 
         @self.huey.on_startup(name="wfconsole_sweeper")
         def start_sweeper() -> None:
             queue.start_sweeper()
 
+        @self.huey.on_startup(name="wfconsole_heartbeat")
+        def start_heartbeat() -> None:
+            queue.heartbeat.worker_started()
+
+        @self.huey.on_shutdown(name="wfconsole_heartbeat")
+        def stop_heartbeat() -> None:
+            queue.heartbeat.worker_stopped()
+
         self.run_execution = run_execution
+        self.run_executions = run_executions
 
     def sweep_once(self) -> int:
         """One sweeper pass; enqueues what it found and returns how many."""
@@ -158,9 +243,9 @@ class Queue:
             depth = self.huey.pending_count()
         except Exception:  # queue unreachable: recover what we can, duplicates are harmless
             depth = 0
-        report = sweep(self.db, queue_depth=depth)
-        for execution_id in report.enqueue:
-            self.dispatch(execution_id)
+        # A message carries up to batch_size ids: that many rows may wait behind each one.
+        report = sweep(self.db, queue_depth=depth * self.settings.queue.batch_size)
+        self.dispatch_many(report.enqueue)
         return len(report.enqueue)
 
     def start_sweeper(self) -> None:
@@ -204,6 +289,7 @@ class EmbeddedWorker:
     def __init__(self, queue: Queue, workers: int | None = None) -> None:
         self.queue = queue
         self._consumer = queue.consumer(workers, check_worker_health=False)
+        queue.heartbeat.kind = "embedded"
 
     def start(self) -> None:
         """Start the worker threads and the sweeper (no signal handlers: not the main loop)."""
@@ -225,9 +311,12 @@ class EmbeddedWorker:
         self.queue.stop_sweeper()
         consumer = self._consumer
         consumer.stop_flag.set()
+        deadline = time.monotonic() + timeout
         for _, worker in consumer.worker_threads:
-            worker.join(timeout)
-        consumer.scheduler.join(timeout)
+            worker.join(max(0.0, deadline - time.monotonic()))
+        consumer.scheduler.join(max(0.0, deadline - time.monotonic()))
+        if self.queue.wait_idle(max(0.0, deadline - time.monotonic())):
+            self.queue.close_executor()
 
 
 _default: Queue | None = None

@@ -7,6 +7,7 @@ from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
 import engine.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from engine import records as _records  # noqa: F401  (the create_* actions' tables)
 
 config = context.config
 target_metadata = SQLModel.metadata

@@ -14,6 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, col, func, select
 
+import engine.records  # noqa: F401  (its tables belong to the compared metadata)
 from engine.config import Settings
 from engine.db import (
     Database,

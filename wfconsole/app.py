@@ -7,16 +7,20 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Protocol, runtime_checkable
 
-from textual.app import App, SystemCommand
+from textual import work
+from textual.app import App, ScreenStackError, SystemCommand
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
 
 from engine.config import ConsoleSettings
 from engine.roles import Permission, denial
+from engine.services.health import HealthReport
 from wfconsole.backend import ConsoleBackend
 from wfconsole.execution_filter import ExecutionFilter
+from wfconsole.screens.dashboard import DashboardScreen
 from wfconsole.screens.executions import ExecutionsScreen
+from wfconsole.screens.failures import FailuresScreen
 from wfconsole.screens.help import HelpScreen, KeyGroup, KeyHelp
 from wfconsole.screens.workflows import WorkflowsScreen
 from wfconsole.widgets.safe_text import clean
@@ -32,15 +36,31 @@ class Section:
     build: Callable[[WfConsoleApp], Screen[None]]
 
 
-# The contract keys d (dashboard), f (failures) and m (maintenance) join this list when
-# their screens exist; until then the keys stay unbound.
+# The contract keys f (failures) and m (maintenance) join this list when their screens
+# exist; until then the keys stay unbound.
 SECTIONS = (
+    Section(
+        "dashboard",
+        "d",
+        "Dashboard",
+        lambda app: DashboardScreen(
+            app.backend, refresh_interval=app.console_settings.refresh_interval
+        ),
+    ),
     Section("workflows", "w", "Workflows", lambda app: WorkflowsScreen(app.backend)),
     Section(
         "executions",
         "x",
         "Executions",
         lambda app: ExecutionsScreen(
+            app.backend, refresh_interval=app.console_settings.refresh_interval
+        ),
+    ),
+    Section(
+        "failures",
+        "f",
+        "Failures",
+        lambda app: FailuresScreen(
             app.backend, refresh_interval=app.console_settings.refresh_interval
         ),
     ),
@@ -124,7 +144,17 @@ class WfConsoleApp(App[None]):
         "screens/workflows.tcss",
         "screens/executions.tcss",
         "screens/execution_detail.tcss",
+        "screens/blast_radius.tcss",
         "screens/help.tcss",
+        "screens/dashboard.tcss",
+        "screens/editor.tcss",
+        "screens/dry_run.tcss",
+        "screens/discard_changes.tcss",
+        "screens/confirm.tcss",
+        "screens/run_dialog.tcss",
+        "screens/template_picker.tcss",
+        "screens/failures.tcss",
+        "screens/workflow_versions.tcss",
     ]
     COMMANDS = App.COMMANDS | {ConsoleCommands}
     BINDINGS = [
@@ -152,6 +182,8 @@ class WfConsoleApp(App[None]):
         self.initial_section = initial_section
         self.role = "VIEWER"
         """The operator's role, read from the database on mount (VIEWER until then)."""
+        self.health: HealthReport | None = None
+        """The database's and queue's state as last checked (None until the first check)."""
         for section in SECTIONS:
             self.add_mode(section.mode, partial(section.build, self))
 
@@ -162,7 +194,31 @@ class WfConsoleApp(App[None]):
         self.sub_title = clean(
             f"{self.operator} ({self.role}) · queue {info.queue_kind} · {info.database_url}"
         )
+        self.set_interval(self.console_settings.refresh_interval, self._check_health)
         await self.switch_mode(self.initial_section)
+
+    def show_health(self, report: HealthReport) -> None:
+        """Show in the header whether the database and the queue answer."""
+        info = self.backend.describe()
+        database = "db ok" if report.database.ok else "db DOWN"
+        queue = f"{info.queue_kind} queue {'ok' if report.queue.ok else 'DOWN'}"
+        self.health = report
+        self.sub_title = clean(
+            f"{database} · {queue} · {self.operator} ({self.role}) · {info.database_url}"
+        )
+
+    def _check_health(self) -> None:
+        try:
+            screen = self.screen
+        except ScreenStackError:
+            return  # between modes, or closing: the next tick will do
+        # The dashboard's own refresh reports health while it is shown.
+        if not isinstance(screen, DashboardScreen):
+            self._fetch_health()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="app-health")
+    def _fetch_health(self) -> None:
+        self.call_from_thread(self.show_health, self.backend.health())
 
     async def action_show_section(self, mode: str) -> None:
         """Switch to a section (its screens keep their state between visits)."""
@@ -172,7 +228,7 @@ class WfConsoleApp(App[None]):
         self, message: WorkflowsScreen.WorkflowChosen
     ) -> None:
         """Show the executions of the workflow the operator opened."""
-        await self.show_executions(ExecutionFilter(workflow=message.name))
+        await self.show_executions(ExecutionFilter(workflow=message.name, workflow_exact=True))
 
     async def show_executions(self, execution_filter: ExecutionFilter) -> None:
         """Switch to the execution list, back at its top level, showing ``execution_filter``."""

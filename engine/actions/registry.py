@@ -6,6 +6,7 @@ raises ``ActionError`` (transient or permanent) or returns an ``ActionOutput``.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from engine.templating import render_value
 
 # Fields every action has that are about the step, not the message it sends.
 STEP_FIELDS = frozenset({"type", "name", "continue_on_error", "emit_event"})
+# Action types whose own field shadows a step field (a project's ``name`` is its name).
+OWN_FIELDS: dict[str, frozenset[str]] = {"create_project": frozenset({"name"})}
 
 
 @dataclass(frozen=True)
@@ -62,14 +65,33 @@ def action(kind: str) -> Callable[[ActionRunner], ActionRunner]:
     return register
 
 
+_loaded = threading.Event()
+_load_lock = threading.Lock()
+
+
 def _load_runners() -> None:
-    # Importing the modules registers their runners.
-    from engine.actions import webhook_action  # noqa: F401
+    # Importing the modules registers their runners. Steps run on several threads at once:
+    # one thread imports them all while the others wait, so none sees a half-filled table.
+    with _load_lock:
+        if not _loaded.is_set():
+            _import_runners()
+            _loaded.set()
+
+
+def _import_runners() -> None:
+    from engine.actions import (
+        email_action,  # noqa: F401
+        record_actions,  # noqa: F401
+        slack_action,  # noqa: F401
+        sms_action,  # noqa: F401
+        teams_action,  # noqa: F401
+        webhook_action,  # noqa: F401
+    )
 
 
 def run_action(spec: Any, context: dict[str, Any], ctx: StepContext) -> ActionOutput:
     """Render the spec's templates against ``context`` and run the action it names."""
-    if not _RUNNERS:
+    if not _loaded.is_set():
         _load_runners()
     runner = _RUNNERS.get(spec.type)
     if runner is None:
@@ -77,6 +99,8 @@ def run_action(spec: Any, context: dict[str, Any], ctx: StepContext) -> ActionOu
             f"action type {spec.type!r} cannot run in this version of wfconsole", transient=False
         )
     fields = {
-        name: getattr(spec, name) for name in type(spec).model_fields if name not in STEP_FIELDS
+        name: getattr(spec, name)
+        for name in type(spec).model_fields
+        if name not in STEP_FIELDS or name in OWN_FIELDS.get(spec.type, ())
     }
     return runner(render_value(fields, context), ctx)

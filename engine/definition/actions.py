@@ -103,6 +103,9 @@ class TeamsAction(_Action):
     text: str = Field(min_length=1)
     webhook_url: str | None = None
     theme_color: str | None = None
+    # "message" = legacy MessageCard (Office 365 connectors); "adaptive" = Adaptive Card
+    # (Teams workflow webhooks, which no longer accept MessageCards).
+    card: Literal["message", "adaptive"] = "message"
 
 
 class WebhookAction(_Action):

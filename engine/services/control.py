@@ -9,11 +9,13 @@ import sqlalchemy as sa
 
 from engine.db import Database
 from engine.execution_store import EXECUTIONS, WORKFLOWS, E, W, bump_counters
-from engine.models import AuditLog, ExecutionStatus, table_of, utcnow
+from engine.models import AuditLog, ExecutionStatus, Role, User, table_of, utcnow
+from engine.roles import Permission, require
 from engine.runs import Dispatcher, dispatch_all
 from engine.services.executions import ExecutionNotFound
 
 RETRYABLE = (ExecutionStatus.FAILED.value, ExecutionStatus.CANCELLED.value)
+ID_CHUNK = 1000
 
 
 class NotRetryable(Exception):
@@ -53,19 +55,35 @@ def retry_executions(
     failed: bool = False,
     workflow: str | None = None,
     actor: str,
+    strict: bool = True,
+    check_role: bool = False,
 ) -> list[str]:
-    """FAILED/CANCELLED executions back to PENDING; each resumes after its last finished step."""
+    """FAILED/CANCELLED executions back to PENDING; each resumes after its last finished step.
+
+    ``strict`` refuses the whole call when an id is unknown or not retryable; without it
+    those ids are left alone (a bulk action whose rows changed since its preview).
+    ``check_role`` requires ``Permission.OPERATE`` for the actor's stored role first, in
+    the same transaction.
+    """
     now = utcnow()
     with db.engine.begin() as conn:
+        if check_role:
+            require_operate(conn, actor)
         query = sa.select(E.id, E.workflow_id, E.status, E.duration_ms)
         if failed:
             query = query.where(E.status == ExecutionStatus.FAILED.value)
             if workflow is not None:
                 query = query.join(WORKFLOWS, W.id == E.workflow_id).where(W.name == workflow)
+            rows = {row.id: row for row in conn.execute(query)}
         else:
-            query = query.where(E.id.in_(list(ids)))
-        rows = {row.id: row for row in conn.execute(query)}
-        for execution_id in ids:
+            # Chunks keep every statement under the drivers' bound-parameter limits
+            # (65,535 on PostgreSQL, 32,766 on SQLite) however big the selection.
+            wanted = list(dict.fromkeys(ids))
+            rows = {}
+            for start in range(0, len(wanted), ID_CHUNK):
+                chunk = query.where(E.id.in_(wanted[start : start + ID_CHUNK]))
+                rows.update((row.id, row) for row in conn.execute(chunk))
+        for execution_id in ids if strict else ():
             if execution_id not in rows:
                 raise ExecutionNotFound(execution_id)
             if rows[execution_id].status not in RETRYABLE:
@@ -110,16 +128,30 @@ def retry_executions(
     return retried
 
 
+def require_operate(conn: sa.Connection, actor: str) -> None:
+    """Raise ``PermissionDenied`` unless ``actor``'s stored role may retry and cancel."""
+    users = table_of(User)
+    role = conn.execute(sa.select(users.c.role).where(users.c.username == actor)).scalar()
+    require(role or Role.VIEWER.value, Permission.OPERATE)
+
+
 def record_audit_table() -> sa.Table:
     """The audit table, for bulk inserts in a Core transaction."""
     return table_of(AuditLog)
 
 
-def cancel_executions(db: Database, ids: Sequence[str], *, actor: str) -> list[CancelResult]:
-    """PENDING → CANCELLED at once; RUNNING stops before its next step."""
+def cancel_executions(
+    db: Database, ids: Sequence[str], *, actor: str, check_role: bool = False
+) -> list[CancelResult]:
+    """PENDING → CANCELLED at once; RUNNING stops before its next step.
+
+    ``check_role`` requires ``Permission.OPERATE`` for the actor's stored role first.
+    """
     now = utcnow()
     results = []
     with db.engine.begin() as conn:
+        if check_role:
+            require_operate(conn, actor)
         for execution_id in ids:
             row = conn.execute(
                 sa.update(EXECUTIONS)

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_
-from sqlmodel import col, select
+from sqlalchemy import tuple_
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, col, select
 
 from engine.db import Database
 from engine.models import (
@@ -19,6 +20,18 @@ from engine.models import (
 )
 
 MAX_PAGE = 1000
+ERROR_SEARCH_TIMEOUT_MS = 5000
+"""PostgreSQL stops an error-text search that found too little after this long."""
+
+
+class SearchTooBroad(Exception):
+    """An error-text search read too many rows without filling a page."""
+
+    def __init__(self, timeout_ms: int) -> None:
+        super().__init__(
+            f"the error search found too little in {timeout_ms / 1000:g} s; narrow it with"
+            " since:, status:, trigger: or workflow:"
+        )
 
 
 @dataclass(frozen=True)
@@ -128,38 +141,79 @@ def list_executions(
     *,
     status: str | None = None,
     workflow: str | None = None,
+    workflow_contains: str | None = None,
     trigger_type: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    error_contains: str | None = None,
     limit: int = 50,
     after: Cursor | None = None,
 ) -> list[ExecutionRow]:
-    """Executions newest first; pass the last row's cursor as ``after`` for the next page."""
+    """Executions newest first; pass the last row's cursor as ``after`` for the next page.
+
+    ``workflow`` is an exact name, ``workflow_contains`` a case-insensitive part of one
+    (both are resolved to ids in the small workflow table first, so the execution scan
+    stays on its ``(workflow_id, created_at, id)`` index). ``since`` is inclusive,
+    ``until`` exclusive, both on ``created_at``. ``error_contains`` is a case-insensitive
+    substring of the error: no index serves it, so it reads newest first and stops at
+    ``limit`` matches (see ``ERROR_SEARCH_TIMEOUT_MS`` for the bound on PostgreSQL).
+    """
     if status is not None and status not in ExecutionStatus.__members__:
         raise ValueError(f"status: unknown status {status!r}")
     limit = max(1, min(limit, MAX_PAGE))
-    query = select(WorkflowExecution, Workflow.name).join(
-        Workflow, col(Workflow.id) == col(WorkflowExecution.workflow_id)
-    )
-    if status is not None:
-        query = query.where(WorkflowExecution.status == status)
-    if workflow is not None:
-        query = query.where(Workflow.name == workflow)
-    if trigger_type is not None:
-        query = query.where(WorkflowExecution.trigger_type == trigger_type)
-    if after is not None:
-        query = query.where(
-            or_(
-                col(WorkflowExecution.created_at) < after.created_at,
-                and_(
-                    col(WorkflowExecution.created_at) == after.created_at,
-                    col(WorkflowExecution.id) < after.id,
-                ),
-            )
-        )
-    query = query.order_by(
-        col(WorkflowExecution.created_at).desc(), col(WorkflowExecution.id).desc()
-    ).limit(limit)
     with db.read_session() as session:
-        return [_row(execution, name) for execution, name in session.exec(query)]
+        workflow_ids = _workflow_ids(session, workflow, workflow_contains)
+        if workflow_ids is not None and not workflow_ids:
+            return []
+        query = select(WorkflowExecution, Workflow.name).join(
+            Workflow, col(Workflow.id) == col(WorkflowExecution.workflow_id)
+        )
+        if workflow_ids is not None:
+            query = query.where(col(WorkflowExecution.workflow_id).in_(workflow_ids))
+        if status is not None:
+            query = query.where(WorkflowExecution.status == status)
+        if trigger_type is not None:
+            query = query.where(WorkflowExecution.trigger_type == trigger_type)
+        if since is not None:
+            query = query.where(col(WorkflowExecution.created_at) >= since)
+        if until is not None:
+            query = query.where(col(WorkflowExecution.created_at) < until)
+        if error_contains:
+            query = query.where(
+                col(WorkflowExecution.error).icontains(error_contains, autoescape=True)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                session.connection().exec_driver_sql(
+                    f"SET LOCAL statement_timeout = {ERROR_SEARCH_TIMEOUT_MS}"
+                )
+        if after is not None:
+            # A row-value comparison is an index condition on (…, created_at, id), so a
+            # deep page starts at its cursor instead of filtering every newer row.
+            query = query.where(
+                tuple_(col(WorkflowExecution.created_at), col(WorkflowExecution.id))
+                < (after.created_at, after.id)
+            )
+        query = query.order_by(
+            col(WorkflowExecution.created_at).desc(), col(WorkflowExecution.id).desc()
+        ).limit(limit)
+        try:
+            return [_row(execution, name) for execution, name in session.exec(query)]
+        except OperationalError as exc:
+            if error_contains and "statement timeout" in str(exc):
+                raise SearchTooBroad(ERROR_SEARCH_TIMEOUT_MS) from None
+            raise
+
+
+def _workflow_ids(session: Session, exact: str | None, contains: str | None) -> list[str] | None:
+    """Ids of the workflows a name filter selects, or None when there is no name filter."""
+    if exact is None and not contains:
+        return None
+    query = select(Workflow.id)
+    if exact is not None:
+        query = query.where(Workflow.name == exact)
+    if contains:
+        query = query.where(col(Workflow.name).icontains(contains, autoescape=True))
+    return list(session.exec(query))
 
 
 def cursor_of(row: ExecutionRow) -> Cursor:

@@ -92,10 +92,10 @@ async def test_filter_echo_of_a_hostile_workflow_is_literal(
     app = make_app(section="workflows")
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
-        await pilot.press("enter")
+        await pilot.press("l")
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, ExecutionsScreen)
         assert screen.filter.workflow == HOSTILE_NAME
         assert len(screen.rows) == 6
-        assert "workflow:'[@click=app.quit]x[/]'" in screen_text(app)
+        assert "workflow:'=[@click=app.quit]x[/]'" in screen_text(app)

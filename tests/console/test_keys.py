@@ -132,11 +132,11 @@ async def test_escape_in_the_executions_filter_shows_everything_again(
         assert len(screen.rows) == 18
 
 
-async def test_enter_on_a_workflow_shows_its_executions(make_app: MakeApp, settle: Settle) -> None:
+async def test_l_on_a_workflow_shows_its_executions(make_app: MakeApp, settle: Settle) -> None:
     app = make_app(section="workflows")
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
-        await pilot.press("down", "enter")
+        await pilot.press("down", "l")
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, ExecutionsScreen)

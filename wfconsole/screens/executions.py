@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import events, work
@@ -14,12 +16,15 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
+from engine.services.blast_radius import BulkAction
 from engine.services.executions import Cursor, ExecutionRow
 from wfconsole.backend import ConsoleBackend
-from wfconsole.display import duration, first_line, number, short_time, status_text
 from wfconsole.execution_filter import ExecutionFilter, FilterSyntaxError, parse_filter
 from wfconsole.execution_window import merge_newest, tail_cursor
+from wfconsole.screens.execution_columns import cells, column_widths, columns, mark_cell
 from wfconsole.screens.execution_detail import ExecutionDetailScreen
+from wfconsole.screens.operate_gate import OperateGate
+from wfconsole.widgets.bulk_actions import BulkActions
 from wfconsole.widgets.filter_bar import FilterBar
 from wfconsole.widgets.record_table import RecordTable
 from wfconsole.widgets.safe_text import clean, safe_text
@@ -28,30 +33,27 @@ PAGE_SIZE = 100
 PREFETCH_ROWS = 10  # the next page loads when the cursor is this close to the last row
 PAGE_GROUP = "executions-page"
 REFRESH_GROUP = "executions-refresh"
-FIXED_COLUMNS = (
-    ("time", "time (UTC)", 14),
-    ("status", "status", 9),
-    ("trigger", "trigger", 8),
-    ("duration", "duration", 8),
-    ("retries", "try", 3),
-)
-WORKFLOW_MIN, WORKFLOW_MAX, ERROR_MIN = 12, 32, 8
-CHROME = 2 * (len(FIXED_COLUMNS) + 2) + 1  # cell padding of every column, scrollbar
+FILTER_HINT = "status:FAILED workflow:NAME trigger:webhook since:24h until:2024-05-01 error:TEXT"
 
 
-def column_widths(screen_width: int) -> tuple[int, int]:
-    """Widths of the workflow and error columns at a screen width."""
-    free = screen_width - sum(width for _, _, width in FIXED_COLUMNS) - CHROME
-    workflow = max(WORKFLOW_MIN, min(WORKFLOW_MAX, free - ERROR_MIN))
-    return workflow, max(ERROR_MIN, free - workflow)
+def list_arguments(shown: ExecutionFilter, now: datetime) -> dict[str, Any]:
+    """``list_executions`` keywords for a filter: status and workflow always, others when set."""
+    args = shown.query_args(now)
+    return {k: v for k, v in args.items() if v is not None or k in ("status", "workflow")}
 
 
-class ExecutionsScreen(Screen[None]):
+class ExecutionsScreen(OperateGate, Screen[None]):
     """Executions newest first; keyset pages load as the cursor nears the end."""
 
     TITLE = "wfconsole · executions"
     AUTO_FOCUS = "#executions-table"
-    BINDINGS = [Binding("slash", "open_filter", "Filter", key_display="/")]
+    OPERATE_ACTIONS: ClassVar[dict[str, str]] = {"retry": "r", "cancel": "c"}
+    BINDINGS = [
+        Binding("slash", "open_filter", "Filter", key_display="/"),
+        Binding("space", "toggle_mark", "Mark"),
+        Binding("r", "retry", "Retry"),
+        Binding("c", "cancel", "Cancel"),
+    ]
 
     @dataclass
     class PageLoaded(Message):
@@ -74,6 +76,8 @@ class ExecutionsScreen(Screen[None]):
         self.refresh_interval = refresh_interval
         self.filter = ExecutionFilter()
         self.rows: list[ExecutionRow] = []
+        self.marked: dict[str, None] = {}
+        """Ids of the marked executions, in the order they were marked."""
         self.exhausted = False
         self._generation = 0
         self._loading_page = False
@@ -86,10 +90,9 @@ class ExecutionsScreen(Screen[None]):
         """Header, status line, filter, table, footer."""
         yield Header()
         yield Static(id="executions-status")
-        yield FilterBar(
-            placeholder="status:FAILED workflow:NAME, or a workflow name", id="executions-filter"
-        )
+        yield FilterBar(placeholder=FILTER_HINT, id="executions-filter")
         yield RecordTable(id="executions-table")
+        yield BulkActions(self.backend, id="executions-bulk")
         yield Footer()
 
     @property
@@ -120,6 +123,7 @@ class ExecutionsScreen(Screen[None]):
         self.filter = new_filter
         self._generation += 1
         self.rows = []
+        self.marked = {}  # marks act on what is shown: a new filter starts without any
         self.exhausted = False
         self._loading_page = False
         self._rebuild()
@@ -133,16 +137,14 @@ class ExecutionsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=REFRESH_GROUP)
     def _fetch_newest(self, generation: int, shown: ExecutionFilter) -> None:
-        rows = self.backend.list_executions(
-            status=shown.status, workflow=shown.workflow, limit=PAGE_SIZE
-        )
+        args = list_arguments(shown, datetime.now(UTC))
+        rows = self.backend.list_executions(**args, limit=PAGE_SIZE)
         self.post_message(self.NewestLoaded(generation, rows))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=PAGE_GROUP)
     def _fetch_page(self, generation: int, shown: ExecutionFilter, after: Cursor) -> None:
-        rows = self.backend.list_executions(
-            status=shown.status, workflow=shown.workflow, limit=PAGE_SIZE, after=after
-        )
+        args = list_arguments(shown, datetime.now(UTC))
+        rows = self.backend.list_executions(**args, limit=PAGE_SIZE, after=after)
         self.post_message(self.PageLoaded(generation, after, rows))
 
     def on_executions_screen_newest_loaded(self, message: NewestLoaded) -> None:
@@ -214,16 +216,7 @@ class ExecutionsScreen(Screen[None]):
     # --- showing -------------------------------------------------------------------------
 
     def _cells(self, row: ExecutionRow) -> tuple[Text, ...]:
-        workflow_width, error_width = self._widths
-        return (
-            short_time(row.created_at),
-            safe_text(row.workflow, max_length=workflow_width),
-            status_text(row.status),
-            safe_text(row.trigger_type, max_length=8),
-            Text(duration(row.duration_ms), justify="right"),
-            number(row.retry_count),
-            safe_text(first_line(row.error), style="red", max_length=error_width),
-        )
+        return cells(row, self._widths, marked=row.id in self.marked)
 
     def _show_rows(self, merged: list[ExecutionRow]) -> None:
         """Show ``merged``: update cells in place when the ids match, else rebuild."""
@@ -261,14 +254,7 @@ class ExecutionsScreen(Screen[None]):
         self._show_status()
 
     def _columns(self) -> list[tuple[str, str, int]]:
-        workflow_width, error_width = self._widths
-        time_column, *rest = FIXED_COLUMNS
-        return [
-            time_column,
-            ("workflow", "workflow", workflow_width),
-            *rest,
-            ("error", "error", error_width),
-        ]
+        return columns(self._widths)
 
     def selected_id(self) -> str | None:
         """The id of the execution under the cursor."""
@@ -280,6 +266,8 @@ class ExecutionsScreen(Screen[None]):
 
     def _show_status(self) -> None:
         parts: list[str | Text] = [f"{len(self.rows)} loaded"]
+        if self.marked:
+            parts.append(Text(f" · {len(self.marked)} marked", style="bold yellow"))
         if self._loading_page:
             parts.append(" · loading…")
         elif not self.exhausted:
@@ -322,3 +310,48 @@ class ExecutionsScreen(Screen[None]):
         event.stop()
         if event.row_key.value is not None:
             self.app.push_screen(ExecutionDetailScreen(self.backend, event.row_key.value))
+
+    # --- marks and bulk actions ----------------------------------------------------------
+
+    def action_toggle_mark(self) -> None:
+        """Mark or unmark the execution under the cursor, then move down a row."""
+        execution_id = self.selected_id()
+        if execution_id is None:
+            return
+        if execution_id in self.marked:
+            del self.marked[execution_id]
+        else:
+            self.marked[execution_id] = None
+        self.table.update_cell(execution_id, "mark", mark_cell(execution_id in self.marked))
+        self.table.action_cursor_down()
+        self._show_status()
+
+    def target_ids(self) -> list[str]:
+        """The marked executions, or else the one under the cursor."""
+        if self.marked:
+            return list(self.marked)
+        selected = self.selected_id()
+        return [] if selected is None else [selected]
+
+    def action_retry(self) -> None:
+        """Retry the marked executions (or the highlighted one) after showing the blast radius."""
+        self._bulk("retry")
+
+    def action_cancel(self) -> None:
+        """Cancel the marked executions (or the highlighted one) after showing the blast radius."""
+        self._bulk("cancel")
+
+    def _bulk(self, action: BulkAction) -> None:
+        if self.refuse(action):
+            return
+        ids = self.target_ids()
+        if ids:
+            self.query_one(BulkActions).start(action, ids, actor=self.app_console.operator)
+
+    def on_bulk_actions_applied(self, message: BulkActions.Applied) -> None:
+        """Tell the outcome, drop the marks and show the new states."""
+        self.notify(clean(message.summary), markup=False)
+        if self.marked:
+            self.marked = {}
+            self._rebuild()
+        self.reload()

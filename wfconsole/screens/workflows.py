@@ -1,28 +1,36 @@
-"""The workflow list: counters at a glance, ``/`` narrows by name, ``enter`` shows runs."""
+"""The workflow list: counters at a glance, the schedule ahead, and the operator's changes.
+
+``/`` narrows by name, ``enter`` opens the editor, ``l`` lists the runs; the changes
+(``space``, ``r``, ``n``, ``delete``, ``v``) live in ``WorkflowCommands``.
+"""
 
 from __future__ import annotations
 
 from contextlib import suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from rich.text import Text
 from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.widgets.data_table import RowDoesNotExist
 from textual.worker import Worker, WorkerState
 
+from engine.services.workflow_admin import SchedulePreview
 from engine.services.workflows import WorkflowSummary
 from wfconsole.backend import ConsoleBackend
 from wfconsole.display import number, percent, short_time, trigger_list
+from wfconsole.screens.workflow_commands import WorkflowCommands
 from wfconsole.widgets.filter_bar import FilterBar
 from wfconsole.widgets.record_table import RecordTable
 from wfconsole.widgets.safe_text import clean, safe_text
+from wfconsole.widgets.schedule_panel import SchedulePanel
 
 LOAD_GROUP = "workflows-load"
+SCHEDULE_GROUP = "workflows-schedule"
 # Fixed columns (key, label, width); the name column takes what is left.
 FIXED_COLUMNS = (
     ("enabled", "on", 3),
@@ -42,7 +50,12 @@ def name_width(screen_width: int) -> int:
     return max(NAME_MIN, min(NAME_MAX, screen_width - fixed))
 
 
-class WorkflowsScreen(Screen[None]):
+def now() -> datetime:
+    """The clock the schedule preview counts from (tests pin it)."""
+    return datetime.now(UTC)
+
+
+class WorkflowsScreen(WorkflowCommands):
     """Every workflow with its triggers, last run and success rate."""
 
     TITLE = "wfconsole · workflows"
@@ -61,12 +74,20 @@ class WorkflowsScreen(Screen[None]):
 
         name: str
 
+    @dataclass
+    class SchedulesLoaded(Message):
+        """The schedule preview of one workflow arrived."""
+
+        workflow_id: str
+        previews: list[SchedulePreview]
+
     def __init__(self, backend: ConsoleBackend) -> None:
         super().__init__()
         self.backend = backend
         self.workflows: list[WorkflowSummary] = []
         self.name_filter = ""
         self._name_width = NAME_MIN
+        self._select_name: str | None = None
 
     def compose(self) -> ComposeResult:
         """Header, status line, filter, table, footer."""
@@ -74,6 +95,7 @@ class WorkflowsScreen(Screen[None]):
         yield Static(id="workflows-status")
         yield FilterBar(placeholder="name contains…  (esc clears)", id="workflows-filter")
         yield RecordTable(id="workflows-table")
+        yield SchedulePanel(id="workflows-schedule")
         yield Footer()
 
     @property
@@ -112,6 +134,39 @@ class WorkflowsScreen(Screen[None]):
         """Show the list that arrived."""
         self.workflows = message.workflows
         self._fill_rows()
+        self._preview_schedule()
+
+    def selected_workflow(self) -> WorkflowSummary | None:
+        """The workflow under the cursor, if any."""
+        selected = self._selected_id()
+        return next((w for w in self.workflows if w.id == selected), None)
+
+    def select_workflow(self, name: str) -> None:
+        """Put the cursor on the workflow called ``name`` once it is listed."""
+        self._select_name = name
+        self._fill_rows()
+
+    def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+        """Show the schedule of the workflow under the cursor."""
+        self._preview_schedule()
+
+    def _preview_schedule(self) -> None:
+        workflow = self.selected_workflow()
+        panel = self.query_one("#workflows-schedule", SchedulePanel)
+        if workflow is None or "schedule" not in workflow.trigger_types:
+            panel.show_previews([])
+            return
+        self._fetch_schedule(workflow.id, workflow.name)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group=SCHEDULE_GROUP)
+    def _fetch_schedule(self, workflow_id: str, name: str) -> None:
+        previews = self.backend.workflow_schedules(name, after=now())
+        self.post_message(self.SchedulesLoaded(workflow_id, previews))
+
+    def on_workflows_screen_schedules_loaded(self, message: SchedulesLoaded) -> None:
+        """Show the preview if its workflow is still the highlighted one."""
+        if message.workflow_id == self._selected_id():
+            self.query_one("#workflows-schedule", SchedulePanel).show_previews(message.previews)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Report a failed load; the last list stays on screen."""
@@ -148,6 +203,10 @@ class WorkflowsScreen(Screen[None]):
     def _fill_rows(self) -> None:
         table = self.table
         selected = self._selected_id()
+        if self._select_name is not None:
+            wanted = next((w.id for w in self.workflows if w.name == self._select_name), None)
+            if wanted is not None:
+                selected, self._select_name = wanted, None
         table.clear()
         for workflow in self.visible_workflows():
             table.add_row(*self._cells(workflow), key=workflow.id)
@@ -194,8 +253,14 @@ class WorkflowsScreen(Screen[None]):
         self.table.focus()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        """Ask the app for this workflow's executions."""
+        """Open this workflow in the editor."""
         event.stop()
         chosen = next((w for w in self.workflows if w.id == event.row_key.value), None)
         if chosen is not None:
-            self.post_message(self.WorkflowChosen(chosen.name))
+            self.open_editor(chosen.name)
+
+    def action_show_runs(self) -> None:
+        """Ask the app for the highlighted workflow's executions."""
+        workflow = self.selected_workflow()
+        if workflow is not None:
+            self.post_message(self.WorkflowChosen(workflow.name))

@@ -1,0 +1,61 @@
+"""Is the database reachable, is the queue: for the console header and ``/health``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from engine.db import Database
+from engine.services.metrics import QueueCounter
+
+
+@dataclass(frozen=True)
+class ComponentHealth:
+    """One dependency's state; ``detail`` is the first line of the error when it is down."""
+
+    ok: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    """The database's and the queue's state."""
+
+    database: ComponentHealth
+    queue: ComponentHealth
+
+    @property
+    def ok(self) -> bool:
+        """True when both answer."""
+        return self.database.ok and self.queue.ok
+
+
+def first_line(exc: BaseException) -> str:
+    """A one-line description of an error, for a status line."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def database_health(db: Database) -> ComponentHealth:
+    """Whether the database answers a trivial query."""
+    try:
+        with db.read_engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:  # any failure means down; the detail says which
+        return ComponentHealth(False, first_line(exc))
+    return ComponentHealth(True)
+
+
+def queue_health(queue: QueueCounter) -> ComponentHealth:
+    """Whether the queue answers a message count."""
+    try:
+        queue.pending_count()
+    except Exception as exc:  # any failure means down; the detail says which
+        return ComponentHealth(False, first_line(exc))
+    return ComponentHealth(True)
+
+
+def check_health(db: Database, queue: QueueCounter) -> HealthReport:
+    """The database's and the queue's state; never raises."""
+    return HealthReport(database=database_health(db), queue=queue_health(queue))

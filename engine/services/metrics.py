@@ -1,0 +1,304 @@
+"""Operational figures: queue depth, throughput, success rate, failing workflows.
+
+One module for every reader: the console dashboard, ``wfconsole stats``, ``GET /metrics``
+and ``/health``. Each function takes ``now`` (aware UTC) so figures are reproducible,
+and each query is served by an index, so a refresh every few seconds stays cheap at
+millions of executions:
+
+- running / pending: ``idx_execution_active`` (partial: unfinished rows only);
+- finished and failed per minute, 24 h rates and durations: ``idx_execution_completed``
+  (completed_at, status, duration_ms; index-only on PostgreSQL);
+- top failing workflows: ``idx_execution_status_created`` / ``idx_execution_completed``;
+- latest failures: ``idx_execution_status_created`` (keyset, as the execution list).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+
+from engine.db import Database
+from engine.models import (
+    ExecutionStatus,
+    Workflow,
+    WorkflowExecution,
+    table_of,
+)
+from engine.services.executions import ExecutionRow, list_executions
+
+_executions = table_of(WorkflowExecution)
+_workflows = table_of(Workflow)
+_FINISHED_STATUSES = (
+    ExecutionStatus.SUCCESS,
+    ExecutionStatus.FAILED,
+    ExecutionStatus.CANCELLED,
+    ExecutionStatus.SKIPPED,
+)
+
+
+class QueueCounter(Protocol):
+    """What the figures need from a queue: a Huey instance has both."""
+
+    def pending_count(self) -> int:
+        """Messages waiting to be picked up."""
+        ...
+
+    def scheduled_count(self) -> int:
+        """Messages scheduled for later (delayed dispatches and retries)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ActiveExecutions:
+    """Unfinished executions in the database."""
+
+    running: int
+    pending: int
+    """Every PENDING row, including those waiting for a retry."""
+    pending_later: int
+    """PENDING rows not due yet (retry back-off)."""
+
+
+@dataclass(frozen=True)
+class QueueMessages:
+    """Messages in the queue (Redis or the SQLite queue file)."""
+
+    queued: int
+    scheduled: int
+
+
+@dataclass(frozen=True)
+class MinuteActivity:
+    """Executions finished and failed in each minute of a window, oldest minute first."""
+
+    start: datetime
+    """The first minute of the window (on a minute boundary, UTC)."""
+    until: datetime
+    """The moment the counts were taken (the window's end)."""
+    finished: tuple[int, ...]
+    failed: tuple[int, ...]
+
+    @property
+    def total_finished(self) -> int:
+        """Executions finished in the whole window."""
+        return sum(self.finished)
+
+    @property
+    def total_failed(self) -> int:
+        """Executions failed in the whole window."""
+        return sum(self.failed)
+
+
+@dataclass(frozen=True)
+class PeriodSummary:
+    """Executions that finished since ``since``, by outcome."""
+
+    since: datetime
+    succeeded: int
+    failed: int
+    cancelled: int
+    skipped: int
+    avg_duration_ms: float | None
+    """Mean duration of SUCCESS and FAILED runs (as the workflow counters average)."""
+
+    @property
+    def finished(self) -> int:
+        """Runs that reached any final state."""
+        return self.succeeded + self.failed + self.cancelled + self.skipped
+
+    @property
+    def success_rate(self) -> float | None:
+        """SUCCESS / (SUCCESS + FAILED), as for workflows; None when neither happened."""
+        decided = self.succeeded + self.failed
+        return self.succeeded / decided if decided else None
+
+
+@dataclass(frozen=True)
+class FailingWorkflow:
+    """A workflow with failures in a period."""
+
+    workflow: str
+    failures: int
+    last_failed_at: datetime
+
+
+def utc(now: datetime) -> datetime:
+    """``now`` as aware UTC (SQLite stores naive UTC text, so the zone must be UTC)."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return now.astimezone(UTC)
+
+
+def active_executions(db: Database, *, now: datetime) -> ActiveExecutions:
+    """RUNNING and PENDING executions (``idx_execution_active``)."""
+    now = utc(now)
+    status = _executions.c.status
+    query = (
+        sa.select(
+            status,
+            sa.func.count(),
+            sa.func.count().filter(_executions.c.available_at > now),
+        )
+        .where(status.in_([ExecutionStatus.PENDING.value, ExecutionStatus.RUNNING.value]))
+        .group_by(status)
+    )
+    with db.read_engine.connect() as conn:
+        rows = {row[0]: (row[1], row[2]) for row in conn.execute(query)}
+    running = rows.get(ExecutionStatus.RUNNING.value, (0, 0))[0]
+    pending, later = rows.get(ExecutionStatus.PENDING.value, (0, 0))
+    return ActiveExecutions(running=running, pending=pending, pending_later=later)
+
+
+def queue_messages(queue: QueueCounter) -> QueueMessages:
+    """Messages waiting in the queue now and scheduled for later; raises when unreachable."""
+    return QueueMessages(queued=queue.pending_count(), scheduled=queue.scheduled_count())
+
+
+def _minute_number(db: Database, column: Any) -> Any:
+    """Minutes since the epoch of a timestamp column, as SQL."""
+    if db.is_sqlite:
+        return sa.cast(sa.func.strftime("%s", column), sa.Integer) / 60
+    return sa.func.floor(sa.extract("epoch", column) / 60)
+
+
+def minute_activity(
+    db: Database, *, now: datetime, minutes: int = 60, previous: MinuteActivity | None = None
+) -> MinuteActivity:
+    """Finished and failed executions per minute over the last ``minutes`` (current included).
+
+    With ``previous`` (an earlier result), only the minutes from the one before
+    ``previous.until`` on are counted again; older minutes are settled and are copied, so
+    a refresh every few seconds reads a minute or two of rows however busy the hour was.
+    """
+    now = utc(now)
+    current = now.replace(second=0, microsecond=0)
+    start = current - timedelta(minutes=minutes - 1)
+    first = int(start.timestamp()) // 60
+    finished_per = [0] * minutes
+    failed_per = [0] * minutes
+    since = start
+    if previous is not None and len(previous.finished) == minutes and previous.until <= now:
+        # A run is stamped completed_at before its commit: recount a whole minute back.
+        since = max(start, previous.until.replace(second=0, microsecond=0) - timedelta(minutes=1))
+        shift = first - int(previous.start.timestamp()) // 60
+        settled = (int(since.timestamp()) // 60) - first
+        for index in range(settled):
+            if 0 <= index + shift < minutes:
+                finished_per[index] = previous.finished[index + shift]
+                failed_per[index] = previous.failed[index + shift]
+    completed = _executions.c.completed_at
+    minute = _minute_number(db, completed).label("minute")
+    failed = _executions.c.status == ExecutionStatus.FAILED.value
+    query = (
+        sa.select(minute, sa.func.count(), sa.func.count().filter(failed))
+        .where(completed >= since, completed <= now)
+        .group_by(minute)
+    )
+    with db.read_engine.connect() as conn:
+        for number, total, failures in conn.execute(query):
+            index = int(number) - first
+            if 0 <= index < minutes:
+                finished_per[index] += total
+                failed_per[index] += failures
+    return MinuteActivity(
+        start=start, until=now, finished=tuple(finished_per), failed=tuple(failed_per)
+    )
+
+
+def period_summary(db: Database, *, now: datetime, hours: float = 24) -> PeriodSummary:
+    """Runs finished in the last ``hours``: counts by outcome and mean duration."""
+    now = utc(now)
+    since = now - timedelta(hours=hours)
+    completed = _executions.c.completed_at
+    status = _executions.c.status
+    query = (
+        sa.select(
+            status,
+            sa.func.count(),
+            sa.func.sum(_executions.c.duration_ms),
+            sa.func.count(_executions.c.duration_ms),
+        )
+        .where(completed >= since, completed <= now)
+        .group_by(status)
+    )
+    with db.read_engine.connect() as conn:
+        rows = {row[0]: (row[1], row[2] or 0.0, row[3]) for row in conn.execute(query)}
+
+    def count(which: ExecutionStatus) -> int:
+        return int(rows.get(which.value, (0, 0.0, 0))[0])
+
+    timed = [rows[s.value] for s in (ExecutionStatus.SUCCESS, ExecutionStatus.FAILED)
+             if s.value in rows]  # fmt: skip
+    timed_runs = sum(runs for _, _, runs in timed)
+    avg = sum(total for _, total, _ in timed) / timed_runs if timed_runs else None
+    return PeriodSummary(
+        since=since,
+        succeeded=count(ExecutionStatus.SUCCESS),
+        failed=count(ExecutionStatus.FAILED),
+        cancelled=count(ExecutionStatus.CANCELLED),
+        skipped=count(ExecutionStatus.SKIPPED),
+        avg_duration_ms=float(avg) if avg is not None else None,
+    )
+
+
+def top_failing_workflows(
+    db: Database, *, now: datetime, hours: float = 24, limit: int = 5
+) -> list[FailingWorkflow]:
+    """Workflows with the most FAILED runs finished in the last ``hours``, most first."""
+    now = utc(now)
+    since = now - timedelta(hours=hours)
+    completed = _executions.c.completed_at
+    failures = sa.func.count().label("failures")
+    last = sa.func.max(completed).label("last_failed_at")
+    grouped = (
+        sa.select(_executions.c.workflow_id, failures, last)
+        .where(
+            _executions.c.status == ExecutionStatus.FAILED.value,
+            completed >= since,
+            completed <= now,
+        )
+        .group_by(_executions.c.workflow_id)
+        .subquery()
+    )
+    query = (
+        sa.select(_workflows.c.name, grouped.c.failures, grouped.c.last_failed_at)
+        .join(grouped, grouped.c.workflow_id == _workflows.c.id)
+        .order_by(grouped.c.failures.desc(), grouped.c.last_failed_at.desc(), _workflows.c.name)
+        .limit(limit)
+    )
+    with db.read_engine.connect() as conn:
+        return [
+            FailingWorkflow(workflow=name, failures=int(count), last_failed_at=_aware(at))
+            for name, count, at in conn.execute(query)
+        ]
+
+
+def latest_failures(db: Database, *, limit: int = 5) -> list[ExecutionRow]:
+    """The newest FAILED executions (``idx_execution_status_created``)."""
+    return list_executions(db, status=ExecutionStatus.FAILED.value, limit=limit)
+
+
+def _aware(value: datetime | str) -> datetime:
+    # max() over a SQLite text column comes back as text, not through the DateTime type.
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+__all__ = [
+    "ActiveExecutions",
+    "FailingWorkflow",
+    "MinuteActivity",
+    "PeriodSummary",
+    "QueueCounter",
+    "QueueMessages",
+    "active_executions",
+    "latest_failures",
+    "minute_activity",
+    "period_summary",
+    "queue_messages",
+    "top_failing_workflows",
+]

@@ -1,0 +1,276 @@
+"""The dashboard: queue depth, the last hour's throughput and failures, the last day's rates.
+
+Refreshed every ``console.refresh_interval`` seconds by Dolphie's loop: a thread worker
+fetches, and its completion schedules the next tick; a tick that falls while the screen
+is hidden (another section, a dialog on top) is skipped and caught up on return. A
+failed refresh keeps the last figures and says why in the status line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from rich.text import Text
+from textual import events, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import DataTable, Digits, Footer, Header, Sparkline, Static
+from textual.worker import Worker, WorkerState
+
+from engine.services.dashboard import DashboardMetrics
+from engine.services.health import HealthReport
+from wfconsole.backend import ConsoleBackend
+from wfconsole.display import duration, first_line, percent
+from wfconsole.execution_filter import ExecutionFilter
+from wfconsole.screens.dashboard_lists import (
+    latest_failure_rows,
+    list_widths,
+    refill,
+    top_failing_rows,
+)
+from wfconsole.widgets.record_table import RecordTable
+from wfconsole.widgets.safe_text import clean, safe_text
+
+REFRESH_GROUP = "dashboard-refresh"
+DEPTH_TILES = (
+    ("queued", "queued"),
+    ("scheduled", "scheduled"),
+    ("running", "running"),
+    ("pending", "pending in DB"),
+)
+
+
+def _depth_figures(metrics: DashboardMetrics) -> dict[str, str]:
+    messages = metrics.messages
+    return {
+        "queued": "-" if messages is None else str(messages.queued),
+        "scheduled": "-" if messages is None else str(messages.scheduled),
+        "running": str(metrics.active.running),
+        "pending": str(metrics.active.pending),
+    }
+
+
+def day_line(metrics: DashboardMetrics) -> Text:
+    """The last 24 hours and the workers, on one line."""
+    day = metrics.last_day
+    alive = metrics.workers_alive
+    gone = len(metrics.workers) - alive
+    workers = Text(f"{alive} alive", style="green" if alive else "bold red")
+    if gone:
+        workers.append(f" · {gone} gone", style="dim")
+    return Text.assemble(
+        ("24 h ", "bold"),
+        "success ",
+        percent(day.success_rate),
+        f" · avg {duration(day.avg_duration_ms)} · finished {day.finished:,}",
+        " · failed ",
+        (f"{day.failed:,}", "red" if day.failed else ""),
+        ("   workers ", "bold"),
+        workers,
+    )
+
+
+class DashboardScreen(Screen[None]):
+    """Live figures of the deployment; ``enter`` on a failure lists the executions behind it."""
+
+    TITLE = "wfconsole · dashboard"
+    AUTO_FOCUS = "#dashboard-top-failing"
+
+    @dataclass
+    class Loaded(Message):
+        """A refresh arrived."""
+
+        metrics: DashboardMetrics
+
+    @dataclass
+    class Failed(Message):
+        """A refresh failed; ``health`` says whether the database or the queue is down."""
+
+        error: str
+        health: HealthReport
+
+    def __init__(
+        self,
+        backend: ConsoleBackend,
+        *,
+        refresh_interval: float = 2.0,
+        now: datetime | None = None,
+    ) -> None:
+        super().__init__()
+        self.backend = backend
+        self.refresh_interval = refresh_interval
+        self.fixed_now = now
+        """A fixed clock for tests and snapshots; None: the real time at each refresh."""
+        self.metrics: DashboardMetrics | None = None
+        self.error: str | None = None
+        self._timer: Timer | None = None
+        self._missed = True  # the first showing loads at once
+        self._latest_workflows: dict[str, str] = {}
+        self._widths = list_widths(80)
+
+    def compose(self) -> ComposeResult:
+        """Status line, depth tiles, sparklines, the day's line, the two failure lists."""
+        yield Header()
+        yield Static("loading…", id="dashboard-status")
+        with Horizontal(id="dashboard-depth"):
+            for key, label in DEPTH_TILES:
+                with Vertical(classes="depth-tile"):
+                    yield Static(label, classes="tile-label")
+                    yield Digits("-", id=f"depth-{key}")
+        with Horizontal(id="dashboard-activity"):
+            with Vertical(classes="activity"):
+                yield Static(id="finished-label", classes="tile-label")
+                yield Sparkline([], id="finished-spark")
+            with Vertical(classes="activity"):
+                yield Static(id="failed-label", classes="tile-label")
+                yield Sparkline([], id="failed-spark")
+        yield Static(id="dashboard-day")
+        with Horizontal(id="dashboard-lists"):
+            with Vertical(id="top-failing-box"):
+                yield Static("Top failing workflows · 24 h", classes="list-title")
+                yield RecordTable(id="dashboard-top-failing")
+            with Vertical(id="latest-failures-box"):
+                yield Static("Latest failures", classes="list-title")
+                yield RecordTable(id="dashboard-latest-failures")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Lay out the lists for the terminal's width."""
+        self._widths = list_widths(self.app.size.width)
+        self._fill_lists()
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Fit the lists' columns to the width."""
+        widths = list_widths(event.size.width)
+        if widths != self._widths:
+            self._widths = widths
+            self._fill_lists()
+
+    # --- the refresh loop ----------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Refresh now; its completion schedules the next tick."""
+        self._missed = False
+        self._fetch(self.metrics)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group=REFRESH_GROUP)
+    def _fetch(self, previous: DashboardMetrics | None) -> None:
+        try:
+            metrics = self.backend.dashboard_metrics(now=self.fixed_now, previous=previous)
+        except Exception as exc:  # shown in the status line; the last figures stay
+            self.post_message(self.Failed(clean(first_line(str(exc))), self.backend.health()))
+            return
+        self.post_message(self.Loaded(metrics))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A finished refresh schedules the next one (Dolphie's loop)."""
+        if event.worker.group != REFRESH_GROUP:
+            return
+        if event.state == WorkerState.ERROR:  # even health() failed: say so, keep going
+            self._show_error(clean(first_line(str(event.worker.error))))
+        if event.state in (WorkerState.SUCCESS, WorkerState.ERROR):
+            if self._timer is not None:
+                self._timer.stop()
+            self._timer = self.set_timer(self.refresh_interval, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if not self.is_active:
+            self._missed = True  # hidden: no queries until it is shown again
+            return
+        self.reload()
+
+    def on_screen_resume(self) -> None:
+        """Shown (again): catch up at once when a tick was skipped while hidden."""
+        if self._missed:
+            self.reload()
+
+    def on_screen_suspend(self) -> None:
+        """Hidden: the pending tick will be skipped (and caught up on resume)."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+            self._missed = True
+
+    # --- showing -------------------------------------------------------------------------
+
+    def on_dashboard_screen_loaded(self, message: Loaded) -> None:
+        """Show a refresh's figures and tell the header how the database and queue are."""
+        metrics = message.metrics
+        self.metrics = metrics
+        self.error = None
+        for key, value in _depth_figures(metrics).items():
+            self.query_one(f"#depth-{key}", Digits).update(value)
+        hour = metrics.last_hour
+        self.query_one("#finished-label", Static).update(
+            f"finished/min · last hour · {hour.total_finished:,}"
+        )
+        self.query_one("#failed-label", Static).update(
+            f"failed/min · last hour · {hour.total_failed:,}"
+        )
+        self.query_one("#finished-spark", Sparkline).data = list(hour.finished)
+        self.query_one("#failed-spark", Sparkline).data = list(hour.failed)
+        self.query_one("#dashboard-day", Static).update(day_line(metrics))
+        self._fill_lists()
+        self._show_status()
+        self._report_health(metrics.health)
+
+    def on_dashboard_screen_failed(self, message: Failed) -> None:
+        """Keep the last figures; say what failed."""
+        self._show_error(message.error)
+        self._report_health(message.health)
+
+    def _show_error(self, error: str) -> None:
+        self.error = error
+        self._show_status()
+
+    def _report_health(self, report: HealthReport) -> None:
+        show_health = getattr(self.app, "show_health", None)
+        if show_health is not None:
+            show_health(report)
+
+    def _show_status(self) -> None:
+        status = self.query_one("#dashboard-status", Static)
+        parts: list[str | Text | tuple[str, str]] = []
+        if self.metrics is not None:
+            taken = self.metrics.taken_at.strftime("%H:%M:%S")
+            parts.append(f"updated {taken} UTC · every {self.refresh_interval:g}s")
+            if self.metrics.queue_error is not None:
+                parts += [" · ", safe_text(f"queue: {self.metrics.queue_error}", style="red")]
+        if self.error is not None:
+            failed = safe_text(f"refresh failed: {self.error}", style="bold red")
+            parts += [" · " if parts else "", failed]
+        status.update(Text.assemble(*parts))
+
+    def _fill_lists(self) -> None:
+        metrics, widths = self.metrics, self._widths
+        top = self.query_one("#dashboard-top-failing", RecordTable)
+        refill(top, widths.top_columns(), top_failing_rows(metrics, widths) if metrics else [])
+        latest = self.query_one("#dashboard-latest-failures", RecordTable)
+        rows = latest_failure_rows(metrics, widths) if metrics else []
+        refill(latest, widths.latest_columns(), rows)
+        if metrics is not None:
+            self._latest_workflows = {row.id: row.workflow for row in metrics.latest_failures}
+
+    # --- keys ----------------------------------------------------------------------------
+
+    async def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """``enter``: the failed executions of the workflow under the cursor."""
+        event.stop()
+        key = event.row_key.value
+        if key is None:
+            return
+        if event.data_table.id == "dashboard-top-failing":
+            shown = ExecutionFilter(status="FAILED", workflow=key, workflow_exact=True, since="24h")
+        else:
+            workflow = self._latest_workflows.get(key)
+            if workflow is None:
+                return
+            shown = ExecutionFilter(status="FAILED", workflow=workflow, workflow_exact=True)
+        show_executions = getattr(self.app, "show_executions", None)
+        if show_executions is not None:
+            await show_executions(shown)

@@ -1,0 +1,63 @@
+"""The execution list's columns: their widths at a screen width and each row's cells."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from engine.services.executions import ExecutionRow
+from wfconsole.display import duration, first_line, number, short_time, status_text
+from wfconsole.widgets.safe_text import safe_text
+
+MARK = "●"
+FIXED_COLUMNS = (
+    ("time", "time (UTC)", 14),
+    ("status", "status", 9),
+    ("trigger", "trigger", 8),
+    ("duration", "duration", 8),
+    ("retries", "try", 3),
+)
+MARK_COLUMN = ("mark", "", 1)
+WORKFLOW_MIN, WORKFLOW_MAX, ERROR_MIN = 12, 32, 8
+# Cell padding of every column (fixed ones, mark, workflow, error) and the scrollbar.
+CHROME = 2 * (len(FIXED_COLUMNS) + 3) + 1
+
+
+def column_widths(screen_width: int) -> tuple[int, int]:
+    """Widths of the workflow and error columns at a screen width."""
+    fixed = sum(width for _, _, width in FIXED_COLUMNS) + MARK_COLUMN[2]
+    free = screen_width - fixed - CHROME
+    workflow = max(WORKFLOW_MIN, min(WORKFLOW_MAX, free - ERROR_MIN))
+    return workflow, max(ERROR_MIN, free - workflow)
+
+
+def columns(widths: tuple[int, int]) -> list[tuple[str, str, int]]:
+    """(key, label, width) of every column, left to right."""
+    workflow_width, error_width = widths
+    time_column, *rest = FIXED_COLUMNS
+    return [
+        MARK_COLUMN,
+        time_column,
+        ("workflow", "workflow", workflow_width),
+        *rest,
+        ("error", "error", error_width),
+    ]
+
+
+def mark_cell(marked: bool) -> Text:
+    """The mark column's cell."""
+    return Text(MARK if marked else " ", style="bold yellow")
+
+
+def cells(row: ExecutionRow, widths: tuple[int, int], *, marked: bool) -> tuple[Text, ...]:
+    """One execution's cells in column order; data strings are shown literally."""
+    workflow_width, error_width = widths
+    return (
+        mark_cell(marked),
+        short_time(row.created_at),
+        safe_text(row.workflow, max_length=workflow_width),
+        status_text(row.status),
+        safe_text(row.trigger_type, max_length=8),
+        Text(duration(row.duration_ms), justify="right"),
+        number(row.retry_count),
+        safe_text(first_line(row.error), style="red", max_length=error_width),
+    )
