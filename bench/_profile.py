@@ -23,7 +23,7 @@ from bench._procs import Children
 PROFILED = "bench._profiled_consumer"
 # Functions worth naming in the CPU summary (substring of "function (file:line)").
 CPU_MARKERS = {
-    "Executor.run_batch": "run_batch (engine/executor.py",
+    "batch thread (_run_claimed)": "_run_claimed (engine/executor.py",
     "claim": "_claim (engine/executor.py",
     "definition lookup": "get (engine/executor.py",
     "step: run_action": "run_action (engine/actions/registry.py",
@@ -36,7 +36,7 @@ CPU_MARKERS = {
     "psycopg execute": "execute (psycopg/cursor.py",
     "psycopg commit": "commit (psycopg/connection.py",
     "pool checkout + pre-ping": "_checkout (sqlalchemy/pool/base.py",
-    "huey dequeue": "dequeue (huey/api.py",
+    "huey dequeue (BRPOP waits count as busy)": "dequeue (huey/api.py",
     "huey deserialize (pickle+HMAC)": "deserialize (huey/serializer.py",
     "huey enqueue (retry/dispatch)": "enqueue (huey/api.py",
     "logging": "logging/__init__.py",

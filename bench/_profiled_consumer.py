@@ -112,7 +112,7 @@ def _install() -> None:
     dialect = pg_psycopg._PGDialect_common_psycopg
     dialect.do_ping = _timed("ping[{stage}] pool pre-ping SELECT 1")(dialect.do_ping)  # type: ignore[method-assign]
     Executor = executor.Executor
-    Executor.run_batch = _timed("batch (Executor.run_batch)", "claim")(Executor.run_batch)  # type: ignore[method-assign]
+    Executor._run_claimed = _timed("batch thread: claimed -> done", "claim")(Executor._run_claimed)  # type: ignore[method-assign]
     Executor._claim = _timed("claim: transaction, cap check, attempts", "claim")(Executor._claim)  # type: ignore[method-assign]
     pg_store.claim_batch = _timed("claim: pipelined round trip", "claim")(pg_store.claim_batch)
     attempt.run_action = _timed("step (run_action: webhook)", "step")(attempt.run_action)

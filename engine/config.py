@@ -185,16 +185,38 @@ class TeamsSettings(_Section):
     timeout: float = Field(default=30.0, gt=0, description="Seconds per Teams webhook call.")
 
 
+AlertRule = Literal["failure_rate", "queue_depth", "no_worker", "schedule_missed"]
+Severity = Literal["low", "medium", "high", "critical"]
+ALERT_RULES: tuple[AlertRule, ...] = ("failure_rate", "queue_depth", "no_worker", "schedule_missed")
+
+
 class AlertsSettings(_Section):
     enabled: bool = True
+    rules: list[AlertRule] = Field(
+        default_factory=lambda: list(ALERT_RULES),
+        description="The rules that are evaluated.",
+    )
+    check_interval: float = Field(default=60.0, gt=0, description="Seconds between checks.")
     failure_rate_threshold: float = Field(default=0.5, ge=0, le=1)
     failure_rate_min_executions: int = Field(default=10, ge=1)
     window_minutes: int = Field(default=15, ge=1)
+    failure_rate_severity: Severity = "high"
     queue_depth_threshold: int = Field(default=1000, ge=1)
+    queue_depth_severity: Severity = "medium"
+    no_worker: Literal["auto", "always", "never"] = Field(
+        default="auto", description="auto = only with a Redis queue (remote workers)."
+    )
+    no_worker_severity: Severity = "critical"
+    schedule_missed_grace_minutes: int = Field(default=15, ge=1)
+    schedule_missed_severity: Severity = "medium"
     cooldown_minutes: int = Field(default=60, ge=0)
+    repeat_minutes: int = Field(default=0, ge=0, description="0 = once per incident.")
+    min_severity: Severity = Field(default="low", description="Lower ones are not sent.")
     email_to: list[str] = Field(default_factory=list)
     slack_channel: str = ""
+    slack_webhook_url: SecretStr = SecretStr("")
     teams: bool = False
+    teams_webhook_url: SecretStr = SecretStr("")
 
 
 class SentrySettings(_Section):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlmodel import Session
 
 from engine.config import Settings
+from engine.crypto import Vault
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -116,6 +117,8 @@ class Database:
     url: str
     engine: Engine
     read_engine: Engine
+    vault: Vault = field(default_factory=Vault)
+    """Encrypts the secrets stored in definitions (engine/crypto.py)."""
 
     def session(self) -> Session:
         """A read-write session (use as a context manager)."""
@@ -155,7 +158,8 @@ def connect_database(settings: Settings) -> Database:
         read_engine = create_db_engine(settings.database.read_url, pool_size=pool_size)
     elif is_sqlite(url):
         read_engine = create_db_engine(url, pool_size=pool_size, immediate=False)
-    return Database(url=url, engine=engine, read_engine=read_engine)
+    vault = Vault.from_settings(settings, is_sqlite=is_sqlite(url))
+    return Database(url=url, engine=engine, read_engine=read_engine, vault=vault)
 
 
 def open_database(settings: Settings, *, migrate: bool | None = None) -> Database:

@@ -4,7 +4,8 @@ It builds the same template context as the executor (``trigger``, ``workflow``,
 ``execution``, ``steps``), evaluates every condition node, and renders each action's
 templated fields. Results of earlier steps do not exist in a dry run, so a template that
 reads ``steps.N…`` of an earlier step stays as written and is listed as known at run time.
-``${ENV}`` secret references are never expanded: they are shown as written.
+``${ENV}`` secret references are never expanded: they are shown as written; literal and
+encrypted secrets (engine/secret_fields.py) are masked.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from engine.actions.registry import STEP_FIELDS
 from engine.actions.webhook import _BODYLESS_METHODS, USER_AGENT
 from engine.conditions import ConditionTrace, explain
 from engine.definition import Action, WebhookAction, WorkflowDefinition
+from engine.secret_fields import mask_action_fields
 from engine.templating import (
     MISSING,
     TemplateError,
@@ -231,6 +233,7 @@ def preview_action(spec: Action, index: int, context: Mapping[str, Any]) -> Acti
     except RecursionError:
         fields = raw
         renderer.problems.append(FieldProblem(f"actions[{index}]", "nested too deeply"))
+    fields = mask_action_fields(spec.type, fields)  # shown, so never a secret in clear
     request = _webhook_request(fields, index) if isinstance(spec, WebhookAction) else None
     return ActionPreview(
         index=index,

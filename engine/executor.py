@@ -20,6 +20,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from typing import Any
 
@@ -75,6 +76,10 @@ class DefinitionCache:
             while len(self._entries) > self._size:
                 self._entries.popitem(last=False)
         return definition
+
+
+def _open_round(conn: sa.Connection) -> AbstractContextManager[round_store.Round]:
+    return pg_store.pg_round(conn) if pg_store.fast_path(conn) else round_store.core_round(conn)
 
 
 def _busy_delay() -> float:
@@ -145,20 +150,17 @@ class Executor:
         todo = list(dict.fromkeys(ids))
         held = self.slots.acquire(max(len(todo), fill))
         attempts: list[Attempt] = []
-        # One pooled connection for the whole batch: each transaction below reuses it.
-        conn = self.db.engine.connect()
         try:
-            attempts, outcomes, busy = self._claim(conn, todo, fill)
-        except BaseException:
-            conn.close()
-            raise
+            # A pooled connection only while talking to the database, never during steps,
+            # so a process needs few connections however many executions it runs.
+            with self.db.engine.connect() as conn:
+                attempts, outcomes, busy = self._claim(conn, todo, fill)
         finally:
             self.slots.release(held - len(attempts))
         if not attempts:
-            conn.close()
             done(outcomes)
             return
-        job = functools.partial(self._run_claimed, conn, attempts, outcomes, busy, fill, done)
+        job = functools.partial(self._run_claimed, attempts, outcomes, busy, fill, done)
         if background:
             self._batches.submit(job)
         else:
@@ -166,7 +168,6 @@ class Executor:
 
     def _run_claimed(
         self,
-        conn: sa.Connection,
         attempts: list[Attempt],
         outcomes: dict[str, Outcome],
         busy: list[str],
@@ -177,7 +178,7 @@ class Executor:
         try:
             for _ in range(MAX_CLAIMS_PER_CALL):
                 try:
-                    outcomes.update(self._drive(conn, attempts))
+                    outcomes.update(self._drive(attempts))
                 finally:
                     self.slots.release(len(attempts))
                 # Ids that found the cap full: this batch has freed slots, so try again
@@ -187,7 +188,8 @@ class Executor:
                 held = self.slots.acquire(max(len(busy), fill))
                 attempts = []
                 try:
-                    attempts, refused, busy = self._claim(conn, busy, fill)
+                    with self.db.engine.connect() as conn:
+                        attempts, refused, busy = self._claim(conn, busy, fill)
                 finally:
                     self.slots.release(held - len(attempts))
                 outcomes.update(refused)
@@ -196,8 +198,6 @@ class Executor:
         except Exception:
             log.exception("batch of %d execution(s) stopped", len(attempts))
             raise
-        finally:
-            conn.close()
         done(outcomes)
 
     # --- claiming -----------------------------------------------------------------------
@@ -271,7 +271,7 @@ class Executor:
 
     # --- running ------------------------------------------------------------------------
 
-    def _drive(self, conn: sa.Connection, attempts: list[Attempt]) -> dict[str, Outcome]:
+    def _drive(self, attempts: list[Attempt]) -> dict[str, Outcome]:
         """Run the attempts step by step, committing finished steps in rounds."""
         outcomes: dict[str, Outcome] = {}
         decided = [a for a in attempts if a.decision is not None]  # e.g. conditions not met
@@ -288,7 +288,7 @@ class Executor:
             if running and not decided:
                 decided = self._collect(running)
             if decided:
-                done = self._commit(conn, decided)
+                done = self._commit(decided)
                 outcomes.update(done)
                 ready = [a for a in decided if a.id not in done]
                 decided = []
@@ -307,13 +307,12 @@ class Executor:
             finished.append(running.pop(future))
         return finished
 
-    def _commit(self, conn: sa.Connection, attempts: Iterable[Attempt]) -> dict[str, Outcome]:
+    def _commit(self, attempts: Iterable[Attempt]) -> dict[str, Outcome]:
         """One transaction for the decisions of ``attempts``; outcomes of those now over."""
         attempts = list(attempts)
-        open_round = pg_store.pg_round if pg_store.fast_path(conn) else round_store.core_round
         for tries in range(3):
             try:
-                with open_round(conn) as round_:
+                with self.db.engine.connect() as conn, _open_round(conn) as round_:
                     owned = round_.lock_owned([a.id for a in attempts], worker_id=self.worker_id)
                     for attempt in attempts:
                         if owned.get(attempt.id):

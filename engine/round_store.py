@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -32,6 +32,14 @@ from engine.execution_store import (
     PendingWrites,
     add_counters,
 )
+
+
+class Round(Protocol):
+    """One commit round's transaction (``CoreRound``, ``engine.pg_store.PgRound``)."""
+
+    def lock_owned(self, ids: Collection[str], *, worker_id: str) -> dict[str, bool]: ...
+
+    def write(self, items: Sequence[RoundItem], *, worker_id: str) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, col, func, select
 
+import engine.alerts.models  # its table belongs to the compared metadata
+import engine.api_token  # its table belongs to the compared metadata
 import engine.records  # noqa: F401  (its tables belong to the compared metadata)
 from engine.config import Settings
 from engine.db import (

@@ -22,6 +22,7 @@ from wfconsole.screens.dashboard import DashboardScreen
 from wfconsole.screens.executions import ExecutionsScreen
 from wfconsole.screens.failures import FailuresScreen
 from wfconsole.screens.help import HelpScreen, KeyGroup, KeyHelp
+from wfconsole.screens.maintenance import MaintenanceScreen
 from wfconsole.screens.workflows import WorkflowsScreen
 from wfconsole.widgets.safe_text import clean
 
@@ -36,8 +37,6 @@ class Section:
     build: Callable[[WfConsoleApp], Screen[None]]
 
 
-# The contract keys f (failures) and m (maintenance) join this list when their screens
-# exist; until then the keys stay unbound.
 SECTIONS = (
     Section(
         "dashboard",
@@ -64,6 +63,7 @@ SECTIONS = (
             app.backend, refresh_interval=app.console_settings.refresh_interval
         ),
     ),
+    Section("maintenance", "m", "Maintenance", lambda app: MaintenanceScreen(app.backend)),
 )
 
 
@@ -155,6 +155,7 @@ class WfConsoleApp(App[None]):
         "screens/template_picker.tcss",
         "screens/failures.tcss",
         "screens/workflow_versions.tcss",
+        "screens/maintenance.tcss",
     ]
     COMMANDS = App.COMMANDS | {ConsoleCommands}
     BINDINGS = [

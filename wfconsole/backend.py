@@ -9,10 +9,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from engine.alerts.incidents import AlertRow
+from engine.alerts.incidents import list_alerts as _list_alerts
 from engine.config import Settings
 from engine.db import Database, redact_url, session_scope
+from engine.maintenance.backup import BackupResult
+from engine.maintenance.cleanup import CleanupPlan, CleanupResult
+from engine.maintenance.cleanup import Progress as CleanupProgress
+from engine.maintenance.vacuum import Progress as VacuumProgress
+from engine.maintenance.vacuum import VacuumResult
 from engine.runs import Dispatcher
 from engine.services.audit import ensure_user
 from engine.services.blast_radius import BlastRadius
@@ -33,6 +41,15 @@ from engine.services.failures import (
     list_failure_clusters,
 )
 from engine.services.health import HealthReport, check_health
+from engine.services.maintenance import (
+    MaintenanceOverview,
+    backup_database,
+    cleanup_database,
+    maintenance_overview,
+    preview_cleanup,
+    restore_database,
+    vacuum_database,
+)
 from engine.services.metrics import QueueCounter
 from engine.services.workflow_admin import (
     SchedulePreview,
@@ -140,6 +157,10 @@ class ConsoleBackend(Protocol):
         """Whether the database and the queue answer; never raises."""
         ...
 
+    def list_alerts(self, *, open_only: bool = False, limit: int = 200) -> list[AlertRow]:
+        """The alert history, newest first."""
+        ...
+
     def save_workflow(
         self, document: dict[str, Any], *, actor: str, original_name: str | None
     ) -> SaveResult:
@@ -184,6 +205,36 @@ class ConsoleBackend(Protocol):
 
     def roll_back_workflow(self, name: str, version: int, *, actor: str) -> SaveResult:
         """Save an old version's definition as a new version (needs EDIT)."""
+        ...
+
+    # --- maintenance (the maintenance screen; every job needs EDIT and is audited) ----
+
+    def maintenance_overview(self) -> MaintenanceOverview:
+        """Database size, retention settings and the backups on disk."""
+        ...
+
+    def preview_cleanup(self) -> CleanupPlan:
+        """What a cleanup with the configured retention would delete (the dry run)."""
+        ...
+
+    def run_cleanup(
+        self, plan: CleanupPlan, *, actor: str, progress: CleanupProgress | None = None
+    ) -> CleanupResult:
+        """Delete what ``plan`` counted, in batches, reporting ``progress``."""
+        ...
+
+    def vacuum_database(
+        self, *, actor: str, progress: VacuumProgress | None = None
+    ) -> VacuumResult:
+        """VACUUM/ANALYZE (and REINDEX on PostgreSQL), naming each statement."""
+        ...
+
+    def backup_database(self, *, actor: str) -> BackupResult:
+        """A backup into the backups directory."""
+        ...
+
+    def restore_database(self, path: Path, *, actor: str) -> float:
+        """Replace everything with a backup (refused while executions are RUNNING)."""
         ...
 
 
@@ -309,6 +360,10 @@ class EngineBackend:
         """Whether the database and the queue answer; never raises."""
         return check_health(self.db, self._counter())
 
+    def list_alerts(self, *, open_only: bool = False, limit: int = 200) -> list[AlertRow]:
+        """The alert history, newest first."""
+        return _list_alerts(self.db, open_only=open_only, limit=limit)
+
     def save_workflow(
         self, document: dict[str, Any], *, actor: str, original_name: str | None
     ) -> SaveResult:
@@ -352,3 +407,31 @@ class EngineBackend:
     def roll_back_workflow(self, name: str, version: int, *, actor: str) -> SaveResult:
         """Save an old version's definition as a new version (needs EDIT)."""
         return roll_back(self.db, name, version, actor=actor)
+
+    def maintenance_overview(self) -> MaintenanceOverview:
+        """Database size, retention settings and the backups on disk."""
+        return maintenance_overview(self.db, self.settings)
+
+    def preview_cleanup(self) -> CleanupPlan:
+        """What a cleanup with the configured retention would delete (the dry run)."""
+        return preview_cleanup(self.db, self.settings)
+
+    def run_cleanup(
+        self, plan: CleanupPlan, *, actor: str, progress: CleanupProgress | None = None
+    ) -> CleanupResult:
+        """Delete what ``plan`` counted, in batches, reporting ``progress``."""
+        return cleanup_database(self.db, self.settings, plan, actor=actor, progress=progress)
+
+    def vacuum_database(
+        self, *, actor: str, progress: VacuumProgress | None = None
+    ) -> VacuumResult:
+        """VACUUM/ANALYZE (and REINDEX on PostgreSQL), naming each statement."""
+        return vacuum_database(self.db, actor=actor, progress=progress)
+
+    def backup_database(self, *, actor: str) -> BackupResult:
+        """A backup into the backups directory."""
+        return backup_database(self.db, self.settings, actor=actor)
+
+    def restore_database(self, path: Path, *, actor: str) -> float:
+        """Replace everything with a backup (refused while executions are RUNNING)."""
+        return restore_database(self.db, path, actor=actor)

@@ -18,7 +18,9 @@ from engine import secrets_env
 from engine.actions.errors import ActionError
 from engine.actions.registry import StepContext
 from engine.actions.webhook import WebhookRequest, WebhookResponse, send_webhook
-from engine.actions.webhook_action import policy_for
+from engine.actions.webhook_action import policy_for, redact
+from engine.crypto import Vault
+from engine.secret_fields import fragments
 
 _ERROR_BODY_CHARS = 200
 _ONE_ATTEMPT_PREFIX = "webhook failed after 1 attempt(s): "
@@ -49,8 +51,11 @@ class _HideRequestUrls(logging.Filter):
 logging.getLogger("httpx").addFilter(_HideRequestUrls())
 
 
-def webhook_url(explicit: Any, configured: SecretStr, service: str, setting: str) -> str:
-    """The URL to call: the action's own, else the configured one; ``${ENV}`` is resolved.
+def webhook_url(
+    explicit: Any, configured: SecretStr, service: str, setting: str, *, vault: Vault | None = None
+) -> str:
+    """The URL to call: the action's own, else the configured one; ``${ENV}`` is resolved
+    and an ``enc:v1:`` value decrypted with ``vault``.
 
     Raises a permanent ActionError when none is set, the variable is missing, or the
     value is not an http(s) URL (the value itself is never quoted).
@@ -62,7 +67,7 @@ def webhook_url(explicit: Any, configured: SecretStr, service: str, setting: str
             transient=False,
         )
     try:
-        url = secrets_env.resolve(raw).strip()
+        url = secrets_env.resolve(raw, vault=vault).strip()
     except secrets_env.MissingSecret as exc:
         raise ActionError(f"{service} webhook URL: {exc}", transient=False) from None
     try:
@@ -85,8 +90,9 @@ def post_json(
     step after the workflow's retry delay (or the peer's Retry-After, if longer).
     """
     token = _hiding_urls.set(True)
+    secrets = fragments(url)
     try:
-        return send_webhook(
+        response = send_webhook(
             WebhookRequest(
                 method="POST",
                 url=url,
@@ -100,7 +106,15 @@ def post_json(
             deadline=ctx.deadline,
         )
     except ActionError as exc:
-        raise _named_error(exc, service) from None
+        # The peer may echo the URL (whose path is the credential) back in its answer.
+        named = _named_error(exc, service)
+        named.message = redact(named.message, secrets)
+        named.args = (named.message,)
+        named.data = redact(named.data, secrets)
+        raise named from None
+    else:
+        response.body = redact(response.body, secrets)
+        return response
     finally:
         _hiding_urls.reset(token)
 

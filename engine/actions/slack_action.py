@@ -78,7 +78,13 @@ def _message(fields: dict[str, Any]) -> dict[str, Any]:
 
 def _post_webhook(fields: dict[str, Any], ctx: StepContext) -> ActionOutput:
     slack = ctx.settings.slack
-    url = webhook_url(fields.get("webhook_url"), slack.webhook_url, "Slack", "slack.webhook_url")
+    url = webhook_url(
+        fields.get("webhook_url"),
+        slack.webhook_url,
+        "Slack",
+        "slack.webhook_url",
+        vault=ctx.db.vault,
+    )
     payload = _message(fields)
     if fields.get("channel"):
         payload["channel"] = str(fields["channel"])  # honoured by legacy webhooks only

@@ -26,7 +26,13 @@ _SUMMARY_CHARS = 80
 def run_teams(fields: dict[str, Any], ctx: StepContext) -> ActionOutput:
     """Post the rendered title and text as a MessageCard or an Adaptive Card."""
     teams = ctx.settings.teams
-    url = webhook_url(fields.get("webhook_url"), teams.webhook_url, "Teams", "teams.webhook_url")
+    url = webhook_url(
+        fields.get("webhook_url"),
+        teams.webhook_url,
+        "Teams",
+        "teams.webhook_url",
+        vault=ctx.db.vault,
+    )
     title = str(fields.get("title") or "").strip() or None
     text = str(fields["text"])
     if fields.get("card") == "adaptive":

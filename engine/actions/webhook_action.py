@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.actions.errors import ActionError
 from engine.actions.registry import ActionOutput, StepContext, action
 from engine.actions.webhook import WebhookRequest, send_webhook
 from engine.outbound import OutboundPolicy
+from engine.secret_fields import MASK, fragments, is_secret_header
+from engine.secrets_env import MissingSecret, expand
 
 
 def policy_for(ctx: StepContext) -> OutboundPolicy:
@@ -22,25 +25,73 @@ def policy_for(ctx: StepContext) -> OutboundPolicy:
 def run_webhook(fields: dict[str, Any], ctx: StepContext) -> ActionOutput:
     """POST (or the configured method) the rendered body to the rendered URL."""
     workflow = ctx.settings.workflow
-    response = send_webhook(
-        WebhookRequest(
-            method=fields["method"],
-            url=str(fields["url"]),
-            headers={str(k): str(v) for k, v in (fields.get("headers") or {}).items()},
-            body=fields.get("body"),
-            idempotency_key=ctx.idempotency_key,
-        ),
-        policy=policy_for(ctx),
-        timeout=float(fields.get("timeout") or workflow.webhook_timeout),
-        max_retries=workflow.webhook_max_retries,
-        deadline=ctx.deadline,
-    )
+    headers = _headers(fields.get("headers") or {}, ctx)
+    secrets = [
+        piece
+        for name, value in headers.items()
+        if is_secret_header(name) and len(value) >= 4
+        for piece in fragments(value)
+    ]
+    try:
+        response = send_webhook(
+            WebhookRequest(
+                method=fields["method"],
+                url=str(fields["url"]),
+                headers=headers,
+                body=fields.get("body"),
+                idempotency_key=ctx.idempotency_key,
+            ),
+            policy=policy_for(ctx),
+            timeout=float(fields.get("timeout") or workflow.webhook_timeout),
+            max_retries=workflow.webhook_max_retries,
+            deadline=ctx.deadline,
+        )
+    except ActionError as exc:
+        # A peer may echo the request's credentials back (or a protocol error quote them).
+        raise ActionError(
+            redact(exc.message, secrets),
+            transient=exc.transient,
+            retry_after=exc.retry_after,
+            data=redact(exc.data, secrets),
+        ) from None
     return ActionOutput(
-        data={
-            "status_code": response.status_code,
-            "body": response.body,
-            "attempts": response.attempts,
-            "elapsed_ms": round(response.elapsed_ms, 1),
-        },
+        data=redact(
+            {
+                "status_code": response.status_code,
+                "body": response.body,
+                "attempts": response.attempts,
+                "elapsed_ms": round(response.elapsed_ms, 1),
+            },
+            secrets,
+        ),
         summary=f"{fields['method']} → HTTP {response.status_code}",
     )
+
+
+def _headers(raw: dict[str, Any], ctx: StepContext) -> dict[str, str]:
+    """Header values as sent: credentials expanded from ``${ENV}`` or decrypted."""
+    headers = {}
+    for name, value in raw.items():
+        text = str(value)
+        if is_secret_header(str(name)):
+            try:
+                text = expand(text, vault=ctx.db.vault)
+            except MissingSecret as exc:
+                raise ActionError(f"headers.{name}: {exc}", transient=False) from None
+        headers[str(name)] = text
+    return headers
+
+
+def redact(value: Any, secrets: list[str]) -> Any:
+    """``value`` (text or JSON data) with every occurrence of a secret masked."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, MASK)
+        return value
+    if isinstance(value, dict):
+        return {key: redact(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact(item, secrets) for item in value]
+    return value

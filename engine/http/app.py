@@ -24,9 +24,11 @@ from starlette.routing import Route
 
 from engine.config import Settings
 from engine.db import Database
+from engine.http.api import api_mount
 from engine.http.health import health_document
 from engine.http.hooks import Hook, hooks_on, start_hooks
 from engine.http.limits import Limits
+from engine.http.metrics import metrics_endpoint
 from engine.http.signature import SignatureError, verify
 from engine.runs import Dispatcher
 from engine.secrets_env import MissingSecret, resolve
@@ -81,7 +83,7 @@ def _accepted_hooks(
             continue
         try:
             used = verify(
-                resolve(hook.secret), header, body,
+                resolve(hook.secret, vault=receiver.db.vault), header, body,
                 now=receiver.clock(), tolerance=security.signature_tolerance,
             )  # fmt: skip
         except SignatureError as exc:
@@ -155,6 +157,8 @@ def create_app(receiver: Receiver) -> Starlette:
         routes=[
             Route("/hooks/{path:path}", receive_hook, methods=["POST"]),
             Route("/health", health, methods=["GET"]),
+            api_mount(),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
         ]
     )
     app.state.receiver = receiver

@@ -99,4 +99,4 @@ def save_edited_workflow(
             )
         if original_name is not None and not exists:
             raise WorkflowNotFound(original_name)
-        return save_definition_in(session, definition, actor=actor)
+        return save_definition_in(session, definition, actor=actor, vault=db.vault)

@@ -17,6 +17,7 @@ from engine.db import Database, session_scope
 from engine.definition import DefinitionError, validate_definition
 from engine.models import Workflow, WorkflowVersion
 from engine.roles import Permission
+from engine.secret_fields import masked
 from engine.services.audit import record_audit
 from engine.services.workflow_admin import authorize
 from engine.services.workflows import (
@@ -98,9 +99,12 @@ def diff_versions(
             else:
                 documents.append(_version_row(session, workflow, version).definition)
     labels = [f"v{v}" if v is not None else "current" for v in (old, new)]
+    # Tokens differ between versions even for one plaintext (rotation re-encrypts each row):
+    # the diff compares tags of the plaintexts, and never shows a token or a plaintext.
+    shown = [masked(document, db.vault) for document in documents]
     lines = difflib.unified_diff(
-        canonical_text(documents[0]).splitlines(),
-        canonical_text(documents[1]).splitlines(),
+        canonical_text(shown[0]).splitlines(),
+        canonical_text(shown[1]).splitlines(),
         fromfile=labels[0],
         tofile=labels[1],
         lineterm="",
@@ -119,7 +123,8 @@ def roll_back(db: Database, name: str, version: int, *, actor: str) -> SaveResul
         workflow = _workflow(session, name)
         document = dict(_version_row(session, workflow, version).definition)
         document["name"], document["enabled"] = workflow.name, workflow.enabled
-        result = save_definition_in(session, validate_definition(document), actor=actor)
+        definition = validate_definition(document)
+        result = save_definition_in(session, definition, actor=actor, vault=db.vault)
         if result.outcome != "unchanged":
             record_audit(
                 session,

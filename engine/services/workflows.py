@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from sqlmodel import Session, col, select
 
+from engine.crypto import Vault
 from engine.db import Database, session_scope
 from engine.definition import (
     DefinitionError,
@@ -19,6 +20,7 @@ from engine.definition import (
     validate_definition,
 )
 from engine.models import Workflow, WorkflowTrigger, WorkflowVersion, utcnow
+from engine.secret_fields import seal
 from engine.services.audit import ensure_user, record_audit
 
 DOCUMENT_FIELDS = (
@@ -132,14 +134,19 @@ def _check_hook_paths(session: Session, workflow_id: str, definition: WorkflowDe
 
 
 def save_definition_in(
-    session: Session, definition: WorkflowDefinition, *, actor: str
+    session: Session, definition: WorkflowDefinition, *, actor: str, vault: Vault
 ) -> SaveResult:
-    """Upsert one definition by name in the caller's transaction; bumps version on change."""
-    document = definition.to_document()
+    """Upsert one definition by name in the caller's transaction; bumps version on change.
+
+    Literal secrets are encrypted with ``vault`` before anything is written (see
+    engine/secret_fields.py); an unchanged secret keeps its stored token.
+    """
     user = ensure_user(session, actor)
     workflow = session.exec(
         select(Workflow).where(Workflow.name == definition.name).with_for_update()
     ).first()
+    previous = workflow_document(workflow) if workflow is not None else None
+    document = seal(definition.to_document(), vault, previous)
     if workflow is None:
         workflow = Workflow(created_by_id=user.id, version=1, **document)
         _check_hook_paths(session, workflow.id, definition)
@@ -184,7 +191,7 @@ def save_definitions(
     with session_scope(db) as session:
         for index, definition in enumerate(definitions):
             try:
-                results.append(save_definition_in(session, definition, actor=actor))
+                results.append(save_definition_in(session, definition, actor=actor, vault=db.vault))
             except DefinitionError as exc:
                 raise DefinitionError(exc.errors, index=index) from None
     return results

@@ -18,7 +18,11 @@ COMMAND_MODULES = (
     "wfconsole.commands.worker",
     "wfconsole.commands.maintenance",
     "wfconsole.commands.serve",
+    "wfconsole.commands.tokens",
+    "wfconsole.commands.secrets",
     "wfconsole.commands.health",
+    "wfconsole.commands.alerts",
+    "wfconsole.commands.stats",
 )
 
 

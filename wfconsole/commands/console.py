@@ -39,6 +39,7 @@ def _log_to_file(settings: Settings) -> None:
 
 def open_console(args: argparse.Namespace) -> int:
     """Open the database, start the background services and run the console until it quits."""
+    from engine.observability import init_sentry
     from wfconsole.app import WfConsoleApp
     from wfconsole.backend import EngineBackend
     from wfconsole.cli import current_user
@@ -47,6 +48,7 @@ def open_console(args: argparse.Namespace) -> int:
     settings = settings_for(args)
     db = database_for(args, settings)
     _log_to_file(settings)
+    init_sentry(settings)
     with ExitStack() as stack:
         stack.callback(db.dispose)
         for service in background_services(settings, db):

@@ -12,7 +12,7 @@ def register(commands: Any, common: CommonOptions) -> None:
     """Add ``serve``."""
     serve = commands.add_parser(
         "serve",
-        help="HTTP: webhook receiver (POST /hooks/PATH) and GET /health",
+        help="HTTP: webhook receiver (POST /hooks/PATH), /health, /metrics, REST API (/api)",
         description="Serve webhooks and health over HTTP (uvicorn). Run one per core behind "
         "a load balancer; with Redis configured they share rate limits and replay checks.",
     )
@@ -40,9 +40,11 @@ def serve_command(args: argparse.Namespace) -> int:
     import uvicorn
 
     from engine.http.app import create_app
+    from engine.observability import init_sentry
     from wfconsole.commands.context import database_for, settings_for
 
     settings = settings_for(args)
+    init_sentry(settings)
     db = database_for(args, settings)
     try:
         app = create_app(build_receiver(settings, db))

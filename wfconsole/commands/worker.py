@@ -22,6 +22,7 @@ def register(commands: Any, common: CommonOptions) -> None:
 def worker_command(args: argparse.Namespace) -> int:
     """Run the consumer until stopped: SIGTERM lets running steps finish, SIGINT stops now."""
     from engine.db import open_database
+    from engine.observability import init_sentry
     from engine.queue import Queue
     from wfconsole.cli import UserError
     from wfconsole.commands.context import settings_for
@@ -32,6 +33,7 @@ def worker_command(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    init_sentry(settings)
     db = open_database(settings)  # fails in one line on an un-migrated PostgreSQL
     queue = Queue(settings, db=db)
     queue.consumer(args.workers).run()

@@ -14,6 +14,7 @@ from datetime import datetime
 from rich.text import Text
 from textual import events, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
@@ -26,6 +27,7 @@ from engine.services.health import HealthReport
 from wfconsole.backend import ConsoleBackend
 from wfconsole.display import duration, first_line, percent
 from wfconsole.execution_filter import ExecutionFilter
+from wfconsole.screens.alerts import AlertsScreen
 from wfconsole.screens.dashboard_lists import (
     latest_failure_rows,
     list_widths,
@@ -79,6 +81,7 @@ class DashboardScreen(Screen[None]):
 
     TITLE = "wfconsole · dashboard"
     AUTO_FOCUS = "#dashboard-top-failing"
+    BINDINGS = [Binding("a", "show_alerts", "Alerts")]
 
     @dataclass
     class Loaded(Message):
@@ -257,6 +260,10 @@ class DashboardScreen(Screen[None]):
             self._latest_workflows = {row.id: row.workflow for row in metrics.latest_failures}
 
     # --- keys ----------------------------------------------------------------------------
+
+    def action_show_alerts(self) -> None:
+        """``a``: the alert history."""
+        self.app.push_screen(AlertsScreen(self.backend))
 
     async def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         """``enter``: the failed executions of the workflow under the cursor."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from rich.text import Text
 
 from engine.services.executions import ExecutionRow
@@ -48,8 +50,14 @@ def mark_cell(marked: bool) -> Text:
     return Text(MARK if marked else " ", style="bold yellow")
 
 
+@lru_cache(maxsize=4096)
 def cells(row: ExecutionRow, widths: tuple[int, int], *, marked: bool) -> tuple[Text, ...]:
-    """One execution's cells in column order; data strings are shown literally."""
+    """One execution's cells in column order; data strings are shown literally.
+
+    Cached: a refresh that shows the same execution again hands the table the very same
+    cell objects, so ``RecordTable`` does not lay them out again. Callers must not
+    modify the returned ``Text`` objects.
+    """
     workflow_width, error_width = widths
     return (
         mark_cell(marked),

@@ -1,0 +1,117 @@
+"""``wfconsole stats [--json]``: throughput, rates, durations, daily figures, failures."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from wfconsole.commands import CommonOptions
+
+
+def _count(text: str, *, most: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= most:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {most}")
+    return value
+
+
+def register(commands: Any, common: CommonOptions) -> None:
+    """Add ``stats``."""
+    stats = commands.add_parser(
+        "stats",
+        help="execution statistics: per hour, success rate, durations, daily, failures",
+        description="Executions per hour and the success rate, mean and p95 duration of "
+        "the last 24 hours; per-day figures, top failing and most executed workflows, "
+        "failure reasons and workflows created over the last --days (30).",
+    )
+    stats.add_argument("--json", action="store_true", help="print the JSON document")
+    stats.add_argument(
+        "--days", type=lambda t: _count(t, most=366), default=30, metavar="N",
+        help="days of daily figures and lists (default 30)",
+    )  # fmt: skip
+    common(stats)
+    stats.set_defaults(handler=stats_command)
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f} %"
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.0f} ms" if value < 10_000 else f"{value / 1000:,.1f} s"
+
+
+def print_report(document: dict[str, Any]) -> None:
+    """The document as a few readable tables."""
+    queue, summary = document["queue"], document["summary"]
+    messages = (
+        f"queued {queue['queued']}, scheduled {queue['scheduled']}"
+        if queue["error"] is None and queue["queued"] is not None
+        else f"messages unknown ({queue['error'] or 'no queue'})"
+    )
+    print(f"statistics at {document['taken_at']}")
+    print(f"queue      {messages}; running {queue['running']}, pending {queue['pending']}")
+    print(
+        f"last {document['hours']} h  finished {summary['finished']:,} (success "
+        f"{summary['succeeded']:,}, failed {summary['failed']:,}, cancelled "
+        f"{summary['cancelled']:,}, skipped {summary['skipped']:,})"
+    )
+    print(
+        f"           success rate {_percent(summary['success_rate'])}, avg "
+        f"{_ms(summary['avg_duration_ms'])}, p95 {_ms(summary['p95_duration_ms'])}"
+    )
+    print("\nexecutions per hour (UTC)      finished   failed")
+    for hour in document["executions_per_hour"]:
+        label = hour["hour"][:13].replace("T", " ")
+        print(f"  {label}:00          {hour['finished']:>9,} {hour['failed']:>8,}")
+    print(f"\ndaily, last {document['days']} days   finished   failed  success      avg")
+    for day in document["daily"]:
+        if day["finished"]:
+            rate, avg = _percent(day["success_rate"]), _ms(day["avg_duration_ms"])
+            print(
+                f"  {day['date']}       {day['finished']:>9,} {day['failed']:>8,} "
+                f"{rate:>8} {avg:>9}"
+            )
+    for title, key, first in (
+        ("top failing workflows", "top_failing_workflows", "failures"),
+        ("most executed workflows", "most_executed_workflows", "executions"),
+    ):
+        print(f"\n{title} ({document['days']} d)")
+        for row in document[key] or [{"workflow": "(none)", first: 0}]:
+            print(f"  {row[first]:>9,}  {row['workflow']}")
+    print(f"\nfailure reasons ({document['days']} d)")
+    none = {"failures": 0, "signature": "(none)", "transient": False}
+    for reason in document["failure_reasons"] or [none]:
+        kind = "transient" if reason["transient"] else "permanent"
+        print(f"  {reason['failures']:>9,}  {kind:<9}  {reason['signature']}")
+    created = [day for day in document["workflows_created"] if day["workflows"]]
+    listed = ", ".join(f"{d['date']} {d['workflows']}" for d in created) or "none"
+    print(f"\nworkflows created ({document['days']} d): {listed}")
+
+
+def stats_command(args: argparse.Namespace) -> int:
+    """Collect the statistics and print them as a report or JSON."""
+    from datetime import UTC, datetime
+
+    from engine.queue import make_huey
+    from engine.services.stats_report import collect_statistics, statistics_document
+    from wfconsole.commands.context import database_for, settings_for
+
+    settings = settings_for(args)
+    db = database_for(args, settings)
+    try:
+        stats = collect_statistics(db, make_huey(settings), now=datetime.now(UTC), days=args.days)
+    finally:
+        db.dispose()
+    document = statistics_document(stats)
+    if args.json:
+        print(json.dumps(document, indent=2))
+    else:
+        print_report(document)
+    return 0

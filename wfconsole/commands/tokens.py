@@ -1,0 +1,120 @@
+"""``wfconsole token create | list | revoke``: bearer tokens for the REST API.
+
+Anyone may create, list and revoke their own tokens (a token acts with its owner's role,
+so it grants nothing new); tokens of other users need SUPER_ADMIN. The plaintext is
+printed once, at creation; only its SHA-256 is stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from wfconsole.commands import CommonOptions
+
+
+def register(commands: Any, common: CommonOptions) -> None:
+    """Add the ``token`` group."""
+    group = commands.add_parser("token", help="API tokens: create, list, revoke")
+    sub = group.add_subparsers(dest="token_command", metavar="COMMAND", required=True)
+
+    create = sub.add_parser("create", help="create a token and print it once")
+    create.add_argument("--name", required=True, help="what the token is for")
+    create.add_argument(
+        "--for-user", metavar="USER", help="owner (default: you; others need SUPER_ADMIN)"
+    )
+    create.add_argument("--json", action="store_true", help="machine-readable output")
+    common(create)
+    create.set_defaults(handler=create_command)
+
+    listing = sub.add_parser("list", help="your tokens (everyone's for a SUPER_ADMIN)")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    common(listing)
+    listing.set_defaults(handler=list_command)
+
+    revoke = sub.add_parser("revoke", help="revoke a token at once")
+    revoke.add_argument("id", type=int, metavar="ID")
+    common(revoke)
+    revoke.set_defaults(handler=revoke_command)
+
+
+def create_command(args: argparse.Namespace) -> int:
+    """Create a token; the plaintext goes to stdout once."""
+    from engine.roles import PermissionDenied
+    from engine.services.tokens import create_token
+    from wfconsole.cli import UserError, current_user
+    from wfconsole.commands.context import database_for
+
+    db = database_for(args)
+    try:
+        created = create_token(db, actor=current_user(args), name=args.name, for_user=args.for_user)
+    except (PermissionDenied, ValueError) as exc:
+        raise UserError(f"cannot create the token: {exc}") from None
+    finally:
+        db.dispose()
+    info = created.info
+    if args.json:
+        print(json.dumps({"id": info.id, "user": info.username, "name": info.name,
+                          "token": created.token}))  # fmt: skip
+    else:
+        print(created.token)
+        # The note goes to stderr so `TOKEN=$(wfconsole token create …)` captures the token.
+        print(
+            f"token {info.id} ({info.name}) for {info.username}: shown once, store it now",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def list_command(args: argparse.Namespace) -> int:
+    """Print tokens without their secrets."""
+    from engine.services.tokens import list_tokens
+    from wfconsole.cli import current_user
+    from wfconsole.commands.context import database_for
+    from wfconsole.commands.output import print_table, timestamp
+
+    db = database_for(args)
+    try:
+        tokens = list_tokens(db, actor=current_user(args))
+    finally:
+        db.dispose()
+    rows = [
+        {
+            "id": t.id,
+            "user": t.username,
+            "name": t.name,
+            "prefix": t.prefix,
+            "created_at": timestamp(t.created_at),
+            "last_used_at": timestamp(t.last_used_at),
+            "revoked_at": timestamp(t.revoked_at),
+        }
+        for t in tokens
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print_table(
+        ["ID", "USER", "NAME", "PREFIX", "CREATED", "LAST USED", "REVOKED"],
+        [[str(r[key] or "") for key in r] for r in rows],
+    )
+    return 0
+
+
+def revoke_command(args: argparse.Namespace) -> int:
+    """Revoke a token; requests with it get 401 from then on."""
+    from engine.roles import PermissionDenied
+    from engine.services.tokens import TokenNotFound, revoke_token
+    from wfconsole.cli import UserError, current_user
+    from wfconsole.commands.context import database_for
+
+    db = database_for(args)
+    try:
+        changed = revoke_token(db, args.id, actor=current_user(args))
+    except (PermissionDenied, TokenNotFound) as exc:
+        raise UserError(f"cannot revoke token {args.id}: {exc}") from None
+    finally:
+        db.dispose()
+    print(f"token {args.id}: {'revoked' if changed else 'already revoked'}")
+    return 0

@@ -1,0 +1,204 @@
+"""The alert history (``a`` on the dashboard): incidents newest first, open ones highlighted.
+
+Read-only: incidents open and resolve by themselves (``wfconsole alerts check`` or the
+workers' periodic check). The highlighted incident's whole message and how its
+notification went show under the list. ``o`` shows only the open ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import events, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from engine.alerts.incidents import AlertRow
+from wfconsole.backend import ConsoleBackend
+from wfconsole.display import first_line, full_time, short_time
+from wfconsole.widgets.record_table import RecordTable
+from wfconsole.widgets.safe_text import clean, safe_text
+
+LOAD_GROUP = "alerts-load"
+SEVERITY_STYLES = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "dim"}
+# opened, state, severity, rule: fixed; subject and message share what is left.
+FIXED_WIDTHS = (14, 8, 8, 15)
+CELL_PADDING = 2
+LIMIT = 200
+
+
+def column_widths(screen_width: int) -> tuple[int, ...]:
+    """Widths of the six columns for a terminal ``screen_width`` wide."""
+    spare = screen_width - sum(FIXED_WIDTHS) - CELL_PADDING * 6 - 1  # 1: the scrollbar
+    subject = max(8, min(24, spare // 3))
+    return (*FIXED_WIDTHS, subject, max(8, spare - subject))
+
+
+def alert_cells(row: AlertRow, widths: tuple[int, ...]) -> list[Text]:
+    """One incident as table cells; an open one is bold with its state in red."""
+    weight = "bold" if row.is_open else ""
+    state = Text("OPEN", style="bold red") if row.is_open else Text("resolved", style="dim")
+    return [
+        short_time(row.opened_at),
+        state,
+        safe_text(row.severity, style=SEVERITY_STYLES.get(row.severity, "")),
+        safe_text(row.rule, style=weight, max_length=widths[3]),
+        safe_text(row.subject, style=weight, max_length=widths[4]),
+        safe_text(row.message, max_length=widths[5]),
+    ]
+
+
+def delivery_line(row: AlertRow) -> Text:
+    """How the last notification went, per channel."""
+    if not row.notify_count:
+        return Text("not sent", style="dim")
+    text = Text(f"sent {row.notify_count} time(s), last {full_time(row.notified_at)}")
+    for delivery in row.deliveries:
+        ok = bool(delivery.get("ok"))
+        text.append(" · ")
+        text.append_text(safe_text(delivery.get("channel"), style="green" if ok else "red"))
+        text.append_text(safe_text(f" {'ok' if ok else delivery.get('error')}"))
+    return text
+
+
+class AlertsScreen(Screen[None]):
+    """Every alert incident, newest first; the highlighted one in full below."""
+
+    TITLE = "wfconsole · alerts"
+    AUTO_FOCUS = "#alerts-table"
+    CSS_PATH = "alerts.tcss"
+    BINDINGS = [
+        Binding("o", "toggle_open", "Open only"),
+        Binding("escape", "back", "Back"),
+    ]
+
+    @dataclass
+    class Loaded(Message):
+        """The history arrived."""
+
+        alerts: list[AlertRow]
+
+    @dataclass
+    class Failed(Message):
+        """Loading failed."""
+
+        error: str
+
+    def __init__(self, backend: ConsoleBackend) -> None:
+        super().__init__()
+        self.backend = backend
+        self.open_only = False
+        self.alerts: list[AlertRow] = []
+        self.error: str | None = None
+        self._widths = column_widths(80)
+
+    def compose(self) -> ComposeResult:
+        """Header, status line, the incidents, the highlighted one's detail, footer."""
+        yield Header()
+        yield Static("loading…", id="alerts-status")
+        yield RecordTable(id="alerts-table")
+        yield Static(id="alerts-detail")
+        yield Footer()
+
+    @property
+    def table(self) -> RecordTable:
+        """The incident list."""
+        return self.query_one("#alerts-table", RecordTable)
+
+    def on_mount(self) -> None:
+        """Lay out the columns for the width and load the history."""
+        self._layout(self.app.size.width)
+        self.reload()
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Fit the columns to the width."""
+        if column_widths(event.size.width) != self._widths:
+            self._layout(event.size.width)
+
+    def _layout(self, width: int) -> None:
+        self._widths = column_widths(width)
+        table = self.table
+        table.clear(columns=True)
+        for label, size in zip(
+            ("opened", "state", "severity", "rule", "subject", "message"),
+            self._widths,
+            strict=True,
+        ):
+            table.add_column(label, width=size, key=label)
+        self._fill()
+
+    def reload(self) -> None:
+        """Fetch the history again (in a worker)."""
+        self._fetch(self.open_only)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group=LOAD_GROUP)
+    def _fetch(self, open_only: bool) -> None:
+        try:
+            alerts = self.backend.list_alerts(open_only=open_only, limit=LIMIT)
+        except Exception as exc:  # shown in the status line
+            self.post_message(self.Failed(clean(first_line(str(exc)) or type(exc).__name__)))
+            return
+        self.post_message(self.Loaded(alerts))
+
+    def on_alerts_screen_loaded(self, message: Loaded) -> None:
+        """Show the incidents."""
+        self.alerts, self.error = message.alerts, None
+        self._fill()
+
+    def on_alerts_screen_failed(self, message: Failed) -> None:
+        """Keep what is shown; say what failed."""
+        self.error = message.error
+        self._show_status()
+
+    def _fill(self) -> None:
+        table = self.table
+        table.clear()
+        for row in self.alerts:
+            table.add_row(*alert_cells(row, self._widths), key=str(row.id))
+        self._show_status()
+        self._show_detail()
+
+    def _show_status(self) -> None:
+        opened = sum(1 for row in self.alerts if row.is_open)
+        scope = "open incidents" if self.open_only else "incidents"
+        text = Text(f"{len(self.alerts)} {scope} · {opened} open · o: ")
+        text.append("all" if self.open_only else "open only")
+        if self.error is not None:
+            text.append(" · ")
+            text.append_text(safe_text(f"load failed: {self.error}", style="bold red"))
+        self.query_one("#alerts-status", Static).update(text)
+
+    def _show_detail(self) -> None:
+        detail = self.query_one("#alerts-detail", Static)
+        row = self._highlighted()
+        if row is None:
+            detail.update(Text("no alerts", style="dim"))
+            return
+        when = f"opened {full_time(row.opened_at)}"
+        if row.resolved_at is not None:
+            when += f" · resolved {full_time(row.resolved_at)}"
+        head = safe_text(f"#{row.id} {row.rule} · {row.subject}", style="bold")
+        message = safe_text(row.message, multiline=True)
+        detail.update(Text("\n").join([head, Text(when), message, delivery_line(row)]))
+
+    def _highlighted(self) -> AlertRow | None:
+        index = self.table.cursor_row
+        return self.alerts[index] if 0 <= index < len(self.alerts) else None
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """Show the highlighted incident in full."""
+        event.stop()
+        self._show_detail()
+
+    def action_toggle_open(self) -> None:
+        """Show only open incidents, or all of them again."""
+        self.open_only = not self.open_only
+        self.reload()
+
+    def action_back(self) -> None:
+        """Back to the dashboard."""
+        self.dismiss()
