@@ -114,6 +114,15 @@ class WorkflowSettings(_Section):
     max_event_depth: int = Field(
         default=5, ge=1, description="Limit for event chains (loop guard)."
     )
+    misfire_policy: Literal["once", "skip", "all"] = Field(
+        default="once", description="Schedule fire times missed during downtime: once|skip|all."
+    )
+    misfire_max_runs: int = Field(
+        default=10, ge=1, le=1000, description="With misfire_policy = all: at most this many."
+    )
+    misfire_grace: float = Field(
+        default=60.0, ge=0, description="Seconds late a fire time still runs under 'skip'."
+    )
 
 
 class RetentionSettings(_Section):

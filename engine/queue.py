@@ -260,11 +260,15 @@ class Queue:
             self._sweeper.start()
 
     def _sweep_loop(self) -> None:
+        from engine.periodic import PeriodicWork
+
+        periodic = PeriodicWork(self.db, self.settings, self)
         while not self._stop.wait(self.settings.queue.sweep_interval):
             try:
                 self.sweep_once()
             except Exception:  # keep sweeping: a database blip must not stop recovery
                 log.exception("sweeper pass failed")
+            periodic.run(queue_counter=self.huey)  # cron tick, alerts, daily cleanup
 
     def stop_sweeper(self) -> None:
         """Stop the sweeper thread."""
@@ -328,7 +332,11 @@ def default_queue() -> Queue:
     global _default
     with _default_lock:
         if _default is None:
-            _default = Queue(load_settings())
+            from engine.observability import init_sentry
+
+            settings = load_settings()
+            init_sentry(settings)  # huey_consumer never passes through `wfconsole worker`
+            _default = Queue(settings)
         return _default
 
 

@@ -1,0 +1,92 @@
+"""What every worker process does beside running executions, from its sweeper thread.
+
+Each sweeper pass (every ``queue.sweep_interval`` seconds) also runs the cron tick;
+alerts are checked every ``alerts.check_interval`` seconds; the retention cleanup runs
+once a day after ``retention.cleanup_time`` (UTC). Every process does this: the cron
+tick and alerts are safe to run concurrently (unique keys, claimed notifications), and
+the daily cleanup is skipped when the audit log shows one already ran today.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from datetime import time as clock_time
+
+import sqlalchemy as sa
+
+from engine.config import Settings
+from engine.db import Database
+from engine.models import AuditLog, table_of, utcnow
+from engine.runs import Dispatcher
+
+log = logging.getLogger("wfconsole.periodic")
+A = table_of(AuditLog).c
+CLEANUP_ACTION = "maintenance.cleanup"
+
+
+def cleanup_due(db: Database, settings: Settings, now: datetime) -> bool:
+    """Past today's cleanup time (UTC) and no cleanup recorded since then."""
+    hours, minutes = (int(part) for part in settings.retention.cleanup_time.split(":"))
+    start = datetime.combine(now.date(), clock_time(hours, minutes), tzinfo=UTC)
+    if now < start:
+        return False
+    with db.read_engine.connect() as conn:
+        ran = conn.execute(
+            sa.select(A.id).where(A.action == CLEANUP_ACTION, A.timestamp >= start).limit(1)
+        ).first()
+    return ran is None
+
+
+class PeriodicWork:
+    """The cron tick, alert checks and the daily cleanup of one worker process."""
+
+    def __init__(self, db: Database, settings: Settings, queue: Dispatcher) -> None:
+        self.db = db
+        self.settings = settings
+        self.queue = queue
+        self._next_alerts = 0.0
+
+    def run(self, queue_counter: object | None = None, now: datetime | None = None) -> None:
+        """One pass; each part logs and swallows its own failure."""
+        now = now or utcnow()
+        self._guarded("cron tick", self._cron, now)
+        if time.monotonic() >= self._next_alerts:
+            self._next_alerts = time.monotonic() + self.settings.alerts.check_interval
+            self._guarded("alert check", self._alerts, queue_counter)
+        self._guarded("daily cleanup", self._cleanup, now)
+
+    def _guarded(self, what: str, part: object, *args: object) -> None:
+        try:
+            part(*args)  # type: ignore[operator]
+        except Exception:  # keep the worker alive: the next pass tries again
+            log.exception("%s failed", what)
+
+    def _cron(self, now: datetime) -> None:
+        from engine.cron import cron_tick
+
+        cron_tick(self.db, self.queue, self.settings, now=now)
+
+    def _alerts(self, queue_counter: object | None) -> None:
+        from engine.alerts.check import alerts_tick
+
+        alerts_tick(self.db, self.settings, queue_counter=queue_counter)  # type: ignore[arg-type]
+
+    def _cleanup(self, now: datetime) -> None:
+        if not cleanup_due(self.db, self.settings, now):
+            return
+        from engine.maintenance.cleanup import run_cleanup
+
+        result = run_cleanup(
+            self.db,
+            logs_days=self.settings.retention.logs_days,
+            executions_days=self.settings.retention.executions_days,
+            actor="wfconsole-worker",
+        )
+        log.info(
+            "daily cleanup: %d log lines and %d executions deleted in %.1f s",
+            result.logs_deleted,
+            result.executions_deleted,
+            result.seconds,
+        )
