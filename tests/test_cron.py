@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 
 from engine.config import Settings
 from engine.cron import cron_tick
@@ -56,7 +56,7 @@ def _next_fire(db: Database) -> datetime | None:
 
 def _executions(db: Database) -> list[WorkflowExecution]:
     with session_scope(db) as session:
-        query = select(WorkflowExecution).order_by(WorkflowExecution.created_at)
+        query = select(WorkflowExecution).order_by(col(WorkflowExecution.created_at))
         return list(session.exec(query).all())
 
 
