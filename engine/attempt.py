@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,6 +25,7 @@ from engine.db import Database
 from engine.definition import WorkflowDefinition
 from engine.execution_store import Claimed, PendingWrites
 from engine.models import ExecutionStatus, LogLevel, utcnow
+from engine.runs import emit_from_step
 from engine.templating import TemplateError
 
 log = logging.getLogger("wfconsole.executor")
@@ -87,8 +89,10 @@ class Attempt:
         settings: Settings,
         db: Database,
         worker_id: str,
+        dispatch: Callable[[list[str]], None] | None = None,
     ) -> None:
         self.claimed = claimed
+        self.dispatch = dispatch
         self.definition = definition
         self.settings = settings
         self.db = db
@@ -180,6 +184,15 @@ class Attempt:
             self.next_step += 1
         else:
             elapsed = (time.monotonic() - step_started) * 1000
+            event = actions[index].emit_event
+            if event:
+                try:
+                    self.emit(index, event, result)
+                except Exception as exc:  # storage trouble: the step is tried again later
+                    log.warning("step %s of %s could not emit %r: %s", index, self.id, event, exc)
+                    self.record(index, "FAILED", None, f"could not emit event {event!r}", elapsed)
+                    self.fail(f"step {index}: could not emit event {event!r}", True)
+                    return
             self.record(index, "SUCCESS", result.data, None, elapsed)
             self.log(
                 LogLevel.INFO,
@@ -235,6 +248,32 @@ class Attempt:
         except Exception as exc:  # an action's own bug must not lose the execution
             log.exception("step %s of %s crashed", index, self.claimed.id)
             raise ActionError(f"{type(exc).__name__}: {exc}", transient=True) from None
+
+    def emit(self, index: int, event: str, result: ActionOutput) -> None:
+        """Start the listeners of ``event`` (once each, even if this step runs again)."""
+        depth = self.claimed.event_depth + 1
+        limit = self.settings.workflow.max_event_depth
+        if depth > limit:
+            self.log(
+                LogLevel.WARNING,
+                f"event {event!r} not emitted: chains stop at depth {limit}",
+                step=index,
+            )
+            return
+        data = {
+            "event": event,
+            "data": result.data,
+            "source": {"workflow": self.definition.name, "execution_id": self.id, "step": index},
+        }
+        ids = emit_from_step(
+            self.db, event, data, execution_id=self.id, step_index=index, depth=depth
+        )
+        self.log(LogLevel.INFO, f"event {event!r} started {len(ids)} execution(s)", step=index)
+        if ids and self.dispatch is not None:
+            try:
+                self.dispatch(ids)
+            except Exception as exc:  # the rows are committed: the sweeper enqueues them
+                log.warning("could not enqueue %d event execution(s): %s", len(ids), exc)
 
     def record(
         self,

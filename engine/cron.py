@@ -24,13 +24,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.config import Settings
 from engine.db import Database
-from engine.execution_store import EXECUTIONS
 from engine.models import Workflow, WorkflowTrigger, table_of, utcnow
-from engine.runs import Dispatcher, _row, dispatch_all
+from engine.runs import Dispatcher, _row, dispatch_all, insert_once
 from engine.schedule import next_fire_times
 
 log = logging.getLogger("wfconsole.cron")
@@ -100,24 +98,6 @@ def _due(conn: sa.Connection, now: datetime) -> list[Due]:
     return due
 
 
-def _insert_once(conn: sa.Connection, rows: list[dict[str, Any]]) -> list[str]:
-    """Insert executions, skipping dedupe keys that exist; returns the ids inserted."""
-    if not rows:
-        return []
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(EXECUTIONS)
-        .on_conflict_do_nothing(
-            index_elements=["dedupe_key"], index_where=sa.text("dedupe_key IS NOT NULL")
-        )
-        .returning(EXECUTIONS.c.id)
-    )
-    inserted: list[object] = []
-    for row in rows:  # a handful per tick; RETURNING tells which ones were new
-        inserted.extend(conn.execute(statement, row).scalars().all())
-    return [str(i) for i in inserted]
-
-
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
@@ -147,7 +127,7 @@ def cron_tick(
                     }, now, 0)  # fmt: skip
                     row["dedupe_key"] = f"{due.workflow_id}:{due.position}:{fire.isoformat()}"
                     rows.append(row)
-                created.extend(_insert_once(conn, rows))
+                created.extend(insert_once(conn, rows))
             conn.execute(
                 sa.update(table_of(WorkflowTrigger))
                 .where(T.id == due.trigger_id)

@@ -96,8 +96,16 @@ def _retryable(exc: Exception) -> bool:
 class Executor:
     """Runs executions for one worker process (thread-safe: share one per process)."""
 
-    def __init__(self, db: Database, settings: Settings, worker_id: str) -> None:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        worker_id: str,
+        dispatch: Callable[[list[str]], None] | None = None,
+    ) -> None:
         self.db = db
+        self.dispatch = dispatch
+        """Enqueues executions that steps start by emitting events (None: the sweeper does)."""
         self.settings = settings
         self.worker_id = worker_id
         self.definitions = DefinitionCache()
@@ -247,6 +255,7 @@ class Executor:
                 settings=self.settings,
                 db=self.db,
                 worker_id=self.worker_id,
+                dispatch=self.dispatch,
             )
             for c in claimed
         ]

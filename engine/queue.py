@@ -148,7 +148,9 @@ class Queue:
         db = self.db
         with self._lock:
             if self._executor is None:
-                self._executor = Executor(db, self.settings, self.worker_id)
+                self._executor = Executor(
+                    db, self.settings, self.worker_id, dispatch=self.dispatch_many
+                )
             return self._executor
 
     def wait_idle(self, timeout: float | None = None) -> bool:

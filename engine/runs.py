@@ -170,3 +170,52 @@ def emit_event(
     ids = [row["id"] for row in rows]
     dispatch_all(queue, ids)
     return ids
+
+
+def insert_once(conn: sa.Connection, rows: list[dict[str, Any]]) -> list[str]:
+    """Insert executions, skipping any whose ``dedupe_key`` exists; returns the new ids."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(EXECUTIONS)
+        .on_conflict_do_nothing(
+            index_elements=["dedupe_key"], index_where=sa.text("dedupe_key IS NOT NULL")
+        )
+        .returning(EXECUTIONS.c.id)
+    )
+    inserted: list[str] = []
+    for row in rows:  # RETURNING says which ones were new
+        inserted.extend(str(i) for i in conn.execute(statement, row).scalars().all())
+    return inserted
+
+
+def emit_from_step(
+    db: Database,
+    event: str,
+    data: dict[str, Any],
+    *,
+    execution_id: str,
+    step_index: int,
+    depth: int,
+) -> list[str]:
+    """Start the listeners of ``event`` for one step's emission, once per listener.
+
+    Each execution is keyed ``event:<execution>:<step>:<workflow>``, so a step that runs
+    again after a crash or a retry emits nothing twice. The caller enqueues the ids.
+    """
+    now = utcnow()
+    with session_scope(db) as session:
+        listeners = session.exec(
+            select(Workflow.id, Workflow.version)
+            .join(WorkflowTrigger, col(WorkflowTrigger.workflow_id) == col(Workflow.id))
+            .where(WorkflowTrigger.type == "event", WorkflowTrigger.key == event)
+            .where(col(Workflow.enabled).is_(True))
+            .distinct()
+        ).all()
+        rows = []
+        for workflow_id, version in listeners:
+            row = _row(workflow_id, version, "event", data, now, depth)
+            row["dedupe_key"] = f"event:{execution_id}:{step_index}:{workflow_id}"
+            rows.append(row)
+        return insert_once(session.connection(), rows)
