@@ -25,7 +25,6 @@ from engine.db import Database
 from engine.definition import WorkflowDefinition
 from engine.execution_store import Claimed, PendingWrites
 from engine.models import ExecutionStatus, LogLevel, utcnow
-from engine.runs import emit_from_step
 from engine.templating import TemplateError
 
 log = logging.getLogger("wfconsole.executor")
@@ -265,6 +264,8 @@ class Attempt:
             "data": result.data,
             "source": {"workflow": self.definition.name, "execution_id": self.id, "step": index},
         }
+        from engine.runs import emit_from_step  # runs → pg_store → round_store → here
+
         ids = emit_from_step(
             self.db, event, data, execution_id=self.id, step_index=index, depth=depth
         )

@@ -162,3 +162,32 @@ def test_a_worker_fires_a_due_schedule_and_runs_it(sqlite_db: Database, tmp_path
             time.sleep(0.1)
     (execution,) = _executions(sqlite_db)
     assert (execution.trigger_type, execution.status) == ("schedule", "SUCCESS")
+
+
+def test_two_consumers_through_ten_fire_times_make_exactly_ten(any_db: Database) -> None:
+    import threading
+
+    _save(any_db)
+    start = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
+    _set_next_fire(any_db, start)
+    settings = _settings(any_db)
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def consumer() -> None:
+        try:
+            for minute in range(10):
+                barrier.wait(timeout=30)  # both tick the same moment: they race
+                now = start + timedelta(minutes=minute, seconds=5)
+                cron_tick(any_db, RecordingQueue(), settings, now=now)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=consumer) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    fired = sorted(e.trigger_data["scheduled_for"] for e in _executions(any_db))
+    assert fired == [(start + timedelta(minutes=m)).isoformat() for m in range(10)]
