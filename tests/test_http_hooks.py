@@ -249,3 +249,49 @@ def test_cli_health_json_and_exit_status(
     down = cli("health")
     assert down.code == 1
     assert "database   down" in down.out and "status     unhealthy" in down.out
+
+
+def test_a_thousand_signed_requests_from_ten_clients_all_run(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from engine.queue import EmbeddedWorker
+
+    settings = Settings.model_validate(
+        {
+            "database": {"url": sqlite_db.url},
+            "queue": {"path": str(tmp_path / "queue.db")},
+            "security": {"rate_limit_per_minute": 100_000},
+        }
+    )
+    save_document(sqlite_db, _workflow("signed-hook", "signed", SECRET), actor="t")
+
+    def client(number: int) -> list[int]:
+        statuses = []
+        with httpx.Client(timeout=30) as http:
+            for index in range(100):
+                body = json.dumps({"client": number, "n": index}).encode()
+                header = sign(SECRET, int(time.time()), body)
+                answer = http.post(
+                    f"{server.base}/hooks/signed", content=body, headers={"X-Wf-Signature": header}
+                )
+                statuses.append(answer.status_code)
+        return statuses
+
+    with Server(settings, sqlite_db) as server, ThreadPoolExecutor(10) as pool:
+        statuses = [s for batch in pool.map(client, range(10)) for s in batch]
+    assert statuses == [202] * 1000
+    with EmbeddedWorker(server.receiver.queue):
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            done = [e for e in _executions(sqlite_db) if e.status == "SUCCESS"]
+            if len(done) == 1000:
+                break
+            time.sleep(0.2)
+    executions = _executions(sqlite_db)
+    assert len(executions) == 1000
+    assert {e.status for e in executions} == {"SUCCESS"}
+    assert {(e.trigger_data["client"], e.trigger_data["n"]) for e in executions} == {
+        (c, n) for c in range(10) for n in range(100)
+    }
