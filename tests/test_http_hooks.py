@@ -267,6 +267,8 @@ def test_a_thousand_signed_requests_from_ten_clients_all_run(
     )
     save_document(sqlite_db, _workflow("signed-hook", "signed", SECRET), actor="t")
 
+    base: list[str] = []
+
     def client(number: int) -> list[int]:
         statuses = []
         with httpx.Client(timeout=30) as http:
@@ -274,15 +276,16 @@ def test_a_thousand_signed_requests_from_ten_clients_all_run(
                 body = json.dumps({"client": number, "n": index}).encode()
                 header = sign(SECRET, int(time.time()), body)
                 answer = http.post(
-                    f"{server.base}/hooks/signed", content=body, headers={"X-Wf-Signature": header}
+                    f"{base[0]}/hooks/signed", content=body, headers={"X-Wf-Signature": header}
                 )
                 statuses.append(answer.status_code)
         return statuses
 
-    with Server(settings, sqlite_db) as server, ThreadPoolExecutor(10) as pool:
+    with Server(settings, sqlite_db) as running, ThreadPoolExecutor(10) as pool:
+        base.append(running.base)
         statuses = [s for batch in pool.map(client, range(10)) for s in batch]
     assert statuses == [202] * 1000
-    with EmbeddedWorker(server.receiver.queue):
+    with EmbeddedWorker(running.receiver.queue):
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             done = [e for e in _executions(sqlite_db) if e.status == "SUCCESS"]
