@@ -190,3 +190,48 @@ def test_cli_backup_restore_and_vacuum(
     assert vacuumed.code == 0, vacuumed.err
     assert re.match(r"vacuumed in [\d.]+ s: [\d.,]+ KiB before, [\d.,]+ KiB after", vacuumed.out)
     assert vacuumed.err.split() == ["VACUUM", "ANALYZE"]
+
+
+def _table_digests(db: Database) -> dict[str, tuple[int, str]]:
+    """Per table: the row count and a SHA-256 over every row in primary-key order."""
+    import hashlib
+
+    digests = {}
+    with db.engine.connect() as conn:
+        inspector = sa.inspect(conn)
+        for table_name in sorted(inspector.get_table_names()):
+            table = sa.Table(table_name, sa.MetaData(), autoload_with=conn)
+            key = list(table.primary_key.columns) or list(table.columns)
+            digest = hashlib.sha256()
+            count = 0
+            for row in conn.execute(sa.select(table).order_by(*key)):
+                digest.update(repr(tuple(row)).encode())
+                count += 1
+            digests[table_name] = (count, digest.hexdigest())
+    return digests
+
+
+def test_restore_onto_an_empty_database_gives_identical_tables(
+    any_db: Database, tmp_path: Path
+) -> None:
+    from engine.demo import seed_demo
+
+    seed_demo(any_db, executions=200, actor="tester")
+    path = create_backup(any_db, _settings(any_db, tmp_path)).path
+    before = _table_digests(any_db)
+    assert before["workflow_execution"][0] == 200
+    if any_db.engine.dialect.name == "sqlite":
+        target = connect_database(settings_for_url(f"sqlite:///{tmp_path / 'empty.db'}"))
+        try:
+            restore_backup(target, path)
+            assert _table_digests(target) == before
+        finally:
+            target.dispose()
+        return
+    with fresh_postgres_url("wf_restore") as url:
+        target = connect_database(settings_for_url(url))
+        try:
+            restore_backup(target, path)
+            assert _table_digests(target) == before
+        finally:
+            target.dispose()
