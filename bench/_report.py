@@ -72,7 +72,7 @@ class Report:
                 raw.per_second,
                 lat.p50_ms,
                 lat.p99_ms,
-                f"latency at {lat.rate:,.0f}/s (half), n={lat.count}",
+                f"latency at {lat.rate:,.0f}/s (paced), n={lat.count}",
             )
         )
         self.rows.append(_raw_row(f"RedisHuey, {c} consumers x {t} threads", raw))

@@ -117,6 +117,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--latency-seconds", type=float, default=10.0, help="length of the paced latency phase"
     )
     parser.add_argument(
+        "--pg-rate",
+        type=float,
+        default=None,
+        help="trigger rate (/s) of the PostgreSQL latency phase (default: half the measured"
+        " throughput; 125 is half the issue's 250/s floor)",
+    )
+    parser.add_argument(
         "--local-rate",
         type=float,
         default=10.0,
@@ -218,7 +225,7 @@ def pg_engine(args, children: Children, sink_port: int, tmp: Path, url: str, rep
             totals = _profile.collect(tmp, procs)
             _profile.stop_py_spy(children, spy)
             report.profile = (totals, n, _profile.cpu_summary(tmp / "py-spy.txt"))
-        rate = tp.per_second / 2
+        rate = args.pg_rate or tp.per_second / 2
         note(
             f"  {tp.per_second:,.0f} executions/s; latency at {rate:,.0f}/s for "
             f"{args.latency_seconds:g}s"
