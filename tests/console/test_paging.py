@@ -6,7 +6,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from engine.db import Database
-from tests.console.conftest import RecordingBackend, Settle, execution_id, insert_executions
+from tests.console.conftest import (
+    RecordingBackend,
+    Settle,
+    execution_id,
+    insert_executions,
+    screen_text,
+)
 from wfconsole.app import WfConsoleApp
 from wfconsole.screens.execution_detail import ExecutionDetailScreen
 from wfconsole.screens.executions import PAGE_SIZE, PREFETCH_ROWS, ExecutionsScreen
@@ -138,3 +144,29 @@ async def test_a_new_filter_starts_again_from_the_newest(
         screen = executions_screen(app)
         assert [row.status for row in screen.rows] == ["FAILED"] * 3
         assert screen.table.cursor_row == 0
+
+
+async def test_deep_in_the_list_a_refresh_waits_above_until_home(
+    make_app: MakeApp, settle: Settle, console_db: Database
+) -> None:
+    insert_executions(console_db, "invoice-alert", 250, first_number=1000, newest=NEWER)
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen = executions_screen(app)
+        await pilot.press("end")
+        await settle(pilot)
+        await pilot.press("end")
+        await settle(pilot)
+        loaded = list(screen.rows)
+        assert len(loaded) > PAGE_SIZE and screen.table.cursor_row >= PAGE_SIZE
+        newest = datetime(2024, 7, 1, tzinfo=UTC)
+        insert_executions(console_db, "nightly-report", 1, first_number=9000, newest=newest)
+        screen.reload()
+        await settle(pilot)
+        assert screen.rows == loaded  # nothing moves under the operator's cursor
+        assert "newer executions above (home)" in screen_text(app)
+        await pilot.press("home")
+        await settle(pilot)
+        assert screen.rows[0].id == execution_id(9000)
+        assert len(screen.rows) <= 2 * PAGE_SIZE  # the window was cut back to the top

@@ -83,6 +83,7 @@ class ExecutionsScreen(OperateGate, Screen[None]):
         self._loading_page = False
         self._refresh_timer: Timer | None = None
         self._refresh_missed = False
+        self._news_above = False
         self._last_error: str | None = None
         self._widths = column_widths(80)
 
@@ -148,11 +149,26 @@ class ExecutionsScreen(OperateGate, Screen[None]):
         self.post_message(self.PageLoaded(generation, after, rows))
 
     def on_executions_screen_newest_loaded(self, message: NewestLoaded) -> None:
-        """Merge the newest page: the database is right about the range it covers."""
+        """Merge the newest page: the database is right about the range it covers.
+
+        Live updates apply while the cursor is on the first page, and the window is cut
+        back to that page first, so a refresh redraws at most two pages however deep the
+        operator once scrolled. Deeper down, the rows stay still and the status line says
+        that newer executions wait above (``home`` goes there; the next refresh shows them).
+        """
         if message.generation != self._generation:
             return
+        if self.rows and self.table.cursor_row >= PAGE_SIZE:
+            newest = message.rows[0].id if message.rows else None
+            self._news_above = newest is not None and newest != self.rows[0].id
+            self._show_status()
+            return
+        self._news_above = False
+        window, exhausted = self.rows, self.exhausted
+        if len(window) > PAGE_SIZE:
+            window, exhausted = window[:PAGE_SIZE], False
         merged, self.exhausted = merge_newest(
-            self.rows, message.rows, page_size=PAGE_SIZE, exhausted=self.exhausted
+            window, message.rows, page_size=PAGE_SIZE, exhausted=exhausted
         )
         self._show_rows(merged)
 
@@ -266,6 +282,8 @@ class ExecutionsScreen(OperateGate, Screen[None]):
 
     def _show_status(self) -> None:
         parts: list[str | Text] = [f"{len(self.rows)} loaded"]
+        if self._news_above:
+            parts.append(Text(" · newer executions above (home)", style="bold"))
         if self.marked:
             parts.append(Text(f" · {len(self.marked)} marked", style="bold yellow"))
         if self._loading_page:
@@ -301,9 +319,12 @@ class ExecutionsScreen(OperateGate, Screen[None]):
             self.set_filter(ExecutionFilter())
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        """Load the next page when the cursor nears the last loaded row."""
+        """Load the next page near the end; back on the first page, catch up with news."""
         if event.cursor_row >= self.table.row_count - PREFETCH_ROWS:
             self._load_next_page()
+        if self._news_above and event.cursor_row < PAGE_SIZE:
+            self._news_above = False
+            self.reload()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         """Open the execution under the cursor."""
