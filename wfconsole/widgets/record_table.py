@@ -38,6 +38,13 @@ class RecordTable(DataTable[Any]):
             STABLE_CACHE_SIZE
         )
 
+    def notify_style_update(self) -> None:
+        """A theme or CSS change restyles every cell: forget the stable renders too."""
+        stable = getattr(self, "_stable_cells", None)  # may run before __init__ is done
+        if stable is not None:
+            stable.clear()
+        super().notify_style_update()
+
     def _render_cell(
         self,
         row_index: int,
