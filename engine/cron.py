@@ -19,11 +19,14 @@ was running follow ``workflow.misfire_policy``:
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from croniter import croniter
 
 from engine.config import Settings
 from engine.db import Database
@@ -34,7 +37,8 @@ from engine.schedule import next_fire_times
 log = logging.getLogger("wfconsole.cron")
 T = table_of(WorkflowTrigger).c
 W = table_of(Workflow).c
-SCAN_LIMIT = 1000  # fire times looked at per trigger and tick (every-minute cron: 16 h)
+SCAN_LIMIT = 1000  # missed fire times kept per trigger and tick (the latest ones)
+MAX_WALK = 20_000  # fire times walked at most (every-minute cron: about 2 weeks)
 
 
 @dataclass(frozen=True)
@@ -53,15 +57,24 @@ class Due:
 
 def missed_fires(
     cron: str, timezone: str, first: datetime, now: datetime, *, limit: int = SCAN_LIMIT
-) -> list[datetime]:
-    """Fire times from ``first`` (itself a fire time) up to ``now``, oldest first."""
-    times = [first] if first <= now else []
-    while times and len(times) < limit:
+) -> tuple[list[datetime], int]:
+    """The latest ``limit`` fire times from ``first`` (itself one) up to ``now``, oldest
+    first, and how many there were in all (counted up to ``MAX_WALK``)."""
+    if first > now:
+        return [], 0
+    times: deque[datetime] = deque([first], maxlen=limit)
+    total = 1
+    while total < MAX_WALK:
         following = next_fire_times(cron, timezone, 1, after=times[-1])
         if not following or following[0] > now:
             break
         times.append(following[0])
-    return times
+        total += 1
+    if total >= MAX_WALK:  # a very long outage: take the fire times just before now
+        iterator = croniter(cron, now.astimezone(ZoneInfo(timezone)))
+        recent = [iterator.get_prev(datetime).astimezone(UTC) for _ in range(limit)]
+        times = deque(sorted(recent), maxlen=limit)
+    return list(times), total
 
 
 def choose(missed: list[datetime], now: datetime, settings: Settings) -> list[datetime]:
@@ -118,12 +131,12 @@ def cron_tick(
                     continue
                 next_fire = None
             elif due.next_fire_at is not None:
-                missed = missed_fires(due.cron, due.timezone, _aware(due.next_fire_at), now)
+                missed, total = missed_fires(due.cron, due.timezone, _aware(due.next_fire_at), now)
                 rows = []
                 for fire in choose(missed, now, settings):
                     row = _row(due.workflow_id, due.version, "schedule", {
                         "scheduled_for": fire.isoformat(), "cron": due.cron,
-                        "timezone": due.timezone, "missed": len(missed),
+                        "timezone": due.timezone, "missed": total,
                     }, now, 0)  # fmt: skip
                     row["dedupe_key"] = f"{due.workflow_id}:{due.position}:{fire.isoformat()}"
                     rows.append(row)

@@ -4,12 +4,14 @@ Each sweeper pass (every ``queue.sweep_interval`` seconds) also runs the cron ti
 alerts are checked every ``alerts.check_interval`` seconds; the retention cleanup runs
 once a day after ``retention.cleanup_time`` (UTC). Every process does this: the cron
 tick and alerts are safe to run concurrently (unique keys, claimed notifications), and
-the daily cleanup is skipped when the audit log shows one already ran today.
+the daily cleanup runs in its own thread, under a PostgreSQL advisory lock, and is
+skipped when the audit log shows one already ran today.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import UTC, datetime
 from datetime import time as clock_time
@@ -24,15 +26,16 @@ from engine.runs import Dispatcher
 log = logging.getLogger("wfconsole.periodic")
 A = table_of(AuditLog).c
 CLEANUP_ACTION = "maintenance.cleanup"
+LOCK_KEY = 0x77666331  # pg advisory lock of the daily cleanup ("wfc1")
 
 
-def cleanup_due(db: Database, settings: Settings, now: datetime) -> bool:
+def cleanup_due(db: Database, settings: Settings, now: datetime, *, primary: bool = False) -> bool:
     """Past today's cleanup time (UTC) and no cleanup recorded since then."""
     hours, minutes = (int(part) for part in settings.retention.cleanup_time.split(":"))
     start = datetime.combine(now.date(), clock_time(hours, minutes), tzinfo=UTC)
     if now < start:
         return False
-    with db.read_engine.connect() as conn:
+    with (db.engine if primary else db.read_engine).connect() as conn:
         ran = conn.execute(
             sa.select(A.id).where(A.action == CLEANUP_ACTION, A.timestamp >= start).limit(1)
         ).first()
@@ -47,6 +50,7 @@ class PeriodicWork:
         self.settings = settings
         self.queue = queue
         self._next_alerts = 0.0
+        self._cleanup_thread: threading.Thread | None = None
 
     def run(self, queue_counter: object | None = None, now: datetime | None = None) -> None:
         """One pass; each part logs and swallows its own failure."""
@@ -74,16 +78,44 @@ class PeriodicWork:
         alerts_tick(self.db, self.settings, queue_counter=queue_counter)  # type: ignore[arg-type]
 
     def _cleanup(self, now: datetime) -> None:
+        """Start the daily cleanup in its own thread, so sweeping and cron keep their pace."""
+        if self._cleanup_thread is not None and self._cleanup_thread.is_alive():
+            return
         if not cleanup_due(self.db, self.settings, now):
             return
+        self._cleanup_thread = threading.Thread(
+            target=self._guarded,
+            args=("daily cleanup", self._cleanup_once, now),
+            name="wfconsole-cleanup",
+            daemon=True,
+        )
+        self._cleanup_thread.start()
+
+    def _cleanup_once(self, now: datetime) -> None:
+        """Clean up unless another process is already at it (or finished it today)."""
         from engine.maintenance.cleanup import run_cleanup
 
-        result = run_cleanup(
-            self.db,
-            logs_days=self.settings.retention.logs_days,
-            executions_days=self.settings.retention.executions_days,
-            actor="wfconsole-worker",
-        )
+        with self.db.engine.connect() as conn:
+            postgres = conn.dialect.name == "postgresql"
+            if postgres:
+                got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY})
+                if not got.scalar_one():
+                    return  # another worker is cleaning up right now
+                conn.commit()
+            try:
+                # Checked again on the primary under the lock: it may have just finished.
+                if not cleanup_due(self.db, self.settings, now, primary=True):
+                    return
+                result = run_cleanup(
+                    self.db,
+                    logs_days=self.settings.retention.logs_days,
+                    executions_days=self.settings.retention.executions_days,
+                    actor="wfconsole-worker",
+                )
+            finally:
+                if postgres:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
+                    conn.commit()
         log.info(
             "daily cleanup: %d log lines and %d executions deleted in %.1f s",
             result.logs_deleted,

@@ -264,13 +264,16 @@ class Queue:
     def _sweep_loop(self) -> None:
         from engine.periodic import PeriodicWork
 
-        periodic = PeriodicWork(self.db, self.settings, self)
+        periodic: PeriodicWork | None = None
         while not self._stop.wait(self.settings.queue.sweep_interval):
-            try:
+            try:  # the database may be down at start: opening it is retried every pass
                 self.sweep_once()
+                if periodic is None:
+                    periodic = PeriodicWork(self.db, self.settings, self)
             except Exception:  # keep sweeping: a database blip must not stop recovery
                 log.exception("sweeper pass failed")
-            periodic.run(queue_counter=self.huey)  # cron tick, alerts, daily cleanup
+            if periodic is not None:
+                periodic.run(queue_counter=self.huey)  # cron tick, alerts, daily cleanup
 
     def stop_sweeper(self) -> None:
         """Stop the sweeper thread."""

@@ -191,3 +191,45 @@ def test_two_consumers_through_ten_fire_times_make_exactly_ten(any_db: Database)
     assert errors == []
     fired = sorted(e.trigger_data["scheduled_for"] for e in _executions(any_db))
     assert fired == [(start + timedelta(minutes=m)).isoformat() for m in range(10)]
+
+
+def test_after_a_long_outage_the_latest_fire_times_are_the_ones_kept(any_db: Database) -> None:
+    _save(any_db)
+    _set_next_fire(any_db, NOW - timedelta(days=2))  # 2,881 missed minutes
+    settings = _settings(any_db, misfire_policy="all", misfire_max_runs=2)
+    cron_tick(any_db, RecordingQueue(), settings, now=NOW)
+    fired = sorted(e.trigger_data["scheduled_for"] for e in _executions(any_db))
+    assert fired == ["2025-03-10T11:59:00+00:00", "2025-03-10T12:00:00+00:00"]
+    assert {e.trigger_data["missed"] for e in _executions(any_db)} == {2881}
+
+
+def test_beyond_the_walk_limit_the_fire_times_just_before_now_are_taken() -> None:
+    from engine.cron import missed_fires
+
+    times, total = missed_fires("* * * * *", "UTC", NOW - timedelta(days=30), NOW, limit=3)
+    assert total == 20_000
+    assert times == [NOW.replace(second=0) - timedelta(minutes=m) for m in (2, 1, 0)]
+
+
+def test_one_daily_cleanup_at_a_time_across_processes(postgres_db: Database) -> None:
+    from engine.periodic import LOCK_KEY, PeriodicWork
+
+    settings = _settings(postgres_db)
+    settings.retention.cleanup_time = "00:00"
+    work = PeriodicWork(postgres_db, settings, RecordingQueue())
+    now = datetime.now(UTC)
+
+    def cleanups() -> int:
+        with session_scope(postgres_db) as session:
+            query = select(AuditLog).where(AuditLog.action == "maintenance.cleanup")
+            return len(session.exec(query).all())
+
+    with postgres_db.engine.connect() as other:  # another worker holds the lock
+        other.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": LOCK_KEY})
+        work._cleanup_once(now)
+        assert cleanups() == 0
+        other.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
+        other.commit()
+    work._cleanup_once(now)
+    work._cleanup_once(now)  # already done today
+    assert cleanups() == 1

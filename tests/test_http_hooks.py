@@ -298,3 +298,29 @@ def test_a_thousand_signed_requests_from_ten_clients_all_run(
     assert {(e.trigger_data["client"], e.trigger_data["n"]) for e in executions} == {
         (c, n) for c in range(10) for n in range(100)
     }
+
+
+def test_a_503_does_not_burn_the_signature_for_the_retry(
+    server: Server, sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import engine.http.app as http_app
+
+    real_start = http_app.start_hooks
+    failures = [RuntimeError("database is down")]
+
+    def flaky_start(*args: Any) -> list[str]:
+        if failures:
+            raise failures.pop()
+        return real_start(*args)
+
+    monkeypatch.setattr(http_app, "start_hooks", flaky_start)
+    body = b'{"order": 7}'
+    header = {"X-Wf-Signature": sign(SECRET, int(time.time()), body)}
+    first = server.post("signed", body, **header)
+    assert (first.status_code, first.headers["retry-after"]) == (503, "5")
+    assert _executions(sqlite_db) == []
+    retry = server.post("signed", body, **header)
+    assert retry.status_code == 202
+    again = server.post("signed", body, **header)
+    assert (again.status_code, again.json()["error"]) == (401, "signature already used (replay)")
+    assert len(_executions(sqlite_db)) == 1

@@ -9,6 +9,7 @@ rows are committed and enqueued. Storage trouble is a 503 with ``Retry-After``, 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -110,7 +111,12 @@ async def receive_hook(request: Request) -> Response:
     if not hooks:
         return _error(404, "no webhook trigger on this path")
     client = request.client.host if request.client else "unknown"
-    wait = receiver.limits.hit(f"{client}|{path}", receiver.settings.security.rate_limit_per_minute)
+    limit = receiver.settings.security.rate_limit_per_minute
+    try:
+        wait = await run_in_threadpool(receiver.limits.hit, f"{client}|{path}", limit)
+    except Exception:
+        log.exception("rate limit store unavailable")
+        return _error(503, "temporarily unavailable", **{"Retry-After": "5"})
     if wait is not None:
         return _error(429, "rate limit exceeded", **{"Retry-After": str(int(wait))})
     try:
@@ -125,11 +131,17 @@ async def receive_hook(request: Request) -> Response:
         )
     except SignatureError as exc:
         return _error(401, str(exc))
-    tolerance = receiver.settings.security.signature_tolerance
-    if signature is not None and not receiver.limits.first_use(
-        f"{path}|{signature}", 2 * tolerance
-    ):
-        return _error(401, "signature already used (replay)")
+    # A signature stays valid for the tolerance on either side of its timestamp.
+    keep = 2 * receiver.settings.security.signature_tolerance
+    replay_key = f"{path}|{signature}" if signature is not None else None
+    if replay_key is not None:
+        try:
+            fresh = await run_in_threadpool(receiver.limits.first_use, replay_key, keep)
+        except Exception:
+            log.exception("replay store unavailable")
+            return _error(503, "temporarily unavailable", **{"Retry-After": "5"})
+        if not fresh:
+            return _error(401, "signature already used (replay)")
     try:
         data: Any = json.loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -140,6 +152,9 @@ async def receive_hook(request: Request) -> Response:
         ids = await run_in_threadpool(start_hooks, receiver.db, receiver.queue, hooks, data)
     except Exception:
         log.exception("could not start webhook executions")
+        if replay_key is not None:  # nothing was accepted: the sender's retry must pass
+            with contextlib.suppress(Exception):
+                await run_in_threadpool(receiver.limits.release, replay_key)
         return _error(503, "temporarily unavailable", **{"Retry-After": "5"})
     return JSONResponse({"executions": ids}, status_code=202)
 

@@ -26,6 +26,10 @@ class Limits(Protocol):
         """True the first time ``key`` is seen within ``ttl`` seconds, False after."""
         ...
 
+    def release(self, key: str) -> None:
+        """Forget ``key`` (a request that was not accepted may be sent again)."""
+        ...
+
 
 class MemoryLimits:
     """``Limits`` in this process (one ``serve`` process, or tests)."""
@@ -59,6 +63,10 @@ class MemoryLimits:
             self._seen[key] = now + ttl
             return True
 
+    def release(self, key: str) -> None:
+        with self._lock:
+            self._seen.pop(key, None)
+
 
 class RedisLimits:
     """``Limits`` in Redis: INCR+EXPIRE per window, SET NX EX for signatures."""
@@ -82,3 +90,6 @@ class RedisLimits:
     def first_use(self, key: str, ttl: int) -> bool:
         name = f"{self.prefix}:replay:{key}"
         return bool(self.client.set(name, b"1", nx=True, ex=ttl))  # type: ignore[attr-defined]
+
+    def release(self, key: str) -> None:
+        self.client.delete(f"{self.prefix}:replay:{key}")  # type: ignore[attr-defined]

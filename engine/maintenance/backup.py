@@ -125,13 +125,17 @@ def create_backup(
 def _dump_postgres(db: Database, writer: BackupWriter) -> None:
     url, env = _libpq(db)
     command = [_tool("pg_dump"), "--format=custom", "--compress=6", f"--dbname={url}"]
-    with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
-    ) as process:
-        stdout, stderr = process.stdout, process.stderr
-        assert stdout is not None and stderr is not None
+    # stderr goes to a file: a pipe nobody reads while stdout streams could fill and hang.
+    with (
+        tempfile.TemporaryFile() as stderr,
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, env=env) as process,
+    ):
+        stdout = process.stdout
+        assert stdout is not None
         for chunk in iter(lambda: stdout.read(1 << 20), b""):
             writer.write(chunk)
+        process.wait()
+        stderr.seek(0)
         errors = stderr.read().decode(errors="replace").strip()
     if process.returncode != 0:
         raise BackupError(f"pg_dump failed: {errors.splitlines()[-1] if errors else 'no output'}")
@@ -208,17 +212,22 @@ def _restore_postgres(db: Database, info: BackupInfo) -> None:
         _tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--no-privileges",
         "--single-transaction", "--exit-on-error", f"--dbname={url}",
     ]  # fmt: skip
-    with subprocess.Popen(
-        command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
-    ) as process:
-        assert process.stdin is not None and process.stderr is not None
+    with (
+        tempfile.TemporaryFile() as stderr,
+        subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr, env=env
+        ) as process,
+    ):
+        assert process.stdin is not None
         try:
             for chunk in payload(info):
                 process.stdin.write(chunk)
             process.stdin.close()
         except BrokenPipeError:
             pass
-        errors = process.stderr.read().decode(errors="replace").strip()
+        process.wait()
+        stderr.seek(0)
+        errors = stderr.read().decode(errors="replace").strip()
     if process.returncode != 0:
         last = errors.splitlines()[-1] if errors else "no output"
         raise BackupError(f"pg_restore failed (nothing was changed): {last}")
