@@ -15,60 +15,22 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import sqlalchemy as sa
-from psycopg import sql
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._seeded import IdleQueue, drop_database, median_ms, seeded_database
 from engine.config import Settings
-from engine.db import Database, connect_database, upgrade
-from engine.demo import seed_demo
+from engine.db import Database, connect_database
 from engine.services.dashboard import collect_dashboard
 
 BENCH_DB = "wf_dash_bench"
-
-
-class IdleQueue:
-    """The queue side of a tick is one LLEN per count on Redis; left out of the figures."""
-
-    def pending_count(self) -> int:
-        return 0
-
-    def scheduled_count(self) -> int:
-        return 0
-
-
-def _prepare(admin_url: str, executions: int, reuse: bool) -> str:
-    url = make_url(admin_url).set(database=BENCH_DB).render_as_string(hide_password=False)
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        exists = admin.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (BENCH_DB,)
-        ).fetchone()
-        if exists and reuse:
-            return url
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(BENCH_DB)))  # fmt: skip
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
-    db = connect_database(Settings.model_validate({"database": {"url": url}}))
-    try:
-        upgrade(db)
-        started = time.perf_counter()
-        seed_demo(db, executions=executions, actor="bench")
-        print(f"seeded {executions:,} executions in {time.perf_counter() - started:.0f}s")
-    finally:
-        db.dispose()
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE")
-    return url
 
 
 def _recorded_statements(db: Database) -> list[tuple[str, Any]]:
@@ -85,15 +47,6 @@ def _recorded_statements(db: Database) -> list[tuple[str, Any]]:
     return statements
 
 
-def _median_ms(run: Any, samples: int) -> float:
-    times = []
-    for _ in range(samples):
-        started = time.perf_counter()
-        run()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--executions", type=int, default=1_000_000)
@@ -108,7 +61,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     print(f"cpus {os.cpu_count()}, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    url = _prepare(args.admin_url, args.executions, args.reuse)
+    url = seeded_database(args.admin_url, BENCH_DB, args.executions, args.reuse)
     db = connect_database(Settings.model_validate({"database": {"url": url}}))
     try:
         statements = _recorded_statements(db)
@@ -120,12 +73,11 @@ def main() -> int:
                 cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + statement, parameters)
                 for (line,) in cursor.fetchall():
                     print("   ", line)
-                took = _median_ms(lambda s=statement, p=parameters: cursor.execute(s, p),
-                                  args.samples)  # fmt: skip
+                took = median_ms(partial(cursor.execute, statement, parameters), args.samples)
                 print(f"    median {took:.1f} ms")
         finally:
             raw.close()
-        tick = _median_ms(
+        tick = median_ms(
             lambda: collect_dashboard(
                 db, IdleQueue(), now=datetime.now(UTC), heartbeat_interval=5.0
             ),
@@ -141,14 +93,12 @@ def main() -> int:
 
         print(
             "steady tick (previous refresh given: settled minutes and 24 h figures reused):"
-            f" median {_median_ms(steady, args.samples):.1f} ms"
+            f" median {median_ms(steady, args.samples):.1f} ms"
         )
     finally:
         db.dispose()
         if not args.keep:
-            with psycopg.connect(args.admin_url, autocommit=True) as admin:
-                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    sql.Identifier(BENCH_DB)))  # fmt: skip
+            drop_database(args.admin_url, BENCH_DB)
     print(f"load average after {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     return 0
 

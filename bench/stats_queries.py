@@ -13,69 +13,22 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._seeded import IdleQueue, drop_database, median_ms, seeded_database
 from engine.config import Settings
-from engine.db import connect_database, upgrade
-from engine.demo import seed_demo
+from engine.db import connect_database
 from engine.services import statistics as stats
 from engine.services.stats_report import collect_statistics
 
 BENCH_DB = "wf_stats_bench"
-
-
-class IdleQueue:
-    """The queue side is one LLEN per count on Redis; left out of the figures."""
-
-    def pending_count(self) -> int:
-        return 0
-
-    def scheduled_count(self) -> int:
-        return 0
-
-
-def _prepare(admin_url: str, executions: int, reuse: bool) -> str:
-    url = make_url(admin_url).set(database=BENCH_DB).render_as_string(hide_password=False)
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        exists = admin.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (BENCH_DB,)
-        ).fetchone()
-        if exists and reuse:
-            return url
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(BENCH_DB)))  # fmt: skip
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
-    db = connect_database(Settings.model_validate({"database": {"url": url}}))
-    try:
-        upgrade(db)
-        started = time.perf_counter()
-        seed_demo(db, executions=executions, actor="bench")
-        print(f"seeded {executions:,} executions in {time.perf_counter() - started:.0f}s")
-    finally:
-        db.dispose()
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE")
-    return url
-
-
-def _median_ms(run: Callable[[], object], samples: int) -> float:
-    times = []
-    for _ in range(samples):
-        started = time.perf_counter()
-        run()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
 
 
 def main() -> int:
@@ -92,7 +45,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     print(f"cpus {os.cpu_count()}, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    url = _prepare(args.admin_url, args.executions, args.reuse)
+    url = seeded_database(args.admin_url, BENCH_DB, args.executions, args.reuse)
     db = connect_database(Settings.model_validate({"database": {"url": url}}))
     now = datetime.now(UTC)
     try:
@@ -125,13 +78,11 @@ def main() -> int:
         except ImportError:
             pass
         for label, run in queries.items():
-            print(f"{label:<40} median {_median_ms(run, args.samples):8.1f} ms")
+            print(f"{label:<40} median {median_ms(run, args.samples):8.1f} ms")
     finally:
         db.dispose()
         if not args.keep:
-            with psycopg.connect(args.admin_url, autocommit=True) as admin:
-                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    sql.Identifier(BENCH_DB)))  # fmt: skip
+            drop_database(args.admin_url, BENCH_DB)
     print(f"load average after {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     return 0
 
