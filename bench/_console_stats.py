@@ -46,3 +46,18 @@ def print_figures(figures: list[Figure]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+def figures_json(figures: list[Figure]) -> dict[str, dict[str, float | int | None]]:
+    """Each figure's sample count, p50 and p95, and its query's median (ms), for ``--json``."""
+    out: dict[str, dict[str, float | int | None]] = {}
+    for figure in figures:
+        if not figure.samples:
+            continue
+        out[figure.what] = {
+            "n": len(figure.samples),
+            "p50_ms": statistics.median(figure.samples),
+            "p95_ms": percentile(figure.samples, 0.95),
+            "query_ms": statistics.median(figure.baseline) if figure.baseline else None,
+        }
+    return out

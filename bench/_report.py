@@ -52,6 +52,8 @@ class Report:
     lines: list[str] = field(default_factory=list)
     profile: tuple[Any, ...] | None = None
     load_at_start: tuple[float, ...] = field(default_factory=os.getloadavg)
+    figures: dict[str, Any] = field(default_factory=dict)
+    """The headline figures per scenario, for ``--json``."""
 
     def pg(
         self,
@@ -65,6 +67,20 @@ class Report:
         after: dict[str, int],
     ) -> None:
         c, t = args.consumers, args.threads
+        self.figures["pg"] = {
+            "consumers": c,
+            "threads": t,
+            "executions": tp.count,
+            "executions_per_second": tp.per_second,
+            "raw_huey_per_second": raw.per_second,
+            "latency_rate": lat.rate,
+            "p50_ms": lat.p50_ms,
+            "p99_ms": lat.p99_ms,
+            "max_ms": lat.max_ms,
+            "not_success": tp.not_success,
+            "cpu_ms_per_execution": sum(tp.cpu.values()) / tp.count * 1000,
+            "raw_pg_commits": {m: r.transactions_per_second for m, r in commits.items()},
+        }
         self.rows.append(
             Row(
                 f"A  engine, PostgreSQL + Redis, {c} consumers x {t} threads",
@@ -111,6 +127,17 @@ class Report:
         after: dict[str, int],
     ) -> None:
         t = args.local_threads
+        self.figures["sqlite"] = {
+            "threads": t,
+            "executions": tp.count,
+            "executions_per_second": tp.per_second,
+            "raw_huey_per_second": raw.per_second,
+            "latency_rate": lat.rate,
+            "p50_ms": lat.p50_ms,
+            "p99_ms": lat.p99_ms,
+            "idle_max_ms": idle.max_ms,
+            "not_success": tp.not_success,
+        }
         self.rows.append(
             Row(
                 f"B  engine, SQLite + SqliteHuey, embedded worker x {t} threads",

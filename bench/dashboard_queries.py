@@ -14,6 +14,7 @@ cores), vacuumed so index-only scans apply, and dropped at the end unless ``--ke
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from datetime import UTC, datetime
@@ -53,6 +54,7 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=20)
     parser.add_argument("--reuse", action="store_true", help="keep an existing database")
     parser.add_argument("--keep", action="store_true", help="do not drop it at the end")
+    parser.add_argument("--json", action="store_true", help="print the tick medians as JSON, last")
     parser.add_argument(
         "--admin-url",
         default=os.environ.get(
@@ -91,15 +93,22 @@ def main() -> int:
                 db, IdleQueue(), now=datetime.now(UTC), heartbeat_interval=5.0, previous=last[0]
             )
 
+        steady_ms = median_ms(steady, args.samples)
         print(
             "steady tick (previous refresh given: settled minutes and 24 h figures reused):"
-            f" median {median_ms(steady, args.samples):.1f} ms"
+            f" median {steady_ms:.1f} ms"
         )
     finally:
         db.dispose()
         if not args.keep:
             drop_database(args.admin_url, BENCH_DB)
     print(f"load average after {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    if args.json:
+        print(
+            json.dumps(
+                {"executions": args.executions, "tick_ms": tick, "steady_tick_ms": steady_ms}
+            )
+        )
     return 0
 
 

@@ -11,6 +11,7 @@ directory. The load average is printed too: on a shared machine it explains a lo
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -40,7 +41,7 @@ def _progress(label: str):
     return show
 
 
-def _report(label: str, summary: DemoSummary) -> None:
+def _report(label: str, summary: DemoSummary) -> dict[str, float]:
     seconds = summary.seconds
     print(
         f"{label:<10} {summary.executions:>9,} executions  {summary.steps:>9,} steps"
@@ -48,6 +49,8 @@ def _report(label: str, summary: DemoSummary) -> None:
         f"  -> {summary.executions / seconds:>8,.0f} executions/s"
         f"  {summary.rows / seconds:>9,.0f} rows/s"
     )
+    return {"executions": summary.executions, "rows": summary.rows, "seconds": seconds,
+            "rows_per_second": summary.rows / seconds}  # fmt: skip
 
 
 def bench_postgres(admin_url: str, executions: int) -> DemoSummary:
@@ -92,13 +95,17 @@ def main() -> int:
         ),
     )
     parser.add_argument("--only", choices=("pg", "sqlite"))
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON, last")
     args = parser.parse_args()
+    figures: dict[str, dict[str, float]] = {}
     print(f"cpus {os.cpu_count()}, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     if args.only != "sqlite":
-        _report("postgres", bench_postgres(args.admin_url, args.executions))
+        figures["postgres"] = _report("postgres", bench_postgres(args.admin_url, args.executions))
     if args.only != "pg":
-        _report("sqlite", bench_sqlite(args.sqlite_executions))
+        figures["sqlite"] = _report("sqlite", bench_sqlite(args.sqlite_executions))
     print(f"load average after {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    if args.json:
+        print(json.dumps(figures))
     return 0
 
 

@@ -12,6 +12,7 @@ time (and the plan of the daily aggregate), then drops the database unless ``--k
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -37,6 +38,7 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=5)
     parser.add_argument("--reuse", action="store_true", help="keep an existing database")
     parser.add_argument("--keep", action="store_true", help="do not drop it at the end")
+    parser.add_argument("--json", action="store_true", help="print the medians as JSON, last")
     parser.add_argument(
         "--admin-url",
         default=os.environ.get(
@@ -77,13 +79,17 @@ def main() -> int:
             queries["one /metrics scrape"] = lambda: scrape(db, IdleQueue(), now=now)
         except ImportError:
             pass
+        medians: dict[str, float] = {}
         for label, run in queries.items():
-            print(f"{label:<40} median {median_ms(run, args.samples):8.1f} ms")
+            medians[label] = median_ms(run, args.samples)
+            print(f"{label:<40} median {medians[label]:8.1f} ms")
     finally:
         db.dispose()
         if not args.keep:
             drop_database(args.admin_url, BENCH_DB)
     print(f"load average after {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    if args.json:
+        print(json.dumps({"executions": args.executions, "median_ms": medians}))
     return 0
 
 

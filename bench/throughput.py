@@ -18,6 +18,7 @@ commit rates. Every process, database and queue it creates is removed at the end
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -140,6 +141,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=3.0,
         help="length of each raw PostgreSQL commit-rate measurement",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the headline figures as one JSON object"
     )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument(
@@ -299,7 +303,10 @@ def main(argv: list[str] | None = None) -> int:
             return 130
         finally:
             children.stop_all()
-    report.print(args)
+    if args.json:
+        print(json.dumps(report.figures))
+    else:
+        report.print(args)
     return 0
 
 

@@ -103,8 +103,21 @@ def serve(children: Children, config: Path) -> int:
     return port
 
 
+FIGURES: dict[str, dict[str, object]] = {}
+"""Each scenario's figures, printed as JSON with ``--json``."""
+QUIET = [False]
+
+
 def report(label: str, rate: float, latencies: list[float], statuses: dict[int, int],
            baseline: float | None) -> None:  # fmt: skip
+    FIGURES[label] = {
+        "per_second": rate,
+        "p50_ms": percentile(latencies, 50),
+        "p99_ms": percentile(latencies, 99),
+        "statuses": {str(k): v for k, v in statuses.items()},
+    }
+    if QUIET[0]:
+        return
     ratio = f"{rate / baseline:.2f}" if baseline else "-"
     print(
         f"{label:<34} {rate:>8,.0f}/s  ratio {ratio:>5}  p50 {percentile(latencies, 50):6.1f} ms"
@@ -116,6 +129,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument(
         "--admin-url",
         default=os.environ.get(
@@ -123,8 +137,12 @@ def main() -> int:
         ),
     )
     args = parser.parse_args()
+    QUIET[0] = args.json
     os.environ["WF_BENCH_HOOK_SECRET"] = SECRET
-    print(f"cpus {os.cpu_count()}, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    if not args.json:
+        print(
+            f"cpus {os.cpu_count()}, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
+        )
     children = Children()
     try:
         port = free_port()
@@ -176,7 +194,10 @@ def main() -> int:
             client.close()
     finally:
         children.stop_all()
-    print(f"load average after {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    if args.json:
+        print(json.dumps(FIGURES))
+    else:
+        print(f"load average after {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     return 0
 
 

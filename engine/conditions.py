@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from engine.json_values import json_value_problem
 from engine.templating import MISSING, lookup, parse_path
 
 MAX_DEPTH: Final = 32
@@ -97,6 +98,10 @@ class Rule(_ConditionNode):
     @classmethod
     def _value_fits_op(cls, value: Any, info: ValidationInfo) -> Any:
         op = info.data.get("op")
+        problem = json_value_problem(value)
+        if problem is not None:
+            subpath, why = problem
+            raise ValueError(f"value{subpath}: {why}")
         if op in ("in", "not_in") and not isinstance(value, list):
             raise ValueError(f"op {op!r} needs a list value")
         if op in _ORDERED and not (_is_number(value) or isinstance(value, str)):

@@ -134,8 +134,10 @@ class RetentionSettings(_Section):
 
 
 class CacheSettings(_Section):
-    enabled: bool = True
-    ttl: int = Field(default=3600, ge=0, description="Seconds a workflow definition stays cached.")
+    enabled: bool = Field(
+        default=True, description="Cache workflow lookups (in Redis when the queue is)."
+    )
+    ttl: int = Field(default=3600, ge=0, description="Seconds an entry stays cached; 0 = off.")
 
 
 class LoggingSettings(_Section):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from engine.config import Settings
 from engine.crypto import Vault
+from engine.definition_cache import SESSION_KEY, WorkflowCache
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -28,8 +29,11 @@ class DatabaseError(Exception):
     """The database is unreachable, unusable or not migrated; the message says what to do."""
 
 
-def normalize_url(url: str) -> str:
-    """Accept the URLs users type (``postgresql://``, ``postgres://``) and pick psycopg 3."""
+def normalize_url(url: str, *, field: str = "database.url") -> str:
+    """Accept the URLs users type (``postgresql://``, ``postgres://``) and pick psycopg 3.
+
+    ``field`` names the setting in the error for an unparseable URL.
+    """
     if url.startswith("postgres://"):
         url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
@@ -37,7 +41,7 @@ def normalize_url(url: str) -> str:
     try:
         make_url(url)
     except ArgumentError:
-        raise DatabaseError(f"database.url: not a valid database URL: {redact_url(url)}") from None
+        raise DatabaseError(f"{field}: not a valid database URL: {redact_url(url)}") from None
     return url
 
 
@@ -119,14 +123,33 @@ class Database:
     read_engine: Engine
     vault: Vault = field(default_factory=Vault)
     """Encrypts the secrets stored in definitions (engine/crypto.py)."""
+    has_replica: bool = False
+    """True when ``read_engine`` is a read replica (``database.read_url``), which may lag."""
+    workflow_cache: WorkflowCache = field(default_factory=WorkflowCache)
+    """Current workflows, hooks and listeners by key (engine/definition_cache.py)."""
 
     def session(self) -> Session:
         """A read-write session (use as a context manager)."""
-        return Session(self.engine, expire_on_commit=False)
+        # The cache rides along so that a workflow change can announce itself on commit.
+        info = {SESSION_KEY: self.workflow_cache}
+        return Session(self.engine, expire_on_commit=False, info=info)
 
     def read_session(self) -> Session:
         """A session on the read replica when configured, otherwise the primary."""
         return Session(self.read_engine, expire_on_commit=False)
+
+    @property
+    def primary_read_engine(self) -> Engine:
+        """For reads that must see the latest commit: the primary when a replica serves
+        ``read_engine``; otherwise ``read_engine`` itself (on SQLite, readers that never
+        wait on writers)."""
+        return self.engine if self.has_replica else self.read_engine
+
+    def on_primary(self) -> Database:
+        """This database with its reads on the primary too (read-your-own-writes)."""
+        if not self.has_replica:
+            return self
+        return replace(self, read_engine=self.engine, has_replica=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -139,10 +162,11 @@ class Database:
         return redact_url(self.url)
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (of ``on_primary`` views too: they share them)."""
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()
+        self.workflow_cache.close()
 
 
 _upgrade_lock = threading.Lock()
@@ -155,11 +179,19 @@ def connect_database(settings: Settings) -> Database:
     engine = create_db_engine(url, pool_size=pool_size, echo=settings.database.echo)
     read_engine = engine
     if settings.database.read_url:
-        read_engine = create_db_engine(settings.database.read_url, pool_size=pool_size)
+        read_url = normalize_url(settings.database.read_url, field="database.read_url")
+        read_engine = create_db_engine(read_url, pool_size=pool_size)
     elif is_sqlite(url):
         read_engine = create_db_engine(url, pool_size=pool_size, immediate=False)
     vault = Vault.from_settings(settings, is_sqlite=is_sqlite(url))
-    return Database(url=url, engine=engine, read_engine=read_engine, vault=vault)
+    return Database(
+        url=url,
+        engine=engine,
+        read_engine=read_engine,
+        vault=vault,
+        has_replica=bool(settings.database.read_url),
+        workflow_cache=WorkflowCache.from_settings(settings),
+    )
 
 
 def open_database(settings: Settings, *, migrate: bool | None = None) -> Database:
@@ -245,6 +277,19 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def storage_failure(exc: BaseException) -> str | None:
+    """One line saying what the database reported, when ``exc`` is the database failing.
+
+    A full disk, a lock held too long or a server that went away is the operator's to
+    fix, not a bug: the CLI shows this line instead of a traceback. None for other errors.
+    """
+    import psycopg
+
+    if isinstance(exc, sa.exc.OperationalError | psycopg.OperationalError):
+        return _first_line(exc)
+    return None
+
+
 @contextmanager
 def session_scope(db: Database) -> Iterator[Session]:
     """A session that commits on success and rolls back on error."""
@@ -264,4 +309,5 @@ __all__ = [
     "create_db_engine",
     "open_database",
     "session_scope",
+    "storage_failure",
 ]

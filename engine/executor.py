@@ -64,7 +64,8 @@ class DefinitionCache:
                 self._entries.move_to_end(key)
                 return self._entries[key]
         table = table_of(WorkflowVersion)
-        with db.read_engine.connect() as conn:
+        # The primary: a version saved a moment ago may not have reached a replica yet.
+        with db.primary_read_engine.connect() as conn:
             document = conn.execute(
                 sa.select(table.c.definition).where(
                     table.c.workflow_id == workflow_id, table.c.version == version

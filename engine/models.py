@@ -295,3 +295,17 @@ class AuditLog(SQLModel, table=True):
     target_type: str = Field(max_length=32)
     target_id: str | None = Field(default=None, max_length=200)
     details: dict[str, Any] | None = _json()
+
+
+class DefinitionGeneration(SQLModel, table=True):
+    """One row whose ``token`` changes in every transaction that changes a workflow.
+
+    The workflow cache (engine/definition_cache.py) keys its entries by the token, so a
+    change committed by any process makes every cached lookup a miss.
+    """
+
+    __tablename__ = "definition_generation"
+
+    id: int = Field(default=1, primary_key=True)
+    token: str = Field(max_length=36)
+    changed_at: datetime = Field(default_factory=utcnow)

@@ -29,6 +29,8 @@ _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
 _UNIQUE_LOCAL = ipaddress.IPv6Network("fc00::/7")
 _SITE_LOCAL = ipaddress.IPv6Network("fec0::/10")
+# RFC 9637 (2024): newer than the tables of the Python versions we support.
+_DOCUMENTATION_V6 = ipaddress.IPv6Network("3fff::/20")
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,8 @@ def check_address(ip: IPAddress) -> str | None:
             return "site-local address"
         if ip in _UNIQUE_LOCAL:
             return "unique-local address"
+        if ip in _DOCUMENTATION_V6:
+            return "documentation address"
     if ip.is_private:
         return "private address"
     if ip.is_reserved:

@@ -5,12 +5,13 @@ The same statements, conditions and locks as ``execution_store.claim_batch`` and
 pooled connection's psycopg connection in pipeline mode: BEGIN, the statements and
 COMMIT go out together, so a claim costs one round trip (claim, refusal look-up, COMMIT
 and the post-commit cap check) and a commit round two (lock the rows; then write and
-COMMIT). Statements run often are prepared by psycopg automatically.
+COMMIT), a trigger's inserts (manual run, webhook) one. Statements run often are
+prepared by psycopg automatically.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -218,7 +219,6 @@ def pg_round(conn: sa.Connection) -> Iterator[PgRound]:
         round_.cursor.execute("COMMIT")
 
 
-_WORKFLOW_BY_NAME = "SELECT id, version, enabled FROM workflow WHERE name = %s"
 _INSERT_EXECUTION = (
     "INSERT INTO workflow_execution (id, workflow_id, workflow_version, status, trigger_type,"
     " trigger_data, created_at, available_at, retry_count, next_step, cancel_requested,"
@@ -231,27 +231,26 @@ _INSERT_AUDIT = (
     " VALUES (%(timestamp)s, %(actor)s, %(action)s, %(target_type)s, %(target_id)s,"
     " %(details)s)"
 )
-Build = Callable[[tuple[Any, ...] | None], tuple[list[dict[str, Any]], dict[str, Any]]]
 
 
-def insert_runs(conn: sa.Connection, workflow_name: str, build: Build) -> list[dict[str, Any]]:
-    """A manual trigger's transaction in two round trips: read the workflow, then write.
+def insert_executions(
+    conn: sa.Connection, rows: Sequence[dict[str, Any]], audit: dict[str, Any] | None = None
+) -> None:
+    """A trigger's transaction — its execution rows and audit row — in one round trip.
 
-    ``build((id, version, enabled) or None)`` returns the execution rows and the audit
-    row, or raises (unknown or disabled workflow): then nothing is written. Returns the
-    execution rows written.
+    The workflow was looked up beforehand (engine/definition_cache.py), so BEGIN, the
+    INSERTs and COMMIT go out together. A workflow deleted meanwhile fails the foreign key
+    and nothing is written.
     """
     with _pipeline(conn) as raw:
         cursor = raw.cursor()
         cursor.execute("BEGIN")
-        cursor.execute(_WORKFLOW_BY_NAME, (workflow_name,))
-        rows, audit = build(cursor.fetchone())
         cursor.executemany(
             _INSERT_EXECUTION, [{**row, "trigger_data": Jsonb(row["trigger_data"])} for row in rows]
         )
-        cursor.execute(_INSERT_AUDIT, {**audit, "details": _jsonb(audit["details"])})
+        if audit is not None:
+            cursor.execute(_INSERT_AUDIT, {**audit, "details": _jsonb(audit["details"])})
         cursor.execute("COMMIT")
-    return rows
 
 
 def fast_path(conn: sa.Connection) -> bool:

@@ -11,18 +11,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+import psycopg
 import sqlalchemy as sa
-from sqlmodel import col, select
 
 from engine import pg_store
 from engine.db import Database, session_scope
 from engine.execution_store import EXECUTIONS
-from engine.models import AuditLog, Workflow, WorkflowTrigger, new_id, table_of, utcnow
-from engine.services.audit import record_audit
+from engine.models import AuditLog, new_id, table_of, utcnow
+from engine.roles import Permission
+from engine.services.audit import authorize, record_audit
 from engine.services.workflows import WorkflowNotFound
+from engine.workflow_lookups import event_listeners, find_workflow
 
 log = logging.getLogger("wfconsole.runs")
-W = table_of(Workflow).c
 _INSERT_AUDIT = sa.insert(table_of(AuditLog))
 
 
@@ -102,39 +103,45 @@ def run_workflow(
 ) -> list[str]:
     """Manual trigger: create ``count`` executions of the named workflow and enqueue them."""
     now = utcnow()
-
-    def build(workflow: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        if workflow is None:
-            raise WorkflowNotFound(name)
-        workflow_id, version, enabled = workflow
-        if not enabled:
-            raise WorkflowDisabled(name)
-        rows = [_row(workflow_id, version, "manual", data or {}, now, 0) for _ in range(count)]
-        audit = {
-            "timestamp": now,
-            "actor": actor,
-            "action": "workflow.run",
-            "target_type": "workflow",
-            "target_id": workflow_id,
-            "details": {"name": name, "executions": count},
-        }
-        return rows, audit
-
-    # Core statements (PostgreSQL: pipelined), not the ORM: the hot path of every manual run.
-    with db.engine.connect() as conn:
-        if pg_store.fast_path(conn):
-            rows = pg_store.insert_runs(conn, name, build)
-        else:
-            with conn.begin():
-                workflow = conn.execute(
-                    sa.select(W.id, W.version, W.enabled).where(W.name == name)
-                ).first()
-                rows, audit = build(None if workflow is None else tuple(workflow))
-                conn.execute(sa.insert(EXECUTIONS), rows)
-                conn.execute(_INSERT_AUDIT, audit)
+    workflow = find_workflow(db, name)
+    if workflow is None:
+        raise WorkflowNotFound(name)
+    if not workflow.enabled:
+        raise WorkflowDisabled(name)
+    rows = [_row(workflow.id, workflow.version, "manual", data or {}, now, 0) for _ in range(count)]
+    audit = {
+        "timestamp": now,
+        "actor": actor,
+        "action": "workflow.run",
+        "target_type": "workflow",
+        "target_id": workflow.id,
+        "details": {"name": name, "executions": count},
+    }
+    try:
+        insert_executions(db, rows, audit)
+    except (sa.exc.IntegrityError, psycopg.IntegrityError):
+        raise WorkflowNotFound(name) from None  # deleted since the lookup: its key is gone
     ids = [row["id"] for row in rows]
     dispatch_all(queue, ids)
     return ids
+
+
+def insert_executions(
+    db: Database, rows: list[dict[str, Any]], audit: dict[str, Any] | None = None
+) -> None:
+    """Commit a trigger's execution rows (and its audit row) in one transaction.
+
+    Core statements, not the ORM: every manual run and webhook passes here. On PostgreSQL
+    the whole transaction is one pipelined round trip (``pg_store.insert_executions``).
+    """
+    with db.engine.connect() as conn:
+        if pg_store.fast_path(conn):
+            pg_store.insert_executions(conn, rows, audit)
+            return
+        with conn.begin():
+            conn.execute(sa.insert(EXECUTIONS), rows)
+            if audit is not None:
+                conn.execute(_INSERT_AUDIT, audit)
 
 
 def emit_event(
@@ -145,18 +152,19 @@ def emit_event(
     *,
     actor: str,
     depth: int = 0,
+    check_role: bool = False,
 ) -> list[str]:
-    """Start every enabled workflow listening for ``event``; returns the new execution ids."""
+    """Start every enabled workflow listening for ``event``; returns the new execution ids.
+
+    ``check_role`` requires ``Permission.OPERATE`` for the actor's stored role first, in
+    the same transaction.
+    """
     now = utcnow()
+    listeners = event_listeners(db, event)
     with session_scope(db) as session:
-        listeners = session.exec(
-            select(Workflow.id, Workflow.version)
-            .join(WorkflowTrigger, col(WorkflowTrigger.workflow_id) == col(Workflow.id))
-            .where(WorkflowTrigger.type == "event", WorkflowTrigger.key == event)
-            .where(col(Workflow.enabled).is_(True))
-            .distinct()
-        ).all()
-        rows = [_row(wid, version, "event", data or {}, now, depth) for wid, version in listeners]
+        if check_role:
+            authorize(session, actor, Permission.OPERATE)
+        rows = [_row(w.id, w.version, "event", data or {}, now, depth) for w in listeners]
         if rows:
             session.connection().execute(sa.insert(EXECUTIONS), rows)
         record_audit(
@@ -205,17 +213,11 @@ def emit_from_step(
     again after a crash or a retry emits nothing twice. The caller enqueues the ids.
     """
     now = utcnow()
+    listeners = event_listeners(db, event)
     with session_scope(db) as session:
-        listeners = session.exec(
-            select(Workflow.id, Workflow.version)
-            .join(WorkflowTrigger, col(WorkflowTrigger.workflow_id) == col(Workflow.id))
-            .where(WorkflowTrigger.type == "event", WorkflowTrigger.key == event)
-            .where(col(Workflow.enabled).is_(True))
-            .distinct()
-        ).all()
         rows = []
-        for workflow_id, version in listeners:
-            row = _row(workflow_id, version, "event", data, now, depth)
-            row["dedupe_key"] = f"event:{execution_id}:{step_index}:{workflow_id}"
+        for workflow in listeners:
+            row = _row(workflow.id, workflow.version, "event", data, now, depth)
+            row["dedupe_key"] = f"event:{execution_id}:{step_index}:{workflow.id}"
             rows.append(row)
         return insert_once(session.connection(), rows)

@@ -37,6 +37,7 @@ class SweepReport:
     enqueue: list[str] = field(default_factory=list)
     retried: int = 0
     failed: int = 0
+    cancelled: int = 0
 
 
 def sweep(
@@ -63,6 +64,25 @@ def sweep(
 
 
 def _expired_leases(db: Database, now: datetime, batch: int, report: SweepReport) -> None:
+    reclaim_lost(db, sa.and_(E.status == RUNNING, E.lease_until < now), now=now, batch=batch,
+                 report=report)  # fmt: skip
+
+
+def reclaim_lost(
+    db: Database,
+    lost: sa.ColumnElement[bool],
+    *,
+    now: datetime,
+    report: SweepReport,
+    batch: int = 1000,
+    note: str = "worker lost",
+) -> None:
+    """Take back RUNNING executions matching ``lost``: to retry, FAILED, or CANCELLED.
+
+    Each row changes with a conditional UPDATE that repeats ``lost``, so a row claimed or
+    finished meanwhile is left alone. ``note`` starts the log line of each row.
+    """
+    lost = sa.and_(E.status == RUNNING, lost)
     with db.engine.connect() as conn:
         expired = conn.execute(
             sa.select(
@@ -74,17 +94,17 @@ def _expired_leases(db: Database, now: datetime, batch: int, report: SweepReport
                 W.max_retries,
             )
             .join(WORKFLOWS, W.id == E.workflow_id)
-            .where(E.status == RUNNING, E.lease_until < now)
+            .where(lost)
             .limit(batch)
         ).all()
     for row in expired:
-        lost = sa.and_(E.id == row.id, E.status == RUNNING, E.lease_until < now)
+        still_lost = sa.and_(E.id == row.id, lost)
         with db.engine.begin() as conn:
             if row.cancel_requested:
                 # A retry's claim would clear the flag and run it again: honour the cancel.
                 done = conn.execute(
                     sa.update(EXECUTIONS)
-                    .where(lost)
+                    .where(still_lost)
                     .values(
                         status=ExecutionStatus.CANCELLED.value,
                         error="cancelled",
@@ -93,15 +113,16 @@ def _expired_leases(db: Database, now: datetime, batch: int, report: SweepReport
                     )
                 ).rowcount
                 if done:
+                    report.cancelled += 1
                     bump_counters(conn, row.workflow_id, status=ExecutionStatus.CANCELLED.value,
                                   duration_ms=None, now=now)  # fmt: skip
-                    _log(conn, row.id, LogLevel.WARNING, "worker lost; cancel requested: cancelled",
+                    _log(conn, row.id, LogLevel.WARNING, f"{note}; cancel requested: cancelled",
                          now)  # fmt: skip
                 continue
             if row.retry_count < row.max_retries:
                 done = conn.execute(
                     sa.update(EXECUTIONS)
-                    .where(lost)
+                    .where(still_lost)
                     .values(
                         status=PENDING,
                         retry_count=E.retry_count + 1,
@@ -114,12 +135,12 @@ def _expired_leases(db: Database, now: datetime, batch: int, report: SweepReport
                 if done:
                     report.retried += 1
                     report.enqueue.append(row.id)
-                    _log(conn, row.id, LogLevel.WARNING, "worker lost; handed back for retry", now)
+                    _log(conn, row.id, LogLevel.WARNING, f"{note}; handed back for retry", now)
                 continue
             duration = (now - row.started_at).total_seconds() * 1000 if row.started_at else None
             done = conn.execute(
                 sa.update(EXECUTIONS)
-                .where(lost)
+                .where(still_lost)
                 .values(
                     status=ExecutionStatus.FAILED.value,
                     error=WORKER_LOST,
@@ -137,7 +158,7 @@ def _expired_leases(db: Database, now: datetime, batch: int, report: SweepReport
                     duration_ms=duration,
                     now=now,
                 )
-                _log(conn, row.id, LogLevel.ERROR, "worker lost and no retries left: failed", now)
+                _log(conn, row.id, LogLevel.ERROR, f"{note} and no retries left: failed", now)
 
 
 def _stale_pending(

@@ -131,7 +131,7 @@ def test_cli_dry_run_prints_counts_then_the_run_deletes(
     assert re.search(r"workflow_execution\s+4\n", dry.out)
     assert re.search(r"workflow_execution_log\s+20\s+\(12 old lines, 8 of those", dry.out)
     assert _count(sqlite_db, WorkflowExecution) == 12
-    done = cli("cleanup", "--batch-size", "5")
+    done = cli("cleanup", "--batch-size", "5", "--user", "tester")
     assert done.code == 0, done.err
     assert "deleted 12 log lines and 4 executions" in done.out
     assert "logs: 5 / 12" in done.err

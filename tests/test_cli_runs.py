@@ -53,8 +53,10 @@ class Cli:
         self.capsys = capsys
 
     def __call__(self, *args: str) -> Result:
+        # As the user who defined the workflows (the first one: SUPER_ADMIN).
+        user = () if "--user" in args else ("--user", "tester")
         try:
-            code = main([*args, "--config", str(self.deployed.config_path)])
+            code = main([*args, "--config", str(self.deployed.config_path), *user])
         except SystemExit as exit_:
             code = exit_.code if isinstance(exit_.code, int) else 1
         captured = self.capsys.readouterr()
@@ -120,7 +122,7 @@ def test_run_wait_prints_the_final_state_and_exits_0(
     define(local, "greet", http_sink)
     completed = subprocess.run(
         [sys.executable, "-m", "wfconsole.cli", "run", "greet", "--wait", "--data", '{"who": "x"}',
-         "--config", str(local.config_path)],
+         "--config", str(local.config_path), "--user", "tester"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from textual import work
 from textual.app import App, ScreenStackError, SystemCommand
@@ -18,13 +18,19 @@ from engine.roles import Permission, denial
 from engine.services.health import HealthReport
 from wfconsole.backend import ConsoleBackend
 from wfconsole.execution_filter import ExecutionFilter
-from wfconsole.screens.dashboard import DashboardScreen
 from wfconsole.screens.executions import ExecutionsScreen
-from wfconsole.screens.failures import FailuresScreen
 from wfconsole.screens.help import HelpScreen, KeyGroup, KeyHelp
-from wfconsole.screens.maintenance import MaintenanceScreen
-from wfconsole.screens.workflows import WorkflowsScreen
+from wfconsole.section_screens import (
+    dashboard_screen,
+    executions_screen,
+    failures_screen,
+    maintenance_screen,
+    workflows_screen,
+)
 from wfconsole.widgets.safe_text import clean
+
+if TYPE_CHECKING:
+    from wfconsole.screens.workflows import WorkflowsScreen
 
 
 @dataclass(frozen=True)
@@ -38,32 +44,11 @@ class Section:
 
 
 SECTIONS = (
-    Section(
-        "dashboard",
-        "d",
-        "Dashboard",
-        lambda app: DashboardScreen(
-            app.backend, refresh_interval=app.console_settings.refresh_interval
-        ),
-    ),
-    Section("workflows", "w", "Workflows", lambda app: WorkflowsScreen(app.backend)),
-    Section(
-        "executions",
-        "x",
-        "Executions",
-        lambda app: ExecutionsScreen(
-            app.backend, refresh_interval=app.console_settings.refresh_interval
-        ),
-    ),
-    Section(
-        "failures",
-        "f",
-        "Failures",
-        lambda app: FailuresScreen(
-            app.backend, refresh_interval=app.console_settings.refresh_interval
-        ),
-    ),
-    Section("maintenance", "m", "Maintenance", lambda app: MaintenanceScreen(app.backend)),
+    Section("dashboard", "d", "Dashboard", dashboard_screen),
+    Section("workflows", "w", "Workflows", workflows_screen),
+    Section("executions", "x", "Executions", executions_screen),
+    Section("failures", "f", "Failures", failures_screen),
+    Section("maintenance", "m", "Maintenance", maintenance_screen),
 )
 
 
@@ -186,7 +171,20 @@ class WfConsoleApp(App[None]):
         self.health: HealthReport | None = None
         """The database's and queue's state as last checked (None until the first check)."""
         for section in SECTIONS:
-            self.add_mode(section.mode, partial(section.build, self))
+            self.add_mode(section.mode, partial(self._section_screen, section))
+
+    def _section_screen(self, section: Section) -> Screen[None]:
+        """A section's screen, marked as styled by the CSS the app has already parsed.
+
+        Textual gives a mode's first screen an unknown CSS generation and so re-parses
+        every stylesheet, twice, when it mounts (~200 ms on a first visit to a section).
+        Our screens have no CSS of their own, and the widgets' ``DEFAULT_CSS`` is parsed
+        as each widget registers, so nothing is stale. Should Textual rename the private
+        counter, this assignment does nothing and the first visit is slow again.
+        """
+        screen = section.build(self)
+        screen._css_update_count = self._css_update_count
+        return screen
 
     async def on_mount(self) -> None:
         """Show where the console is attached, then open the first section."""
@@ -214,7 +212,7 @@ class WfConsoleApp(App[None]):
         except ScreenStackError:
             return  # between modes, or closing: the next tick will do
         # The dashboard's own refresh reports health while it is shown.
-        if not isinstance(screen, DashboardScreen):
+        if not getattr(screen, "REPORTS_HEALTH", False):
             self._fetch_health()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="app-health")

@@ -95,14 +95,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:
+        from engine.roles import PermissionDenied
+
+        if isinstance(exc, PermissionDenied):
+            # The same check and wording as the console's and the API's refusals.
+            who = current_user(args)
+            print(f"{PROG}: error: {command_label(args)}: refused for {who}: {_one_line(exc)}",
+                  file=sys.stderr)  # fmt: skip
+            return 1
         if isinstance(exc, _user_errors()):
             print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+            return 1
+        from engine.db import storage_failure
+
+        failure = storage_failure(exc)
+        if failure is not None:  # disk full, database locked or down: nothing to debug
+            print(f"{PROG}: error: database: {_one_line_text(failure)}", file=sys.stderr)
             return 1
         raise
 
 
+def command_label(args: argparse.Namespace) -> str:
+    """The command as typed, without its arguments: ``workflow import``, ``run``."""
+    command = getattr(args, "command", None) or PROG
+    sub = getattr(args, f"{command}_command", None)
+    return f"{command} {sub}" if sub else str(command)
+
+
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
+    return _one_line_text(str(exc).strip() or type(exc).__name__)
+
+
+def _one_line_text(text: str) -> str:
     return " ".join(text.split())
 
 

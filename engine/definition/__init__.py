@@ -40,6 +40,7 @@ from engine.definition.triggers import (
     Trigger,
     WebhookTrigger,
 )
+from engine.json_values import json_value_problem
 
 MAX_DEFINITION_BYTES = 1024 * 1024
 
@@ -85,6 +86,18 @@ class WorkflowDefinition(StrictModel):
 
     @model_validator(mode="before")
     @classmethod
+    def _storable(cls, data: Any) -> Any:
+        # NUL, lone surrogates and NaN anywhere (names, texts, secrets) would only fail
+        # later, when PostgreSQL refuses to store them; depth is bounded per value below.
+        problem = json_value_problem(data, limit=None)
+        if problem is not None and problem[0]:
+            subpath, why = problem
+            raise ValueError(f"{subpath.removeprefix('.')}: {why}")
+        # A bad top-level key (no path of its own) is an unknown field: pydantic names it.
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
     def _bounded_conditions(cls, data: Any) -> Any:
         if isinstance(data, dict) and data.get("conditions") is not None:
             try:
@@ -97,10 +110,12 @@ class WorkflowDefinition(StrictModel):
     @model_validator(mode="after")
     def _unique_hooks(self) -> WorkflowDefinition:
         seen: set[str] = set()
-        for trigger in self.triggers:
+        for index, trigger in enumerate(self.triggers):
             if isinstance(trigger, WebhookTrigger):
                 if trigger.path in seen:
-                    raise ValueError(f"webhook path {trigger.path!r} appears twice")
+                    raise ValueError(
+                        f"triggers[{index}].path: webhook path {trigger.path!r} appears twice"
+                    )
                 seen.add(trigger.path)
         return self
 
@@ -130,15 +145,32 @@ def _dump(model: BaseModel) -> dict[str, Any]:
     return dumped
 
 
+_KEY_SHOWN_MAX = 60
+_PLAIN_KEY = re.compile(r"[^\s.\[\]'\"]+")
+
+
+def _shown_key(key: str) -> str:
+    """A key as it appears in a path: quoted (and cut short) unless it is plain, so a key
+    holding dots, brackets, spaces or control characters cannot blur or break the path."""
+    if _PLAIN_KEY.fullmatch(key) and len(key) <= _KEY_SHOWN_MAX:
+        return key
+    return repr(key if len(key) <= _KEY_SHOWN_MAX else key[: _KEY_SHOWN_MAX - 1] + "…")
+
+
+_UNION_TAGS = frozenset(
+    f"<{kind}>" for kind in (*ACTION_TYPES, *TRIGGER_TYPES, "rule", "all", "any", "not")
+)
+
+
 def _format_loc(loc: tuple[str | int, ...]) -> str:
     path = ""
-    for part in loc:
+    for position, part in enumerate(loc):
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part.startswith("<") and part.endswith(">"):
-            continue  # a union tag, not part of the document's path
+        elif position and part in _UNION_TAGS:
+            continue  # a union tag, not part of the document's path (a key "<x>" may be)
         else:
-            path += f".{part}" if path else part
+            path += f".{_shown_key(part)}" if path else _shown_key(part)
     return path
 
 
@@ -163,7 +195,7 @@ def errors_from_validation(exc: ValidationError) -> list[tuple[str, str]]:
     for error in exc.errors():
         path, message = _format_loc(tuple(error["loc"])), _message(error)
         head, sep, rest = message.partition(": ")
-        if error["type"] == "value_error" and sep and re.match(r"^[A-Za-z_][\w.\[\]]*$", head):
+        if error["type"] == "value_error" and sep and re.fullmatch(r"[A-Za-z_][\w.\[\]]*", head):
             path, message = f"{path}.{head}" if path else head, rest
         elif error["type"] in ("action_type", "trigger_type"):
             path = f"{path}.type"
@@ -184,6 +216,20 @@ def validate_definition(data: Any) -> WorkflowDefinition:
         raise DefinitionError([("conditions", "nested too deeply")]) from None
 
 
+class _NotJsonNumber(ValueError):
+    """NaN or Infinity in JSON text: Python reads them, JSON (and PostgreSQL) does not."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotJsonNumber(f"{name} is not a JSON number")
+
+
+def _number_problem(exc: ValueError) -> str:
+    if isinstance(exc, _NotJsonNumber):
+        return str(exc)
+    return "a number is too long"
+
+
 def parse_definition_text(text: str, *, yaml_allowed: bool = False) -> Any:
     """Parse a definition file's text (JSON, or YAML when allowed) into data."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_DEFINITION_BYTES:
@@ -191,7 +237,7 @@ def parse_definition_text(text: str, *, yaml_allowed: bool = False) -> Any:
     if not text.strip():
         raise DefinitionError([("", "empty file")])
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:
         raise DefinitionError([("", "not accepted: nested too deeply")]) from None
     except json.JSONDecodeError as exc:
@@ -200,10 +246,14 @@ def parse_definition_text(text: str, *, yaml_allowed: bool = False) -> Any:
                 [("", f"not valid JSON: {exc.msg} at line {exc.lineno}")]
             ) from None
         json_error = exc
+    except ValueError as exc:  # NaN/Infinity, or an integer past Python's digit limit
+        raise DefinitionError([("", f"not valid JSON: {_number_problem(exc)}")]) from None
     import yaml
 
     try:
         data = yaml.safe_load(text)
+    except ValueError:  # an integer past Python's digit limit
+        raise DefinitionError([("", "not valid YAML: a number is too long")]) from None
     except RecursionError:
         raise DefinitionError([("", "not accepted: nested too deeply")]) from None
     except yaml.YAMLError as exc:

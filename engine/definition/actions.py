@@ -9,11 +9,20 @@ from urllib.parse import urlsplit
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from engine.definition.base import StrictModel, tag_by_type, unknown_type_message
+from engine.json_values import json_value_problem
 from engine.templating import find_template_errors
 
 _PHONE = re.compile(r"^\+[1-9]\d{6,14}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ENV_REF = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
+# RFC 5321's limit; also keeps _EMAIL (which backtracks on long dotted text) fast.
+_MAX_ADDRESS = 254
+_SHOWN_MAX = 60
+
+
+def _shown(value: str) -> str:
+    """A value quoted in an error message, cut short: a hostile one could be huge."""
+    return repr(value if len(value) <= _SHOWN_MAX else value[: _SHOWN_MAX - 1] + "…")
 
 
 def _check_url(value: str) -> str:
@@ -27,19 +36,37 @@ def _check_url(value: str) -> str:
         raise ValueError("invalid URL: only http and https are allowed")
     if not parts.hostname:
         raise ValueError("invalid URL: no host")
+    try:
+        if "{{" not in value:
+            parts.port  # noqa: B018 - reading the port checks its digits and range
+    except ValueError:
+        raise ValueError("invalid URL: bad port") from None
     return value
 
 
 def _check_address(value: str) -> str:
-    if "{{" in value or _EMAIL.match(value) or _ENV_REF.match(value):
+    if "{{" in value or _ENV_REF.match(value):
         return value
-    raise ValueError(f"invalid email address {value!r}")
+    if len(value) <= _MAX_ADDRESS and _EMAIL.match(value):
+        return value
+    raise ValueError(f"invalid email address {_shown(value)}")
 
 
 class _Action(StrictModel):
     name: str | None = Field(default=None, max_length=200)
     continue_on_error: bool = False
     emit_event: str | None = Field(default=None, max_length=200)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bounded_values(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for field_name in cls.model_fields:
+                problem = json_value_problem(data.get(field_name))
+                if problem is not None:
+                    subpath, why = problem
+                    raise ValueError(f"{field_name}{subpath}: {why}")
+        return data
 
     @model_validator(mode="after")
     def _templates(self) -> _Action:
@@ -94,7 +121,7 @@ class SmsAction(_Action):
     def _phone(cls, value: str) -> str:
         if "{{" in value or _PHONE.match(value):
             return value
-        raise ValueError(f"invalid phone number {value!r} (use E.164, e.g. +15550100)")
+        raise ValueError(f"invalid phone number {_shown(value)} (use E.164, e.g. +15550100)")
 
 
 class TeamsAction(_Action):

@@ -19,7 +19,8 @@ def tag_by_type(kinds: set[str]) -> Any:
 
     def discriminate(value: Any) -> str | None:
         kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-        return f"<{kind}>" if kind in kinds else None
+        # Not ``kind in kinds`` alone: a list or object there is unhashable (TypeError).
+        return f"<{kind}>" if isinstance(kind, str) and kind in kinds else None
 
     return discriminate
 

@@ -34,7 +34,7 @@ class EventTrigger(StrictModel):
 class ScheduleTrigger(StrictModel):
     type: Literal["schedule"]
     cron: str = Field(min_length=1, max_length=200)
-    timezone: str = "UTC"
+    timezone: str = Field(default="UTC", min_length=1, max_length=100)
 
     @field_validator("cron")
     @classmethod
@@ -48,7 +48,7 @@ class ScheduleTrigger(StrictModel):
     def _timezone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name the OS refuses
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
 

@@ -8,8 +8,10 @@ outcomes, success ratio, mean and p95 duration from ``idx_execution_completed``,
 workers from their heartbeat rows. A database or queue that does not answer turns its
 ``wfconsole_up`` sample to 0 instead of failing the scrape.
 
-Not exposed: a definition-cache hit rate. The executor's ``DefinitionCache`` keeps no
-hit/miss counts, so there is nothing to read without changing it.
+The workflow cache's hits and misses (engine/definition_cache.py) are this process's own
+counts, by kind of lookup: each ``serve`` process reports its webhook lookups, so sum
+them across processes. (The executor's cache of definition versions, in the workers,
+is not counted: versions never change, so it only ever misses once per version.)
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from engine.db import Database
+from engine.definition_cache import CacheStats
 from engine.services.metrics import QueueCounter, active_executions, period_summary
 from engine.services.statistics import duration_figures, workflow_totals
 from engine.services.workers import list_workers
@@ -109,6 +112,35 @@ def _database_figures(db: Database, *, now: datetime, heartbeat_interval: float)
     return metrics
 
 
+def _cache_figures(stats: CacheStats) -> list[Metric]:
+    kinds = sorted(set(stats.hits) | set(stats.misses))
+    hits = CounterMetricFamily(
+        f"{PREFIX}_definition_cache_hits",
+        "Workflow lookups this process answered from the workflow cache, by kind.",
+        labels=["kind"],
+    )
+    misses = CounterMetricFamily(
+        f"{PREFIX}_definition_cache_misses",
+        "Workflow lookups this process read from the database, by kind.",
+        labels=["kind"],
+    )
+    for kind in kinds:
+        hits.add_metric([kind], stats.hits.get(kind, 0))
+        misses.add_metric([kind], stats.misses.get(kind, 0))
+    metrics: list[Metric] = [
+        hits,
+        misses,
+        _gauge("definition_cache_enabled", "1 when cache.enabled and cache.ttl > 0.",
+               1 if stats.enabled else 0),
+    ]  # fmt: skip
+    if stats.hit_ratio is not None:
+        metrics.append(
+            _gauge("definition_cache_hit_ratio", "Hits / lookups of this process since it started.",
+                   stats.hit_ratio)
+        )  # fmt: skip
+    return metrics
+
+
 def scrape(
     db: Database,
     queue: QueueCounter | None,
@@ -145,6 +177,7 @@ def scrape(
             depth.add_metric(["queued"], queued)
             depth.add_metric(["scheduled"], scheduled)
             metrics.append(depth)
+    metrics += _cache_figures(db.workflow_cache.stats())
     metrics.append(up)
     return metrics
 

@@ -26,6 +26,7 @@ from sqlalchemy.engine import URL, make_url
 
 from engine.config import Settings, data_dir
 from engine.db import Database
+from engine.definition_cache import mark_restored
 from engine.maintenance.backup_file import BackupInfo, BackupWriter, payload, verify
 from engine.models import utcnow
 
@@ -203,6 +204,7 @@ def restore_backup(db: Database, path: Path, *, force: bool = False) -> float:
     else:
         _restore_sqlite(db, info)
     db.engine.dispose()
+    mark_restored(db)
     return time.perf_counter() - started
 
 

@@ -1,23 +1,28 @@
 """Retention cleanup: old log lines and old finished executions, in short batches.
 
-Each batch is its own transaction that deletes at most ``batch_size`` rows picked through
-an index (log lines by ``timestamp``; executions by ``(status, created_at)``), so no lock
-is held for long and workers keep writing while it runs. Deleting an execution takes its
-steps and log lines with it (ON DELETE CASCADE). PENDING and RUNNING executions are never
-touched, whatever their age. The workflows' counters are lifetime totals and stay as
-they are.
+Each batch is its own transaction that deletes rows picked through an index (log lines
+by ``timestamp``; executions by ``created_at``), so no lock is held for long and workers
+keep writing while it runs. Batches are sized by time, not count (``batch_pacing``):
+each aims at ``target_seconds`` (250 ms), at most ``batch_size`` rows. On PostgreSQL
+(``pg_cleanup``) a batch resumes its index walk where the last one stopped, skips rows
+another transaction holds, gives up on a lock after 100 ms and is cancelled after 5 s;
+a cancelled batch is retried smaller. Deleting an execution takes its steps and log
+lines with it (ON DELETE CASCADE). PENDING and RUNNING executions are never touched,
+whatever their age. The workflows' counters are lifetime totals and stay as they are.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 from engine.db import Database, session_scope
+from engine.maintenance import pg_cleanup
+from engine.maintenance.batch_pacing import TARGET_SECONDS, BatchPacer
 from engine.models import (
     ExecutionStatus,
     WorkflowExecution,
@@ -34,7 +39,12 @@ FINISHED = (
     ExecutionStatus.CANCELLED.value,
     ExecutionStatus.SKIPPED.value,
 )
-DEFAULT_BATCH = 5000
+DEFAULT_BATCH = 20_000
+"""The most rows one batch deletes; the pacer usually picks fewer."""
+LOCK_TIMEOUT_MS = pg_cleanup.LOCK_TIMEOUT_MS
+GIVE_UP_AFTER = 8
+"""Consecutive cancelled batches (lock or statement timeout) before the cleanup stops."""
+_RETRYABLE = {"55P03", "57014"}  # lock_not_available, query_canceled
 
 E = table_of(WorkflowExecution).c
 L = table_of(WorkflowExecutionLog).c
@@ -71,6 +81,14 @@ class CleanupResult:
     executions_deleted: int = 0
     seconds: float = 0.0
     batches: int = 0
+    batch_seconds: list[float] = field(default_factory=list)
+    """How long each committed batch took, in order."""
+    timeouts: int = 0
+    """Batches cancelled by the lock or statement timeout (and retried smaller)."""
+
+    @property
+    def longest_batch(self) -> float:
+        return max(self.batch_seconds, default=0.0)
 
 
 def cutoffs(
@@ -85,6 +103,32 @@ def cutoffs(
 
 def _old_executions(before: datetime) -> sa.Select[tuple[str]]:
     return sa.select(E.id).where(E.status.in_(FINISHED), E.created_at < before)
+
+
+def _delete_batch(db: Database, table: sa.Table, pick: sa.Select[tuple[object]]) -> int:
+    """One transaction deleting the rows ``pick`` selects (SQLite); returns how many went."""
+    with db.engine.begin() as conn:
+        return int(
+            conn.execute(sa.delete(table).where(table.c.id.in_(pick.scalar_subquery()))).rowcount
+        )
+
+
+def _deleters(db: Database, plan: CleanupPlan) -> dict[str, Callable[[int], int]]:
+    """For logs, then executions: a function deleting one batch of at most ``size`` rows."""
+    if db.engine.dialect.name == "postgresql":
+        return {
+            "logs": pg_cleanup.OldestFirst(db, pg_cleanup.LOGS, plan.logs_before),
+            "executions": pg_cleanup.OldestFirst(
+                db, pg_cleanup.EXECUTIONS, plan.executions_before, {"finished": list(FINISHED)}
+            ),
+        }
+    logs = sa.select(L.id).where(L.timestamp < plan.logs_before).order_by(L.timestamp)
+    executions = _old_executions(plan.executions_before)
+    log_table, execution_table = table_of(WorkflowExecutionLog), table_of(WorkflowExecution)
+    return {
+        "logs": lambda size: _delete_batch(db, log_table, logs.limit(size)),
+        "executions": lambda size: _delete_batch(db, execution_table, executions.limit(size)),
+    }
 
 
 def plan_cleanup(
@@ -117,45 +161,52 @@ def run_cleanup(
     executions_days: int,
     actor: str,
     batch_size: int = DEFAULT_BATCH,
+    target_seconds: float = TARGET_SECONDS,
     now: datetime | None = None,
     progress: Progress | None = None,
     plan: CleanupPlan | None = None,
 ) -> CleanupResult:
-    """Delete old log lines, then old finished executions, ``batch_size`` rows at a time."""
-    if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
+    """Delete old log lines, then old finished executions, in batches of about
+    ``target_seconds`` each and at most ``batch_size`` rows."""
+    BatchPacer(batch_size, target_seconds)  # refuse bad sizes before counting anything
     plan = plan or plan_cleanup(db, logs_days=logs_days, executions_days=executions_days, now=now)
     started = time.perf_counter()
     result = CleanupResult()
-    log_table = table_of(WorkflowExecutionLog)
-    execution_table = table_of(WorkflowExecution)
+    deleters = _deleters(db, plan)
 
-    def batches(what: str, table: sa.Table, pick: sa.Select[tuple[object]], total: int) -> int:
-        done = 0
+    def batches(what: str, total: int) -> int:
+        delete_batch = deleters[what]
+        pacer = BatchPacer(batch_size, target_seconds)  # per table: costs per row differ
+        done = strikes = 0
         while True:
-            batch = pick.limit(batch_size).scalar_subquery()
-            with db.engine.begin() as conn:
-                deleted = conn.execute(sa.delete(table).where(table.c.id.in_(batch))).rowcount
+            size = pacer.size
+            began = time.perf_counter()
+            try:
+                deleted = delete_batch(size)
+            except sa.exc.OperationalError as exc:
+                if getattr(exc.orig, "sqlstate", None) not in _RETRYABLE:
+                    raise
+                result.timeouts += 1
+                strikes += 1
+                if strikes >= GIVE_UP_AFTER:
+                    raise
+                pacer.failed()
+                time.sleep(0.01 * strikes)  # let whoever holds the lock finish
+                continue
+            seconds = time.perf_counter() - began
+            strikes = 0
+            pacer.record(deleted, seconds)
             done += deleted
             if deleted:
                 result.batches += 1
+                result.batch_seconds.append(seconds)
                 if progress is not None:
                     progress(what, done, max(total, done))
-            if deleted < batch_size:
+            if deleted < size:
                 return done
 
-    result.logs_deleted = batches(
-        "logs",
-        log_table,
-        sa.select(L.id).where(L.timestamp < plan.logs_before).order_by(L.timestamp),
-        plan.old_logs,
-    )
-    result.executions_deleted = batches(
-        "executions",
-        execution_table,
-        _old_executions(plan.executions_before),
-        plan.executions,
-    )
+    result.logs_deleted = batches("logs", plan.old_logs)
+    result.executions_deleted = batches("executions", plan.executions)
     result.seconds = time.perf_counter() - started
     with session_scope(db) as session:
         record_audit(

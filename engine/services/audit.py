@@ -1,4 +1,4 @@
-"""The audit log and the people behind it."""
+"""The audit log and the people behind it: who they are, what their role lets them do."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ from typing import Any
 
 from sqlmodel import Session, func, select
 
+from engine.db import Database, session_scope
 from engine.models import AuditLog, Role, User
+from engine.roles import Permission, require
 
 
 def ensure_user(session: Session, username: str) -> User:
@@ -44,3 +46,31 @@ def record_audit(
             details=details,
         )
     )
+
+
+def authorize(session: Session, actor: str, permission: Permission) -> None:
+    """Raise ``PermissionDenied`` unless ``actor``'s stored role holds ``permission``.
+
+    Checked in the caller's transaction, so the change it guards sees the same role.
+    """
+    require(ensure_user(session, actor).role, permission)
+
+
+def require_permission(db: Database, actor: str, permission: Permission) -> None:
+    """``authorize`` in a transaction of its own, for a job that writes through several."""
+    with session_scope(db) as session:
+        authorize(session, actor, permission)
+
+
+def audit_change(
+    db: Database,
+    *,
+    actor: str,
+    action: str,
+    target_type: str,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Write one audit row in a transaction of its own (for jobs that change no rows
+    themselves, or change them in many transactions)."""
+    with session_scope(db) as session:
+        record_audit(session, actor=actor, action=action, target_type=target_type, details=details)

@@ -6,12 +6,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlmodel import Session
 
 from engine.db import Database
 from engine.execution_store import EXECUTIONS, WORKFLOWS, E, W, bump_counters
-from engine.models import AuditLog, ExecutionStatus, Role, User, table_of, utcnow
-from engine.roles import Permission, require
+from engine.models import AuditLog, ExecutionStatus, table_of, utcnow
+from engine.roles import Permission
 from engine.runs import Dispatcher, dispatch_all
+from engine.services.audit import authorize
 from engine.services.executions import ExecutionNotFound
 
 RETRYABLE = (ExecutionStatus.FAILED.value, ExecutionStatus.CANCELLED.value)
@@ -129,10 +131,12 @@ def retry_executions(
 
 
 def require_operate(conn: sa.Connection, actor: str) -> None:
-    """Raise ``PermissionDenied`` unless ``actor``'s stored role may retry and cancel."""
-    users = table_of(User)
-    role = conn.execute(sa.select(users.c.role).where(users.c.username == actor)).scalar()
-    require(role or Role.VIEWER.value, Permission.OPERATE)
+    """Raise ``PermissionDenied`` unless ``actor``'s stored role may retry and cancel.
+
+    A newcomer is recorded as everywhere else (``ensure_user``), in ``conn``'s transaction.
+    """
+    with Session(bind=conn) as session:
+        authorize(session, actor, Permission.OPERATE)
 
 
 def record_audit_table() -> sa.Table:

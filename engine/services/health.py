@@ -38,12 +38,15 @@ def first_line(exc: BaseException) -> str:
 
 
 def database_health(db: Database) -> ComponentHealth:
-    """Whether the database answers a trivial query."""
-    try:
-        with db.read_engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except Exception as exc:  # any failure means down; the detail says which
-        return ComponentHealth(False, first_line(exc))
+    """Whether the database answers a trivial query: the primary, and the replica too when
+    one is configured (the console writes to the one and reads from the other)."""
+    engines = [("primary: ", db.engine), ("replica: ", db.read_engine)]
+    for label, engine in engines if db.has_replica else [("", db.read_engine)]:
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except Exception as exc:  # any failure means down; the detail says which
+            return ComponentHealth(False, label + first_line(exc))
     return ComponentHealth(True)
 
 

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from engine.config import Settings
-from engine.db import Database, session_scope
+from engine.db import Database
 from engine.maintenance.backup import (
     NAME_SUFFIX,
     BackupError,
@@ -39,8 +39,8 @@ from engine.maintenance.cleanup import (
 from engine.maintenance.vacuum import Progress as VacuumProgress
 from engine.maintenance.vacuum import VacuumResult, database_size, vacuum
 from engine.models import ExecutionStatus, WorkflowExecution, table_of
-from engine.roles import Permission, require
-from engine.services.audit import ensure_user, record_audit
+from engine.roles import Permission
+from engine.services.audit import audit_change, require_permission
 from engine.services.health import first_line
 
 
@@ -101,13 +101,11 @@ def maintenance_overview(db: Database, settings: Settings) -> MaintenanceOvervie
 
 
 def _require_edit(db: Database, actor: str) -> None:
-    with session_scope(db) as session:
-        require(ensure_user(session, actor).role, Permission.EDIT)
+    require_permission(db, actor, Permission.EDIT)
 
 
 def _audit(db: Database, actor: str, action: str, details: dict[str, object]) -> None:
-    with session_scope(db) as session:
-        record_audit(session, actor=actor, action=action, target_type="database", details=details)
+    audit_change(db, actor=actor, action=action, target_type="database", details=details)
 
 
 def preview_cleanup(db: Database, settings: Settings) -> CleanupPlan:
@@ -150,10 +148,13 @@ def vacuum_database(
     return result
 
 
-def backup_database(db: Database, settings: Settings, *, actor: str) -> BackupResult:
-    """A backup into the backups directory (older ones pruned); needs EDIT; audited."""
+def backup_database(
+    db: Database, settings: Settings, *, actor: str, output: Path | None = None
+) -> BackupResult:
+    """A backup into the backups directory (older ones pruned), or to ``output``; needs
+    EDIT; audited."""
     _require_edit(db, actor)
-    result = create_backup(db, settings)
+    result = create_backup(db, settings, output=output)
     _audit(db, actor, "maintenance.backup", {"file": str(result.path), "size": result.size})
     return result
 

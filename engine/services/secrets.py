@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from engine.crypto import KeyConfigError, SecretKeyError, Vault, is_encrypted
 from engine.db import Database, session_scope
+from engine.definition_cache import mark_changed
 from engine.models import Workflow, WorkflowVersion
 from engine.roles import Permission
 from engine.secret_fields import is_literal, map_secrets, secret_slots
@@ -130,6 +131,7 @@ def rotate_secrets(db: Database, *, actor: str) -> SecretsReport:
                 f"{len(report.unreadable)} stored secret(s) cannot be decrypted with any key in "
                 f"ENCRYPTION_KEY (first: {report.unreadable[0]}); nothing was changed"
             )
+        mark_changed(session)  # cached webhook secrets hold the old tokens
         record_audit(
             session,
             actor=actor,

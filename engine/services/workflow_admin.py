@@ -14,17 +14,13 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from engine.db import Database, session_scope
+from engine.definition_cache import mark_changed
 from engine.models import Workflow, WorkflowExecution, utcnow
-from engine.roles import Permission, require
+from engine.roles import Permission
 from engine.runs import Dispatcher, run_workflow
 from engine.schedule import DEFAULT_COUNT, next_fire_times
-from engine.services.audit import ensure_user, record_audit
+from engine.services.audit import authorize, record_audit
 from engine.services.workflows import WorkflowNotFound
-
-
-def authorize(session: Session, actor: str, permission: Permission) -> None:
-    """Raise ``PermissionDenied`` unless ``actor``'s stored role holds ``permission``."""
-    require(ensure_user(session, actor).role, permission)
 
 
 def _workflow(session: Session, name: str, *, lock: bool = False) -> Workflow:
@@ -59,6 +55,7 @@ def set_enabled(db: Database, name: str, enabled: bool, *, actor: str) -> bool:
         workflow.enabled = enabled
         workflow.updated_at = utcnow()
         session.add(workflow)
+        mark_changed(session)
         record_audit(
             session,
             actor=actor,
@@ -94,6 +91,7 @@ def delete_workflow(db: Database, name: str, *, actor: str) -> int:
             details={"name": workflow.name, "version": workflow.version, "executions": executions},
         )
         session.connection().execute(sa.delete(Workflow).where(col(Workflow.id) == workflow.id))
+        mark_changed(session)
     return executions
 
 

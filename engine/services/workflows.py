@@ -19,9 +19,11 @@ from engine.definition import (
     WorkflowDefinition,
     validate_definition,
 )
+from engine.definition_cache import mark_changed
 from engine.models import Workflow, WorkflowTrigger, WorkflowVersion, utcnow
+from engine.roles import Permission
 from engine.secret_fields import seal
-from engine.services.audit import ensure_user, record_audit
+from engine.services.audit import authorize, ensure_user, record_audit
 
 DOCUMENT_FIELDS = (
     "name",
@@ -166,6 +168,7 @@ def save_definition_in(
             session.delete(row)
         outcome = "updated"
     session.flush()
+    mark_changed(session)
     session.add_all(_trigger_rows(workflow.id, definition))
     session.add(
         WorkflowVersion(
@@ -184,11 +187,17 @@ def save_definition_in(
 
 
 def save_definitions(
-    db: Database, definitions: Iterable[WorkflowDefinition], *, actor: str
+    db: Database, definitions: Iterable[WorkflowDefinition], *, actor: str, check_role: bool = False
 ) -> list[SaveResult]:
-    """Save several definitions in one transaction: all of them or none."""
+    """Save several definitions in one transaction: all of them or none.
+
+    ``check_role`` requires ``Permission.EDIT`` for the actor's stored role first, in the
+    same transaction.
+    """
     results = []
     with session_scope(db) as session:
+        if check_role:
+            authorize(session, actor, Permission.EDIT)
         for index, definition in enumerate(definitions):
             try:
                 results.append(save_definition_in(session, definition, actor=actor, vault=db.vault))

@@ -35,7 +35,9 @@ async def test_hostile_workflow_name_is_a_plain_cell(make_app: MakeApp, settle: 
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, WorkflowsScreen)
-        cell = screen.table.get_cell_at(screen.table.cursor_coordinate)
+        key = screen.table.cursor_key
+        assert key is not None
+        cell = screen.table.get_cell(key, "name")
         assert cell.plain == HOSTILE_NAME
         assert cell.spans == []
         assert HOSTILE_NAME in screen_text(app)

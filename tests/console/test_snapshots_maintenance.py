@@ -1,4 +1,4 @@
-"""SVG snapshots of the maintenance screen, its sizes and backup times fixed.
+"""SVG snapshots of the maintenance screen, its sizes, backup times, health and queue fixed.
 
 Regenerate with ``pytest tests/console/test_snapshots_maintenance.py --snapshot-update``
 and look at the SVGs before committing them.
@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.pilot import Pilot
 
-from engine.services.health import ComponentHealth, HealthReport
+from engine.queue_locks import HeldLock
 from engine.services.maintenance import BackupFile, MaintenanceOverview
+from engine.services.queue_tools import QueueLock, QueueReport, StaleLease
 from tests.console.conftest import settle_app
 from wfconsole.app import WfConsoleApp
 from wfconsole.backend import EngineBackend
@@ -53,8 +55,29 @@ class FixedOverviewBackend:
             ],
         )
 
-    def health(self) -> HealthReport:
-        return HealthReport(ComponentHealth(True), ComponentHealth(True))
+    def health_checks(self) -> dict[str, Any]:
+        return {
+            "status": "healthy",
+            "timestamp": "2024-05-01T12:00:00+00:00",
+            "checks": {
+                "database": {"status": "up"},
+                "queue": {"status": "up"},
+                "workflows": {"total": 12, "enabled": 9, "executing": 3},
+            },
+        }
+
+    def queue_report(self) -> QueueReport:
+        taken = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+        lease = StaleLease(
+            "00000000-0000-7000-8000-000000000042", "invoice-alert", "worker-7:4242", taken
+        )
+        lock = HeldLock("nightly-export", "q.lock.nightly-export", "worker-7:4242", b"")
+        return QueueReport(
+            taken_at=taken, queued=14, scheduled=3, queue_error=None, pending_due=12,
+            pending_later=3, running=4, running_expired=1, held_by_dead=1,
+            workers_alive=2, workers_dead=1, stale_leases=[lease],
+            locks=[QueueLock(lock, stale=True)],
+        )  # fmt: skip
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -66,3 +89,20 @@ def test_maintenance_screen(
 ) -> None:
     app = make_app(section="maintenance", backend=FixedOverviewBackend(backend))
     assert snap_compare(app, terminal_size=size, run_before=settle_app)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_flush_confirmation(
+    snap_compare: SnapCompare,
+    make_app: Callable[..., WfConsoleApp],
+    backend: EngineBackend,
+    size: tuple[int, int],
+) -> None:
+    app = make_app(section="maintenance", backend=FixedOverviewBackend(backend))
+
+    async def ask_to_flush(pilot: Pilot[Any]) -> None:
+        await settle_app(pilot)
+        await pilot.press("l")
+        await settle_app(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=ask_to_flush)

@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "wfconsole.commands.maintenance",
     "wfconsole.commands.serve",
     "wfconsole.commands.tokens",
+    "wfconsole.commands.users",
     "wfconsole.commands.secrets",
     "wfconsole.commands.health",
     "wfconsole.commands.alerts",

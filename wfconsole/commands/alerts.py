@@ -1,4 +1,8 @@
-"""``wfconsole alerts check`` (one evaluation, for cron) and ``alerts list`` (the history)."""
+"""``wfconsole alerts check`` (one evaluation, for cron) and ``alerts list`` (the history).
+
+``check`` opens and resolves incidents and sends notifications: it needs OPERATOR and is
+audited when it changed something.
+"""
 
 from __future__ import annotations
 
@@ -58,13 +62,23 @@ def check_command(args: argparse.Namespace) -> int:
     from engine.alerts.check import check_alerts
     from engine.observability import init_sentry, shutdown_sentry
     from engine.queue import make_huey
+    from engine.roles import Permission
+    from engine.services.audit import audit_change, require_permission
+    from wfconsole.cli import current_user
     from wfconsole.commands.context import database_for, settings_for
 
     settings = settings_for(args)
     init_sentry(settings)
     db = database_for(args, settings)
+    actor = current_user(args)
     try:
+        require_permission(db, actor, Permission.OPERATE)
         result = check_alerts(db, settings, queue_counter=make_huey(settings))
+        if result.opened or result.resolved or result.notified:
+            audit_change(db, actor=actor, action="alerts.check", target_type="alerts",
+                         details={"opened": [r.id for r in result.opened],
+                                  "resolved": [r.id for r in result.resolved],
+                                  "notified": [r.id for r in result.notified]})  # fmt: skip
     finally:
         db.dispose()
         shutdown_sentry()

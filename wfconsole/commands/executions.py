@@ -1,4 +1,4 @@
-"""``wfconsole executions list | retry | cancel``."""
+"""``wfconsole executions list | retry | cancel``; retry and cancel need OPERATOR."""
 
 from __future__ import annotations
 
@@ -99,6 +99,7 @@ def retry_command(args: argparse.Namespace) -> int:
             failed=args.failed,
             workflow=args.workflow,
             actor=current_user(args),
+            check_role=True,
         )
     except (ExecutionNotFound, NotRetryable) as exc:
         raise UserError(str(exc)) from None
@@ -120,7 +121,7 @@ def cancel_command(args: argparse.Namespace) -> int:
 
     db = database_for(args)
     try:
-        results = cancel_executions(db, args.ids, actor=current_user(args))
+        results = cancel_executions(db, args.ids, actor=current_user(args), check_role=True)
     except ExecutionNotFound as exc:
         raise UserError(str(exc)) from None
     finally:

@@ -1,4 +1,8 @@
-"""``wfconsole cleanup`` and ``wfconsole maintenance vacuum | backup | restore``."""
+"""``wfconsole cleanup`` and ``wfconsole maintenance vacuum | backup | restore``.
+
+Each job needs ADMIN, checked against the operator's stored role as the console does
+(``cleanup --dry-run`` only reads), and leaves an audit row.
+"""
 
 from __future__ import annotations
 
@@ -41,13 +45,15 @@ def register(commands: Any, common: CommonOptions) -> None:
     cleanup.add_argument("--logs-days", type=_days, metavar="N")
     cleanup.add_argument("--executions-days", type=_days, metavar="N")
     cleanup.add_argument("--dry-run", action="store_true", help="print the counts, delete nothing")
-    cleanup.add_argument(
-        "--batch-size", type=_days, default=5000, metavar="N", help=argparse.SUPPRESS
+    cleanup.add_argument(  # the most rows per batch; batches are sized by time below it
+        "--batch-size", type=_days, default=None, metavar="N", help=argparse.SUPPRESS
     )
     common(cleanup)
     cleanup.set_defaults(handler=cleanup_command)
 
-    group = commands.add_parser("maintenance", help="vacuum, backup and restore the database")
+    group = commands.add_parser(
+        "maintenance", help="vacuum, backup and restore the database; the queue tools"
+    )
     sub = group.add_subparsers(dest="maintenance_command", metavar="COMMAND", required=True)
     vacuum = sub.add_parser("vacuum", help="VACUUM/ANALYZE (and REINDEX on PostgreSQL)")
     common(vacuum)
@@ -69,11 +75,16 @@ def register(commands: Any, common: CommonOptions) -> None:
     )
     common(restore)
     restore.set_defaults(handler=restore_command)
+    from wfconsole.commands import queue_tools
+
+    queue_tools.register(sub, common)
 
 
 def cleanup_command(args: argparse.Namespace) -> int:
     """Print what goes (``--dry-run``) or delete it with progress on stderr."""
-    from engine.maintenance.cleanup import plan_cleanup, run_cleanup
+    from engine.maintenance.cleanup import DEFAULT_BATCH, plan_cleanup, run_cleanup
+    from engine.roles import Permission
+    from engine.services.audit import require_permission
     from wfconsole.cli import current_user
     from wfconsole.commands.context import database_for, settings_for
 
@@ -82,6 +93,8 @@ def cleanup_command(args: argparse.Namespace) -> int:
     executions_days = args.executions_days or settings.retention.executions_days
     db = database_for(args, settings)
     try:
+        if not args.dry_run:
+            require_permission(db, current_user(args), Permission.EDIT)
         plan = plan_cleanup(db, logs_days=logs_days, executions_days=executions_days)
         verb = "would delete" if args.dry_run else "deleting"
         print(
@@ -105,7 +118,7 @@ def cleanup_command(args: argparse.Namespace) -> int:
             logs_days=logs_days,
             executions_days=executions_days,
             actor=current_user(args),
-            batch_size=args.batch_size,
+            batch_size=args.batch_size or DEFAULT_BATCH,
             progress=progress,
             plan=plan,
         )
@@ -135,12 +148,17 @@ def _size(count: int) -> str:
 
 def vacuum_command(args: argparse.Namespace) -> int:
     """Vacuum the configured database, naming each step on stderr."""
-    from engine.maintenance.vacuum import vacuum
+    from engine.services.maintenance import vacuum_database
+    from wfconsole.cli import current_user
     from wfconsole.commands.context import database_for
 
     db = database_for(args)
     try:
-        result = vacuum(db, progress=lambda step: print(f"  {step}", file=sys.stderr, flush=True))
+        result = vacuum_database(
+            db,
+            actor=current_user(args),
+            progress=lambda step: print(f"  {step}", file=sys.stderr, flush=True),
+        )
     finally:
         db.dispose()
     print(
@@ -154,15 +172,16 @@ def backup_command(args: argparse.Namespace) -> int:
     """Write a verified backup file and say where it is."""
     from pathlib import Path
 
-    from engine.maintenance.backup import BackupError, create_backup
-    from wfconsole.cli import UserError
+    from engine.maintenance.backup import BackupError
+    from engine.services.maintenance import backup_database
+    from wfconsole.cli import UserError, current_user
     from wfconsole.commands.context import database_for, settings_for
 
     settings = settings_for(args)
     db = database_for(args, settings)
     try:
         output = Path(args.output).expanduser() if args.output else None
-        result = create_backup(db, settings, output=output)
+        result = backup_database(db, settings, actor=current_user(args), output=output)
     except (BackupError, OSError) as exc:
         raise UserError(f"backup failed: {exc}") from None
     finally:
@@ -177,25 +196,25 @@ def restore_command(args: argparse.Namespace) -> int:
     """Check the file end to end, then restore it (refusing a database with data)."""
     from pathlib import Path
 
-    from engine.db import connect_database, session_scope
+    from engine.db import connect_database, current_revision
     from engine.maintenance.backup import BackupError, restore_backup
     from engine.maintenance.backup_file import BackupFileError
-    from engine.services.audit import record_audit
+    from engine.roles import Permission
+    from engine.services.audit import audit_change, require_permission
     from wfconsole.cli import UserError, current_user
     from wfconsole.commands.context import settings_for
 
     path = Path(args.file).expanduser()
+    actor = current_user(args)
     db = connect_database(settings_for(args))  # restore may target an empty database
     try:
+        # An un-migrated database has no users, so no role to ask: whoever reaches it
+        # owns it (the disaster-recovery case). Any other needs ADMIN, as in the console.
+        if current_revision(db) is not None:
+            require_permission(db, actor, Permission.EDIT)
         seconds = restore_backup(db, path, force=args.force)
-        with session_scope(db) as session:
-            record_audit(
-                session,
-                actor=current_user(args),
-                action="maintenance.restore",
-                target_type="database",
-                details={"file": str(path), "forced": args.force},
-            )
+        audit_change(db, actor=actor, action="maintenance.restore", target_type="database",
+                     details={"file": str(path), "forced": args.force})  # fmt: skip
     except (BackupError, BackupFileError) as exc:
         raise UserError(str(exc)) from None
     finally:

@@ -1,4 +1,7 @@
-"""``wfconsole run NAME`` and ``wfconsole event NAME``: manual and event triggers."""
+"""``wfconsole run NAME`` and ``wfconsole event NAME``: manual and event triggers.
+
+Both need OPERATOR (checked against the operator's stored role) and are audited.
+"""
 
 from __future__ import annotations
 
@@ -54,7 +57,8 @@ def parse_data(text: str | None) -> dict[str, Any]:
 def run_command(args: argparse.Namespace) -> int:
     """Create one manual execution; with --wait, run it and print its end state."""
     from engine.queue import EmbeddedWorker, Queue
-    from engine.runs import WorkflowDisabled, run_workflow
+    from engine.runs import WorkflowDisabled
+    from engine.services.workflow_admin import run_now
     from wfconsole.cli import UserError, current_user
     from wfconsole.commands.context import database_for, settings_for
 
@@ -64,7 +68,7 @@ def run_command(args: argparse.Namespace) -> int:
     queue = Queue(settings, db=db)
     try:
         try:
-            [execution_id] = run_workflow(db, queue, args.name, data, actor=current_user(args))
+            [execution_id] = run_now(db, queue, args.name, data, actor=current_user(args))
         except WorkflowDisabled as exc:
             raise UserError(str(exc)) from None
         if not args.wait:
@@ -116,7 +120,9 @@ def event_command(args: argparse.Namespace) -> int:
     settings = settings_for(args)
     db = database_for(args, settings)
     try:
-        ids = emit_event(db, Queue(settings, db=db), args.name, data, actor=current_user(args))
+        ids = emit_event(
+            db, Queue(settings, db=db), args.name, data, actor=current_user(args), check_role=True
+        )
     finally:
         db.dispose()
     for execution_id in ids:

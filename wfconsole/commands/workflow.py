@@ -1,4 +1,9 @@
-"""``wfconsole workflow validate | import | export | list | versions``."""
+"""``wfconsole workflow validate | import | export | list | versions | enable | disable |
+delete``.
+
+Commands that change something check the operator's stored role in the engine, as the
+console does: import, enable, disable and delete need ADMIN; each writes an audit row.
+"""
 
 from __future__ import annotations
 
@@ -45,6 +50,20 @@ def register(commands: Any, common: CommonOptions) -> None:
     versions.add_argument("--json", action="store_true", help="machine-readable output")
     common(versions)
     versions.set_defaults(handler=versions_command)
+
+    for verb, enabled in (("enable", True), ("disable", False)):
+        switch = sub.add_parser(verb, help=f"{verb} a workflow (no new version; needs ADMIN)")
+        switch.add_argument("name", metavar="NAME")
+        common(switch)
+        switch.set_defaults(handler=switch_command, enabled=enabled)
+
+    delete = sub.add_parser(
+        "delete", help="delete a workflow with its versions and executions (needs ADMIN)"
+    )
+    delete.add_argument("name", metavar="NAME")
+    delete.add_argument("--yes", action="store_true", help="confirm: the executions go too")
+    common(delete)
+    delete.set_defaults(handler=delete_command)
 
 
 def _load_files(paths: list[str]) -> list[Any]:
@@ -93,7 +112,7 @@ def import_command(args: argparse.Namespace) -> int:
         raise UserError(f"name: {duplicates[0]!r} is defined by more than one file")
     db = database_for(args)
     try:
-        results = save_definitions(db, definitions, actor=current_user(args))
+        results = save_definitions(db, definitions, actor=current_user(args), check_role=True)
     except DefinitionError as exc:
         source = args.files[exc.index] if exc.index is not None else "import"
         raise UserError(f"{source}: {exc.first_line}") from None
@@ -222,4 +241,37 @@ def versions_command(args: argparse.Namespace) -> int:
         ["VERSION", "SAVED AT", "BY"],
         [[str(v.version), timestamp(v.created_at) or "", v.created_by or ""] for v in versions],
     )
+    return 0
+
+
+def switch_command(args: argparse.Namespace) -> int:
+    """Enable or disable one workflow; says whether that changed it."""
+    from engine.services.workflow_admin import set_enabled
+    from wfconsole.cli import current_user
+    from wfconsole.commands.context import database_for
+
+    db = database_for(args)
+    try:
+        changed = set_enabled(db, args.name, args.enabled, actor=current_user(args))
+    finally:
+        db.dispose()
+    state = "enabled" if args.enabled else "disabled"
+    print(f"{args.name}: {state}" if changed else f"{args.name}: already {state}")
+    return 0
+
+
+def delete_command(args: argparse.Namespace) -> int:
+    """Delete one workflow and everything that belongs to it, after ``--yes``."""
+    from engine.services.workflow_admin import delete_workflow
+    from wfconsole.cli import UserError, current_user
+    from wfconsole.commands.context import database_for
+
+    if not args.yes:
+        raise UserError(f"--yes: deleting {args.name!r} also deletes its executions; confirm")
+    db = database_for(args)
+    try:
+        removed = delete_workflow(db, args.name, actor=current_user(args))
+    finally:
+        db.dispose()
+    print(f"{args.name}: deleted with {removed} execution(s)")
     return 0

@@ -15,11 +15,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import Header, Static
 
 from engine.alerts.incidents import AlertRow
 from wfconsole.backend import ConsoleBackend
 from wfconsole.display import first_line, full_time, short_time
+from wfconsole.widgets.console_footer import ConsoleFooter
 from wfconsole.widgets.record_table import RecordTable
 from wfconsole.widgets.safe_text import clean, safe_text
 
@@ -102,7 +103,7 @@ class AlertsScreen(Screen[None]):
         yield Static("loading…", id="alerts-status")
         yield RecordTable(id="alerts-table")
         yield Static(id="alerts-detail")
-        yield Footer()
+        yield ConsoleFooter()
 
     @property
     def table(self) -> RecordTable:
@@ -189,7 +190,7 @@ class AlertsScreen(Screen[None]):
         index = self.table.cursor_row
         return self.alerts[index] if 0 <= index < len(self.alerts) else None
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_record_table_row_highlighted(self, event: RecordTable.RowHighlighted) -> None:
         """Show the highlighted incident in full."""
         event.stop()
         self._show_detail()

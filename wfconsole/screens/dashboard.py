@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import ClassVar
 
 from rich.text import Text
 from textual import events, work
@@ -19,7 +20,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Digits, Footer, Header, Sparkline, Static
+from textual.widgets import Digits, Header, Sparkline, Static
 from textual.worker import Worker, WorkerState
 
 from engine.services.dashboard import DashboardMetrics
@@ -34,6 +35,7 @@ from wfconsole.screens.dashboard_lists import (
     refill,
     top_failing_rows,
 )
+from wfconsole.widgets.console_footer import ConsoleFooter
 from wfconsole.widgets.record_table import RecordTable
 from wfconsole.widgets.safe_text import clean, safe_text
 
@@ -81,6 +83,8 @@ class DashboardScreen(Screen[None]):
 
     TITLE = "wfconsole · dashboard"
     AUTO_FOCUS = "#dashboard-top-failing"
+    REPORTS_HEALTH: ClassVar[bool] = True
+    """Its own refresh reports health, so the app's periodic check skips it."""
     BINDINGS = [Binding("a", "show_alerts", "Alerts")]
 
     @dataclass
@@ -139,7 +143,7 @@ class DashboardScreen(Screen[None]):
             with Vertical(id="latest-failures-box"):
                 yield Static("Latest failures", classes="list-title")
                 yield RecordTable(id="dashboard-latest-failures")
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         """Lay out the lists for the terminal's width."""
@@ -265,13 +269,11 @@ class DashboardScreen(Screen[None]):
         """``a``: the alert history."""
         self.app.push_screen(AlertsScreen(self.backend))
 
-    async def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    async def on_record_table_row_selected(self, event: RecordTable.RowSelected) -> None:
         """``enter``: the failed executions of the workflow under the cursor."""
         event.stop()
-        key = event.row_key.value
-        if key is None:
-            return
-        if event.data_table.id == "dashboard-top-failing":
+        key = event.row_key
+        if event.table.id == "dashboard-top-failing":
             shown = ExecutionFilter(status="FAILED", workflow=key, workflow_exact=True, since="24h")
         else:
             workflow = self._latest_workflows.get(key)

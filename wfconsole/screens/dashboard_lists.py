@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.text import Text
-from textual.widgets import DataTable
 
 from engine.services.dashboard import DashboardMetrics
 from wfconsole.display import first_line, number, short_time
+from wfconsole.widgets.record_table import RecordTable
 from wfconsole.widgets.safe_text import safe_text
 
 TIME, FAILS = 14, 5
-CELL_PADDING = 2  # DataTable pads each cell by one column on both sides
+CELL_PADDING = 2  # RecordTable pads each cell by one column on both sides
 WIDE = 100  # from this width on, the top-failing list also shows the last failure's time
 Rows = list[tuple[str, tuple[Text, ...]]]
 
@@ -85,11 +85,9 @@ def latest_failure_rows(metrics: DashboardMetrics, widths: ListWidths) -> Rows:
     ]
 
 
-def refill(table: DataTable[object], columns: list[tuple[str, str, int]], rows: Rows) -> None:
+def refill(table: RecordTable, columns: list[tuple[str, str, int]], rows: Rows) -> None:
     """Replace columns and rows, keeping the cursor on the same key when it is still there."""
-    selected = None
-    if table.row_count:
-        selected = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+    selected = table.cursor_key
     table.clear(columns=True)
     for key, label, width in columns:
         table.add_column(label, width=width, key=key)

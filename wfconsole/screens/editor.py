@@ -18,7 +18,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Static, TextArea
+from textual.widgets import Header, Static, TextArea
 from textual.worker import Worker, WorkerState
 
 from engine.definition import DefinitionError
@@ -28,6 +28,7 @@ from engine.services.workflows import SaveResult, WorkflowNotFound
 from wfconsole.backend import ConsoleBackend
 from wfconsole.screens.discard_changes import DiscardChangesScreen
 from wfconsole.screens.dry_run import DryRunScreen
+from wfconsole.widgets.console_footer import ConsoleFooter
 from wfconsole.widgets.safe_text import clean, safe_text
 
 if TYPE_CHECKING:
@@ -128,7 +129,7 @@ class EditorScreen(Screen[str | None]):
                 errors.border_title = "Errors"
                 errors.can_focus = True
                 yield Static(id="editor-error-list")
-        yield Footer()
+        yield ConsoleFooter()
 
     @property
     def text_area(self) -> TextArea:

@@ -13,12 +13,13 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState
 
 from engine.services.executions import ExecutionDetail, ExecutionNotFound
 from wfconsole.backend import ConsoleBackend
 from wfconsole.display import STATUS_STYLES, duration, full_time, status_text
+from wfconsole.widgets.console_footer import ConsoleFooter
 from wfconsole.widgets.safe_text import clean, safe_text
 
 LOAD_GROUP = "execution-detail-load"
@@ -123,7 +124,7 @@ class ExecutionDetailScreen(Screen[None]):
             yield Static(id="detail-steps")
             yield Static("Log", classes="detail-heading")
             yield Static(id="detail-logs")
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         """Load the execution."""

@@ -13,7 +13,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState
 
 from engine.services.blast_radius import BulkAction
@@ -25,6 +25,7 @@ from wfconsole.screens.execution_columns import cells, column_widths, columns, m
 from wfconsole.screens.execution_detail import ExecutionDetailScreen
 from wfconsole.screens.operate_gate import OperateGate
 from wfconsole.widgets.bulk_actions import BulkActions
+from wfconsole.widgets.console_footer import ConsoleFooter
 from wfconsole.widgets.filter_bar import FilterBar
 from wfconsole.widgets.record_table import RecordTable
 from wfconsole.widgets.safe_text import clean, safe_text
@@ -94,7 +95,7 @@ class ExecutionsScreen(OperateGate, Screen[None]):
         yield FilterBar(placeholder=FILTER_HINT, id="executions-filter")
         yield RecordTable(id="executions-table")
         yield BulkActions(self.backend, id="executions-bulk")
-        yield Footer()
+        yield ConsoleFooter()
 
     @property
     def table(self) -> RecordTable:
@@ -243,8 +244,7 @@ class ExecutionsScreen(OperateGate, Screen[None]):
             table = self.table
             for old, new in zip(self.rows, merged, strict=True):
                 if old != new:
-                    for column, value in zip(table.columns, self._cells(new), strict=True):
-                        table.update_cell(new.id, column, value)
+                    table.update_row(new.id, self._cells(new))
             self.rows = merged
             self._show_status()
             return
@@ -274,11 +274,7 @@ class ExecutionsScreen(OperateGate, Screen[None]):
 
     def selected_id(self) -> str | None:
         """The id of the execution under the cursor."""
-        table = self.table
-        if table.row_count == 0:
-            return None
-        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-        return row_key.value
+        return self.table.cursor_key
 
     def _show_status(self) -> None:
         parts: list[str | Text] = [f"{len(self.rows)} loaded"]
@@ -318,7 +314,7 @@ class ExecutionsScreen(OperateGate, Screen[None]):
         if not self.filter.is_empty:
             self.set_filter(ExecutionFilter())
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_record_table_row_highlighted(self, event: RecordTable.RowHighlighted) -> None:
         """Load the next page near the end; back on the first page, catch up with news."""
         if event.cursor_row >= self.table.row_count - PREFETCH_ROWS:
             self._load_next_page()
@@ -326,11 +322,10 @@ class ExecutionsScreen(OperateGate, Screen[None]):
             self._news_above = False
             self.reload()
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_record_table_row_selected(self, event: RecordTable.RowSelected) -> None:
         """Open the execution under the cursor."""
         event.stop()
-        if event.row_key.value is not None:
-            self.app.push_screen(ExecutionDetailScreen(self.backend, event.row_key.value))
+        self.app.push_screen(ExecutionDetailScreen(self.backend, event.row_key))
 
     # --- marks and bulk actions ----------------------------------------------------------
 

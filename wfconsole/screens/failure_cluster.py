@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState
 
 from engine.roles import Permission
@@ -28,6 +28,7 @@ from wfconsole.display import short_time
 from wfconsole.screens.execution_columns import cells, column_widths, columns
 from wfconsole.screens.execution_detail import ExecutionDetailScreen
 from wfconsole.widgets.bulk_actions import BulkActions
+from wfconsole.widgets.console_footer import ConsoleFooter
 from wfconsole.widgets.record_table import RecordTable
 from wfconsole.widgets.safe_text import clean, safe_text
 
@@ -112,7 +113,7 @@ class FailureClusterScreen(Screen[None]):
         yield Static(id="cluster-summary")
         yield RecordTable(id="cluster-table")
         yield BulkActions(self.backend)
-        yield Footer()
+        yield ConsoleFooter()
 
     @property
     def table(self) -> RecordTable:
@@ -174,11 +175,10 @@ class FailureClusterScreen(Screen[None]):
         summary = summary_text(self.cluster, self.since, len(self.rows), total)
         self.query_one("#cluster-summary", Static).update(summary)
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_record_table_row_selected(self, event: RecordTable.RowSelected) -> None:
         """Open the execution under the cursor."""
         event.stop()
-        if event.row_key.value is not None:
-            self.app.push_screen(ExecutionDetailScreen(self.backend, event.row_key.value))
+        self.app.push_screen(ExecutionDetailScreen(self.backend, event.row_key))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Retry needs OPERATE: shown disabled otherwise."""

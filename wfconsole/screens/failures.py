@@ -20,8 +20,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Input, Static
-from textual.widgets.data_table import RowDoesNotExist
+from textual.widgets import Header, Input, Static
 from textual.worker import Worker, WorkerState
 
 from engine.models import utcnow
@@ -32,8 +31,9 @@ from wfconsole.display import first_line, short_time
 from wfconsole.screens.failure_cluster import FailureClusterScreen, start_cluster_retry
 from wfconsole.screens.failure_columns import Column, cells, columns
 from wfconsole.widgets.bulk_actions import BulkActions
+from wfconsole.widgets.console_footer import ConsoleFooter
 from wfconsole.widgets.filter_bar import FilterBar
-from wfconsole.widgets.record_table import RecordTable
+from wfconsole.widgets.record_table import RecordTable, RowDoesNotExist
 from wfconsole.widgets.safe_text import clean, safe_text
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ class FailuresScreen(Screen[None]):
         yield RecordTable(id="failures-table")
         yield Static(id="failures-sample")
         yield BulkActions(self.backend)
-        yield Footer()
+        yield ConsoleFooter()
 
     @property
     def table(self) -> RecordTable:
@@ -217,11 +217,7 @@ class FailuresScreen(Screen[None]):
         self._show_sample()
 
     def _selected_key(self) -> str | None:
-        table = self.table
-        if table.row_count == 0:
-            return None
-        key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-        return key.value
+        return self.table.cursor_key
 
     def selected_cluster(self) -> FailureCluster | None:
         """The cluster under the cursor."""
@@ -257,11 +253,11 @@ class FailuresScreen(Screen[None]):
             )
         self.query_one("#failures-sample", Static).update(sample)
 
-    def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+    def on_record_table_row_highlighted(self, _event: RecordTable.RowHighlighted) -> None:
         """Show a full message of the highlighted cluster."""
         self._show_sample()
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_record_table_row_selected(self, event: RecordTable.RowSelected) -> None:
         """List the executions of the chosen cluster."""
         event.stop()
         cluster = self.selected_cluster()

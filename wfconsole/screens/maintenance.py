@@ -1,41 +1,51 @@
-"""Maintenance: database size and health, retention, backups; cleanup, vacuum, backup, restore.
+"""Maintenance: health, the queue, retention, backups; cleanup, vacuum, backup, restore, flush.
 
 Every job runs in a thread worker and reports by message (progress included), so typing
 never blocks; one job runs at a time. Each needs ADMIN (``Permission.EDIT``): the keys
 are shown disabled for other roles and say why, and the engine checks the stored role
 again and writes the audit row. Cleanup counts first (the dry run) and asks; vacuum and
-restore ask; backup just runs. A restore is refused while executions are RUNNING.
+restore ask; backup just runs. A restore is refused while executions are RUNNING. Flush
+reads the queue again and names the stale leases and locks it would release before it
+asks. ``a`` opens the alert history (reading needs no role).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Header, Log, ProgressBar, Static
+from textual.widgets import Header, Log, ProgressBar, Static
 
 from engine.maintenance.cleanup import CleanupPlan
 from engine.roles import Permission
-from engine.services.health import HealthReport
 from engine.services.maintenance import BackupFile, MaintenanceOverview
+from engine.services.queue_tools import QueueReport
 from wfconsole.backend import ConsoleBackend
 from wfconsole.display import first_line
 from wfconsole.screens import maintenance_jobs as jobs
+from wfconsole.screens.alerts import AlertsScreen
 from wfconsole.screens.confirm import ConfirmScreen
 from wfconsole.screens.maintenance_text import (
     backup_row,
     cleanup_question,
-    database_panel,
     restore_question,
     retention_panel,
     vacuum_question,
 )
 from wfconsole.screens.permission_keys import PermissionKeysScreen
+from wfconsole.screens.queue_text import (
+    flush_question,
+    health_panel,
+    nothing_stale_line,
+    queue_panel,
+)
+from wfconsole.widgets.console_footer import ConsoleFooter
 from wfconsole.widgets.record_table import RecordTable
 from wfconsole.widgets.safe_text import clean
 
@@ -52,26 +62,32 @@ class MaintenanceScreen(PermissionKeysScreen):
         Binding("v", "vacuum", "Vacuum"),
         Binding("b", "backup", "Backup"),
         Binding("r", "restore", "Restore"),
+        Binding("l", "flush_locks", "Flush locks"),
+        Binding("a", "show_alerts", "Alerts"),
     ]
     PERMISSIONS = {
         "cleanup": Permission.EDIT,
         "vacuum": Permission.EDIT,
         "backup": Permission.EDIT,
         "restore": Permission.EDIT,
+        "flush_locks": Permission.EDIT,
     }
 
     @dataclass
     class Loaded(Message):
-        """The overview and the health check arrived."""
+        """The overview, the health document and the queue's figures arrived."""
 
         overview: MaintenanceOverview
-        health: HealthReport
+        health: dict[str, Any]
+        queue: QueueReport | None
+        queue_error: str | None = None
 
     def __init__(self, backend: ConsoleBackend) -> None:
         super().__init__()
         self.backend = backend
         self.overview: MaintenanceOverview | None = None
-        self.health: HealthReport | None = None
+        self.health: dict[str, Any] | None = None
+        self.queue_report: QueueReport | None = None
         self.job: str | None = None
         """The job running now (one at a time), or None."""
 
@@ -80,13 +96,14 @@ class MaintenanceScreen(PermissionKeysScreen):
         yield Header()
         yield Static("loading…", id="maintenance-status", markup=False)
         with Horizontal(id="maintenance-panels"):
-            yield Static(database_panel(None, None), id="maintenance-database")
+            yield Static(health_panel(None, None), id="maintenance-health")
+            yield Static(queue_panel(None), id="maintenance-queue")
             yield Static(retention_panel(None), id="maintenance-retention")
         yield Static("Backups", id="maintenance-backups-title", markup=False)
         yield RecordTable(id="maintenance-backups")
         yield ProgressBar(id="maintenance-progress", show_eta=False)
         yield Log(id="maintenance-log", max_lines=200)
-        yield Footer()
+        yield ConsoleFooter()
 
     @property
     def table(self) -> RecordTable:
@@ -117,7 +134,7 @@ class MaintenanceScreen(PermissionKeysScreen):
     # --- loading -------------------------------------------------------------------------
 
     def reload(self) -> None:
-        """Read the overview and health again (in a worker)."""
+        """Read the overview, health and the queue again (in a worker)."""
         self._load()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="maintenance-load")
@@ -127,13 +144,22 @@ class MaintenanceScreen(PermissionKeysScreen):
         except Exception as exc:  # the status line says why; the last figures stay
             self.app.call_from_thread(self._status, f"could not load: {first_line(str(exc))}")
             return
-        self.post_message(self.Loaded(overview, self.backend.health()))
+        health = self.backend.health_checks()
+        try:
+            queue, error = self.backend.queue_report(), None
+        except Exception as exc:  # the queue panel says why; the rest stands
+            queue, error = None, first_line(str(exc))
+        self.post_message(self.Loaded(overview, health, queue, error))
 
     def on_maintenance_screen_loaded(self, message: Loaded) -> None:
         """Show the panels and the backups."""
         self.overview, self.health = message.overview, message.health
-        self.query_one("#maintenance-database", Static).update(
-            database_panel(self.overview, self.health)
+        self.queue_report = message.queue
+        self.query_one("#maintenance-health", Static).update(
+            health_panel(self.overview, self.health)
+        )
+        self.query_one("#maintenance-queue", Static).update(
+            queue_panel(message.queue, message.queue_error)
         )
         self.query_one("#maintenance-retention", Static).update(retention_panel(self.overview))
         directory = clean(self.overview.backups_dir)
@@ -261,7 +287,7 @@ class MaintenanceScreen(PermissionKeysScreen):
             answered,
         )
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_record_table_row_selected(self, event: RecordTable.RowSelected) -> None:
         """``enter`` on a backup: restore it (after the same warning)."""
         event.stop()
         if self.denial_for("restore") is None:
@@ -272,6 +298,45 @@ class MaintenanceScreen(PermissionKeysScreen):
     @work(thread=True, exit_on_error=False, group=JOB_GROUP)
     def _restore(self, path: Path) -> None:
         jobs.run_restore(self.backend, path, self.console.operator, self.post_message)
+
+    def action_flush_locks(self) -> None:
+        """Read the queue again, name what is stale, then ask."""
+        if self._start("flush"):
+            self._plan_flush()
+
+    @work(thread=True, exit_on_error=False, group=JOB_GROUP)
+    def _plan_flush(self) -> None:
+        jobs.plan_flush(self.backend, self.post_message)
+
+    def on_flush_planned(self, message: jobs.FlushPlanned) -> None:
+        """Show the fresh figures; the stale leases and locks go only on ``y``."""
+        plan = message.report
+        self.queue_report = plan
+        self.query_one("#maintenance-queue", Static).update(queue_panel(plan))
+        if plan.nothing_stale:
+            self._finish(nothing_stale_line(plan), ok=True)
+            return
+        stale = len(plan.stale_leases) + len(plan.stale_locks)
+        self.query_one("#maintenance-progress", ProgressBar).update(total=stale, progress=0)
+        self.query_one("#maintenance-log", Log).write_line(
+            f"stale: {len(plan.stale_leases):,} lease(s), {len(plan.stale_locks)} lock(s)"
+        )
+
+        def answered(confirmed: bool | None) -> None:
+            if confirmed:
+                self._run_flush(plan)
+            else:
+                self._finish("flush cancelled: nothing released", ok=True)
+
+        self.app.push_screen(ConfirmScreen("Flush", flush_question(plan), yes="release"), answered)
+
+    @work(thread=True, exit_on_error=False, group=JOB_GROUP)
+    def _run_flush(self, plan: QueueReport) -> None:
+        jobs.run_flush(self.backend, plan, self.console.operator, self.post_message)
+
+    def action_show_alerts(self) -> None:
+        """``a``: the alert history (the dashboard's, read-only)."""
+        self.app.push_screen(AlertsScreen(self.backend))
 
     # --- job messages --------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """The maintenance screen's jobs, run in its thread workers; each reports by message.
 
 Every function blocks (it is called from a worker thread) and posts ``JobProgressed``
-lines while it runs and one ``JobFinished`` (or ``CleanupPlanned``) at the end; an error
+lines while it runs and one ``JobFinished`` (or a ``…Planned`` dry run) at the end; an error
 becomes a failed ``JobFinished`` with its first line, never an exception.
 """
 
@@ -14,9 +14,11 @@ from pathlib import Path
 from textual.message import Message
 
 from engine.maintenance.cleanup import CleanupPlan
+from engine.services.queue_tools import QueueReport
 from wfconsole.backend import ConsoleBackend
 from wfconsole.display import first_line
 from wfconsole.screens.maintenance_text import size_text
+from wfconsole.screens.queue_text import flushed_line
 
 Post = Callable[[Message], object]
 
@@ -26,6 +28,13 @@ class CleanupPlanned(Message):
     """The cleanup's dry run counted what would go."""
 
     plan: CleanupPlan
+
+
+@dataclass
+class FlushPlanned(Message):
+    """The queue was read: what a flush of stale locks would release."""
+
+    report: QueueReport
 
 
 @dataclass
@@ -124,3 +133,21 @@ def run_restore(backend: ConsoleBackend, path: Path, actor: str, post: Post) -> 
         _failed(post, "restore", exc)
         return
     post(JobFinished(f"restored {path.name} in {seconds:.1f} s", True, restored=True))
+
+
+def plan_flush(backend: ConsoleBackend, post: Post) -> None:
+    """Read the queue: the stale leases and locks a flush would release."""
+    try:
+        post(FlushPlanned(backend.queue_report()))
+    except Exception as exc:  # shown in the log; nothing changed
+        _failed(post, "flush", exc)
+
+
+def run_flush(backend: ConsoleBackend, plan: QueueReport, actor: str, post: Post) -> None:
+    """Release what ``plan`` listed and is still stale."""
+    try:
+        result = backend.flush_stale_locks(plan, actor=actor)
+    except Exception as exc:  # refused or failed: shown in the log
+        _failed(post, "flush", exc)
+        return
+    post(JobFinished(flushed_line(result), True))

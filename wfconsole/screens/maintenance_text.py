@@ -1,4 +1,4 @@
-"""What the maintenance screen says: panels, the cleanup question, sizes and times."""
+"""What the maintenance screen says: retention, the job questions, sizes and times."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from datetime import datetime
 from rich.text import Text
 
 from engine.maintenance.cleanup import CleanupPlan
-from engine.services.health import HealthReport
 from engine.services.maintenance import BackupFile, MaintenanceOverview
 from wfconsole.widgets.safe_text import safe_text
 
@@ -31,35 +30,15 @@ def when(moment: datetime) -> str:
     return f"{moment:%Y-%m-%d %H:%M} UTC"
 
 
-def database_panel(overview: MaintenanceOverview | None, health: HealthReport | None) -> Text:
-    """Kind, size, and whether the database and the queue answer."""
-    if overview is None:
-        return Text("loading…", style="dim")
-    lines = Text.assemble(("Database  ", "bold"), overview.database_kind)
-    lines.append("\nsize      ")
-    if overview.size_error is not None:
-        lines.append_text(safe_text(f"unknown: {overview.size_error}", style="red"))
-    else:
-        lines.append(size_text(overview.database_size))
-    if health is not None:
-        for name, component in (("database", health.database), ("queue", health.queue)):
-            lines.append(f"\n{name:<10}")
-            if component.ok:
-                lines.append("ok", style="green")
-            else:
-                lines.append_text(safe_text(f"DOWN {component.detail}", style="bold red"))
-    return lines
-
-
 def retention_panel(overview: MaintenanceOverview | None) -> Text:
-    """The retention settings a cleanup and a backup apply."""
+    """The retention settings a cleanup and a backup apply (executions: finished ones)."""
     if overview is None:
         return Text("")
     return Text.assemble(
         ("Retention  ", "bold"),
         ("(retention.*)", "dim"),
         f"\nlog lines   {overview.logs_days} days",
-        f"\nexecutions  {overview.executions_days} days (finished only)",
+        f"\nexecutions  {overview.executions_days} days",
         f"\nbackups     {overview.backups_days} days",
     )
 

@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState
 
 from engine.definition import DefinitionError
@@ -27,6 +27,7 @@ from wfconsole.backend import ConsoleBackend
 from wfconsole.display import full_time
 from wfconsole.screens.confirm import ConfirmScreen
 from wfconsole.screens.permission_keys import PermissionKeysScreen
+from wfconsole.widgets.console_footer import ConsoleFooter
 from wfconsole.widgets.record_table import RecordTable
 from wfconsole.widgets.safe_text import clean, safe_text
 
@@ -97,7 +98,7 @@ class WorkflowVersionsScreen(PermissionKeysScreen):
         with VerticalScroll(id="versions-diff") as diff:
             diff.can_focus = True
             yield Static(id="versions-diff-text")
-        yield Footer()
+        yield ConsoleFooter()
 
     @property
     def table(self) -> RecordTable:
@@ -141,16 +142,14 @@ class WorkflowVersionsScreen(PermissionKeysScreen):
 
     def selected_version(self) -> int | None:
         """The version number under the cursor, if any."""
-        if self.table.row_count == 0:
-            return None
-        row_key, _ = self.table.coordinate_to_cell_key(self.table.cursor_coordinate)
-        return int(row_key.value or 0)
+        key = self.table.cursor_key
+        return None if key is None else int(key)
 
-    def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+    def on_record_table_row_highlighted(self, _event: RecordTable.RowHighlighted) -> None:
         """Show the highlighted version's diff."""
         self._load_diff()
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_record_table_row_selected(self, event: RecordTable.RowSelected) -> None:
         """``enter``: read the diff (focus moves to it; ``escape`` comes back)."""
         event.stop()
         self.query_one("#versions-diff", VerticalScroll).focus()

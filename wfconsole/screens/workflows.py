@@ -15,8 +15,7 @@ from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Header, Input, Static
-from textual.widgets.data_table import RowDoesNotExist
+from textual.widgets import Header, Input, Static
 from textual.worker import Worker, WorkerState
 
 from engine.services.workflow_admin import SchedulePreview
@@ -24,8 +23,9 @@ from engine.services.workflows import WorkflowSummary
 from wfconsole.backend import ConsoleBackend
 from wfconsole.display import number, percent, short_time, trigger_list
 from wfconsole.screens.workflow_commands import WorkflowCommands
+from wfconsole.widgets.console_footer import ConsoleFooter
 from wfconsole.widgets.filter_bar import FilterBar
-from wfconsole.widgets.record_table import RecordTable
+from wfconsole.widgets.record_table import RecordTable, RowDoesNotExist
 from wfconsole.widgets.safe_text import clean, safe_text
 from wfconsole.widgets.schedule_panel import SchedulePanel
 
@@ -96,7 +96,7 @@ class WorkflowsScreen(WorkflowCommands):
         yield FilterBar(placeholder="name contains…  (esc clears)", id="workflows-filter")
         yield RecordTable(id="workflows-table")
         yield SchedulePanel(id="workflows-schedule")
-        yield Footer()
+        yield ConsoleFooter()
 
     @property
     def table(self) -> RecordTable:
@@ -146,7 +146,7 @@ class WorkflowsScreen(WorkflowCommands):
         self._select_name = name
         self._fill_rows()
 
-    def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+    def on_record_table_row_highlighted(self, _event: RecordTable.RowHighlighted) -> None:
         """Show the schedule of the workflow under the cursor."""
         self._preview_schedule()
 
@@ -216,11 +216,7 @@ class WorkflowsScreen(WorkflowCommands):
         self._show_status()
 
     def _selected_id(self) -> str | None:
-        table = self.table
-        if table.row_count == 0:
-            return None
-        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-        return row_key.value
+        return self.table.cursor_key
 
     def _show_status(self) -> None:
         shown, total = len(self.visible_workflows()), len(self.workflows)
@@ -252,10 +248,10 @@ class WorkflowsScreen(WorkflowCommands):
         self._fill_rows()
         self.table.focus()
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_record_table_row_selected(self, event: RecordTable.RowSelected) -> None:
         """Open this workflow in the editor."""
         event.stop()
-        chosen = next((w for w in self.workflows if w.id == event.row_key.value), None)
+        chosen = next((w for w in self.workflows if w.id == event.row_key), None)
         if chosen is not None:
             self.open_editor(chosen.name)
 

@@ -26,6 +26,11 @@ def _visible(match: re.Match[str]) -> str:
     return "\ufffd"
 
 
+def is_clean(text: str) -> bool:
+    """True when ``text`` has nothing that ``clean`` would replace (on one line)."""
+    return _UNSAFE.search(text) is None
+
+
 def clean(value: object, *, multiline: bool = False) -> str:
     """``value`` as a string with control, C1 and bidi characters made visible."""
     text = "" if value is None else str(value)

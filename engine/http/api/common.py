@@ -190,6 +190,21 @@ async def blocking(function: Callable[..., Any], *args: Any, **kwargs: Any) -> A
     return await run_in_threadpool(function, *args, **kwargs)
 
 
+async def read_one(function: Callable[..., Any], db: Any, *args: Any, **kwargs: Any) -> Any:
+    """``function(db, ...)`` for one named thing, read on the replica when configured.
+
+    A miss is asked again on the primary before it becomes a 404: a client that has just
+    created the thing (``POST …/run`` then ``GET /api/executions/{id}``) must find it even
+    while the replica lags. Lists are served by the replica as they are.
+    """
+    try:
+        return await run_in_threadpool(function, db, *args, **kwargs)
+    except LookupError:
+        if not db.has_replica:
+            raise
+    return await run_in_threadpool(function, db.on_primary(), *args, **kwargs)
+
+
 def iso(value: datetime | None) -> str | None:
     """ISO 8601 in UTC with a ``Z``, as the CLI's JSON writes it."""
     return value.isoformat().replace("+00:00", "Z") if value else None

@@ -24,6 +24,7 @@ from engine.http.api.common import (
     json_body,
     json_object,
     queue_of,
+    read_one,
 )
 from engine.models import ExecutionStatus
 from engine.roles import Permission
@@ -156,7 +157,7 @@ def detail_json(detail: ExecutionDetail) -> dict[str, Any]:
 async def get_route(request: Request, identity: Identity) -> Response:
     """``GET /api/executions/{id}`` (``?log_limit=N``, default 500)."""
     log_limit = _int(request.query_params, "log_limit", 500, 0, MAX_LOG_LINES)
-    detail = await blocking(
+    detail = await read_one(
         get_execution, db_of(request), request.path_params["id"], log_limit=log_limit
     )
     return JSONResponse(detail_json(detail))

@@ -22,6 +22,7 @@ from engine.http.api.common import (
     json_body,
     json_object,
     queue_of,
+    read_one,
 )
 from engine.roles import Permission
 from engine.services.tokens import Identity
@@ -65,12 +66,16 @@ async def list_route(request: Request, identity: Identity) -> Response:
 async def get_route(request: Request, identity: Identity) -> Response:
     """``GET /api/workflows/{name}``: the summary plus the definition document."""
     name = request.path_params["name"]
-    (document,) = await blocking(export_documents, db_of(request), name)
-    summaries = await blocking(list_workflows, db_of(request))
-    found = next((s for s in summaries if s.name == name), None)
+    found, document = await read_one(_workflow_and_document, db_of(request), name)
+    return JSONResponse({**summary_json(found), "definition": document})
+
+
+def _workflow_and_document(db: Any, name: str) -> tuple[WorkflowSummary, dict[str, Any]]:
+    (document,) = export_documents(db, name)
+    found = next((s for s in list_workflows(db) if s.name == name), None)
     if found is None:  # deleted between the two reads
         raise WorkflowNotFound(name)
-    return JSONResponse({**summary_json(found), "definition": document})
+    return found, document
 
 
 def _saved(result: Any, status: int) -> JSONResponse:

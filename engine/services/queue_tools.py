@@ -1,0 +1,247 @@
+"""Queue tools for maintenance: what waits in the queue, and flushing stale locks.
+
+A stale lock is something held by a worker process that no longer beats (no heartbeat row
+refreshed within three ``queue.heartbeat_interval``; see ``engine.heartbeat``):
+
+- a **lease**: an execution RUNNING past its ``lease_until`` (the workflow's timeout +
+  30 s) whose worker is not alive. A flush hands it back the way the sweeper does
+  (``engine.sweeper.reclaim_lost``): retry with ``retry_count + 1``, FAILED "worker lost"
+  when retries are spent, CANCELLED when a cancel was asked; retries are enqueued and
+  resume after the last finished step. Every running worker's sweeper does the same
+  within ``queue.sweep_interval`` — for live workers' runs too — so a flush matters most
+  when no worker runs. A run whose worker is alive is never touched, and a dead worker's
+  run whose lease has not ended is only counted: a heartbeat can lag, the lease is the
+  bound the executor holds itself to, so releasing earlier could run a step twice.
+- a **Huey lock** (``engine.queue_locks``) whose recorded holder is not alive. A plain
+  ``huey.lock_task`` lock names no holder: it counts as stale only while no worker at
+  all is alive (what ``huey_consumer --flush-locks`` assumes at start).
+
+A flush needs ``Permission.EDIT`` (ADMIN, as all maintenance), releases only what its
+plan listed and is still stale when it runs, and is audited (``maintenance.flush_locks``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+from huey import Huey
+
+from engine.db import Database
+from engine.execution_store import PENDING, RUNNING, WORKFLOWS, E, W
+from engine.models import utcnow
+from engine.queue_locks import HeldLock, held_locks, release_if_unchanged
+from engine.roles import Permission
+from engine.runs import Dispatcher
+from engine.services.audit import audit_change, require_permission
+from engine.services.health import first_line
+from engine.services.workers import list_workers
+from engine.sweeper import SweepReport, reclaim_lost
+
+FLUSH_ACTION = "maintenance.flush_locks"
+LISTED_LEASES = 1000
+"""At most this many stale leases are listed (and released by one flush)."""
+AUDITED_IDS = 100
+"""The audit row names this many of the planned executions (and counts them all)."""
+
+
+@dataclass(frozen=True)
+class StaleLease:
+    """A RUNNING execution past its lease whose worker does not beat."""
+
+    execution_id: str
+    workflow: str
+    worker_id: str | None
+    lease_until: datetime
+
+
+@dataclass(frozen=True)
+class QueueLock:
+    """A Huey lock and whether a flush would release it."""
+
+    lock: HeldLock
+    stale: bool
+
+    @property
+    def name(self) -> str:
+        """The lock's name."""
+        return self.lock.name
+
+
+@dataclass(frozen=True)
+class QueueReport:
+    """The queue and the executions waiting on it, as the maintenance screen shows them."""
+
+    taken_at: datetime
+    queued: int | None
+    """Messages waiting in the queue (None when the queue did not answer)."""
+    scheduled: int | None
+    """Messages scheduled for later: delayed retries and re-checks. (A worker moves a delayed
+    message here when it reads it; until then it counts as queued.)"""
+    queue_error: str | None
+    pending_due: int
+    """PENDING executions due now."""
+    pending_later: int
+    """PENDING executions waiting for their retry delay."""
+    running: int
+    running_expired: int
+    """RUNNING past their lease (the sweeper takes these back, whoever holds them)."""
+    held_by_dead: int
+    """RUNNING, lease not ended yet, held by a worker that does not beat."""
+    workers_alive: int
+    workers_dead: int
+    stale_leases: list[StaleLease] = field(default_factory=list)
+    locks: list[QueueLock] = field(default_factory=list)
+
+    @property
+    def stale_locks(self) -> list[QueueLock]:
+        """The Huey locks a flush would release."""
+        return [lock for lock in self.locks if lock.stale]
+
+    @property
+    def nothing_stale(self) -> bool:
+        """True when a flush would release nothing."""
+        return not self.stale_leases and not self.stale_locks
+
+
+@dataclass(frozen=True)
+class FlushResult:
+    """What a flush released, and what it left because it was no longer stale."""
+
+    retried: int
+    failed: int
+    cancelled: int
+    skipped: int
+    """Planned leases claimed, finished or renewed since the plan (left alone)."""
+    locks_released: list[str]
+    locks_kept: list[str]
+    """Planned locks taken again or whose holder beats again (left alone)."""
+    enqueue_error: str | None = None
+    """The queue refused the retries; the sweeper enqueues them later."""
+
+    @property
+    def leases_released(self) -> int:
+        """Executions handed back, failed or cancelled."""
+        return self.retried + self.failed + self.cancelled
+
+
+def process_of(worker_id: str) -> str:
+    """``host:pid`` of a heartbeat's worker id (``host:pid:tag``), as executions record it."""
+    return worker_id.rsplit(":", 1)[0]
+
+
+def alive_processes(db: Database, *, now: datetime, interval: float) -> tuple[set[str], int]:
+    """The ``host:pid`` of every process that beats, and how many heartbeat rows went quiet."""
+    workers = list_workers(db, now=now, interval=interval)
+    alive = {process_of(w.worker_id) for w in workers if w.alive}
+    dead = sum(1 for w in workers if not w.alive and process_of(w.worker_id) not in alive)
+    return alive, dead
+
+
+def _not_alive(alive: set[str]) -> sa.ColumnElement[bool]:
+    return sa.or_(E.worker_id.is_(None), E.worker_id.not_in(sorted(alive)))
+
+
+def stale_lease_condition(alive: set[str], now: datetime) -> sa.ColumnElement[bool]:
+    """RUNNING past the lease, held by no live worker."""
+    return sa.and_(E.status == RUNNING, E.lease_until < now, _not_alive(alive))
+
+
+def _lock_is_stale(lock: HeldLock, alive: set[str]) -> bool:
+    return lock.owner not in alive if lock.owner is not None else not alive
+
+
+def inspect_queue(
+    db: Database, huey: Huey, *, heartbeat_interval: float, now: datetime | None = None
+) -> QueueReport:
+    """Queue messages, PENDING/RUNNING counts, workers and the stale locks; reads only."""
+    now = now or utcnow()
+    alive, dead = alive_processes(db, now=now, interval=heartbeat_interval)
+    counts = sa.select(
+        sa.func.count().filter(E.status == PENDING, E.available_at <= now),
+        sa.func.count().filter(E.status == PENDING, E.available_at > now),
+        sa.func.count().filter(E.status == RUNNING),
+        sa.func.count().filter(E.status == RUNNING, E.lease_until < now),
+        sa.func.count().filter(E.status == RUNNING, E.lease_until >= now, _not_alive(alive)),
+    ).where(E.status.in_([PENDING, RUNNING]))
+    stale = (
+        sa.select(E.id, W.name, E.worker_id, E.lease_until)
+        .join(WORKFLOWS, W.id == E.workflow_id)
+        .where(stale_lease_condition(alive, now))
+        .order_by(E.lease_until, E.id)
+        .limit(LISTED_LEASES)
+    )
+    with db.read_engine.connect() as conn:
+        due, later, running, expired, held_by_dead = conn.execute(counts).one()
+        leases = [StaleLease(*row) for row in conn.execute(stale)]
+    queued: int | None = None
+    scheduled: int | None = None
+    error: str | None = None
+    locks: list[QueueLock] = []
+    try:
+        queued, scheduled = huey.pending_count(), huey.scheduled_count()
+        locks = [QueueLock(lock, _lock_is_stale(lock, alive)) for lock in held_locks(huey)]
+    except Exception as exc:  # shown as the queue's state; the database figures stand
+        error = first_line(exc)
+    return QueueReport(
+        taken_at=now, queued=queued, scheduled=scheduled, queue_error=error,
+        pending_due=int(due), pending_later=int(later), running=int(running),
+        running_expired=int(expired), held_by_dead=int(held_by_dead),
+        workers_alive=len(alive), workers_dead=dead, stale_leases=leases, locks=locks,
+    )  # fmt: skip
+
+
+def flush_stale_locks(
+    db: Database,
+    huey: Huey,
+    queue: Dispatcher,
+    plan: QueueReport,
+    *,
+    actor: str,
+    heartbeat_interval: float,
+) -> FlushResult:
+    """Release what ``plan`` listed as stale and still is; needs EDIT; audited.
+
+    Liveness is read again first, and every release is conditional (an UPDATE repeating
+    the stale test, a lock deleted only while it holds the value read), so a run claimed
+    or a lock taken since the plan is left alone.
+    """
+    require_permission(db, actor, Permission.EDIT)
+    now = utcnow()
+    alive, _ = alive_processes(db.on_primary(), now=now, interval=heartbeat_interval)
+    report = SweepReport()
+    planned = [lease.execution_id for lease in plan.stale_leases]
+    for start in range(0, len(planned), 500):
+        chunk = planned[start : start + 500]
+        stale = sa.and_(E.id.in_(chunk), stale_lease_condition(alive, now))
+        reclaim_lost(db, stale, now=now, report=report, batch=len(chunk),
+                     note=f"worker lost; lease flushed by {actor}")  # fmt: skip
+    released: list[str] = []
+    kept: list[str] = []
+    for entry in plan.stale_locks:
+        gone = _lock_is_stale(entry.lock, alive) and release_if_unchanged(huey, entry.lock)
+        (released if gone else kept).append(entry.name)
+    enqueue_error = None
+    if report.enqueue:
+        try:
+            for execution_id in report.enqueue:
+                queue.dispatch(execution_id)
+        except Exception as exc:  # PENDING rows stay; the sweeper enqueues them later
+            enqueue_error = first_line(exc)
+    result = FlushResult(
+        retried=report.retried,
+        failed=report.failed,
+        cancelled=report.cancelled,
+        skipped=len(planned) - report.retried - report.failed - report.cancelled,
+        locks_released=released,
+        locks_kept=kept,
+        enqueue_error=enqueue_error,
+    )
+    audit_change(db, actor=actor, action=FLUSH_ACTION, target_type="queue", details={
+        "executions": planned[:AUDITED_IDS], "planned": len(planned),
+        "retried": result.retried, "failed": result.failed,
+        "cancelled": result.cancelled, "skipped": result.skipped,
+        "locks_released": released, "locks_kept": kept,
+    })  # fmt: skip
+    return result

@@ -1,0 +1,1 @@
+"""Chaos tests (marker ``chaos``): real processes and servers, faults injected on loopback."""

@@ -1,0 +1,69 @@
+"""What opening the console and a section costs: modules, stylesheet parses, footer rebuilds."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.console.conftest import Settle, screen_text
+from wfconsole.app import WfConsoleApp
+from wfconsole.widgets.console_footer import ConsoleFooter
+
+MakeApp = Callable[..., WfConsoleApp]
+ROOT = Path(__file__).resolve().parents[2]
+LATER_SCREENS = ("dashboard", "workflows", "editor", "dry_run", "failures", "maintenance")
+
+
+def test_importing_the_app_leaves_the_other_sections_screens_unloaded() -> None:
+    script = (
+        "import sys, wfconsole.app\n"
+        "print(' '.join(m for m in sys.modules if m.startswith('wfconsole.screens.')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert "wfconsole.screens.executions" in loaded
+    assert [name for name in LATER_SCREENS if f"wfconsole.screens.{name}" in loaded] == []
+
+
+async def test_a_first_visit_to_a_section_parses_no_stylesheet_again(
+    make_app: MakeApp, settle: Settle
+) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        parses: list[None] = []
+        reparse = app.stylesheet.reparse
+
+        def counted() -> None:
+            parses.append(None)
+            reparse()
+
+        app.stylesheet.reparse = counted  # type: ignore[method-assign]
+        for key, title in (("w", "workflows"), ("f", "failures"), ("d", "dashboard")):
+            await pilot.press(key)
+            await settle(pilot)
+            assert f"wfconsole · {title}" in screen_text(app)
+        assert parses == []
+        app.theme = "textual-light"  # a real style change still re-parses
+        await settle(pilot)
+        assert parses != []
+
+
+async def test_the_footer_keeps_its_keys_while_they_stay_the_same(
+    make_app: MakeApp, settle: Settle
+) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        footer = app.screen.query_one(ConsoleFooter)
+        keys = list(footer.children)
+        app.screen.refresh_bindings()  # the signal a focus change sends
+        await settle(pilot)
+        assert list(footer.children) == keys
+        await pilot.press("slash")  # the filter takes focus: other keys apply
+        await settle(pilot)
+        assert list(footer.children) != keys
+        assert "esc Clear filter" in screen_text(app).splitlines()[-1]

@@ -1,0 +1,1 @@
+"""Fuzzing with hypothesis: hostile definitions, expressions, webhook requests and targets."""

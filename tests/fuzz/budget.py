@@ -1,0 +1,29 @@
+"""How hard the fuzz suite tries: bounded in CI, many more examples with WFCONSOLE_SOAK=1."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+SOAK: Final = os.environ.get("WFCONSOLE_SOAK") == "1"
+SOAK_FACTOR: Final = 50
+# Per-input time bound for the "refused fast" properties. Generous on purpose: the CI
+# machine is shared, and the hostile inputs this guards against take seconds or hang.
+FAST_SECONDS: Final = 0.05 if os.environ.get("WFCONSOLE_STRICT_TIMING") == "1" else 0.5
+
+
+def examples(ci: int) -> int:
+    """The number of examples a property runs: ``ci`` in CI, SOAK_FACTOR times that in soak."""
+    return ci * SOAK_FACTOR if SOAK else ci
+
+
+def timed(function: Callable[[], Any]) -> tuple[float, Any]:
+    """(seconds, outcome) of one call; the outcome is the result or the exception raised."""
+    start = time.perf_counter()
+    try:
+        outcome: Any = function()
+    except Exception as exc:
+        outcome = exc
+    return time.perf_counter() - start, outcome

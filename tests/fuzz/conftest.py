@@ -1,0 +1,46 @@
+"""Hypothesis profiles for the fuzz suite, and the ``fuzz`` marker on every test here.
+
+``fuzz`` (the default) is bounded for CI: a fixed seed (the same examples every run, so a
+failure reproduces), no example database, and deadlines loose enough for a loaded
+2-core machine. ``fuzz-soak`` (``WFCONSOLE_SOAK=1``) is random and runs each property
+budget.SOAK_FACTOR times as many examples.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from tests.fuzz.budget import SOAK
+
+_SLOW_INPUTS = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example]
+
+settings.register_profile(
+    "fuzz",
+    derandomize=True,
+    database=None,
+    deadline=timedelta(seconds=2),
+    suppress_health_check=_SLOW_INPUTS,
+    print_blob=True,
+)
+settings.register_profile(
+    "fuzz-soak",
+    derandomize=False,
+    database=None,
+    deadline=timedelta(seconds=5),
+    suppress_health_check=_SLOW_INPUTS,
+    print_blob=True,
+)
+settings.load_profile("fuzz-soak" if SOAK else "fuzz")
+
+_HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test under tests/fuzz with ``fuzz`` (``-m fuzz`` / ``-m 'not fuzz'``)."""
+    for item in items:
+        if _HERE in Path(str(item.path)).resolve().parents:
+            item.add_marker(pytest.mark.fuzz)

@@ -1,0 +1,168 @@
+"""``wfconsole maintenance queue [--json]`` and ``wfconsole maintenance flush-locks [--dry-run]``.
+
+``queue`` only reads (exit 1 when the queue did not answer). ``flush-locks`` needs ADMIN,
+checked against the operator's stored role as the console does, and is audited;
+``--dry-run`` lists what would be released and changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import TYPE_CHECKING, Any
+
+from wfconsole.commands import CommonOptions
+from wfconsole.commands.output import print_table, timestamp
+
+if TYPE_CHECKING:
+    from engine.services.queue_tools import FlushResult, QueueReport
+
+
+def register(sub: Any, common: CommonOptions) -> None:
+    """Add ``queue`` and ``flush-locks`` to the ``maintenance`` group."""
+    queue = sub.add_parser(
+        "queue",
+        help="queue messages, PENDING/RUNNING executions, workers and stale locks",
+        description="Messages waiting and scheduled (delayed retries) in the queue, "
+        "PENDING and RUNNING executions, worker heartbeats, and the stale locks: leases "
+        "past their end held by a worker that stopped beating, and Huey locks whose "
+        "holder stopped beating. Exit status 1 when the queue did not answer.",
+    )
+    queue.add_argument("--json", action="store_true", help="print one JSON document")
+    common(queue)
+    queue.set_defaults(handler=queue_command)
+    flush = sub.add_parser(
+        "flush-locks",
+        help="release leases and Huey locks held by workers that stopped beating",
+        description="Hands back RUNNING executions past their lease whose worker has no "
+        "live heartbeat (retry, or FAILED when retries are spent, as the sweeper does) "
+        "and deletes Huey locks whose holder has none. Runs of live workers are never "
+        "touched. Needs ADMIN; audited as maintenance.flush_locks.",
+    )
+    flush.add_argument(
+        "--dry-run", action="store_true", help="list what would be released, change nothing"
+    )
+    common(flush)
+    flush.set_defaults(handler=flush_locks_command)
+
+
+def report_document(report: QueueReport, queue_kind: str) -> dict[str, Any]:
+    """The ``--json`` document of ``maintenance queue``."""
+    return {
+        "taken_at": timestamp(report.taken_at),
+        "queue": {"kind": queue_kind, "queued": report.queued, "scheduled": report.scheduled,
+                  "error": report.queue_error},
+        "executions": {"pending_due": report.pending_due, "pending_later": report.pending_later,
+                       "running": report.running, "running_expired": report.running_expired,
+                       "held_by_dead": report.held_by_dead},
+        "workers": {"alive": report.workers_alive, "dead": report.workers_dead},
+        "stale_leases": [
+            {"id": lease.execution_id, "workflow": lease.workflow, "worker_id": lease.worker_id,
+             "lease_until": timestamp(lease.lease_until)}
+            for lease in report.stale_leases
+        ],
+        "locks": [{"name": entry.name, "owner": entry.lock.owner, "stale": entry.stale}
+                  for entry in report.locks],
+    }  # fmt: skip
+
+
+def _print_report(report: QueueReport, queue_kind: str) -> None:
+    if report.queue_error is not None:
+        messages = f"DOWN ({report.queue_error})"
+    else:
+        messages = f"{report.queued:,} queued, {report.scheduled:,} scheduled"
+    print(f"queue       {queue_kind}: {messages}")
+    print(
+        f"executions  {report.pending_due:,} pending due, {report.pending_later:,} waiting "
+        f"for a retry, {report.running:,} running ({report.running_expired:,} past the lease)"
+    )
+    print(f"workers     {report.workers_alive} alive, {report.workers_dead} stopped beating")
+    if report.held_by_dead:
+        print(f"            {report.held_by_dead:,} running held by them until the lease ends")
+    _print_stale(report)
+
+
+def _print_stale(report: QueueReport) -> None:
+    stale_locks = report.stale_locks
+    print(f"stale       {len(report.stale_leases):,} lease(s), {len(stale_locks)} lock(s)")
+    rows = [
+        ["lease", lease.execution_id, lease.workflow, lease.worker_id or "-",
+         timestamp(lease.lease_until) or "-"]
+        for lease in report.stale_leases
+    ] + [["lock", entry.name, "", entry.lock.owner or "(no holder named)", ""]
+         for entry in stale_locks]  # fmt: skip
+    if rows:
+        print_table(["kind", "id / name", "workflow", "holder", "lease ended"], rows)
+
+
+def _inspect(args: argparse.Namespace) -> tuple[Any, Any, Any, QueueReport, str]:
+    from engine.queue import Queue
+    from engine.services.queue_tools import inspect_queue
+    from wfconsole.commands.context import database_for, settings_for
+
+    settings = settings_for(args)
+    db = database_for(args, settings)
+    try:
+        queue = Queue(settings, db=db)
+        interval = settings.queue.heartbeat_interval
+        report = inspect_queue(db, queue.huey, heartbeat_interval=interval)
+    except BaseException:
+        db.dispose()
+        raise
+    return settings, db, queue, report, "redis" if settings.uses_redis else "sqlite"
+
+
+def queue_command(args: argparse.Namespace) -> int:
+    """Print the queue's figures; exit 1 when the queue did not answer."""
+    _, db, _, report, kind = _inspect(args)
+    db.dispose()
+    if args.json:
+        print(json.dumps(report_document(report, kind), indent=2))
+    else:
+        _print_report(report, kind)
+    return 0 if report.queue_error is None else 1
+
+
+def _released_line(result: FlushResult) -> str:
+    line = (
+        f"released {result.leases_released:,} lease(s): {result.retried:,} handed back for "
+        f"retry, {result.failed:,} failed (no retries left), {result.cancelled:,} cancelled; "
+        f"{len(result.locks_released)} lock(s)"
+    )
+    if result.skipped or result.locks_kept:
+        kept = result.skipped + len(result.locks_kept)
+        line += f"; left {kept} that stopped being stale"
+    return line
+
+
+def flush_locks_command(args: argparse.Namespace) -> int:
+    """List the stale locks, then release them (unless ``--dry-run``)."""
+    from engine.roles import Permission, PermissionDenied
+    from engine.services.audit import require_permission
+    from engine.services.queue_tools import flush_stale_locks
+    from wfconsole.cli import UserError, current_user
+
+    settings, db, queue, report, _ = _inspect(args)
+    try:
+        if not args.dry_run:
+            require_permission(db, current_user(args), Permission.EDIT)
+        _print_stale(report)
+        if args.dry_run:
+            print(f"would release {len(report.stale_leases):,} lease(s) and "
+                  f"{len(report.stale_locks)} lock(s)")  # fmt: skip
+            return 0
+        if report.nothing_stale:
+            print("nothing to release")
+            return 0
+        result = flush_stale_locks(
+            db, queue.huey, queue, report, actor=current_user(args),
+            heartbeat_interval=settings.queue.heartbeat_interval,
+        )  # fmt: skip
+    except PermissionDenied as exc:
+        raise UserError(f"flush-locks: {exc}") from None
+    finally:
+        db.dispose()
+    print(_released_line(result))
+    if result.enqueue_error:
+        print(f"the queue refused the retries ({result.enqueue_error}); the sweeper enqueues them")
+    return 0
