@@ -28,6 +28,7 @@ _SNIPPET_MAX: Final = 60
 # Longer strings are parsed every time rather than pinned in the cache.
 _CACHE_MAX_TEXT: Final = 4096
 _MAX_INDEX_DIGITS: Final = 18
+_KEY_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,59}")
 
 
 class TemplateError(ValueError):
@@ -166,7 +167,12 @@ def find_template_errors(value: Any) -> list[tuple[str, str]]:
             except TemplateError as error:
                 errors.append((subpath, str(error)))
         elif isinstance(item, dict):
-            stack.extend((f"{subpath}.{key}", child) for key, child in reversed(item.items()))
+            # A key that is not a plain name ("", "a.b", "x: y") would blur the path:
+            # the error is reported at its object instead.
+            stack.extend(
+                (f"{subpath}.{key}" if _KEY_NAME.fullmatch(str(key)) else subpath, child)
+                for key, child in reversed(item.items())
+            )
         elif isinstance(item, list):
             stack.extend((f"{subpath}[{i}]", item[i]) for i in range(len(item) - 1, -1, -1))
     return errors

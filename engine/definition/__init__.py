@@ -195,7 +195,7 @@ def errors_from_validation(exc: ValidationError) -> list[tuple[str, str]]:
     for error in exc.errors():
         path, message = _format_loc(tuple(error["loc"])), _message(error)
         head, sep, rest = message.partition(": ")
-        if error["type"] == "value_error" and sep and re.fullmatch(r"[A-Za-z_][\w.\[\]]*", head):
+        if error["type"] == "value_error" and sep and re.fullmatch(r"[A-Za-z_][\w.\[\]-]*", head):
             path, message = f"{path}.{head}" if path else head, rest
         elif error["type"] in ("action_type", "trigger_type"):
             path = f"{path}.type"

@@ -15,6 +15,7 @@ from engine.templating import find_template_errors
 _PHONE = re.compile(r"^\+[1-9]\d{6,14}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ENV_REF = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,200}")  # an RFC 9110 token
 # RFC 5321's limit; also keeps _EMAIL (which backtracks on long dotted text) fast.
 _MAX_ADDRESS = 254
 _SHOWN_MAX = 60
@@ -149,6 +150,16 @@ class WebhookAction(_Action):
         return value.upper() if isinstance(value, str) else value
 
     _url = field_validator("url")(classmethod(lambda cls, value: _check_url(value)))
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name, value in headers.items():
+            if not _HEADER_NAME.fullmatch(name):
+                raise ValueError(f"invalid header name {_shown(name)}")
+            if any(ch in value for ch in "\r\n\x00"):
+                raise ValueError(f"header {_shown(name)} holds a line break or NUL")
+        return headers
 
 
 class CreateTaskAction(_Action):

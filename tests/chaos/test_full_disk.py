@@ -69,10 +69,12 @@ def on_small_disks(tmp_path: Path) -> Iterator[Deployment]:
 
 
 def post_hook(serve: ServeProcess) -> httpx.Response:
+    """One webhook (the workflow has no secret)."""
     return httpx.post(f"{serve.url}/hooks/{WORKFLOW}", json={"n": 1}, timeout=30.0)
 
 
 def cli_run(deployed: Deployment) -> subprocess.CompletedProcess[str]:
+    """``wfconsole run disk`` as its own process, as a script would call it."""
     env = {**os.environ, CONFIG_ENV: str(deployed.config_path)}
     return subprocess.run(
         [sys.executable, "-m", "wfconsole.cli", "run", WORKFLOW, "--user", "chaos"],
@@ -81,6 +83,7 @@ def cli_run(deployed: Deployment) -> subprocess.CompletedProcess[str]:
 
 
 def row_count(deployed: Deployment) -> int:
+    """Every execution row stored, accepted or not."""
     with deployed.db.engine.connect() as conn:
         return int(conn.execute(sa.select(sa.func.count()).select_from(EXECUTIONS)).scalar_one())
 

@@ -86,7 +86,10 @@ def test_consumers_killed_every_second_lose_no_run_and_repeat_only_orphans(
     http_sink: HttpSink, tmp_path: Path
 ) -> None:
     http_sink.default = Reply(delay=0.05)  # a kill lands mid-step often enough
-    with deployment("postgres", tmp_path) as deployed:
+    # Orphans count against max_concurrent_executions until their lease expires: with the
+    # default cap (10) a kill stalls every consumer for that long. Room for what two
+    # consumers hold keeps the survivors working, so the test waits only for the leases.
+    with deployment("postgres", tmp_path, max_concurrent_executions=64) as deployed:
         name = define_hook_workflow(deployed.db, "kill9", http_sink)
         bound = deployed.settings.queue.batch_size * WORKERS  # what one consumer can hold
         logs = [tmp_path / f"consumer-{slot}.log" for slot in range(2)]

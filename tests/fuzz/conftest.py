@@ -39,8 +39,14 @@ settings.load_profile("fuzz-soak" if SOAK else "fuzz")
 _HERE = Path(__file__).resolve().parent
 
 
+SOAK_TIMEOUT = 3600  # seconds per test; the suite's 120 s fits only the CI budget
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test under tests/fuzz with ``fuzz`` (``-m fuzz`` / ``-m 'not fuzz'``)."""
+    """Mark every test under tests/fuzz with ``fuzz`` (``-m fuzz`` / ``-m 'not fuzz'``),
+    and give soak runs the time their examples need."""
     for item in items:
         if _HERE in Path(str(item.path)).resolve().parents:
             item.add_marker(pytest.mark.fuzz)
+            if SOAK:
+                item.add_marker(pytest.mark.timeout(SOAK_TIMEOUT))

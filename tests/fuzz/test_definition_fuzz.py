@@ -125,6 +125,14 @@ def test_deep_action_bodies_are_refused_at_the_body(depth: int, as_object: bool)
         (lambda d: d.__setitem__(_HOSTILE_KEY, 1), repr(_HOSTILE_KEY[:59] + "…"), "unknown field"),
         (lambda d: d["actions"][0].__setitem__("a.b[0]", 1), "actions[0].'a.b[0]'",
          "unknown field"),
+        (lambda d: d["actions"][4].__setitem__("headers", {"": "{{ trigger.__class__ }}"}),
+         "actions[4].headers", "invalid header name ''"),
+        (lambda d: d["actions"][4].__setitem__("headers", {"X-A": "a\r\nX-Evil: 1"}),
+         "actions[4].headers", "line break"),
+        (lambda d: d["actions"][4].__setitem__("body", {"": "{{ trigger.__class__ }}"}),
+         "actions[4].body", "private name"),
+        (lambda d: d["triggers"][0].__setitem__("type", ["manual"]), "triggers[0].type",
+         "unknown or missing trigger type"),
     ],
 )  # fmt: skip
 def test_found_by_fuzzing_refused_fast_naming_the_path(
