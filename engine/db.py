@@ -6,6 +6,7 @@ A SQLite database is created and migrated on first use; PostgreSQL is migrated o
 
 from __future__ import annotations
 
+import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,9 @@ from engine.crypto import Vault
 from engine.definition_cache import SESSION_KEY, WorkflowCache
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+# Less free space than this under a SQLite file that failed with an I/O error: a full disk.
+_NEARLY_FULL_BYTES = 1 << 20
+_PG_DISK_FULL, _PG_IO_ERROR = "53100", "58030"  # SQLSTATE disk_full, io_error
 
 
 class DatabaseError(Exception):
@@ -118,7 +122,8 @@ def create_db_engine(
 class Database:
     """The engines and session factories of one configured database."""
 
-    url: str
+    url: str = field(repr=False)
+    """May hold a password: never shown (``display_url`` hides it)."""
     engine: Engine
     read_engine: Engine
     vault: Vault = field(default_factory=Vault)
@@ -202,12 +207,16 @@ def open_database(settings: Settings, *, migrate: bool | None = None) -> Databas
     db = connect_database(settings)
     if migrate is None:
         migrate = db.is_sqlite
-    if migrate:
-        with _upgrade_lock:
-            if current_revision(db) != head_revision():
-                upgrade(db)
-    else:
-        require_migrated(db)
+    try:
+        if migrate:
+            with _upgrade_lock:
+                if current_revision(db) != head_revision():
+                    upgrade(db)
+        else:
+            require_migrated(db)
+    except BaseException:
+        db.dispose()  # a caller that tries again later must not pile up engines
+        raise
     return db
 
 
@@ -245,6 +254,9 @@ def current_revision(db: Database) -> str | None:
         with db.engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
     except sa.exc.OperationalError as exc:
+        trouble = disk_trouble(exc, db.url)
+        if trouble is not None:  # the server or file answered: it is not a connection problem
+            raise DatabaseError(f"database {db.display_url}: {trouble}") from None
         raise DatabaseError(f"cannot connect to {db.display_url}: {_first_line(exc)}") from None
 
 
@@ -255,7 +267,8 @@ def upgrade(db: Database, revision: str = "head") -> None:
     try:
         command.upgrade(alembic_config(db), revision)
     except sa.exc.OperationalError as exc:
-        raise DatabaseError(f"cannot migrate {db.display_url}: {_first_line(exc)}") from None
+        trouble = disk_trouble(exc, db.url) or _first_line(exc)
+        raise DatabaseError(f"cannot migrate {db.display_url}: {trouble}") from None
 
 
 def require_migrated(db: Database) -> None:
@@ -277,6 +290,41 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def disk_trouble(exc: BaseException, url: str | None = None) -> str | None:
+    """``disk full: …`` or ``I/O error on …`` when a disk failed the database; else None.
+
+    SQLite says "database or disk is full" when a write finds no room, but only "disk I/O
+    error" when a new connection cannot grow its shared-memory file: with (nearly) no
+    space left beside the file (``url`` names it) that is a full disk too.
+    """
+    orig = getattr(exc, "orig", None) or exc
+    detail = _first_line(exc)
+    sqlite_error = str(getattr(orig, "sqlite_errorname", "") or "")
+    sqlstate = str(getattr(orig, "sqlstate", "") or "")
+    if sqlite_error.startswith("SQLITE_FULL"):
+        return f"disk full: no space left for the database file ({detail})"
+    if sqlite_error.startswith("SQLITE_IOERR"):
+        if _free_bytes_beside(url) < _NEARLY_FULL_BYTES:
+            return f"disk full: no space left for the database file ({detail})"
+        return f"I/O error on the database file ({detail})"
+    if sqlstate == _PG_DISK_FULL:
+        return f"disk full on the database server ({detail})"
+    if sqlstate == _PG_IO_ERROR:
+        return f"I/O error on the database server ({detail})"
+    return None
+
+
+def _free_bytes_beside(url: str | None) -> int:
+    """Free bytes in the folder of a SQLite database file (a lot when unknown)."""
+    database = make_url(url).database if url and is_sqlite(url) else None
+    if not database or database == ":memory:":
+        return _NEARLY_FULL_BYTES
+    try:
+        return shutil.disk_usage(Path(database).expanduser().parent).free
+    except OSError:
+        return _NEARLY_FULL_BYTES
+
+
 def storage_failure(exc: BaseException) -> str | None:
     """One line saying what the database reported, when ``exc`` is the database failing.
 
@@ -286,7 +334,7 @@ def storage_failure(exc: BaseException) -> str | None:
     import psycopg
 
     if isinstance(exc, sa.exc.OperationalError | psycopg.OperationalError):
-        return _first_line(exc)
+        return disk_trouble(exc) or _first_line(exc)
     return None
 
 
@@ -307,6 +355,7 @@ __all__ = [
     "DatabaseError",
     "connect_database",
     "create_db_engine",
+    "disk_trouble",
     "open_database",
     "session_scope",
     "storage_failure",

@@ -5,28 +5,34 @@ workflows with a webhook trigger on a path (every accepted webhook) and the enab
 listeners of an event (events from the CLI and from steps) — are cached for
 ``cache.ttl`` seconds (default 3600), by the ``WorkflowCache`` of each ``Database``.
 
-**Invalidation.** The row of ``definition_generation`` holds a token that every
-transaction changing a workflow replaces (``mark_changed``: save, import, edit, enable,
-disable, delete, roll back, secret rotation; a restore replaces it afterwards). Entries
-are keyed by the token, and every lookup first reads the current token, so once a change
-has committed no process — whatever cache it has — answers from an older entry:
+**Invalidation.** The row of ``definition_generation`` holds a number that every
+transaction changing a workflow raises by one (``mark_changed``: save, import, edit,
+enable, disable, delete, roll back, secret rotation; a restore moves it further,
+engine/definition_generation.py). Entries are keyed by the number, and every lookup
+first reads the current number:
 
-- **without Redis** the token is read from the database (a primary-key read of one row,
-  on SQLite a local file read), and entries live in this process;
-- **with Redis** (``queue.redis_url``) the token is mirrored in Redis: the committing
-  process writes the new token there right after its commit, and readers read only that
-  key (one GET). Entries live in this process and in Redis, shared by every process. The
-  mirror key expires after ``RECHECK_SECONDS``; the next reader then copies the token
-  from the database again (``SET NX``: the committing process's plain ``SET`` wins). A
-  process that dies between its commit and its Redis write, or that changes a workflow
-  with a configuration lacking ``queue.redis_url``, therefore leaves Redis readers at
-  most that many seconds behind; a Redis that does not answer makes readers use the
-  database.
+- **without Redis** from the database (a primary-key read of one row, on SQLite a local
+  file read), and entries live in this process. Once a change has committed, no lookup
+  answers from an older entry.
+- **with Redis** (``queue.redis_url``) from Redis (one GET), where the committing process
+  puts the new number right after its commit. It does so with a compare-and-set that
+  only raises the number (engine/definition_cache_redis.py), so publishes that arrive
+  out of order, or a reader holding an old number, never lower it. In addition each
+  process compares Redis with the database every ``RECHECK_SECONDS`` (10 s) and raises
+  Redis to the database's number. Found entries live in this process and in Redis,
+  shared by every process. The one window for a stale answer: a change that commits
+  but whose number does not reach Redis — its process dies between commit and publish,
+  Redis does not answer it (or is in back-off), or its configuration lacks
+  ``queue.redis_url`` — is seen by Redis readers within ``RECHECK_SECONDS`` of the
+  commit. A Redis that does not answer is left alone for a few seconds (back-off);
+  readers meanwhile use the database's number.
 
-An entry read from the database is stored under the token read *before* that query, so
-an entry is never older than its token. Empty answers (an unknown webhook path) are kept
-in this process only: a flood of random paths cannot fill Redis. A cached webhook secret
-is the stored form, as in the database (encrypted, or a ``${ENV}`` reference).
+An entry read from the database is stored under the number read *before* that query, so
+an entry is never older than its number. Empty answers (an unknown webhook path, an event
+nobody listens for) are kept apart, in this process only and in a small store of their
+own: a flood of random paths can neither fill Redis nor push real entries out. A cached
+webhook secret is the stored form, as in the database (encrypted, or a ``${ENV}``
+reference).
 
 ``cache.enabled = false`` or ``cache.ttl = 0`` sends every lookup to the database.
 Hits and misses are counted per process and kind (``GET /metrics``).
@@ -34,7 +40,6 @@ Hits and misses are counted per process and kind (``GET /metrics``).
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -47,23 +52,24 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from engine.config import Settings
-from engine.definition_generation import database_token, write_token
-from engine.models import new_id
+from engine.definition_cache_redis import REDIS_BACKOFF, REDIS_TIMEOUT, RedisMirror
+from engine.definition_generation import (
+    database_generation,
+    next_generation,
+    restart_generation,
+)
 
 if TYPE_CHECKING:
-    import redis
-
     from engine.db import Database
 
 log = logging.getLogger("wfconsole.cache")
 RECHECK_SECONDS = 10.0
-LOCAL_ENTRIES = 4096
+FOUND_ENTRIES = 4096
+ABSENT_ENTRIES = 512
 SESSION_KEY = "workflow_cache"
 """``Session.info`` key under which ``Database.session`` hands its cache to ``mark_changed``."""
 _PENDING_GENERATION = "workflow_cache_generation"
 _LISTENING = "workflow_cache_listening"
-_REDIS_TIMEOUT = 2.0
-_WARN_EVERY = 60.0
 
 
 @dataclass(frozen=True)
@@ -99,26 +105,63 @@ class _Entry:
     expires: float
 
 
+class _Bounded(OrderedDict[tuple[str, str], _Entry]):
+    """Entries by (kind, key), the least recently used dropped past ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def fresh(self, kind: str, key: str, now: float) -> _Entry | None:
+        entry = self.get((kind, key))
+        if entry is None or entry.expires <= now:
+            return None
+        self.move_to_end((kind, key))
+        return entry
+
+    def put(self, kind: str, key: str, entry: _Entry) -> None:
+        self[(kind, key)] = entry
+        self.move_to_end((kind, key))
+        while len(self) > self.limit:
+            self.popitem(last=False)
+
+
 @dataclass
 class WorkflowCache:
     """The cache of one process (one per ``Database``); see the module docstring."""
 
     enabled: bool = True
     ttl: float = 3600.0
-    redis_url: str = ""
+    redis_url: str = field(default="", repr=False)
+    """May hold a password: never shown."""
     redis_password: str = field(default="", repr=False)
     prefix: str = "wfconsole:workflow-cache"
     recheck: float = RECHECK_SECONDS
-    """Seconds the Redis mirror of the token lives before it is copied from the database."""
+    """Seconds between a process's comparisons of the Redis number with the database's."""
+    redis_timeout: float = REDIS_TIMEOUT
+    redis_backoff: float = REDIS_BACKOFF
+    found_entries: int = FOUND_ENTRIES
+    absent_entries: int = ABSENT_ENTRIES
+    """Empty answers kept apart, so that they never push found ones out."""
     clock: Callable[[], float] = time.time
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
-        self._token: str | None = None
+        self._found = _Bounded(self.found_entries)
+        self._absent = _Bounded(self.absent_entries)
+        self._gen: int | None = None
+        self._next_check = float("-inf")
         self._counts: dict[str, list[int]] = {}
-        self._client: redis.Redis | None = None
-        self._warned_at = -_WARN_EVERY
+        self._redis: RedisMirror | None = None
+        if self.redis_url:
+            self._redis = RedisMirror(
+                self.redis_url,
+                self.redis_password,
+                prefix=self.prefix,
+                timeout=self.redis_timeout,
+                backoff=self.redis_backoff,
+                clock=lambda: self.clock(),
+            )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WorkflowCache:
@@ -146,44 +189,50 @@ class WorkflowCache:
         if not self.active:
             self._count(kind.name, hit=False)
             return kind.build(self._load(db, kind, key))
-        token = self._current_token(db)
+        gen = self._current_generation(db)
         now = self.clock()
         with self._lock:
-            if token != self._token:  # a change committed: every entry is stale
-                self._entries.clear()
-                self._token = token
-            entry = self._entries.get((kind.name, key))
-            if entry is not None and entry.expires > now:
-                self._entries.move_to_end((kind.name, key))
+            if gen != self._gen:  # a change committed: every entry is stale
+                self._found.clear()
+                self._absent.clear()
+                self._gen = gen
+            entry = self._found.fresh(kind.name, key, now) or self._absent.fresh(
+                kind.name, key, now
+            )
+            if entry is not None:
                 self._counts.setdefault(kind.name, [0, 0])[0] += 1
                 return entry.value
-        shared = self._shared_get(token, kind, key, now)
-        if shared is not None:
-            raw, expires = shared
-            value = kind.build(raw)
-            self._keep(token, kind.name, key, value, expires)
+        shared = self._redis.entry(gen, kind.name, key) if self._redis is not None else None
+        if shared is not None and shared[1] + self.ttl > now:
+            value = kind.build(shared[0])
+            self._keep(gen, kind.name, key, _Entry(value, shared[1] + self.ttl), found=True)
             self._count(kind.name, hit=True)
             return value
         raw = self._load(db, kind, key)
         value = kind.build(raw)
-        self._keep(token, kind.name, key, value, now + self.ttl)
-        if raw:
-            self._shared_put(token, kind, key, raw, now)
+        self._keep(gen, kind.name, key, _Entry(value, now + self.ttl), found=bool(raw))
+        if raw and self._redis is not None:
+            self._redis.keep(gen, kind.name, key, raw, now, self.ttl)
         self._count(kind.name, hit=False)
         return value
 
-    def publish(self, token: str) -> None:
-        """After a change committed: tell every process sharing Redis the new token."""
+    def publish(self, gen: int) -> None:
+        """After a change committed: forget this process's entries, and raise the number
+        in Redis (when configured) to ``gen``."""
+        self.forget()
+        if self._redis is not None:
+            self._redis.offer(gen)
+
+    def forget(self) -> None:
+        """Drop every entry of this process."""
         with self._lock:
-            self._entries.clear()
-            self._token = None
-        if not self.redis_url:
-            return
-        try:
-            self._client_or_new().set(self._generation_key, token, px=self._recheck_ms)
-        except Exception as exc:
-            # Readers re-read the token from the database within RECHECK_SECONDS.
-            self._warn("could not publish a workflow change to Redis", exc)
+            self._found.clear()
+            self._absent.clear()
+            self._gen = None
+
+    def shared_generation(self) -> int:
+        """The number in Redis (0 without Redis, or when it does not answer)."""
+        return (self._redis.generation() or 0) if self._redis is not None else 0
 
     def stats(self) -> CacheStats:
         """This process's hits and misses per kind of lookup."""
@@ -194,112 +243,56 @@ class WorkflowCache:
 
     def close(self) -> None:
         """Close the Redis connections, if any were opened."""
-        client, self._client = self._client, None
-        if client is not None:
-            client.close()
-
-    @property
-    def _recheck_ms(self) -> int:
-        return max(1, round(self.recheck * 1000))
-
-    @property
-    def _generation_key(self) -> str:
-        return f"{self.prefix}:generation"
+        if self._redis is not None:
+            self._redis.close()
 
     def _count(self, kind: str, *, hit: bool) -> None:
         with self._lock:
             self._counts.setdefault(kind, [0, 0])[0 if hit else 1] += 1
 
-    def _keep(self, token: str, kind: str, key: str, value: Any, expires: float) -> None:
+    def _keep(self, gen: int, kind: str, key: str, entry: _Entry, *, found: bool) -> None:
         with self._lock:
-            if token != self._token:
-                return  # a newer token arrived meanwhile; this answer may predate it
-            self._entries[(kind, key)] = _Entry(value, expires)
-            self._entries.move_to_end((kind, key))
-            while len(self._entries) > LOCAL_ENTRIES:
-                self._entries.popitem(last=False)
+            if gen != self._gen:
+                return  # a newer number arrived meanwhile; this answer may predate it
+            (self._found if found else self._absent).put(kind, key, entry)
 
     def _load(self, db: Database, kind: Lookup, key: str) -> Any:
-        # The primary: a replica may not have the change the token already announces.
+        # The primary: a replica may not have the change the number already announces.
         with db.primary_read_engine.connect() as conn:
             return kind.load(conn, key)
 
-    def _current_token(self, db: Database) -> str:
-        if self.redis_url:
-            try:
-                client = self._client_or_new()
-                mirrored = client.get(self._generation_key)
-                if mirrored is not None:
-                    return mirrored.decode() if isinstance(mirrored, bytes) else mirrored
-                token = database_token(db)
-                client.set(self._generation_key, token, nx=True, px=self._recheck_ms)
-                return token
-            except Exception as exc:
-                self._warn("Redis did not answer; the workflow cache reads the database", exc)
-        return database_token(db)
-
-    def _client_or_new(self) -> redis.Redis:
-        with self._lock:
-            if self._client is None:
-                import redis
-
-                self._client = redis.Redis.from_url(
-                    self.redis_url,
-                    password=self.redis_password or None,
-                    socket_timeout=_REDIS_TIMEOUT,
-                    socket_connect_timeout=_REDIS_TIMEOUT,
-                )
-            return self._client
-
-    def _entry_key(self, token: str, kind: Lookup, key: str) -> str:
-        return f"{self.prefix}:{token}:{kind.name}:{key}"
-
-    def _shared_get(self, token: str, kind: Lookup, key: str, now: float) -> Any:
-        if not self.redis_url:
-            return None
-        try:
-            stored = self._client_or_new().get(self._entry_key(token, kind, key))
-            if stored is None:
-                return None
-            document = json.loads(stored)
-            expires = float(document["at"]) + self.ttl
-        except Exception as exc:  # Redis down, or an entry this version cannot read
-            self._warn("no workflow cache entry from Redis; reading the database", exc)
-            return None
-        return (document["raw"], expires) if expires > now else None
-
-    def _shared_put(self, token: str, kind: Lookup, key: str, raw: Any, now: float) -> None:
-        if not self.redis_url:
-            return
-        document = json.dumps({"at": now, "raw": raw}, separators=(",", ":"))
-        try:
-            entry_key = self._entry_key(token, kind, key)
-            self._client_or_new().set(entry_key, document, ex=max(1, round(self.ttl)))
-        except Exception as exc:
-            self._warn("could not store a workflow cache entry in Redis", exc)
-
-    def _warn(self, message: str, exc: Exception) -> None:
-        now = time.monotonic()
-        if now - self._warned_at >= _WARN_EVERY:
-            self._warned_at = now
-            log.warning("%s: %s", message, exc)
+    def _current_generation(self, db: Database) -> int:
+        if self._redis is None:
+            return database_generation(db)
+        now = self.clock()
+        if now < self._next_check:
+            shared = self._redis.generation()
+            if shared is not None:
+                return shared
+        # Time to compare with the database (or Redis has no number, or did not answer).
+        gen = database_generation(db)
+        shared = self._redis.offer(gen)
+        if shared is None:
+            return gen
+        self._next_check = now + self.recheck
+        return shared
 
 
 def mark_changed(session: Session) -> None:
     """Call in every transaction that changes a workflow: no cache serves the old one.
 
-    The token changes in the session's transaction; once it commits, the cache of the
+    The number grows in the session's transaction; once it commits, the cache of the
     ``Database`` the session came from publishes it to Redis (when configured).
     """
-    session.info[_PENDING_GENERATION] = write_token(session.connection())
+    session.info[_PENDING_GENERATION] = next_generation(session.connection())
     cache = session.info.get(SESSION_KEY)
     if isinstance(cache, WorkflowCache) and not session.info.get(_LISTENING):
         session.info[_LISTENING] = True
 
         def committed(committed_session: Session) -> None:
-            token = committed_session.info.pop(_PENDING_GENERATION, None)
-            if token is not None:
-                cache.publish(token)
+            gen = committed_session.info.pop(_PENDING_GENERATION, None)
+            if gen is not None:
+                cache.publish(gen)
 
         def rolled_back(rolled_session: Session) -> None:
             rolled_session.info.pop(_PENDING_GENERATION, None)
@@ -309,11 +302,14 @@ def mark_changed(session: Session) -> None:
 
 
 def mark_restored(db: Database) -> None:
-    """After a restore replaced every workflow: a fresh token in the database and Redis."""
-    token = new_id()
+    """After a restore replaced every workflow: a number above any used, in the database
+    and Redis."""
+    cache = db.workflow_cache
     try:
         with db.engine.begin() as conn:
-            token = write_token(conn)
+            gen = restart_generation(conn, above=cache.shared_generation())
     except sa.exc.DBAPIError as exc:  # a backup from before the table: the migration adds it
         log.warning("restored database has no cache generation yet: %s", exc)
-    db.workflow_cache.publish(token)
+        cache.forget()
+        return
+    cache.publish(gen)

@@ -9,7 +9,9 @@ transaction. Every execution is in a final state, so no worker ever picks one up
 
 Running it again upserts the workflows (unchanged, same version) and adds another set
 of executions; the workflow counters are incremented by what was added, so they keep
-matching the executions table.
+matching the executions table. Seeding needs ADMIN and, without ``force``, a database
+that holds no workflows but the samples: it is for trying wfconsole out, not for a
+database in use.
 """
 
 from __future__ import annotations
@@ -21,13 +23,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from engine.db import Database
-from engine.definition import validate_definition
+from sqlmodel import col, func, select
+
+from engine.db import Database, session_scope
+from engine.definition import WorkflowDefinition, validate_definition
 from engine.demo_bulk import CounterUpdate, writer_for
 from engine.demo_history import STATUSES, Shapes, WorkflowPlan, build_plans
 from engine.demo_workflows import PAUSED_DAYS, demo_documents
-from engine.services.workflows import save_definitions
+from engine.models import Workflow
+from engine.roles import Permission
+from engine.services.audit import audit_change, authorize
+from engine.services.workflows import save_definition_in
 
+SEED_ACTION = "demo.seed"
 CHUNK = 50_000
 SPAN_DAYS = 7
 STATUS_MIX = {"SUCCESS": 0.81, "SKIPPED": 0.07, "FAILED": 0.10, "CANCELLED": 0.02}
@@ -173,6 +181,29 @@ class _History:
         return counts
 
 
+class DemoRefused(Exception):
+    """The database holds workflows of its own: seeding it needs ``force``."""
+
+
+def _save_samples(
+    db: Database, definitions: list[WorkflowDefinition], *, actor: str, force: bool
+) -> None:
+    """Check the role and the database, then save the samples: one transaction."""
+    names = [definition.name for definition in definitions]
+    with session_scope(db) as session:
+        authorize(session, actor, Permission.EDIT)
+        others = session.exec(
+            select(func.count()).select_from(Workflow).where(col(Workflow.name).not_in(names))
+        ).one()
+        if others and not force:
+            raise DemoRefused(
+                f"the database already holds {others} workflow(s) besides the demo ones; "
+                "add --force to load the samples anyway"
+            )
+        for definition in definitions:
+            save_definition_in(session, definition, actor=actor, vault=db.vault)
+
+
 def seed_demo(
     db: Database,
     *,
@@ -180,9 +211,14 @@ def seed_demo(
     actor: str,
     seed: int = 1,
     progress: Progress | None = None,
+    force: bool = False,
 ) -> DemoSummary:
     """Save the sample workflows and add ``executions`` finished runs of the past week.
 
+    Needs ``Permission.EDIT``, as ``workflow import`` (the first user of an empty
+    database is SUPER_ADMIN, so a fresh one can always be seeded), and refuses a database
+    holding workflows other than the samples unless ``force``: seeding resets samples of
+    the same name and adds made-up runs. Checked before anything is written; audited.
     Deterministic for a given ``seed`` (relative to the current time); ``progress(done,
     total)`` is called after every chunk of executions.
     """
@@ -190,7 +226,7 @@ def seed_demo(
         raise ValueError("executions must be >= 0")
     started = time.perf_counter()
     definitions = [validate_definition(doc) for doc in demo_documents()]
-    save_definitions(db, definitions, actor=actor)
+    _save_samples(db, definitions, actor=actor, force=force)
     rng = random.Random(seed)  # noqa: S311  (demo data, not secrets)
     history = _History(build_plans(db, rng), rng)
     if executions:
@@ -206,6 +242,8 @@ def seed_demo(
             writer.insert_runs(history.runs(executions), chunk_done)
             writer.update_counters(history.counters())
     steps, logs = history.rows_per_table()
+    audit_change(db, actor=actor, action=SEED_ACTION, target_type="database",
+                 details={"workflows": len(definitions), "executions": executions})  # fmt: skip
     return DemoSummary(
         workflows=len(history.plans),
         executions=executions,

@@ -6,6 +6,10 @@ thread, and deletes the row when its last worker thread shuts down cleanly (or, 
 consumer stopped without a graceful signal, when the interpreter exits). A process
 killed hard leaves its row behind; readers call a worker alive only while its row was
 refreshed within ``ALIVE_INTERVALS`` intervals (see ``engine.services.workers``).
+
+The row's ``worker_id`` (``host:pid:tag``) is also what the process's claims record in
+``workflow_executions.worker_id``, so the sweeper can tell which runs a dead worker held
+(``dead_workers``). Every process of a deployment should share ``queue.heartbeat_interval``.
 """
 
 from __future__ import annotations
@@ -21,11 +25,15 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from engine.db import Database
+from engine.db import Database, DatabaseError
 from engine.models import WorkerHeartbeat, table_of, utcnow
 
 log = logging.getLogger("wfconsole.heartbeat")
 ALIVE_INTERVALS = 3
+# A worker on another host cannot be asked whether its process exists: it counts as dead
+# only after this much longer silence (the longer of the two).
+REMOTE_DEAD_INTERVALS = 12
+REMOTE_DEAD_AFTER = timedelta(seconds=60)
 # Rows of workers that vanished without a clean shutdown are dropped after this long.
 FORGET_AFTER = timedelta(days=1)
 _table = table_of(WorkerHeartbeat)
@@ -34,6 +42,71 @@ _table = table_of(WorkerHeartbeat)
 def alive_since(now: datetime, interval: float) -> datetime:
     """The oldest ``last_seen_at`` that still counts as alive at ``now``."""
     return now - timedelta(seconds=ALIVE_INTERVALS * interval)
+
+
+def new_worker_id() -> str:
+    """``host:pid:tag``: one worker process, as its heartbeat row and its claims name it."""
+    # The column holds 128 characters; the tag tells apart processes that reused a pid.
+    return f"{socket.gethostname()[:100]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def process_exists(pid: int) -> bool:
+    """True while a process with ``pid`` exists on this host and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    try:
+        # "pid (name) S ..." — a killed child its parent has not reaped yet is "Z".
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except (OSError, IndexError):  # no /proc (not Linux): kill() said it exists
+        return True
+
+
+def dead_workers(db: Database, *, interval: float, now: datetime | None = None) -> list[str]:
+    """Ids of workers whose process is gone for certain, so their claims may be taken back.
+
+    On this host: silent for ``ALIVE_INTERVALS`` intervals and its pid no longer exists (a
+    slow or frozen process keeps its claims however long it is silent). On another host:
+    silent for ``REMOTE_DEAD_INTERVALS`` intervals and at least ``REMOTE_DEAD_AFTER``.
+    Both tests must hold on this host because another container may share its hostname
+    but not its processes. A worker without a row (not beaten yet, or gone after a clean
+    stop) is never called dead here: its claims wait for their lease.
+    """
+    now = now or utcnow()
+    remote_cutoff = now - max(
+        REMOTE_DEAD_AFTER, timedelta(seconds=REMOTE_DEAD_INTERVALS * interval)
+    )
+    query = sa.select(
+        _table.c.worker_id,
+        _table.c.hostname,
+        _table.c.pid,
+        (_table.c.last_seen_at < remote_cutoff).label("long_silent"),
+    ).where(_table.c.last_seen_at < alive_since(now, interval))
+    with db.engine.connect() as conn:  # the primary: a replica may miss a fresh beat
+        silent = conn.execute(query).all()
+    host = socket.gethostname()[:255]
+    return [
+        row.worker_id
+        for row in silent
+        if (not process_exists(row.pid) if row.hostname == host else row.long_silent)
+    ]
+
+
+def silent_worker(worker_id: sa.ColumnElement[str], *, interval: float,
+                  now: datetime) -> sa.ColumnElement[bool]:  # fmt: skip
+    """SQL: ``worker_id`` has a heartbeat row that missed ``ALIVE_INTERVALS`` intervals.
+
+    A conditional UPDATE repeats it, so a worker that beat again meanwhile keeps its claims.
+    """
+    return (
+        sa.exists()
+        .where(_table.c.worker_id == worker_id, _table.c.last_seen_at < alive_since(now, interval))
+        .correlate_except(_table)
+    )
 
 
 def write_beat(db: Database, worker_id: str, *, kind: str, started_at: datetime,
@@ -83,6 +156,7 @@ class Heartbeat:
         self.interval = interval
         self.kind = kind
         self.worker_id: str | None = None
+        self._identity: tuple[int, str] | None = None  # (pid, worker id) of this process
         self._users = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -90,14 +164,27 @@ class Heartbeat:
         self._exit_hook = False
         self._row: str | None = None  # the row this process wrote and has not removed yet
 
+    def own_id(self) -> str:
+        """This process's worker id: its heartbeat row and its claims carry it.
+
+        Decided on first use in each process, so a forked worker process (``huey_consumer
+        -k process``) gets its own, and the parent's id names no claim.
+        """
+        with self._lock:
+            return self._own_id()
+
+    def _own_id(self) -> str:
+        if self._identity is None or self._identity[0] != os.getpid():
+            self._identity = (os.getpid(), new_worker_id())
+        return self._identity[1]
+
     def worker_started(self) -> None:
         """A worker thread started: begin beating if it is the first."""
         with self._lock:
             self._users += 1
             if self._users > 1:
                 return
-            # Decided here, not in __init__: a forked worker process gets its own id.
-            self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+            self.worker_id = self._own_id()
             self._row = self.worker_id
             self._stop = threading.Event()
             self._thread = threading.Thread(
@@ -159,10 +246,22 @@ class Heartbeat:
                     forget_stale(db)
                 write_beat(db, worker_id, kind=self.kind, started_at=started_at)
                 first = False
+            except DatabaseError:  # could not open it: the opener logged the outage once
+                log.debug("heartbeat of %s waits for the database", worker_id)
             except Exception:  # keep beating: a database blip must not end the heartbeat
                 log.exception("heartbeat of %s failed", worker_id)
             if stop.wait(self.interval):
                 return
 
 
-__all__ = ["ALIVE_INTERVALS", "Heartbeat", "alive_since", "remove_beat", "write_beat"]
+__all__ = [
+    "ALIVE_INTERVALS",
+    "Heartbeat",
+    "alive_since",
+    "dead_workers",
+    "new_worker_id",
+    "process_exists",
+    "remove_beat",
+    "silent_worker",
+    "write_beat",
+]

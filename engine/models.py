@@ -298,14 +298,14 @@ class AuditLog(SQLModel, table=True):
 
 
 class DefinitionGeneration(SQLModel, table=True):
-    """One row whose ``token`` changes in every transaction that changes a workflow.
+    """One row whose ``gen`` grows by one in every transaction that changes a workflow.
 
-    The workflow cache (engine/definition_cache.py) keys its entries by the token, so a
+    The workflow cache (engine/definition_cache.py) keys its entries by the number, so a
     change committed by any process makes every cached lookup a miss.
     """
 
     __tablename__ = "definition_generation"
 
     id: int = Field(default=1, primary_key=True)
-    token: str = Field(max_length=36)
+    gen: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     changed_at: datetime = Field(default_factory=utcnow)

@@ -5,7 +5,7 @@ alerts are checked every ``alerts.check_interval`` seconds; the retention cleanu
 once a day after ``retention.cleanup_time`` (UTC). Every process does this: the cron
 tick and alerts are safe to run concurrently (unique keys, claimed notifications), and
 the daily cleanup runs in its own thread, under a PostgreSQL advisory lock, and is
-skipped when the audit log shows one already ran today.
+skipped when the audit log shows one already completed today (or failed within the hour).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 
 import sqlalchemy as sa
@@ -26,20 +26,29 @@ from engine.runs import Dispatcher
 log = logging.getLogger("wfconsole.periodic")
 A = table_of(AuditLog).c
 CLEANUP_ACTION = "maintenance.cleanup"
+RETRY_FAILED_CLEANUP_AFTER = timedelta(hours=1)
+"""A daily cleanup that failed partway is tried again this long after."""
 LOCK_KEY = 0x77666331  # pg advisory lock of the daily cleanup ("wfc1")
 
 
 def cleanup_due(db: Database, settings: Settings, now: datetime, *, primary: bool = False) -> bool:
-    """Past today's cleanup time (UTC) and no cleanup recorded since then."""
+    """Past today's cleanup time (UTC), no cleanup completed since then, and none failed
+    within ``RETRY_FAILED_CLEANUP_AFTER`` (its audit row says ``"completed": false``)."""
     hours, minutes = (int(part) for part in settings.retention.cleanup_time.split(":"))
     start = datetime.combine(now.date(), clock_time(hours, minutes), tzinfo=UTC)
     if now < start:
         return False
+    recent = A.timestamp >= now - RETRY_FAILED_CLEANUP_AFTER
     with (db.engine if primary else db.read_engine).connect() as conn:
-        ran = conn.execute(
-            sa.select(A.id).where(A.action == CLEANUP_ACTION, A.timestamp >= start).limit(1)
-        ).first()
-    return ran is None
+        runs = conn.execute(
+            sa.select(recent, A.details).where(A.action == CLEANUP_ACTION, A.timestamp >= start)
+        ).all()
+    return not any(bool(was_recent) or _completed(details) for was_recent, details in runs)
+
+
+def _completed(details: object) -> bool:
+    # Rows written before failed cleanups were audited have no "completed": they did.
+    return not (isinstance(details, dict) and details.get("completed") is False)
 
 
 class PeriodicWork:

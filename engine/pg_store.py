@@ -219,38 +219,62 @@ def pg_round(conn: sa.Connection) -> Iterator[PgRound]:
         round_.cursor.execute("COMMIT")
 
 
-_INSERT_EXECUTION = (
-    "INSERT INTO workflow_execution (id, workflow_id, workflow_version, status, trigger_type,"
-    " trigger_data, created_at, available_at, retry_count, next_step, cancel_requested,"
-    " event_depth) VALUES (%(id)s, %(workflow_id)s, %(workflow_version)s, %(status)s,"
-    " %(trigger_type)s, %(trigger_data)s, %(created_at)s, %(available_at)s, %(retry_count)s,"
-    " %(next_step)s, %(cancel_requested)s, %(event_depth)s)"
+# A trigger's rows in one statement, all or none: only when every row's workflow is, at
+# this statement, enabled at the row's version (engine/conditional_inserts.py has the
+# same condition for every dialect). One array per column, unnested into rows.
+_INSERT_EXECUTIONS = """
+WITH wanted AS (
+    SELECT * FROM unnest(%(id)s::varchar[], %(workflow_id)s::varchar[],
+        %(workflow_version)s::int[], %(status)s::varchar[], %(trigger_type)s::varchar[],
+        %(trigger_data)s::jsonb[], %(created_at)s::timestamptz[], %(available_at)s::timestamptz[],
+        %(retry_count)s::int[], %(next_step)s::int[], %(cancel_requested)s::bool[],
+        %(event_depth)s::int[])
+        AS r(id, workflow_id, workflow_version, status, trigger_type, trigger_data, created_at,
+            available_at, retry_count, next_step, cancel_requested, event_depth)
+), still_current AS (
+    SELECT wanted.* FROM wanted JOIN workflow ON workflow.id = wanted.workflow_id
+        AND workflow.version = wanted.workflow_version AND workflow.enabled
 )
+INSERT INTO workflow_execution (id, workflow_id, workflow_version, status, trigger_type,
+    trigger_data, created_at, available_at, retry_count, next_step, cancel_requested,
+    event_depth)
+SELECT * FROM still_current WHERE (SELECT count(*) FROM still_current) = %(rows)s
+RETURNING id
+"""
+_EXECUTION_COLUMNS = (
+    "id", "workflow_id", "workflow_version", "status", "trigger_type", "trigger_data",
+    "created_at", "available_at", "retry_count", "next_step", "cancel_requested", "event_depth",
+)  # fmt: skip
+# Written only when the rows were: the first of them is then visible to this transaction.
 _INSERT_AUDIT = (
     'INSERT INTO audit_log ("timestamp", actor, action, target_type, target_id, details)'
-    " VALUES (%(timestamp)s, %(actor)s, %(action)s, %(target_type)s, %(target_id)s,"
-    " %(details)s)"
+    " SELECT %(timestamp)s, %(actor)s, %(action)s, %(target_type)s, %(target_id)s,"
+    " %(details)s WHERE EXISTS (SELECT 1 FROM workflow_execution WHERE id = %(first_id)s)"
 )
 
 
 def insert_executions(
     conn: sa.Connection, rows: Sequence[dict[str, Any]], audit: dict[str, Any] | None = None
-) -> None:
+) -> bool:
     """A trigger's transaction — its execution rows and audit row — in one round trip.
 
-    The workflow was looked up beforehand (engine/definition_cache.py), so BEGIN, the
-    INSERTs and COMMIT go out together. A workflow deleted meanwhile fails the foreign key
-    and nothing is written.
+    The workflows were looked up beforehand (engine/definition_cache.py); the rows go in
+    only if every one of them is still enabled at the looked-up version. Returns False
+    when one was not (disabled, deleted or saved again meanwhile): nothing was written.
     """
+    arrays: dict[str, Any] = {name: [row[name] for row in rows] for name in _EXECUTION_COLUMNS}
+    arrays["trigger_data"] = [Jsonb(data) for data in arrays["trigger_data"]]
+    arrays["rows"] = len(rows)
     with _pipeline(conn) as raw:
-        cursor = raw.cursor()
+        cursor, insert = raw.cursor(), raw.cursor()
         cursor.execute("BEGIN")
-        cursor.executemany(
-            _INSERT_EXECUTION, [{**row, "trigger_data": Jsonb(row["trigger_data"])} for row in rows]
-        )
-        if audit is not None:
-            cursor.execute(_INSERT_AUDIT, {**audit, "details": _jsonb(audit["details"])})
+        insert.execute(_INSERT_EXECUTIONS, arrays)
+        if audit is not None and rows:
+            details = _jsonb(audit["details"])
+            cursor.execute(_INSERT_AUDIT, {**audit, "details": details, "first_id": rows[0]["id"]})
         cursor.execute("COMMIT")
+        inserted = insert.fetchall()
+    return len(inserted) == len(rows)
 
 
 def fast_path(conn: sa.Connection) -> bool:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -23,7 +22,7 @@ from huey.consumer import Consumer
 from huey.serializer import SignedSerializer
 
 from engine.config import Settings, load_settings
-from engine.db import Database, open_database
+from engine.db import Database, DatabaseError, open_database
 from engine.executor import Executor, Outcome
 from engine.heartbeat import Heartbeat
 from engine.sweeper import sweep
@@ -31,6 +30,8 @@ from engine.sweeper import sweep
 log = logging.getLogger("wfconsole.queue")
 # The embedded/local consumer polls SQLite this often at most (Huey's default backs off to 10 s).
 LOCAL_POLL_SECONDS = 0.02
+# A message that found the database unreachable is looked at again this much later.
+OUTAGE_RETRY_SECONDS = 2.0
 
 
 def signing_key(settings: Settings) -> str:
@@ -100,9 +101,14 @@ class Queue:
         self._lock = threading.Lock()
         self._sweeper: threading.Thread | None = None
         self._stop = threading.Event()
-        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self._outage = False  # the last attempt to open the database failed (and said so)
         self.heartbeat = Heartbeat(lambda: self.db, settings.queue.heartbeat_interval)
         self._register_tasks()
+
+    @property
+    def worker_id(self) -> str:
+        """What this process's claims record: its heartbeat's id (``host:pid:tag``)."""
+        return self.heartbeat.own_id()
 
     # --- producer side ------------------------------------------------------------------
 
@@ -136,10 +142,23 @@ class Queue:
 
     @property
     def db(self) -> Database:
-        """The worker's database, opened on first use."""
+        """The worker's database, opened on first use.
+
+        A failed open is not kept: the next use tries again. An outage is logged once when
+        it starts and once when it ends, however many tasks meet it.
+        """
         with self._lock:
             if self._db is None:
-                self._db = open_database(self.settings)
+                try:
+                    self._db = open_database(self.settings)
+                except DatabaseError as exc:
+                    if not self._outage:
+                        log.warning("database unavailable, retrying on the next use: %s", exc)
+                    self._outage = True
+                    raise
+                if self._outage:
+                    log.warning("database available again")
+                    self._outage = False
             return self._db
 
     @property
@@ -187,7 +206,19 @@ class Queue:
         The batch runs on a batch thread of the executor, which schedules what comes next.
         """
         fill = self.settings.queue.batch_size
-        self.executor.start_batch(execution_ids, fill=fill, done=self._schedule_logged)
+        try:
+            executor = self.executor
+        except DatabaseError:  # logged once per outage by ``db``; the rows stay PENDING
+            self._look_again_later(execution_ids)
+            return
+        executor.start_batch(execution_ids, fill=fill, done=self._schedule_logged)
+
+    def _look_again_later(self, execution_ids: Sequence[str]) -> None:
+        # Sooner than the sweeper, which re-enqueues a PENDING row only once 30 s overdue.
+        try:
+            self.dispatch_many(execution_ids, delay=OUTAGE_RETRY_SECONDS)
+        except Exception:  # the queue is down too: the sweeper enqueues them later
+            log.debug("could not re-enqueue %d execution(s)", len(execution_ids))
 
     def _schedule_logged(self, outcomes: dict[str, Outcome]) -> None:
         try:
@@ -246,7 +277,11 @@ class Queue:
         except Exception:  # queue unreachable: recover what we can, duplicates are harmless
             depth = 0
         # A message carries up to batch_size ids: that many rows may wait behind each one.
-        report = sweep(self.db, queue_depth=depth * self.settings.queue.batch_size)
+        report = sweep(
+            self.db,
+            queue_depth=depth * self.settings.queue.batch_size,
+            heartbeat_interval=self.settings.queue.heartbeat_interval,
+        )
         self.dispatch_many(report.enqueue)
         return len(report.enqueue)
 
@@ -270,6 +305,8 @@ class Queue:
                 self.sweep_once()
                 if periodic is None:
                     periodic = PeriodicWork(self.db, self.settings, self)
+            except DatabaseError:  # could not open it: ``db`` logged the outage once
+                pass
             except Exception:  # keep sweeping: a database blip must not stop recovery
                 log.exception("sweeper pass failed")
             if periodic is not None:

@@ -3,8 +3,8 @@
 Huey keeps a lock (``huey.lock_task(name)``) as the key ``<queue name>.lock.<name>`` in
 its key/value store (the SQLite file's ``kv`` table, or the Redis hash
 ``huey.results.<name>``), with ``'1'`` as the value: nobody can tell who holds it.
-``hold_lock`` takes the same key but stores its holder's process id (``host:pid``, as in
-``worker_id`` of a claimed execution) and a token, so maintenance can see a lock whose
+``hold_lock`` takes the same key but stores its holder's worker id (as in ``worker_id`` of
+a claimed execution: ``host:pid:tag``, or ``host:pid`` before) and a token, so maintenance can see a lock whose
 holder stopped beating (``engine.services.queue_tools``) and release just that lock.
 
 Values are read through the queue's signed serializer: a value written into Redis
@@ -40,7 +40,7 @@ class HeldLock:
     """The name given to ``lock_task`` / ``hold_lock``."""
     key: str
     owner: str | None
-    """The holder's ``host:pid``; None for a plain Huey lock (or a value we cannot read)."""
+    """The holder's worker id; None for a plain Huey lock (or a value we cannot read)."""
     raw: bytes
     """The stored value, so a release can check nobody took the lock since."""
 

@@ -1,13 +1,15 @@
 """Triggers create executions: the row commits first, then the queue is told.
 
 An enqueue that fails (Redis down) leaves a PENDING row that the sweeper enqueues later,
-so a trigger never loses a run.
+so a trigger never loses a run. Rows go in only for workflows still enabled at the
+version the trigger looked up (engine/conditional_inserts.py): a workflow disabled or
+saved again between the cached lookup and the insert is asked for again, uncached.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -15,13 +17,20 @@ import psycopg
 import sqlalchemy as sa
 
 from engine import pg_store
+from engine.conditional_inserts import insert_if_current
 from engine.db import Database, session_scope
 from engine.execution_store import EXECUTIONS
 from engine.models import AuditLog, new_id, table_of, utcnow
 from engine.roles import Permission
 from engine.services.audit import authorize, record_audit
 from engine.services.workflows import WorkflowNotFound
-from engine.workflow_lookups import event_listeners, find_workflow
+from engine.workflow_lookups import (
+    WorkflowRef,
+    event_listeners,
+    find_workflow,
+    fresh_workflow,
+    load_listeners,
+)
 
 log = logging.getLogger("wfconsole.runs")
 _INSERT_AUDIT = sa.insert(table_of(AuditLog))
@@ -38,6 +47,16 @@ class WorkflowDisabled(Exception):
 
     def __init__(self, name: str) -> None:
         super().__init__(f"workflow {name!r} is disabled; enable it first")
+
+
+class WorkflowBusy(WorkflowDisabled):
+    """A manual run refused because the workflow kept changing while it was being started.
+
+    Answered as a disabled workflow is (409, one line): nothing was written; try again.
+    """
+
+    def __init__(self, name: str) -> None:
+        Exception.__init__(self, f"workflow {name!r} changed while starting it; try again")
 
 
 def _row(
@@ -101,14 +120,42 @@ def run_workflow(
     actor: str,
     count: int = 1,
 ) -> list[str]:
-    """Manual trigger: create ``count`` executions of the named workflow and enqueue them."""
-    now = utcnow()
+    """Manual trigger: create ``count`` executions of the named workflow and enqueue them.
+
+    The workflow comes from the cache; if the insert finds it changed since, it is read
+    again from the database: missing or disabled is refused, a new version is run (one
+    retry; a workflow changing again meanwhile raises ``WorkflowBusy``).
+    """
     workflow = find_workflow(db, name)
+    for _ in range(2):
+        ids = _insert_run(db, _runnable(workflow, name), name, data or {}, actor, count)
+        if ids is not None:
+            dispatch_all(queue, ids)
+            return ids
+        workflow = fresh_workflow(db, name)
+    _runnable(workflow, name)
+    raise WorkflowBusy(name)
+
+
+def _runnable(workflow: WorkflowRef | None, name: str) -> WorkflowRef:
     if workflow is None:
         raise WorkflowNotFound(name)
     if not workflow.enabled:
         raise WorkflowDisabled(name)
-    rows = [_row(workflow.id, workflow.version, "manual", data or {}, now, 0) for _ in range(count)]
+    return workflow
+
+
+def _insert_run(
+    db: Database,
+    workflow: WorkflowRef,
+    name: str,
+    data: dict[str, Any],
+    actor: str,
+    count: int,
+) -> list[str] | None:
+    """The new execution ids, or None when the workflow changed since its lookup."""
+    now = utcnow()
+    rows = [_row(workflow.id, workflow.version, "manual", data, now, 0) for _ in range(count)]
     audit = {
         "timestamp": now,
         "actor": actor,
@@ -118,30 +165,54 @@ def run_workflow(
         "details": {"name": name, "executions": count},
     }
     try:
-        insert_executions(db, rows, audit)
+        inserted = insert_executions(db, rows, audit)
     except (sa.exc.IntegrityError, psycopg.IntegrityError):
-        raise WorkflowNotFound(name) from None  # deleted since the lookup: its key is gone
-    ids = [row["id"] for row in rows]
-    dispatch_all(queue, ids)
-    return ids
+        inserted = False  # deleted between the condition and its foreign key check
+    return [row["id"] for row in rows] if inserted else None
 
 
 def insert_executions(
     db: Database, rows: list[dict[str, Any]], audit: dict[str, Any] | None = None
-) -> None:
+) -> bool:
     """Commit a trigger's execution rows (and its audit row) in one transaction.
 
-    Core statements, not the ORM: every manual run and webhook passes here. On PostgreSQL
-    the whole transaction is one pipelined round trip (``pg_store.insert_executions``).
+    All or nothing: only if every row's workflow is still enabled at the row's version;
+    False (nothing written) otherwise. Core statements, not the ORM: every manual run and
+    webhook passes here. On PostgreSQL the whole transaction is one pipelined round trip
+    (``pg_store.insert_executions``).
     """
     with db.engine.connect() as conn:
         if pg_store.fast_path(conn):
-            pg_store.insert_executions(conn, rows, audit)
-            return
-        with conn.begin():
-            conn.execute(sa.insert(EXECUTIONS), rows)
+            return pg_store.insert_executions(conn, rows, audit)
+        with conn.begin() as transaction:
+            if len(insert_if_current(conn, rows)) < len(rows):
+                transaction.rollback()
+                return False
             if audit is not None:
                 conn.execute(_INSERT_AUDIT, audit)
+    return True
+
+
+def start_listeners(
+    conn: sa.Connection,
+    event: str,
+    listeners: Sequence[WorkflowRef],
+    make_row: Callable[[WorkflowRef], dict[str, Any]],
+) -> list[str]:
+    """Insert a row per listener in the caller's transaction; returns the new ids.
+
+    A listener found disabled or changed since the (cached) lookup gets no row; the
+    listeners are then read again in this transaction, and those not started yet — at
+    their current version, newly enabled ones too — get one.
+    """
+    rows = [make_row(workflow) for workflow in listeners]
+    ids = insert_if_current(conn, rows)
+    if len(ids) == len(rows):
+        return ids
+    new = set(ids)
+    started = {row["workflow_id"] for row in rows if row["id"] in new}
+    current = [w for w in load_listeners(conn, event) if w.id not in started]
+    return ids + insert_if_current(conn, [make_row(workflow) for workflow in current])
 
 
 def emit_event(
@@ -164,24 +235,29 @@ def emit_event(
     with session_scope(db) as session:
         if check_role:
             authorize(session, actor, Permission.OPERATE)
-        rows = [_row(w.id, w.version, "event", data or {}, now, depth) for w in listeners]
-        if rows:
-            session.connection().execute(sa.insert(EXECUTIONS), rows)
+        ids = start_listeners(
+            session.connection(),
+            event,
+            listeners,
+            lambda w: _row(w.id, w.version, "event", data or {}, now, depth),
+        )
         record_audit(
             session,
             actor=actor,
             action="event.emit",
             target_type="event",
             target_id=event,
-            details={"executions": len(rows)},
+            details={"executions": len(ids)},
         )
-    ids = [row["id"] for row in rows]
     dispatch_all(queue, ids)
     return ids
 
 
 def insert_once(conn: sa.Connection, rows: list[dict[str, Any]]) -> list[str]:
-    """Insert executions, skipping any whose ``dedupe_key`` exists; returns the new ids."""
+    """Insert executions, skipping any whose ``dedupe_key`` exists; returns the new ids.
+
+    Unconditional: for callers that read their workflows in the same transaction (cron).
+    """
     from sqlalchemy.dialects import postgresql, sqlite
 
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
@@ -214,10 +290,11 @@ def emit_from_step(
     """
     now = utcnow()
     listeners = event_listeners(db, event)
+
+    def make_row(workflow: WorkflowRef) -> dict[str, Any]:
+        row = _row(workflow.id, workflow.version, "event", data, now, depth)
+        row["dedupe_key"] = f"event:{execution_id}:{step_index}:{workflow.id}"
+        return row
+
     with session_scope(db) as session:
-        rows = []
-        for workflow in listeners:
-            row = _row(workflow.id, workflow.version, "event", data, now, depth)
-            row["dedupe_key"] = f"event:{execution_id}:{step_index}:{workflow.id}"
-            rows.append(row)
-        return insert_once(session.connection(), rows)
+        return start_listeners(session.connection(), event, listeners, make_row)

@@ -1,5 +1,10 @@
 """The sweeper: takes back executions whose worker died and finds runs the queue lost.
 
+A run is taken back when its lease expired, or earlier when its worker is dead for certain
+(``engine.heartbeat.dead_workers``: heartbeat silent and, on this host, pid gone), so a
+killed consumer's runs stop counting against ``workflow.max_concurrent_executions`` within
+seconds instead of a lease (timeout + 30 s) later.
+
 It only changes rows with conditional UPDATEs, so any number of consumers may sweep at
 once. It returns the ids to enqueue; the queue layer enqueues them.
 """
@@ -23,6 +28,7 @@ from engine.execution_store import (
     W,
     bump_counters,
 )
+from engine.heartbeat import dead_workers, silent_worker
 from engine.models import ExecutionStatus, LogLevel, utcnow
 
 log = logging.getLogger("wfconsole.sweeper")
@@ -41,17 +47,26 @@ class SweepReport:
 
 
 def sweep(
-    db: Database, *, now: datetime | None = None, batch: int = 1000, queue_depth: int = 0
+    db: Database,
+    *,
+    now: datetime | None = None,
+    batch: int = 1000,
+    queue_depth: int = 0,
+    heartbeat_interval: float | None = None,
 ) -> SweepReport:
-    """One pass: expired leases go to retry or FAILED; long-due PENDING rows are re-enqueued.
+    """One pass: lost runs go to retry or FAILED; long-due PENDING rows are re-enqueued.
 
-    ``queue_depth`` is how many messages wait in the queue right now: that many overdue
-    rows may simply be waiting their turn behind a backlog, so only the excess is
-    re-enqueued (all of them once the queue has drained).
+    A run is lost when its lease expired or, given ``heartbeat_interval``
+    (``queue.heartbeat_interval``), when its worker is dead for certain. ``queue_depth`` is
+    how many messages wait in the queue right now: that many overdue rows may simply be
+    waiting their turn behind a backlog, so only the excess is re-enqueued (all of them
+    once the queue has drained).
     """
     now = now or utcnow()
     report = SweepReport()
     _expired_leases(db, now, batch, report)
+    if heartbeat_interval is not None:
+        _dead_workers(db, now, batch, heartbeat_interval, report)
     _stale_pending(db, now, batch, queue_depth, report)
     if report.retried or report.failed or report.enqueue:
         log.info(
@@ -66,6 +81,23 @@ def sweep(
 def _expired_leases(db: Database, now: datetime, batch: int, report: SweepReport) -> None:
     reclaim_lost(db, sa.and_(E.status == RUNNING, E.lease_until < now), now=now, batch=batch,
                  report=report)  # fmt: skip
+
+
+def _dead_workers(
+    db: Database, now: datetime, batch: int, interval: float, report: SweepReport
+) -> None:
+    """Runs held by a worker that is dead for certain: back before their lease expires."""
+    dead = dead_workers(db, interval=interval, now=now)
+    if not dead:
+        return
+    before = report.retried + report.failed + report.cancelled
+    # Repeating the silence in the UPDATE keeps the claims of a worker that beat again.
+    lost = sa.and_(E.worker_id.in_(dead), silent_worker(E.worker_id, interval=interval, now=now))
+    reclaim_lost(db, lost, now=now, batch=batch, report=report,
+                 note=f"{WORKER_LOST} (its heartbeat stopped)")  # fmt: skip
+    taken = report.retried + report.failed + report.cancelled - before
+    if taken:
+        log.warning("took back %d run(s) of dead worker(s) before their lease ended", taken)
 
 
 def reclaim_lost(

@@ -2,7 +2,9 @@
 
 A workflow by name (manual runs), the enabled workflows on a webhook path (every accepted
 webhook) and the enabled listeners of an event. Each is read by one indexed query on a
-miss; ``Database.workflow_cache`` (engine/definition_cache.py) keeps the answers.
+miss; ``Database.workflow_cache`` (engine/definition_cache.py) keeps the answers. A
+trigger whose insert found the workflow changed since (engine/conditional_inserts.py)
+asks again without the cache: ``fresh_workflow``, ``load_listeners``.
 """
 
 from __future__ import annotations
@@ -107,3 +109,15 @@ def event_listeners(db: Database, event: str) -> tuple[WorkflowRef, ...]:
     """Every enabled workflow listening for ``event``."""
     listeners: tuple[WorkflowRef, ...] = db.workflow_cache.lookup(db, LISTENERS, event)
     return listeners
+
+
+def fresh_workflow(db: Database, name: str) -> WorkflowRef | None:
+    """The workflow named ``name`` as the primary has it now, bypassing the cache."""
+    with db.primary_read_engine.connect() as conn:
+        return _workflow_ref(_load_workflow(conn, name))
+
+
+def load_listeners(conn: sa.Connection, event: str) -> tuple[WorkflowRef, ...]:
+    """Every enabled workflow listening for ``event`` as ``conn`` sees it, bypassing the
+    cache (in the caller's transaction)."""
+    return _listeners(_load_listeners(conn, event))

@@ -20,8 +20,10 @@ from engine.maintenance.backup import (
 )
 from engine.maintenance.backup_file import TRAILER_SIZE, BackupFileError, verify
 from engine.maintenance.vacuum import vacuum
+from engine.models import utcnow
 from engine.services.workflows import list_workflows, save_document
 from tests.conftest import settings_for_url
+from tests.console.conftest import insert_executions
 from tests.pg import fresh_postgres_url
 from tests.test_cli_workflow import Outcome, runner, write_config
 
@@ -194,6 +196,26 @@ def test_cli_backup_restore_and_vacuum(
     assert vacuumed.code == 0, vacuumed.err
     assert re.match(r"vacuumed in [\d.]+ s: [\d.,]+ KiB before, [\d.,]+ KiB after", vacuumed.out)
     assert vacuumed.err.split() == ["VACUUM", "ANALYZE"]
+
+
+def test_cli_restore_is_refused_while_an_execution_is_running(
+    sqlite_db: Database, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    save_document(sqlite_db, _document("kept"), actor="tester")
+    path = create_backup(sqlite_db, _settings(sqlite_db, tmp_path)).path
+    save_document(sqlite_db, _document("made-after-the-backup"), actor="tester")
+    insert_executions(sqlite_db, "kept", 1, first_number=1, newest=utcnow(), status="RUNNING")
+    before = _table_digests(sqlite_db)
+    cli = runner(capsys, write_config(tmp_path / "c.toml", sqlite_db.url))
+
+    refused = cli("maintenance", "restore", str(path), "--force", "--user", "tester")
+
+    assert (refused.code, refused.out) == (1, "")
+    assert refused.err_lines == [
+        "wfconsole: error: 1 execution(s) are RUNNING; restore when they have finished "
+        "(stop the workers, or wait)"
+    ]
+    assert _table_digests(sqlite_db) == before
 
 
 # A restore writes a new workflow-cache token on purpose (engine/definition_cache.py).

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 
 from engine.db import Database, session_scope
 from engine.maintenance.cleanup import plan_cleanup, run_cleanup
@@ -21,7 +21,9 @@ from engine.models import (
     table_of,
     utcnow,
 )
+from engine.periodic import cleanup_due
 from engine.services.workflows import save_document
+from tests.conftest import settings_for_url
 from tests.test_cli_workflow import runner, write_config
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -146,3 +148,50 @@ def test_cli_refuses_a_bad_number_of_days(
     assert outcome.code != 0
     assert "--logs-days" in outcome.err and "at least 1 day" in outcome.err
     assert "Traceback" not in outcome.err
+
+
+def _cleanup_audits(db: Database) -> list[AuditLog]:
+    with session_scope(db) as session:
+        query = select(AuditLog).where(AuditLog.action == "maintenance.cleanup")
+        return list(session.exec(query.order_by(col(AuditLog.id))).all())
+
+
+def test_a_cleanup_that_gives_up_midway_is_audited_with_what_it_deleted(
+    postgres_db: Database,
+) -> None:
+    _seed(postgres_db)
+    with postgres_db.engine.connect() as holder:  # the log lines can go, the executions not
+        holder.execute(sa.text("LOCK TABLE workflow_execution IN SHARE MODE"))
+        with pytest.raises(sa.exc.OperationalError, match="lock timeout"):
+            run_cleanup(postgres_db, logs_days=90, executions_days=30, actor="ops", now=NOW)
+        holder.rollback()
+
+    [audit] = _cleanup_audits(postgres_db)
+    assert audit.actor == "ops"
+    assert audit.details == {
+        "logs_days": 90, "executions_days": 30, "logs_deleted": 12, "executions_deleted": 0,
+        "completed": False, "error": "canceling statement due to lock timeout",
+    }  # fmt: skip
+    assert _count(postgres_db, WorkflowExecutionLog) == 36 - 12
+    assert _count(postgres_db, WorkflowExecution) == 12
+
+
+def test_a_completed_cleanup_says_so_in_its_audit_row(sqlite_db: Database) -> None:
+    _seed(sqlite_db)
+    run_cleanup(sqlite_db, logs_days=90, executions_days=30, actor="ops", now=NOW)
+    [audit] = _cleanup_audits(sqlite_db)
+    assert audit.details is not None and audit.details["completed"] is True
+    assert "error" not in audit.details
+
+
+def test_the_daily_cleanup_tries_again_an_hour_after_a_failed_one(sqlite_db: Database) -> None:
+    settings = settings_for_url(sqlite_db.url)
+    settings.retention.cleanup_time = "03:00"
+    failed_at = datetime(2025, 3, 10, 3, 1, tzinfo=UTC)
+    with session_scope(sqlite_db) as session:
+        session.add(
+            AuditLog(actor="w", action="maintenance.cleanup", target_type="database",
+                     timestamp=failed_at, details={"completed": False, "error": "lock timeout"})
+        )  # fmt: skip
+    assert not cleanup_due(sqlite_db, settings, failed_at + timedelta(minutes=59))
+    assert cleanup_due(sqlite_db, settings, failed_at + timedelta(minutes=61))

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from engine.alerts.models import AlertEvent
 from engine.api_token import ApiToken
-from engine.db import Database
+from engine.db import Database, open_database
 from engine.maintenance.backup import create_backup
 from engine.models import AuditLog, Role, User, Workflow, WorkflowExecution, table_of, utcnow
 from engine.services.tokens import create_token
@@ -28,7 +28,7 @@ from engine.services.workflows import save_document
 from tests.api_client import PEOPLE, ROOT, set_role
 from tests.conftest import settings_for_url
 from tests.console.conftest import execution_id, insert_executions
-from tests.test_cli_workflow import Outcome, runner
+from tests.test_cli_workflow import Outcome, runner, write_config
 
 FAILED, PENDING = execution_id(1), execution_id(2)
 
@@ -145,6 +145,8 @@ CASES = {
     "user set-role": Case(lambda s: ["user", "set-role", PEOPLE[Role.VIEWER], "OPERATOR"],
                           Role.SUPER_ADMIN, "user.set_role"),
     "user remove": Case(_leaver, Role.SUPER_ADMIN, "user.remove"),
+    "demo": Case(lambda s: ["demo", "--executions", "5", "--no-open", "--force"], Role.ADMIN,
+                 "demo.seed"),
 }  # fmt: skip
 ROLES = list(Role)
 
@@ -187,12 +189,12 @@ def test_the_matrix_covers_every_changing_command() -> None:
         subs = list(_subcommands(parser))
         commands |= {f"{name} {sub}" for sub, _ in subs} if subs else {name}
     read_only = {
-        "demo", "db upgrade", "workflow validate", "workflow export", "workflow list",
+        "db upgrade", "workflow validate", "workflow export", "workflow list",
         "workflow versions", "executions list", "maintenance queue", "worker", "serve",
         "token list", "user list", "secrets status", "secrets generate-key", "health",
         "alerts list", "stats",
     }  # fmt: skip
-    # demo and db upgrade set a database up; worker and serve run the engine itself.
+    # db upgrade sets a database up; worker and serve run the engine itself.
     assert commands - read_only == set(CASES)
 
 
@@ -231,3 +233,39 @@ def test_a_changing_command_needs_its_role_and_is_audited(
     [(actor, when)] = audit_rows(seeded.db, case.action, after_id=last_audit)
     assert actor == PEOPLE[case.needs]
     assert when.replace(tzinfo=UTC) >= started - timedelta(seconds=1)
+
+
+def test_demo_refuses_a_database_with_other_workflows_without_force(
+    seeded: Seeded, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli = runner(capsys, seeded.config)
+    before = state(seeded.db)
+
+    refused = cli("demo", "--executions", "5", "--no-open", "--user", ROOT)
+
+    assert (refused.code, refused.out) == (1, "")
+    assert refused.err_lines == [
+        "wfconsole: error: demo: the database already holds 1 workflow(s) besides the demo "
+        "ones; add --force to load the samples anyway"
+    ]
+    assert state(seeded.db) == before
+
+
+def test_demo_on_a_new_database_makes_its_operator_super_admin(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    cli = runner(capsys, write_config(tmp_path / "new.toml", url))
+
+    seeded = cli("demo", "--executions", "5", "--no-open", "--user", "first")
+    again = cli("demo", "--executions", "5", "--no-open", "--user", "first")  # samples only
+    newcomer = cli("demo", "--executions", "5", "--no-open", "--user", "second")
+
+    assert (seeded.code, again.code) == (0, 0), seeded.err + again.err
+    assert newcomer.code == 1 and "needs ADMIN (you are VIEWER)" in newcomer.err
+    db = open_database(settings_for_url(url))
+    try:  # the refusal rolled back the newcomer's row with everything else
+        assert state(db)["users"] == [("first", "SUPER_ADMIN", False)]
+        assert [actor for actor, _ in audit_rows(db, "demo.seed", after_id=0)] == ["first"] * 2
+    finally:
+        db.dispose()

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from engine.config import Settings
 from engine.db import Database, connect_database
-from engine.definition_generation import database_token
+from engine.definition_generation import database_generation
 from engine.models import Workflow, WorkflowExecution, table_of
 from engine.queue import Queue
 from engine.runs import WorkflowDisabled, emit_event, run_workflow
@@ -219,13 +219,13 @@ def test_without_the_cache_every_lookup_reads_the_database(
 
 def test_an_unchanged_save_keeps_the_cached_entries(sqlite_db: Database) -> None:
     save_document(sqlite_db, orders("v1"), actor=ADMIN)
-    token = database_token(sqlite_db)
+    token = database_generation(sqlite_db)
     find_workflow(sqlite_db, NAME)
 
     save_document(sqlite_db, orders("v1"), actor=ADMIN)
     find_workflow(sqlite_db, NAME)
 
-    assert database_token(sqlite_db) == token
+    assert database_generation(sqlite_db) == token
     assert sqlite_db.workflow_cache.stats().hits == {"workflow": 1}
 
 

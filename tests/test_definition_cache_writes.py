@@ -11,7 +11,7 @@ import pytest
 from engine.config import Settings
 from engine.db import Database
 from engine.definition import DefinitionError, validate_definition
-from engine.definition_generation import database_token
+from engine.definition_generation import database_generation
 from engine.maintenance.backup import create_backup, restore_backup
 from engine.services.secrets import rotate_secrets
 from engine.services.workflow_admin import delete_workflow, set_enabled
@@ -56,19 +56,19 @@ def test_every_change_replaces_the_generation_token(
 ) -> None:
     save_document(sqlite_db, orders("v1"), actor=ADMIN)
     save_document(sqlite_db, orders("v2"), actor=ADMIN)
-    before = database_token(sqlite_db)
+    before = database_generation(sqlite_db)
     find_workflow(sqlite_db, NAME)
 
     CHANGES[change](sqlite_db, tmp_path)
     find_workflow(sqlite_db, NAME)
 
-    assert database_token(sqlite_db) not in ("", before)
+    assert database_generation(sqlite_db) > before
     assert sqlite_db.workflow_cache.stats().misses == {"workflow": 2}
 
 
 def test_a_change_that_rolls_back_keeps_the_token(sqlite_db: Database) -> None:
     save_document(sqlite_db, orders("v1"), actor=ADMIN)
-    before = database_token(sqlite_db)
+    before = database_generation(sqlite_db)
     path_taken = {**orders("x"), "name": "other"}  # refused: the path belongs to "orders"
 
     with pytest.raises(DefinitionError):
@@ -78,6 +78,6 @@ def test_a_change_that_rolls_back_keeps_the_token(sqlite_db: Database) -> None:
             actor=ADMIN,
         )
 
-    assert database_token(sqlite_db) == before
+    assert database_generation(sqlite_db) == before
     workflow = find_workflow(sqlite_db, NAME)
     assert workflow is not None and workflow.version == 1

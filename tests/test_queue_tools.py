@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import redis
 from sqlmodel import select
 
 from engine import execution_store as store
@@ -227,3 +228,31 @@ def test_a_queue_that_does_not_answer_is_reported_with_the_database_figures(
         seen = inspect_queue(deployed.db, make_huey(unreachable), heartbeat_interval=5)
     assert seen.queued is None and seen.queue_error
     assert seen.pending_due == 1
+
+
+def test_a_flush_that_fails_partway_is_audited_with_what_it_released(tmp_path: Path) -> None:
+    with deployment("postgres", tmp_path) as deployed:
+        save_document(deployed.db, workflow_document("hook", ["http://127.0.0.1:9/"]),
+                      actor="tester")  # fmt: skip
+        lost = start(deployed, "hook")
+        beat(deployed, DEAD, seconds_ago=600)
+        claim_as(deployed, lost, DEAD, lease=-5)
+        with hold_lock(deployed.queue.huey, "nightly-export", DEAD):
+            plan = report(deployed)
+            assert (len(plan.stale_leases), len(plan.stale_locks)) == (1, 1)
+            # The leases go first; then Redis stops answering before the locks.
+            unreachable = deployed.variant(tmp_path / "down.toml",
+                                           redis_url="redis://127.0.0.1:1/0")  # fmt: skip
+            with pytest.raises(redis.exceptions.ConnectionError, match="Connection refused"):
+                flush_stale_locks(deployed.db, make_huey(unreachable), deployed.queue, plan,
+                                  actor="tester", heartbeat_interval=5)  # fmt: skip
+        [audit] = audited(deployed)
+        row = execution_row(deployed.db, lost)
+    assert (row.status, row.retry_count) == ("PENDING", 1)
+    assert audit.details is not None
+    error = audit.details.pop("error")
+    assert audit.details == {
+        "executions": [lost], "planned": 1, "retried": 1, "failed": 0, "cancelled": 0,
+        "skipped": 0, "locks_released": [], "locks_kept": [], "completed": False,
+    }  # fmt: skip
+    assert "127.0.0.1:1" in error and "\n" not in error

@@ -26,14 +26,17 @@ from engine.config import ConsoleSettings, Settings
 from engine.db import Database, connect_database
 from engine.executor import Executor
 from engine.http.app import create_app
+from engine.maintenance.backup import BackupError
 from engine.queue import Queue
 from engine.runs import run_workflow
 from engine.services.executions import ExecutionNotFound, get_execution
+from engine.services.maintenance import restore_database
 from engine.services.tokens import create_token
 from engine.services.workflows import list_workflows, save_document
 from tests.conftest import settings_for_url
 from tests.console.conftest import (
     BASE_TIME,
+    insert_executions,
     screen_text,
     seed_executions,
     seed_workflows,
@@ -299,6 +302,22 @@ def test_health_is_down_when_the_primary_is_down_even_if_the_replica_answers(
     broken = Database(url=r.db.url, engine=dead, read_engine=r.db.read_engine, has_replica=True)
     health = EngineBackend(broken, r.settings).health()
     assert not health.database.ok and health.database.detail.startswith("primary: ")
+
+
+def test_restore_counts_the_runs_running_on_the_primary(
+    replicated: Replicated, tmp_path: Path
+) -> None:
+    """The "no restore while RUNNING" guard must not trust a replica that lags."""
+    r = replicated
+    with r.db.read_engine.connect() as conn:
+        on_replica = conn.execute(
+            sa.text("SELECT count(*) FROM workflow_execution WHERE status = 'RUNNING'")
+        ).scalar_one()
+    insert_executions(r.db, "invoice-alert", 1, first_number=9001, newest=BASE_TIME,
+                      status="RUNNING")  # fmt: skip
+
+    with pytest.raises(BackupError, match=rf"^{on_replica + 1} execution\(s\) are RUNNING"):
+        restore_database(r.db, tmp_path / "never-read.backup", actor=ACTOR)
 
 
 # --- SQLite, no read_url ----------------------------------------------------------------

@@ -200,6 +200,8 @@ class WfConsoleApp(App[None]):
         """Show in the header whether the database and the queue answer."""
         info = self.backend.describe()
         database = "db ok" if report.database.ok else "db DOWN"
+        if report.replica is not None and not report.replica.ok:
+            database += " · replica DOWN"
         queue = f"{info.queue_kind} queue {'ok' if report.queue.ok else 'DOWN'}"
         self.health = report
         self.sub_title = clean(

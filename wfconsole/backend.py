@@ -529,7 +529,6 @@ class EngineBackend:
         )
 
     @_changes
-    @_changes
     def flush_stale_locks(self, plan: QueueReport, *, actor: str) -> FlushResult:
         """Release what ``plan`` listed as stale and still is (needs EDIT; audited)."""
         return _flush_stale_locks(

@@ -27,7 +27,7 @@ from engine.config import Settings
 from engine.db import Database
 from engine.http.api import api_mount
 from engine.http.health import health_document
-from engine.http.hooks import Hook, hooks_on, start_hooks
+from engine.http.hooks import Hook, HooksChanged, hooks_on, start_hooks
 from engine.http.limits import Limits
 from engine.http.metrics import metrics_endpoint
 from engine.http.signature import SignatureError, verify
@@ -163,8 +163,11 @@ def _accept(
         return _error(400, str(exc))
     try:
         ids = start_hooks(receiver.db, receiver.queue, hooks, data)
-    except Exception:
-        log.exception("could not start webhook executions")
+    except Exception as exc:
+        if isinstance(exc, HooksChanged):  # a workflow changed during the accept (a race)
+            log.warning("webhook on %r not started: %s; answered 503", path, exc)
+        else:
+            log.exception("could not start webhook executions")
         if replay_key is not None:  # nothing was accepted: the sender's retry must pass
             with contextlib.suppress(Exception):
                 receiver.limits.release(replay_key)

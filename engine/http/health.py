@@ -21,8 +21,8 @@ W = table_of(Workflow).c
 E = table_of(WorkflowExecution).c
 
 
-def _workflow_counts(db: Database) -> dict[str, int]:
-    with db.read_engine.connect() as conn:
+def _workflow_counts(engine: sa.Engine) -> dict[str, int]:
+    with engine.connect() as conn:
         total, enabled = conn.execute(
             sa.select(sa.func.count(), sa.func.count().filter(W.enabled.is_(True)))
         ).one()
@@ -32,29 +32,58 @@ def _workflow_counts(db: Database) -> dict[str, int]:
     return {"total": int(total), "enabled": int(enabled), "executing": int(executing)}
 
 
-def health_document(db: Database, queue_probe: Callable[[], object]) -> dict[str, Any]:
-    """``{"status", "timestamp", "checks": {"database", "queue", "workflows"}}``; never raises."""
-    checks: dict[str, Any] = {}
-    healthy = True
+def _ping(engine: sa.Engine) -> None:
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
+
+
+def _database_checks(db: Database) -> tuple[dict[str, Any], dict[str, int] | None]:
+    """The ``database`` check and the workflow counts (None when no database answered).
+
+    Only the primary decides ``database``: every write goes there. A configured replica
+    gets a ``replica`` sub-check of its own; when it is down the engine is degraded, not
+    unhealthy, and the counts come from the primary instead.
+    """
+    if not db.has_replica:
+        try:
+            return {"status": "up"}, _workflow_counts(db.read_engine)
+        except Exception as exc:  # any failure means down; the detail says which
+            return {"status": "down", "error": first_line(exc)}, None
+    database: dict[str, Any] = {"status": "up"}
     try:
-        if db.has_replica:  # the counts come from the replica; writes need the primary
-            with db.engine.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
-        checks["workflows"] = _workflow_counts(db)
-        checks["database"] = {"status": "up"}
+        _ping(db.engine)
     except Exception as exc:  # any failure means down; the detail says which
-        healthy = False
-        checks["database"] = {"status": "down", "error": first_line(exc)}
-        checks["workflows"] = None
+        database = {"status": "down", "error": f"primary: {first_line(exc)}"}
+    counts: dict[str, int] | None = None
+    try:
+        counts = _workflow_counts(db.read_engine)
+        database["replica"] = {"status": "up"}
+    except Exception as exc:  # the replica is down or lost: reads go elsewhere
+        database["replica"] = {"status": "degraded", "error": f"replica: {first_line(exc)}"}
+        if database["status"] == "up":
+            try:
+                counts = _workflow_counts(db.engine)
+            except Exception as primary_exc:  # answered the ping, then failed
+                database.update(status="down", error=f"primary: {first_line(primary_exc)}")
+    return database, counts
+
+
+def health_document(db: Database, queue_probe: Callable[[], object]) -> dict[str, Any]:
+    """``{"status", "timestamp", "checks": {"database", "queue", "workflows"}}``; never raises.
+
+    With a read replica configured, ``checks.database.replica`` says whether it answers;
+    a replica that does not leaves the status healthy (see ``_database_checks``).
+    """
+    database, workflows = _database_checks(db)
+    healthy = database["status"] == "up"
     try:
         queue_probe()
-        checks["queue"] = {"status": "up"}
+        queue: dict[str, Any] = {"status": "up"}
     except Exception as exc:  # any failure means down; the detail says which
         healthy = False
-        checks["queue"] = {"status": "down", "error": first_line(exc)}
+        queue = {"status": "down", "error": first_line(exc)}
     return {
         "status": "healthy" if healthy else "unhealthy",
         "timestamp": utcnow().isoformat(),
-        "checks": {"database": checks["database"], "queue": checks["queue"],
-                   "workflows": checks["workflows"]},
-    }  # fmt: skip
+        "checks": {"database": database, "queue": queue, "workflows": workflows},
+    }

@@ -11,7 +11,17 @@ from engine.runs import Dispatcher, _row, dispatch_all, insert_executions
 from engine.workflow_lookups import Hook, webhook_hooks
 
 log = logging.getLogger("wfconsole.http")
-__all__ = ["Hook", "hooks_on", "start_hooks"]
+__all__ = ["Hook", "HooksChanged", "hooks_on", "start_hooks"]
+
+
+class HooksChanged(Exception):
+    """A hook's workflow was disabled, deleted or saved again between its lookup and the
+    insert: nothing was written.
+
+    Answered 503 with ``Retry-After`` (the signature released), so the sender's retry
+    meets the current state: 404 for a workflow disabled or deleted, 202 with the new
+    version — its signature checked against that version's secret — for one saved again.
+    """
 
 
 def hooks_on(db: Database, path: str) -> list[Hook]:
@@ -27,10 +37,15 @@ def hooks_on(db: Database, path: str) -> list[Hook]:
 def start_hooks(
     db: Database, queue: Dispatcher, hooks: list[Hook], data: dict[str, Any]
 ) -> list[str]:
-    """One execution per hook, committed, then enqueued; returns their ids."""
+    """One execution per hook, committed, then enqueued; returns their ids.
+
+    All or none: raises ``HooksChanged`` when any hook's workflow is no longer enabled at
+    the version looked up.
+    """
     now = utcnow()
     rows = [_row(hook.workflow_id, hook.version, "webhook", data, now, 0) for hook in hooks]
-    insert_executions(db, rows)
+    if not insert_executions(db, rows):
+        raise HooksChanged(f"{len(rows)} hook(s) changed since their lookup")
     ids = [row["id"] for row in rows]
     dispatch_all(queue, ids)
     return ids

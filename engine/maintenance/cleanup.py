@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from engine.db import Database, session_scope
+from engine.db import Database
 from engine.maintenance import pg_cleanup
 from engine.maintenance.batch_pacing import TARGET_SECONDS, BatchPacer
 from engine.models import (
@@ -31,7 +31,8 @@ from engine.models import (
     table_of,
     utcnow,
 )
-from engine.services.audit import record_audit
+from engine.services.audit import record_outcome
+from engine.services.health import first_line
 
 FINISHED = (
     ExecutionStatus.SUCCESS.value,
@@ -42,6 +43,7 @@ FINISHED = (
 DEFAULT_BATCH = 20_000
 """The most rows one batch deletes; the pacer usually picks fewer."""
 LOCK_TIMEOUT_MS = pg_cleanup.LOCK_TIMEOUT_MS
+CLEANUP_ACTION = "maintenance.cleanup"
 GIVE_UP_AFTER = 8
 """Consecutive cancelled batches (lock or statement timeout) before the cleanup stops."""
 _RETRYABLE = {"55P03", "57014"}  # lock_not_available, query_canceled
@@ -173,16 +175,17 @@ def run_cleanup(
     started = time.perf_counter()
     result = CleanupResult()
     deleters = _deleters(db, plan)
+    deleted = {"logs": 0, "executions": 0}
 
-    def batches(what: str, total: int) -> int:
+    def batches(what: str, total: int) -> None:
         delete_batch = deleters[what]
         pacer = BatchPacer(batch_size, target_seconds)  # per table: costs per row differ
-        done = strikes = 0
+        strikes = 0
         while True:
             size = pacer.size
             began = time.perf_counter()
             try:
-                deleted = delete_batch(size)
+                count = delete_batch(size)
             except sa.exc.OperationalError as exc:
                 if getattr(exc.orig, "sqlstate", None) not in _RETRYABLE:
                     raise
@@ -195,30 +198,36 @@ def run_cleanup(
                 continue
             seconds = time.perf_counter() - began
             strikes = 0
-            pacer.record(deleted, seconds)
-            done += deleted
-            if deleted:
+            pacer.record(count, seconds)
+            deleted[what] += count
+            if count:
                 result.batches += 1
                 result.batch_seconds.append(seconds)
                 if progress is not None:
-                    progress(what, done, max(total, done))
-            if deleted < size:
-                return done
+                    progress(what, deleted[what], max(total, deleted[what]))
+            if count < size:
+                return
 
-    result.logs_deleted = batches("logs", plan.old_logs)
-    result.executions_deleted = batches("executions", plan.executions)
-    result.seconds = time.perf_counter() - started
-    with session_scope(db) as session:
-        record_audit(
-            session,
-            actor=actor,
-            action="maintenance.cleanup",
-            target_type="database",
-            details={
-                "logs_days": logs_days,
-                "executions_days": executions_days,
-                "logs_deleted": result.logs_deleted,
-                "executions_deleted": result.executions_deleted,
-            },
-        )
+    failure: BaseException | None = None
+    try:
+        batches("logs", plan.old_logs)
+        batches("executions", plan.executions)
+    except BaseException as exc:
+        failure = exc
+        raise
+    finally:
+        # Committed batches stay deleted whatever happens next: the audit row says so.
+        result.logs_deleted, result.executions_deleted = deleted["logs"], deleted["executions"]
+        result.seconds = time.perf_counter() - started
+        details: dict[str, object] = {
+            "logs_days": logs_days,
+            "executions_days": executions_days,
+            "logs_deleted": result.logs_deleted,
+            "executions_deleted": result.executions_deleted,
+            "completed": failure is None,
+        }
+        if failure is not None:
+            details["error"] = first_line(failure)
+        record_outcome(db, actor=actor, action=CLEANUP_ACTION, target_type="database",
+                       details=details, failure=failure)  # fmt: skip
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlmodel import Session, func, select
@@ -9,6 +10,8 @@ from sqlmodel import Session, func, select
 from engine.db import Database, session_scope
 from engine.models import AuditLog, Role, User
 from engine.roles import Permission, require
+
+log = logging.getLogger(__name__)
 
 
 def ensure_user(session: Session, username: str) -> User:
@@ -74,3 +77,23 @@ def audit_change(
     themselves, or change them in many transactions)."""
     with session_scope(db) as session:
         record_audit(session, actor=actor, action=action, target_type=target_type, details=details)
+
+
+def record_outcome(
+    db: Database,
+    *,
+    actor: str,
+    action: str,
+    target_type: str,
+    details: dict[str, Any],
+    failure: BaseException | None,
+) -> None:
+    """``audit_change`` for a job that may have failed partway (``failure``): its row
+    is still written, and if even that fails, the job's own error is the one raised."""
+    try:
+        audit_change(db, actor=actor, action=action, target_type=target_type, details=details)
+    except Exception:
+        if failure is None:
+            raise
+        log.warning("%s: the audit row of the failed job could not be written", action,
+                    exc_info=True)  # fmt: skip

@@ -24,10 +24,12 @@ class HealthReport:
 
     database: ComponentHealth
     queue: ComponentHealth
+    replica: ComponentHealth | None = None
+    """The read replica, when one is configured; down means degraded, not unhealthy."""
 
     @property
     def ok(self) -> bool:
-        """True when both answer."""
+        """True when the primary database and the queue answer."""
         return self.database.ok and self.queue.ok
 
 
@@ -37,17 +39,27 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def database_health(db: Database) -> ComponentHealth:
-    """Whether the database answers a trivial query: the primary, and the replica too when
-    one is configured (the console writes to the one and reads from the other)."""
-    engines = [("primary: ", db.engine), ("replica: ", db.read_engine)]
-    for label, engine in engines if db.has_replica else [("", db.read_engine)]:
-        try:
-            with engine.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
-        except Exception as exc:  # any failure means down; the detail says which
-            return ComponentHealth(False, label + first_line(exc))
+def _answers(engine: sa.Engine, label: str = "") -> ComponentHealth:
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:  # any failure means down; the detail says which
+        return ComponentHealth(False, label + first_line(exc))
     return ComponentHealth(True)
+
+
+def database_health(db: Database) -> ComponentHealth:
+    """Whether the database answers a trivial query: the primary, where every write goes
+    (with a replica configured, its detail starts with "primary: ")."""
+    if not db.has_replica:
+        return _answers(db.read_engine)
+    return _answers(db.engine, "primary: ")
+
+
+def replica_health(db: Database) -> ComponentHealth | None:
+    """Whether the read replica answers (None when none is configured). A replica that is
+    down degrades the console's lists, not the engine: runs, hooks and writes go on."""
+    return _answers(db.read_engine, "replica: ") if db.has_replica else None
 
 
 def queue_health(queue: QueueCounter) -> ComponentHealth:
@@ -61,4 +73,6 @@ def queue_health(queue: QueueCounter) -> ComponentHealth:
 
 def check_health(db: Database, queue: QueueCounter) -> HealthReport:
     """The database's and the queue's state; never raises."""
-    return HealthReport(database=database_health(db), queue=queue_health(queue))
+    return HealthReport(
+        database=database_health(db), queue=queue_health(queue), replica=replica_health(db)
+    )

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from engine.config import Settings
-from engine.db import Database
+from engine.db import Database, current_revision
 from engine.maintenance.backup import (
     NAME_SUFFIX,
     BackupError,
@@ -160,25 +160,31 @@ def backup_database(
 
 
 def running_executions(db: Database) -> int:
-    """Executions RUNNING now (``idx_execution_active``)."""
+    """Executions RUNNING now (``idx_execution_active``), read on the primary: a lagging
+    replica could miss a run that started a moment ago."""
     status = table_of(WorkflowExecution).c.status
-    with db.read_engine.connect() as conn:
+    with db.primary_read_engine.connect() as conn:
         query = sa.select(sa.func.count()).where(status == ExecutionStatus.RUNNING.value)
         return int(conn.execute(query).scalar_one())
 
 
-def restore_database(db: Database, path: Path, *, actor: str) -> float:
+def restore_database(db: Database, path: Path, *, actor: str, force: bool = True) -> float:
     """Replace everything with the backup at ``path``; needs EDIT; refused while RUNNING.
 
-    The audit row goes into the restored database, so the restore itself is on record.
+    A database that was never migrated has no users to ask and no runs to wait for, so
+    neither is checked there (the disaster-recovery case: whoever reaches it owns it).
+    Without ``force`` a database holding workflows or executions is refused (the console
+    asks first and passes ``force``). The audit row goes into the restored database, so
+    the restore itself is on record.
     """
-    _require_edit(db, actor)
-    running = running_executions(db)
-    if running:
-        raise BackupError(
-            f"{running} execution(s) are RUNNING; restore when they have finished "
-            "(stop the workers, or wait)"
-        )
-    seconds = restore_backup(db, path, force=True)
-    _audit(db, actor, "maintenance.restore", {"file": str(path), "forced": True})
+    if current_revision(db) is not None:
+        _require_edit(db, actor)
+        running = running_executions(db)
+        if running:
+            raise BackupError(
+                f"{running} execution(s) are RUNNING; restore when they have finished "
+                "(stop the workers, or wait)"
+            )
+    seconds = restore_backup(db, path, force=force)
+    _audit(db, actor, "maintenance.restore", {"file": str(path), "forced": force})
     return seconds

@@ -11,7 +11,9 @@ refreshed within three ``queue.heartbeat_interval``; see ``engine.heartbeat``):
   within ``queue.sweep_interval`` — for live workers' runs too — so a flush matters most
   when no worker runs. A run whose worker is alive is never touched, and a dead worker's
   run whose lease has not ended is only counted: a heartbeat can lag, the lease is the
-  bound the executor holds itself to, so releasing earlier could run a step twice.
+  bound the executor holds itself to, so releasing earlier could run a step twice. (The
+  sweeper does release it early once the worker is dead for certain — on this host, its
+  pid is gone too; see ``engine.heartbeat.dead_workers``.)
 - a **Huey lock** (``engine.queue_locks``) whose recorded holder is not alive. A plain
   ``huey.lock_task`` lock names no holder: it counts as stale only while no worker at
   all is alive (what ``huey_consumer --flush-locks`` assumes at start).
@@ -34,7 +36,7 @@ from engine.models import utcnow
 from engine.queue_locks import HeldLock, held_locks, release_if_unchanged
 from engine.roles import Permission
 from engine.runs import Dispatcher
-from engine.services.audit import audit_change, require_permission
+from engine.services.audit import record_outcome, require_permission
 from engine.services.health import first_line
 from engine.services.workers import list_workers
 from engine.sweeper import SweepReport, reclaim_lost
@@ -127,20 +129,26 @@ class FlushResult:
 
 
 def process_of(worker_id: str) -> str:
-    """``host:pid`` of a heartbeat's worker id (``host:pid:tag``), as executions record it."""
+    """``host:pid`` of a heartbeat's worker id (``host:pid:tag``), as older claims recorded it."""
     return worker_id.rsplit(":", 1)[0]
 
 
 def alive_processes(db: Database, *, now: datetime, interval: float) -> tuple[set[str], int]:
-    """The ``host:pid`` of every process that beats, and how many heartbeat rows went quiet."""
+    """The worker id of every process that beats, and how many heartbeat rows went quiet."""
     workers = list_workers(db, now=now, interval=interval)
-    alive = {process_of(w.worker_id) for w in workers if w.alive}
-    dead = sum(1 for w in workers if not w.alive and process_of(w.worker_id) not in alive)
+    alive = {w.worker_id for w in workers if w.alive}
+    processes = {process_of(worker_id) for worker_id in alive}
+    dead = sum(1 for w in workers if not w.alive and process_of(w.worker_id) not in processes)
     return alive, dead
 
 
+def held_by(alive: set[str]) -> set[str]:
+    """What claims and locks of live workers carry: their worker id, or (older) ``host:pid``."""
+    return alive | {process_of(worker_id) for worker_id in alive}
+
+
 def _not_alive(alive: set[str]) -> sa.ColumnElement[bool]:
-    return sa.or_(E.worker_id.is_(None), E.worker_id.not_in(sorted(alive)))
+    return sa.or_(E.worker_id.is_(None), E.worker_id.not_in(sorted(held_by(alive))))
 
 
 def stale_lease_condition(alive: set[str], now: datetime) -> sa.ColumnElement[bool]:
@@ -149,7 +157,7 @@ def stale_lease_condition(alive: set[str], now: datetime) -> sa.ColumnElement[bo
 
 
 def _lock_is_stale(lock: HeldLock, alive: set[str]) -> bool:
-    return lock.owner not in alive if lock.owner is not None else not alive
+    return lock.owner not in held_by(alive) if lock.owner is not None else not alive
 
 
 def inspect_queue(
@@ -208,20 +216,39 @@ def flush_stale_locks(
     or a lock taken since the plan is left alone.
     """
     require_permission(db, actor, Permission.EDIT)
-    now = utcnow()
-    alive, _ = alive_processes(db.on_primary(), now=now, interval=heartbeat_interval)
     report = SweepReport()
     planned = [lease.execution_id for lease in plan.stale_leases]
-    for start in range(0, len(planned), 500):
-        chunk = planned[start : start + 500]
-        stale = sa.and_(E.id.in_(chunk), stale_lease_condition(alive, now))
-        reclaim_lost(db, stale, now=now, report=report, batch=len(chunk),
-                     note=f"worker lost; lease flushed by {actor}")  # fmt: skip
+    looked_at = 0
     released: list[str] = []
     kept: list[str] = []
-    for entry in plan.stale_locks:
-        gone = _lock_is_stale(entry.lock, alive) and release_if_unchanged(huey, entry.lock)
-        (released if gone else kept).append(entry.name)
+    failure: BaseException | None = None
+    try:
+        now = utcnow()
+        alive, _ = alive_processes(db.on_primary(), now=now, interval=heartbeat_interval)
+        for start in range(0, len(planned), 500):
+            chunk = planned[start : start + 500]
+            stale = sa.and_(E.id.in_(chunk), stale_lease_condition(alive, now))
+            reclaim_lost(db, stale, now=now, report=report, batch=len(chunk),
+                         note=f"worker lost; lease flushed by {actor}")  # fmt: skip
+            looked_at += len(chunk)
+        for entry in plan.stale_locks:
+            gone = _lock_is_stale(entry.lock, alive) and release_if_unchanged(huey, entry.lock)
+            (released if gone else kept).append(entry.name)
+    except BaseException as exc:
+        failure = exc
+        raise
+    finally:
+        # Leases handed back stay handed back: a flush that fails partway says how far it got.
+        details: dict[str, object] = {
+            "executions": planned[:AUDITED_IDS], "planned": len(planned),
+            "retried": report.retried, "failed": report.failed,
+            "cancelled": report.cancelled, "skipped": looked_at - _released(report),
+            "locks_released": released, "locks_kept": kept, "completed": failure is None,
+        }  # fmt: skip
+        if failure is not None:
+            details["error"] = first_line(failure)
+        record_outcome(db, actor=actor, action=FLUSH_ACTION, target_type="queue",
+                       details=details, failure=failure)  # fmt: skip
     enqueue_error = None
     if report.enqueue:
         try:
@@ -229,19 +256,16 @@ def flush_stale_locks(
                 queue.dispatch(execution_id)
         except Exception as exc:  # PENDING rows stay; the sweeper enqueues them later
             enqueue_error = first_line(exc)
-    result = FlushResult(
+    return FlushResult(
         retried=report.retried,
         failed=report.failed,
         cancelled=report.cancelled,
-        skipped=len(planned) - report.retried - report.failed - report.cancelled,
+        skipped=len(planned) - _released(report),
         locks_released=released,
         locks_kept=kept,
         enqueue_error=enqueue_error,
     )
-    audit_change(db, actor=actor, action=FLUSH_ACTION, target_type="queue", details={
-        "executions": planned[:AUDITED_IDS], "planned": len(planned),
-        "retried": result.retried, "failed": result.failed,
-        "cancelled": result.cancelled, "skipped": result.skipped,
-        "locks_released": released, "locks_kept": kept,
-    })  # fmt: skip
-    return result
+
+
+def _released(report: SweepReport) -> int:
+    return report.retried + report.failed + report.cancelled

@@ -1,8 +1,11 @@
-"""The workflow cache's generation: one row whose token changes with every workflow change.
+"""The workflow cache's generation: one row whose number grows with every workflow change.
 
 Every transaction that saves, enables, disables, deletes, rolls back or re-encrypts a
-workflow writes a new token into this row; the cache (engine/definition_cache.py) keys
-its entries by the token, so no process serves a definition older than the last commit.
+workflow adds one to ``gen`` (``UPDATE … SET gen = gen + 1 RETURNING gen``); the cache
+(engine/definition_cache.py) keys its entries by the number, so no process serves a
+definition older than the last commit. The number starts at the creation time in
+milliseconds, so a database created again never reuses a number a shared Redis still
+holds entries for.
 
 Revision ID: 0006
 Revises: 0005
@@ -11,7 +14,7 @@ Create Date: 2026-11-27 00:00:00.000000
 
 from __future__ import annotations
 
-import uuid
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -28,11 +31,12 @@ def upgrade() -> None:
     table = op.create_table(
         "definition_generation",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("token", sa.String(length=36), nullable=False),
+        sa.Column("gen", sa.BigInteger(), nullable=False),
         sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.bulk_insert(table, [{"id": 1, "token": str(uuid.uuid4()), "changed_at": datetime.now(UTC)}])
+    first = int(time.time() * 1000)
+    op.bulk_insert(table, [{"id": 1, "gen": first, "changed_at": datetime.now(UTC)}])
 
 
 def downgrade() -> None:

@@ -23,7 +23,9 @@ def register(commands: Any, common: CommonOptions) -> None:
             "Create the configured database (a local SQLite file by default), save the"
             " sample workflows (resetting any workflow of the same name to its sample"
             " definition) and add N finished executions spread over the last 7 days."
-            " Running it again adds another N executions."
+            " Running it again adds another N executions. Needs ADMIN (the first user of"
+            " a new database is SUPER_ADMIN); a database holding other workflows is"
+            " refused unless --force."
         ),
     )
     demo.add_argument(
@@ -34,6 +36,11 @@ def register(commands: Any, common: CommonOptions) -> None:
         help=f"past executions to add (default {DEFAULT_EXECUTIONS})",
     )
     demo.add_argument("--no-open", action="store_true", help="do not open the console afterwards")
+    demo.add_argument(
+        "--force",
+        action="store_true",
+        help="seed a database that holds workflows other than the samples",
+    )
     common(demo)
     demo.set_defaults(handler=demo_command)
 
@@ -67,8 +74,8 @@ def progress_printer(out: TextIO) -> Callable[[int, int], None]:
 
 def demo_command(args: argparse.Namespace) -> int:
     """Seed the configured database, print a summary line, then open the console."""
-    from engine.demo import seed_demo
-    from wfconsole.cli import current_user
+    from engine.demo import DemoRefused, seed_demo
+    from wfconsole.cli import UserError, current_user
     from wfconsole.commands.context import database_for
 
     db = database_for(args)
@@ -79,8 +86,11 @@ def demo_command(args: argparse.Namespace) -> int:
             executions=args.executions,
             actor=current_user(args),
             progress=progress_printer(sys.stderr) if show_progress else None,
+            force=args.force,
         )
         where = db.display_url
+    except DemoRefused as exc:
+        raise UserError(f"demo: {exc}") from None
     finally:
         db.dispose()
     print(

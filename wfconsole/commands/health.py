@@ -11,7 +11,12 @@ from wfconsole.commands import CommonOptions
 
 def register(commands: Any, common: CommonOptions) -> None:
     """Add ``health``."""
-    health = commands.add_parser("health", help="check the database and the queue")
+    health = commands.add_parser(
+        "health",
+        help="check the database and the queue",
+        description="Checks the database (the primary; a read replica, when configured, "
+        "only degrades), the queue and the workflow counts. Exit status 1 when unhealthy.",
+    )
     health.add_argument("--json", action="store_true", help="print the /health document")
     common(health)
     health.set_defaults(handler=health_command)
@@ -34,8 +39,10 @@ def health_command(args: argparse.Namespace) -> int:
         print(json.dumps(document, indent=2))
     else:
         checks = document["checks"]
-        for name in ("database", "queue"):
-            check = checks[name]
+        shown = [("database", checks["database"]), ("queue", checks["queue"])]
+        if "replica" in checks["database"]:
+            shown.insert(1, ("replica", checks["database"]["replica"]))
+        for name, check in shown:
             detail = f" ({check['error']})" if "error" in check else ""
             print(f"{name:<10} {check['status']}{detail}")
         workflows = checks["workflows"]

@@ -68,7 +68,13 @@ def register(commands: Any, common: CommonOptions) -> None:
     backup.add_argument("-o", "--output", metavar="FILE", help="write the backup here")
     common(backup)
     backup.set_defaults(handler=backup_command)
-    restore = sub.add_parser("restore", help="replace the database's contents with a backup")
+    restore = sub.add_parser(
+        "restore",
+        help="replace the database's contents with a backup",
+        description="Checks the file end to end, then replaces every row with the backup's. "
+        "Refused while any execution is RUNNING (stop the workers, or wait). Needs ADMIN, "
+        "except on a database that was never migrated; audited as maintenance.restore.",
+    )
     restore.add_argument("file", metavar="FILE")
     restore.add_argument(
         "--force", action="store_true", help="restore over a database that holds data"
@@ -193,28 +199,23 @@ def backup_command(args: argparse.Namespace) -> int:
 
 
 def restore_command(args: argparse.Namespace) -> int:
-    """Check the file end to end, then restore it (refusing a database with data)."""
+    """Check the file end to end, then restore it (refusing a database with data unless
+    ``--force``, and any while an execution is RUNNING)."""
     from pathlib import Path
 
-    from engine.db import connect_database, current_revision
-    from engine.maintenance.backup import BackupError, restore_backup
+    from engine.db import connect_database
+    from engine.maintenance.backup import BackupError
     from engine.maintenance.backup_file import BackupFileError
-    from engine.roles import Permission
-    from engine.services.audit import audit_change, require_permission
+    from engine.services.maintenance import restore_database
     from wfconsole.cli import UserError, current_user
     from wfconsole.commands.context import settings_for
 
     path = Path(args.file).expanduser()
-    actor = current_user(args)
     db = connect_database(settings_for(args))  # restore may target an empty database
     try:
-        # An un-migrated database has no users, so no role to ask: whoever reaches it
-        # owns it (the disaster-recovery case). Any other needs ADMIN, as in the console.
-        if current_revision(db) is not None:
-            require_permission(db, actor, Permission.EDIT)
-        seconds = restore_backup(db, path, force=args.force)
-        audit_change(db, actor=actor, action="maintenance.restore", target_type="database",
-                     details={"file": str(path), "forced": args.force})  # fmt: skip
+        # As in the console: needs ADMIN and no RUNNING execution, except on a database
+        # that was never migrated (no users to ask yet: whoever reaches it owns it).
+        seconds = restore_database(db, path, actor=current_user(args), force=args.force)
     except (BackupError, BackupFileError) as exc:
         raise UserError(str(exc)) from None
     finally:

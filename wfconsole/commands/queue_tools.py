@@ -26,18 +26,21 @@ def register(sub: Any, common: CommonOptions) -> None:
         description="Messages waiting and scheduled (delayed retries) in the queue, "
         "PENDING and RUNNING executions, worker heartbeats, and the stale locks: leases "
         "past their end held by a worker that stopped beating, and Huey locks whose "
-        "holder stopped beating. Exit status 1 when the queue did not answer.",
+        "holder stopped beating (none unless a task takes one with "
+        "engine.queue_locks.hold_lock). Exit status 1 when the queue did not answer.",
     )
     queue.add_argument("--json", action="store_true", help="print one JSON document")
     common(queue)
     queue.set_defaults(handler=queue_command)
     flush = sub.add_parser(
         "flush-locks",
-        help="release leases and Huey locks held by workers that stopped beating",
+        help="hand back leases held by workers that stopped beating",
         description="Hands back RUNNING executions past their lease whose worker has no "
-        "live heartbeat (retry, or FAILED when retries are spent, as the sweeper does) "
-        "and deletes Huey locks whose holder has none. Runs of live workers are never "
-        "touched. Needs ADMIN; audited as maintenance.flush_locks.",
+        "live heartbeat (retry, or FAILED when retries are spent, as the sweeper does). "
+        "It also deletes stale Huey locks, but no built-in task takes one today (a task "
+        "that needs one uses engine.queue_locks.hold_lock), so leases are what it "
+        "releases. Runs of live workers are never touched. Needs ADMIN; audited as "
+        "maintenance.flush_locks, also when it fails partway.",
     )
     flush.add_argument(
         "--dry-run", action="store_true", help="list what would be released, change nothing"

@@ -1,8 +1,18 @@
-"""``wfconsole serve``: the webhook receiver and health endpoint on uvicorn."""
+"""``wfconsole serve``: the webhook receiver and health endpoint on uvicorn.
+
+With the local queue and ``queue.embedded_worker`` on (the default), a consumer runs in
+threads of this process too, as in the console, so accepted webhooks run with nothing
+else started; it stops, letting running steps finish, when the server stops.
+"""
 
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from types import FrameType
 from typing import Any
 
 from wfconsole.commands import CommonOptions
@@ -35,18 +45,41 @@ def build_receiver(settings: Any, db: Any) -> Any:
     return Receiver(settings, db, queue, limits, queue_probe=queue.huey.pending_count)
 
 
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """SIGTERM ends the process through ``finally`` blocks (the embedded worker's stop).
+
+    uvicorn shuts down on SIGTERM and then raises it again for the handler it found: the
+    default one would end the process on the spot.
+    """
+
+    def leave(_signum: int, _frame: FrameType | None) -> None:
+        sys.exit(0)  # a requested stop: exit status 0, as uvicorn's own
+
+    previous = signal.signal(signal.SIGTERM, leave)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def serve_command(args: argparse.Namespace) -> int:
-    """Run uvicorn until interrupted."""
+    """Run uvicorn (and the embedded worker, when the queue is local) until stopped."""
     import uvicorn
 
     from engine.http.app import create_app
     from engine.observability import init_sentry
+    from wfconsole.commands.console import background_services
     from wfconsole.commands.context import database_for, settings_for
 
     settings = settings_for(args)
     init_sentry(settings)
     db = database_for(args, settings)
-    try:
+    with ExitStack() as stack:
+        stack.callback(db.dispose)
+        stack.enter_context(_sigterm_unwinds())
+        for service in background_services(settings, db):
+            stack.enter_context(service)
         app = create_app(build_receiver(settings, db))
         uvicorn.run(
             app,
@@ -56,6 +89,4 @@ def serve_command(args: argparse.Namespace) -> int:
             proxy_headers=True,
             server_header=False,
         )
-    finally:
-        db.dispose()
     return 0

@@ -39,6 +39,9 @@ def health_panel(overview: MaintenanceOverview | None, health: dict[str, Any] | 
     text.append("healthy" if healthy else "UNHEALTHY", style="green" if healthy else "bold red")
     checks = health.get("checks", {})
     _check(text, "database", checks.get("database"), f" · {overview.database_kind}")
+    replica = (checks.get("database") or {}).get("replica")
+    if replica is not None:  # down only degrades: the status above stays healthy
+        _check(text, "replica", replica)
     text.append("\nsize       ")
     if overview.size_error is not None:
         text.append_text(safe_text(f"unknown: {overview.size_error}", style="red"))
@@ -104,6 +107,12 @@ def flush_question(report: QueueReport) -> Text:
         if len(locks) > LISTED:
             text.append(f"  … and {len(locks) - LISTED} more\n", style="dim")
     text.append("\nRuns and locks of live workers are never touched.", style="dim")
+    if locks:
+        text.append(
+            "\nNo built-in task takes a Huey lock (one that needs it uses "
+            "engine.queue_locks.hold_lock): leases are what matter.",
+            style="dim",
+        )
     if report.held_by_dead:
         text.append(
             f"\n{report.held_by_dead:,} more RUNNING under stopped workers are released once "
