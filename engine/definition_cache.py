@@ -230,6 +230,12 @@ class WorkflowCache:
             self._absent.clear()
             self._gen = None
 
+    def recheck_now(self) -> None:
+        """A trigger found an answer out of date (its insert was refused): forget this
+        process's entries, and compare Redis with the database on the next lookup."""
+        self.forget()
+        self._next_check = float("-inf")
+
     def shared_generation(self) -> int:
         """The number in Redis (0 without Redis, or when it does not answer)."""
         return (self._redis.generation() or 0) if self._redis is not None else 0

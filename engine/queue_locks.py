@@ -4,8 +4,9 @@ Huey keeps a lock (``huey.lock_task(name)``) as the key ``<queue name>.lock.<nam
 its key/value store (the SQLite file's ``kv`` table, or the Redis hash
 ``huey.results.<name>``), with ``'1'`` as the value: nobody can tell who holds it.
 ``hold_lock`` takes the same key but stores its holder's worker id (as in ``worker_id`` of
-a claimed execution: ``host:pid:tag``, or ``host:pid`` before) and a token, so maintenance can see a lock whose
-holder stopped beating (``engine.services.queue_tools``) and release just that lock.
+a claimed execution: ``host:pid:tag``, or ``host:pid`` before) and a token, so maintenance
+can see a lock whose holder stopped beating (``engine.services.queue_tools``) and release
+just that lock.
 
 Values are read through the queue's signed serializer: a value written into Redis
 without the signing key is never unpickled and counts as a lock of unknown holder.

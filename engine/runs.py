@@ -132,6 +132,7 @@ def run_workflow(
         if ids is not None:
             dispatch_all(queue, ids)
             return ids
+        db.workflow_cache.recheck_now()
         workflow = fresh_workflow(db, name)
     _runnable(workflow, name)
     raise WorkflowBusy(name)
@@ -194,6 +195,7 @@ def insert_executions(
 
 
 def start_listeners(
+    db: Database,
     conn: sa.Connection,
     event: str,
     listeners: Sequence[WorkflowRef],
@@ -209,6 +211,7 @@ def start_listeners(
     ids = insert_if_current(conn, rows)
     if len(ids) == len(rows):
         return ids
+    db.workflow_cache.recheck_now()
     new = set(ids)
     started = {row["workflow_id"] for row in rows if row["id"] in new}
     current = [w for w in load_listeners(conn, event) if w.id not in started]
@@ -236,6 +239,7 @@ def emit_event(
         if check_role:
             authorize(session, actor, Permission.OPERATE)
         ids = start_listeners(
+            db,
             session.connection(),
             event,
             listeners,
@@ -297,4 +301,4 @@ def emit_from_step(
         return row
 
     with session_scope(db) as session:
-        return start_listeners(session.connection(), event, listeners, make_row)
+        return start_listeners(db, session.connection(), event, listeners, make_row)

@@ -7,6 +7,7 @@ database, or mirrored in Redis). Real SQLite, PostgreSQL and Redis throughout.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 
 from engine.config import Settings
 from engine.db import Database, connect_database
+from engine.definition_cache import WorkflowCache
 from engine.definition_generation import database_generation
 from engine.models import Workflow, WorkflowExecution, table_of
 from engine.queue import Queue
@@ -25,7 +27,7 @@ from engine.runs import WorkflowDisabled, emit_event, run_workflow
 from engine.services.workflow_admin import delete_workflow, set_enabled
 from engine.services.workflows import WorkflowNotFound, save_document
 from engine.workflow_lookups import event_listeners, find_workflow, webhook_hooks
-from tests.consumers import redis_test_url, wait_until
+from tests.consumers import redis_test_url
 
 ADMIN = "admin"  # the first user of a database is its SUPER_ADMIN
 NAME = "orders"
@@ -167,22 +169,6 @@ def test_the_redis_cache_is_shared_by_every_process(connect: Callable[..., Datab
     )
 
 
-def test_a_change_whose_redis_announcement_was_lost_is_seen_after_the_recheck(
-    connect: Callable[..., Database],
-) -> None:
-    reader = connect("redis")
-    reader.workflow_cache.recheck = 0.3
-    silent = connect("process")  # commits the token but never writes it to Redis
-    save_document(silent, orders("v1"), actor=ADMIN)
-    assert [hook.version for hook in webhook_hooks(reader, "orders")] == [1]
-
-    save_document(silent, orders("v2"), actor=ADMIN)
-
-    assert wait_until(
-        lambda: [hook.version for hook in webhook_hooks(reader, "orders")] == [2], timeout=10
-    )
-
-
 @pytest.mark.parametrize("backend", ["process", "redis"])
 def test_entries_expire_after_the_ttl(connect: Callable[..., Database], backend: str) -> None:
     now = [1_000_000.0]
@@ -264,3 +250,19 @@ def test_a_redis_that_does_not_answer_leaves_the_database_in_charge(
     assert first is not None and first.version == 1
     assert second is not None and second.version == 2
     assert "workflow" in caplog.text and "Redis" in caplog.text
+
+
+def test_a_flood_of_unknown_paths_does_not_push_found_entries_out(sqlite_db: Database) -> None:
+    cache = WorkflowCache(found_entries=4, absent_entries=8)
+    db = dataclasses.replace(sqlite_db, workflow_cache=cache)
+    save_document(db, orders("v1"), actor=ADMIN)
+    assert webhook_hooks(db, "orders")
+
+    flood = [webhook_hooks(db, f"random-{n}") for n in range(50)]
+    found = webhook_hooks(db, "orders")
+    newest, oldest = webhook_hooks(db, "random-49"), webhook_hooks(db, "random-0")
+
+    assert set(flood) == {()} and (newest, oldest) == ((), ())
+    assert [hook.version for hook in found] == [1]
+    # Hits: "orders" and the newest unknown path; the oldest was dropped from the small store.
+    assert (cache.stats().hits, cache.stats().misses) == ({"hooks": 2}, {"hooks": 52})

@@ -15,7 +15,7 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,8 @@ import sqlalchemy as sa
 from engine import execution_store as store
 from engine import outbound
 from engine.executor import LEASE_GRACE
-from engine.models import FINAL_STATUSES
+from engine.heartbeat import ALIVE_INTERVALS
+from engine.models import FINAL_STATUSES, utcnow
 from engine.queue import EmbeddedWorker, Queue
 from engine.runs import run_workflow
 from engine.services.workflows import save_document
@@ -108,6 +109,7 @@ def test_killed_consumer_loses_no_execution_and_repeats_at_most_its_in_flight_ru
         http_sink.default = Reply(delay=3.0)
         assert wait_until(lambda: len(http_sink.requests) >= seen + doomed.workers, 10)
         doomed.kill()
+        killed_at = utcnow()
     finally:
         doomed.kill()
         http_sink.default = Reply(delay=0.02)
@@ -128,12 +130,18 @@ def test_killed_consumer_loses_no_execution_and_repeats_at_most_its_in_flight_ru
         )
 
     assert statuses(deployed, ids) == Counter({"SUCCESS": len(ids)})
-    # Each orphan left RUNNING at the first sweep after its lease expired.
+    # Each orphan left RUNNING at the first sweep after its worker was dead for sure (its
+    # heartbeat silent for 3 intervals, its pid gone), or after its lease, if sooner.
     taken_back = handed_back_at(deployed, [row.id for row in orphans])
     assert set(taken_back) == {row.id for row in orphans}
+    # Its last beat was at most one interval before the kill.
+    beat = deployed.settings.queue.heartbeat_interval
+    silent = timedelta(seconds=(ALIVE_INTERVALS - 1) * beat)
     for row in orphans:
         late = (taken_back[row.id] - row.lease_until).total_seconds()
-        assert 0 <= late <= SWEEP_INTERVAL + 2.0, f"taken back {late:.1f} s after its lease"
+        assert late <= SWEEP_INTERVAL + 2.0, f"taken back {late:.1f} s after its lease"
+        early = (taken_back[row.id] - killed_at - silent).total_seconds()
+        assert early >= -0.5, f"taken back {-early:.1f} s before its heartbeat fell silent"
     keys = Counter(keys_seen(http_sink))
     assert {f"{execution_id}:0" for execution_id in ids} <= set(keys)
     repeats = sum(count - 1 for count in keys.values())

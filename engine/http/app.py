@@ -208,6 +208,11 @@ async def receive_hook(request: Request) -> Response:
     return await run_in_threadpool(_accept, receiver, path, hooks, signature, body)
 
 
+async def no_hook(request: Request) -> Response:
+    """``POST /hooks``: there is no trigger without a path."""
+    return _error(404, "no webhook trigger on this path")
+
+
 async def health(request: Request) -> Response:
     """``GET /health``: 200 when the database and the queue answer, else 503."""
     receiver: Receiver = request.app.state.receiver
@@ -220,6 +225,8 @@ def create_app(receiver: Receiver) -> Starlette:
     app = Starlette(
         routes=[
             Route("/hooks/{path:path}", receive_hook, methods=["POST"]),
+            # No path at all: a 404 like any unknown path, not the router's 307 to "/hooks/".
+            Route("/hooks", no_hook, methods=["POST"]),
             Route("/health", health, methods=["GET"]),
             api_mount(),
             Route("/metrics", metrics_endpoint, methods=["GET"]),

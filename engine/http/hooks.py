@@ -45,6 +45,7 @@ def start_hooks(
     now = utcnow()
     rows = [_row(hook.workflow_id, hook.version, "webhook", data, now, 0) for hook in hooks]
     if not insert_executions(db, rows):
+        db.workflow_cache.recheck_now()
         raise HooksChanged(f"{len(rows)} hook(s) changed since their lookup")
     ids = [row["id"] for row in rows]
     dispatch_all(queue, ids)

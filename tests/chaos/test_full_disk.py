@@ -10,6 +10,8 @@ second phase here. With ``wfconsole serve`` and a ``wfconsole worker`` running:
   CLI exit 1 with one line on stderr and no traceback — and stores nothing;
 - space freed: every accepted run ends SUCCESS, new triggers run at once, the counters
   equal the table.
+
+A command started while the disk is full says so ("disk full"), not "cannot connect".
 """
 
 from __future__ import annotations
@@ -167,3 +169,22 @@ def test_a_full_disk_refuses_triggers_clearly_and_loses_nothing_accepted(
         assert wait_until(lambda: all_final(deployed.db, accepted), 30)
 
     assert_recovered(deployed.db, WORKFLOW, accepted, http_sink, max_repeats=0)
+
+
+@pytest.mark.timeout(60)
+def test_a_command_started_on_a_full_disk_says_the_disk_is_full(tmp_path: Path) -> None:
+    config = tmp_path / "wfconsole.toml"
+    with tmpfs(tmp_path / "data", "8m") as data:
+        url = f"sqlite:///{data / 'wfconsole.db'}"
+        open_database(settings_for_url(url)).dispose()
+        config.write_text(f'[database]\nurl = "{url}"\n[queue]\npath = "{tmp_path / "q.db"}"\n')
+        fill(data)
+        # A new connection cannot create SQLite's shared-memory file: "disk I/O error".
+        result = subprocess.run(
+            [sys.executable, "-m", "wfconsole.cli", "workflow", "list", "--config", str(config)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert result.returncode == 1, result.stdout
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"wfconsole: error: database {url}: disk full: "), line
+    assert "no space left for the database file" in line and "cannot connect" not in line

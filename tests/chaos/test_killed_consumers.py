@@ -4,7 +4,8 @@ Two consumers (4 threads each) run a one-webhook workflow; every second one of t
 killed with SIGKILL and a new one started in its place, while the runs are still being
 created. Afterwards every run ended SUCCESS, none is stuck, a step reached the sink more
 than once only for an execution a killed worker held (at most once per hand-back, so at
-most the orphans counted at the kills), and the Workflow counters equal the table.
+most the orphans counted at the kills), and the Workflow counters equal the table. The
+sweeper hands a killed consumer's runs back once its heartbeat is silent (1.5 s here).
 ``WFCONSOLE_SOAK=1`` makes it 20,000 runs.
 """
 
@@ -51,6 +52,7 @@ KILL_EVERY = 1.0
 PACE = 0.3  # seconds between batches of CHUNK runs: 2,000 runs take about 6 s
 MIN_KILLS = 6
 WORKERS = 4
+HEARTBEAT = 0.5  # queue.heartbeat_interval: a killed consumer is dead for sure after 1.5 s
 
 
 @pytest.fixture(autouse=True)
@@ -60,14 +62,14 @@ def _close_http_clients() -> Iterator[None]:
 
 
 def running_on(deployed: Deployment, consumer: ConsumerProcess) -> int:
-    """Executions RUNNING under a consumer's worker id (host:pid)."""
-    worker_id = f"{socket.gethostname()}:{consumer.pid}"
+    """Executions RUNNING under a consumer's worker id (host:pid:tag)."""
+    worker_id = f"{socket.gethostname()}:{consumer.pid}:%"
     with deployed.db.engine.connect() as conn:
         return int(
             conn.execute(
                 sa.select(sa.func.count())
                 .select_from(EXECUTIONS)
-                .where(E.worker_id == worker_id, E.status == "RUNNING")
+                .where(E.worker_id.like(worker_id), E.status == "RUNNING")
             ).scalar_one()
         )
 
@@ -86,10 +88,11 @@ def test_consumers_killed_every_second_lose_no_run_and_repeat_only_orphans(
     http_sink: HttpSink, tmp_path: Path
 ) -> None:
     http_sink.default = Reply(delay=0.05)  # a kill lands mid-step often enough
-    # Orphans count against max_concurrent_executions until their lease expires: with the
-    # default cap (10) a kill stalls every consumer for that long. Room for what two
-    # consumers hold keeps the survivors working, so the test waits only for the leases.
+    # Orphans count against max_concurrent_executions until the sweeper hands them back
+    # (test_dead_worker_handback proves that with the default cap of 10). Room for what
+    # two consumers hold keeps the survivors busy between kills every second.
     with deployment("postgres", tmp_path, max_concurrent_executions=64) as deployed:
+        deployed.variant(deployed.config_path, heartbeat_interval=HEARTBEAT)
         name = define_hook_workflow(deployed.db, "kill9", http_sink)
         bound = deployed.settings.queue.batch_size * WORKERS  # what one consumer can hold
         logs = [tmp_path / f"consumer-{slot}.log" for slot in range(2)]
@@ -112,7 +115,8 @@ def test_consumers_killed_every_second_lose_no_run_and_repeat_only_orphans(
                     consumers[slot] = ConsumerProcess(deployed, logs[slot], workers=WORKERS)
                     next_kill = time.monotonic() + KILL_EVERY
                 time.sleep(PACE)
-            # Orphans come back when their lease expires; lost messages after 30 s.
+            # Orphans come back within seconds (their lease is the bound if the heartbeat
+            # rule did not hold); lost messages after 30 s.
             recovery = WORKFLOW_TIMEOUT + LEASE_GRACE.total_seconds() + SWEEP_INTERVAL + 30
             recovery = max(recovery, STALE_PENDING.total_seconds() + 30)
             assert wait_until(lambda: all_final(deployed.db, ids), recovery, 0.5), (

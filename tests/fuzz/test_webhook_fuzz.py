@@ -219,6 +219,16 @@ def test_found_by_fuzzing_bodies_storage_cannot_keep_are_400(
     assert executions(sqlite_db) == 0
 
 
+@pytest.mark.parametrize("path", ["", ".", "./", "%2e"])
+def test_found_by_fuzzing_an_empty_hook_path_is_404_not_a_redirect(
+    server: Server, sqlite_db: Database, path: str
+) -> None:
+    answer = post(server, path, b"{}", {})
+    assert answer.status_code == 404
+    assert answer.json() == {"error": "no webhook trigger on this path"}
+    assert executions(sqlite_db) == 0
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize(
     "body",
