@@ -34,13 +34,22 @@ def insert_if_current(conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) ->
     """
     inserted: list[str] = []
     for row in rows:  # RETURNING says which ones went in
-        statement = _statement(tuple(row), conn.dialect.name)
+        statement = _statement(tuple(row), conn.dialect.name).returning(EXECUTIONS.c.id)
         inserted.extend(str(i) for i in conn.execute(statement, dict(row)).scalars())
     return inserted
 
 
+def insert_all_if_current(conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> bool:
+    """``insert_if_current`` for many rows at once (one executemany); True when every row
+    went in. The caller rolls back otherwise, for all or nothing."""
+    if not rows:
+        return True
+    statement = _statement(tuple(rows[0]), conn.dialect.name)
+    return conn.execute(statement, [dict(row) for row in rows]).rowcount == len(rows)
+
+
 @lru_cache(maxsize=16)
-def _statement(columns: tuple[str, ...], dialect: str) -> sa.Insert:
+def _statement(columns: tuple[str, ...], dialect: str) -> Any:
     values = [
         _FROM_WORKFLOW.get(name, sa.bindparam(name, type_=EXECUTIONS.c[name].type))
         for name in columns
@@ -56,4 +65,4 @@ def _statement(columns: tuple[str, ...], dialect: str) -> sa.Insert:
         statement = statement.on_conflict_do_nothing(
             index_elements=["dedupe_key"], index_where=sa.text("dedupe_key IS NOT NULL")
         )
-    return statement.returning(EXECUTIONS.c.id)
+    return statement

@@ -241,6 +241,16 @@ INSERT INTO workflow_execution (id, workflow_id, workflow_version, status, trigg
 SELECT * FROM still_current WHERE (SELECT count(*) FROM still_current) = %(rows)s
 RETURNING id
 """
+# The same for one row (a webhook, a single manual run): plain parameters, no arrays.
+_INSERT_EXECUTION = """
+INSERT INTO workflow_execution (id, workflow_id, workflow_version, status, trigger_type,
+    trigger_data, created_at, available_at, retry_count, next_step, cancel_requested,
+    event_depth)
+SELECT %(id)s, id, version, %(status)s, %(trigger_type)s, %(trigger_data)s, %(created_at)s,
+    %(available_at)s, %(retry_count)s, %(next_step)s, %(cancel_requested)s, %(event_depth)s
+FROM workflow WHERE id = %(workflow_id)s AND enabled AND version = %(workflow_version)s
+RETURNING id
+"""
 _EXECUTION_COLUMNS = (
     "id", "workflow_id", "workflow_version", "status", "trigger_type", "trigger_data",
     "created_at", "available_at", "retry_count", "next_step", "cancel_requested", "event_depth",
@@ -262,13 +272,18 @@ def insert_executions(
     only if every one of them is still enabled at the looked-up version. Returns False
     when one was not (disabled, deleted or saved again meanwhile): nothing was written.
     """
-    arrays: dict[str, Any] = {name: [row[name] for row in rows] for name in _EXECUTION_COLUMNS}
-    arrays["trigger_data"] = [Jsonb(data) for data in arrays["trigger_data"]]
-    arrays["rows"] = len(rows)
+    if len(rows) == 1:
+        statement = _INSERT_EXECUTION
+        params = {**rows[0], "trigger_data": Jsonb(rows[0]["trigger_data"])}
+    else:
+        statement = _INSERT_EXECUTIONS
+        params = {name: [row[name] for row in rows] for name in _EXECUTION_COLUMNS}
+        params["trigger_data"] = [Jsonb(data) for data in params["trigger_data"]]
+        params["rows"] = len(rows)
     with _pipeline(conn) as raw:
         cursor, insert = raw.cursor(), raw.cursor()
         cursor.execute("BEGIN")
-        insert.execute(_INSERT_EXECUTIONS, arrays)
+        insert.execute(statement, params)
         if audit is not None and rows:
             details = _jsonb(audit["details"])
             cursor.execute(_INSERT_AUDIT, {**audit, "details": details, "first_id": rows[0]["id"]})

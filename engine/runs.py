@@ -17,7 +17,7 @@ import psycopg
 import sqlalchemy as sa
 
 from engine import pg_store
-from engine.conditional_inserts import insert_if_current
+from engine.conditional_inserts import insert_all_if_current, insert_if_current
 from engine.db import Database, session_scope
 from engine.execution_store import EXECUTIONS
 from engine.models import AuditLog, new_id, table_of, utcnow
@@ -186,7 +186,7 @@ def insert_executions(
         if pg_store.fast_path(conn):
             return pg_store.insert_executions(conn, rows, audit)
         with conn.begin() as transaction:
-            if len(insert_if_current(conn, rows)) < len(rows):
+            if not insert_all_if_current(conn, rows):
                 transaction.rollback()
                 return False
             if audit is not None:

@@ -24,7 +24,8 @@ def register(commands: Any, common: CommonOptions) -> None:
         "serve",
         help="HTTP: webhook receiver (POST /hooks/PATH), /health, /metrics, REST API (/api)",
         description="Serve webhooks and health over HTTP (uvicorn). Run one per core behind "
-        "a load balancer; with Redis configured they share rate limits and replay checks.",
+        "a load balancer; with Redis configured they share rate limits and replay checks. "
+        "With the local queue it also runs the embedded worker (queue.embedded_worker).",
     )
     serve.add_argument("--host", help="address to listen on (default: http.host)")
     serve.add_argument("--port", type=int, help="port to listen on (default: http.port)")
