@@ -196,9 +196,9 @@ class WorkflowCache:
                 self._found.clear()
                 self._absent.clear()
                 self._gen = gen
-            entry = self._found.fresh(kind.name, key, now) or self._absent.fresh(
-                kind.name, key, now
-            )
+            entry = self._found.fresh(kind.name, key, now)
+            if entry is None:
+                entry = self._absent.fresh(kind.name, key, now)
             if entry is not None:
                 self._counts.setdefault(kind.name, [0, 0])[0] += 1
                 return entry.value

@@ -28,13 +28,14 @@ T = TypeVar("T")
 REDIS_TIMEOUT = 2.0
 REDIS_BACKOFF = 5.0
 _WARN_EVERY = 60.0
+# A value that is no number (written by an older version) counts as none.
 _RAISE_GENERATION = """
-local current = redis.call('GET', KEYS[1])
-if not current or tonumber(ARGV[1]) > tonumber(current) then
+local current = tonumber(redis.call('GET', KEYS[1]))
+if not current or tonumber(ARGV[1]) > current then
     redis.call('SET', KEYS[1], ARGV[1])
     return ARGV[1]
 end
-return current
+return redis.call('GET', KEYS[1])
 """
 
 
@@ -67,7 +68,10 @@ class RedisMirror:
     def generation(self) -> int | None:
         """The highest number published, or None (none yet, or Redis unavailable)."""
         stored = self._call("read the generation", lambda client: client.get(self._gen_key))
-        return None if stored is None else int(stored)
+        try:
+            return None if stored is None else int(stored)
+        except ValueError:  # written by an older version: ``offer`` replaces it
+            return None
 
     def offer(self, gen: int) -> int | None:
         """Raise the shared number to ``gen`` unless it is higher; returns the number now

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from engine.config import Settings
 from engine.db import Database, connect_database
@@ -66,6 +67,22 @@ def test_a_reader_that_stalled_with_an_old_number_cannot_put_it_back(
         assert mirror.generation() == 1_000_002
     finally:
         mirror.close()
+
+
+def test_a_token_left_in_redis_by_the_previous_version_is_replaced(
+    redis_prefix: str,  # noqa: F811
+) -> None:
+    prefix = f"wfconsole:{redis_prefix}:workflow-cache"
+    client = redis.Redis.from_url(redis_test_url())
+    client.set(f"{prefix}:generation", "4a963f1f-ab26-4765-9743-1b62f30fffb3")
+    mirror = RedisMirror(redis_test_url(), prefix=prefix)
+    try:
+        assert mirror.generation() is None
+        assert mirror.offer(1_000_001) == 1_000_001
+        assert mirror.generation() == 1_000_001
+    finally:
+        mirror.close()
+        client.close()
 
 
 def test_a_change_that_never_reached_redis_is_seen_after_the_recheck_and_not_before(
