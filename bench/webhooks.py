@@ -163,6 +163,8 @@ def main() -> int:
             config = Path(scratch) / "sqlite.toml"
             config.write_text(
                 f'[database]\nurl = "{url}"\n[queue]\npath = "{Path(scratch) / "q.db"}"\n'
+                # Accepting only, as on PostgreSQL: serve's embedded worker stays off.
+                "embedded_worker = false\n"
                 "[security]\nrate_limit_per_minute = 100000000\n",
                 encoding="utf-8",
             )
