@@ -185,7 +185,8 @@ def _query_rows(results: dict[str, Any]) -> list[Row]:
         if warm is not None:
             rows.append(
                 Row(
-                    f"failure clusters (24 h) at {failures['executions'] / 1e6:.2f}M, warm",
+                    f"failure clusters (24 h) at {failures['executions'] / 1e6:.2f}M, warm, "
+                    f"{failures.get('unique_errors', 0):,} distinct errors (worst case)",
                     warm,
                     "ms",
                 )

@@ -141,7 +141,8 @@ def main() -> int:
             if not args.keep:
                 admin.execute(drop)
     if args.json:
-        print(json.dumps({"executions": args.executions, "warm_ms": WARM_MS}))
+        print(json.dumps({"executions": args.executions, "unique_errors": args.unique_errors,
+                          "warm_ms": WARM_MS}))  # fmt: skip
     return 0
 
 
