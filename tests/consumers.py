@@ -100,6 +100,9 @@ def deployment(kind: str, tmp_path: Path, **workflow_settings: Any) -> Iterator[
             **workflow_settings,
         },
         "logging": {"level": "WARNING"},
+        # Consumers run the daily cleanup after retention.cleanup_time: keep it from
+        # deleting the old history a test seeds (tests call run_cleanup themselves).
+        "retention": {"logs_days": 36500, "executions_days": 36500},
     }
     with ExitStack() as stack:
         if kind == "sqlite":
