@@ -29,9 +29,14 @@ def _text() -> Any:
     return Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
 
 
+def _one_row_per_step(table: str) -> tuple[sa.UniqueConstraint]:
+    """The ``uq_<table>_step`` constraint: one row per ``(execution_id, step_index)``."""
+    return (sa.UniqueConstraint("execution_id", "step_index", name=f"uq_{table}_step"),)
+
+
 class Task(SQLModel, table=True):
     __tablename__ = "task"
-    __table_args__ = (sa.UniqueConstraint("execution_id", "step_index", name="uq_task_step"),)
+    __table_args__ = _one_row_per_step("task")
 
     id: int | None = _id()
     execution_id: str = Field(max_length=36)
@@ -46,7 +51,7 @@ class Task(SQLModel, table=True):
 
 class Project(SQLModel, table=True):
     __tablename__ = "project"
-    __table_args__ = (sa.UniqueConstraint("execution_id", "step_index", name="uq_project_step"),)
+    __table_args__ = _one_row_per_step("project")
 
     id: int | None = _id()
     execution_id: str = Field(max_length=36)
@@ -59,7 +64,7 @@ class Project(SQLModel, table=True):
 
 class Invoice(SQLModel, table=True):
     __tablename__ = "invoice"
-    __table_args__ = (sa.UniqueConstraint("execution_id", "step_index", name="uq_invoice_step"),)
+    __table_args__ = _one_row_per_step("invoice")
 
     id: int | None = _id()
     execution_id: str = Field(max_length=36)

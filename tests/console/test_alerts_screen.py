@@ -8,6 +8,7 @@ from collections.abc import Callable
 from engine.db import Database
 from tests.console.alerts_seed import seed_alerts
 from tests.console.conftest import HOSTILE_NAME, Settle, screen_text
+from tests.console.helpers import press_settled
 from tests.console.test_dashboard import DashboardBackend
 from wfconsole.app import WfConsoleApp
 from wfconsole.backend import EngineBackend
@@ -24,8 +25,7 @@ async def test_a_on_the_dashboard_lists_the_alerts_newest_first(
     app = make_app(section="dashboard", backend=DashboardBackend(backend))
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
-        await pilot.press("a")
-        await settle(pilot)
+        await press_settled(pilot, settle, "a")
         screen = app.screen
         assert isinstance(screen, AlertsScreen)
         assert [(row.rule, row.is_open) for row in screen.alerts] == [
@@ -44,10 +44,8 @@ async def test_data_in_alerts_is_shown_literally(
     app = make_app(section="dashboard", backend=DashboardBackend(backend))
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
-        await pilot.press("a")
-        await settle(pilot)
-        await pilot.press("end")
-        await settle(pilot)
+        await press_settled(pilot, settle, "a")
+        await press_settled(pilot, settle, "end")
         text = screen_text(app)
         assert f"#1 failure_rate · {HOSTILE_NAME}" in text
         assert "[red]markup[/red] [@click=app.quit]click me[/]" in text
@@ -63,15 +61,12 @@ async def test_o_keeps_only_the_open_incidents_and_escape_goes_back(
     app = make_app(section="dashboard", backend=DashboardBackend(backend))
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await pilot.press("a")
-        await settle(pilot)
-        await pilot.press("o")
-        await settle(pilot)
+        await press_settled(pilot, settle, "a")
+        await press_settled(pilot, settle, "o")
         screen = app.screen
         assert isinstance(screen, AlertsScreen)
         assert [row.rule for row in screen.alerts] == ["no_worker", "queue_depth"]
-        await pilot.press("escape")
-        await settle(pilot)
+        await press_settled(pilot, settle, "escape")
         assert isinstance(app.screen, DashboardScreen)
 
 
@@ -81,8 +76,7 @@ async def test_an_empty_history_says_so(
     app = make_app(section="dashboard", backend=DashboardBackend(backend))
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await pilot.press("a")
-        await settle(pilot)
+        await press_settled(pilot, settle, "a")
         text = screen_text(app)
         assert "0 incidents · 0 open" in text
         assert "no alerts" in text

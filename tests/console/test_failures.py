@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import col, select
 
 from engine.db import Database, session_scope
-from engine.models import AuditLog, User, WorkflowExecution
+from engine.models import AuditLog, WorkflowExecution
 from tests.console.conftest import HOSTILE_NAME, Settle, screen_text
 from tests.console.failures_seed import (
     CLUSTER_404,
@@ -19,6 +19,7 @@ from tests.console.failures_seed import (
     error_503,
     use_failures,
 )
+from tests.console.helpers import notes, press_settled, set_role
 from wfconsole.app import WfConsoleApp
 from wfconsole.screens.blast_radius import BlastRadiusScreen
 from wfconsole.screens.execution_detail import ExecutionDetailScreen
@@ -65,25 +66,11 @@ def retry_audit(db: Database) -> list[tuple[str, str | None]]:
         return [(a.actor, a.target_id) for a in rows]
 
 
-def set_role(db: Database, username: str, role: str) -> None:
-    with session_scope(db) as session:
-        user = session.exec(select(User).where(User.username == username)).first()
-        if user is None:
-            session.add(User(username=username, role=role))
-        else:
-            user.role = role
-
-
-def notes(app: WfConsoleApp) -> list[str]:
-    return [str(n.message) for n in app._notifications]
-
-
 async def test_f_shows_the_clusters_biggest_first(make_app: MakeApp, settle: Settle) -> None:
     app = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
-        await pilot.press("f")
-        await settle(pilot)
+        await press_settled(pilot, settle, "f")
         screen = app.screen
         assert isinstance(screen, FailuresScreen)
         assert column(screen, "workflow") == [
@@ -129,12 +116,10 @@ async def test_t_switches_the_time_window(make_app: MakeApp, settle: Settle) -> 
         screen = app.screen
         assert isinstance(screen, FailuresScreen)
         assert screen.window == "24h"
-        await pilot.press("t")
-        await settle(pilot)
+        await press_settled(pilot, settle, "t")
         assert screen.window == "7d"
         assert column(screen, "count")[0] == "4"  # the two-day-old failure joins
-        await pilot.press("t")
-        await settle(pilot)
+        await press_settled(pilot, settle, "t")
         assert screen.window == "1h"
         assert column(screen, "count") == ["3", "1", "1", "1"]  # the 404s are older
         assert "last 1h (since 05-01 11:30:00 UTC)" in screen_text(app)
@@ -164,16 +149,14 @@ async def test_enter_lists_exactly_the_clusters_executions(
     app = make_app(section="failures")
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
+        await press_settled(pilot, settle, "enter")
         screen = app.screen
         assert isinstance(screen, FailureClusterScreen)
         assert [row.id for row in screen.rows] == CLUSTER_503  # not OLD_503: outside the window
         assert OLD_503 not in screen.ids  # type: ignore[operator]
         assert column(screen, "status") == ["FAILED"] * 3
         assert "3 executions since 04-30 12:30:00 UTC" in screen_text(app)
-        await pilot.press("down", "enter")
-        await settle(pilot)
+        await press_settled(pilot, settle, "down", "enter")
         assert isinstance(app.screen, ExecutionDetailScreen)
         assert app.screen.execution_id == CLUSTER_503[1]
         await pilot.press("escape")
@@ -187,13 +170,11 @@ async def test_r_retries_the_whole_cluster_after_the_preview(
     app = make_app(section="failures")
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
-        await pilot.press("down", "r")
-        await settle(pilot)
+        await press_settled(pilot, settle, "down", "r")
         assert isinstance(app.screen, BlastRadiusScreen)
         assert app.screen.radius.ids == tuple(CLUSTER_404)
         assert "Retry 2 executions?" in screen_text(app)
-        await pilot.press("y")
-        await settle(pilot)
+        await press_settled(pilot, settle, "y")
         screen = failures_screen(app)
         assert app.screen is screen
         assert "nightly-report" not in column(screen, "workflow")[:2]
@@ -210,11 +191,9 @@ async def test_escape_in_the_preview_retries_nothing(
     app = make_app(section="failures")
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
-        await pilot.press("r")
-        await settle(pilot)
+        await press_settled(pilot, settle, "r")
         assert isinstance(app.screen, BlastRadiusScreen)
-        await pilot.press("escape")
-        await settle(pilot)
+        await press_settled(pilot, settle, "escape")
         assert isinstance(app.screen, FailuresScreen)
     assert statuses(failures, CLUSTER_503) == [("FAILED", 3)] * 3
     assert retry_audit(failures) == []
@@ -226,14 +205,11 @@ async def test_r_in_a_cluster_retries_it_and_shows_them_pending(
     app = make_app(section="failures")
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
-        await pilot.press("r")
-        await settle(pilot)
+        await press_settled(pilot, settle, "enter")
+        await press_settled(pilot, settle, "r")
         assert isinstance(app.screen, BlastRadiusScreen)
         assert "Retry 3 executions?" in screen_text(app)
-        await pilot.press("y")
-        await settle(pilot)
+        await press_settled(pilot, settle, "y")
         screen = app.screen
         assert isinstance(screen, FailureClusterScreen)
         assert column(screen, "status") == ["PENDING"] * 3
@@ -250,13 +226,10 @@ async def test_a_viewer_cannot_retry_a_cluster(
         await settle(pilot)
         assert app.role == "VIEWER"
         assert app.screen.check_action("retry", ()) is None  # shown disabled
-        await pilot.press("r")
-        await settle(pilot)
+        await press_settled(pilot, settle, "r")
         assert isinstance(app.screen, FailuresScreen)
-        await pilot.press("enter")
-        await settle(pilot)
-        await pilot.press("r")
-        await settle(pilot)
+        await press_settled(pilot, settle, "enter")
+        await press_settled(pilot, settle, "r")
         assert isinstance(app.screen, FailureClusterScreen)
     assert notes(app) == ["cannot retry: needs OPERATOR (you are VIEWER)"] * 2
     assert statuses(failures, CLUSTER_503) == [("FAILED", 3)] * 3
@@ -287,13 +260,11 @@ async def test_the_refresh_pauses_while_the_screen_is_hidden(
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, FailuresScreen)
-        await pilot.press("w")
-        await settle(pilot)
+        await press_settled(pilot, settle, "w")
         add_failure(failures, "invoice-alert", 107, 1, error_503(107))
         await pilot.pause(0.3)
         assert column(screen, "count")[0] == "3"
-        await pilot.press("f")
-        await settle(pilot)
+        await press_settled(pilot, settle, "f")
         assert column(screen, "count")[0] == "4"
 
 
@@ -305,8 +276,7 @@ async def test_typing_r_and_t_into_the_filter_only_filters(
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, FailuresScreen)
-        await pilot.press("slash", *"report")
-        await settle(pilot)
+        await press_settled(pilot, settle, "slash", *"report")
         assert screen.window == "24h"
         assert column(screen, "workflow") == ["nightly-report", "nightly-report"]
         assert app.screen is screen

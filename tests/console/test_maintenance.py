@@ -11,25 +11,16 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 from sqlmodel import select
-from textual.widgets import Log
 
 from engine.db import Database, session_scope
 from engine.maintenance.backup import backups_dir
-from engine.models import AuditLog, User, Workflow, WorkflowExecution
+from engine.models import AuditLog, Workflow, WorkflowExecution
 from tests.console.conftest import Settle, screen_text
+from tests.console.helpers import log_text, notes, press_settled, set_role
 from wfconsole.app import WfConsoleApp
 from wfconsole.backend import EngineBackend
 from wfconsole.screens.confirm import ConfirmScreen
 from wfconsole.screens.maintenance import MaintenanceScreen
-
-
-def set_role(db: Database, username: str, role: str) -> None:
-    with session_scope(db) as session:
-        user = session.exec(select(User).where(User.username == username)).first()
-        if user is None:
-            session.add(User(username=username, role=role))
-        else:
-            user.role = role
 
 
 def counts(db: Database) -> dict[str, int]:
@@ -44,16 +35,6 @@ def counts(db: Database) -> dict[str, int]:
 def audit_actions(db: Database) -> list[str]:
     with session_scope(db) as session:
         return [row.action for row in session.exec(select(AuditLog)).all()]
-
-
-def notes(app: WfConsoleApp) -> list[str]:
-    return [str(n.message) for n in app._notifications]
-
-
-def log_text(app: WfConsoleApp) -> str:
-    screen = app.screen
-    assert isinstance(screen, MaintenanceScreen)
-    return "\n".join(screen.query_one("#maintenance-log", Log).lines)
 
 
 def finish_running(db: Database) -> None:
@@ -72,16 +53,14 @@ async def test_cleanup_shows_the_dry_run_counts_and_cancel_changes_nothing(
     app = make_app(section="maintenance")
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
-        await pilot.press("c")
-        await settle(pilot)
+        await press_settled(pilot, settle, "c")
         assert isinstance(app.screen, ConfirmScreen)
         shown = screen_text(app)
         assert "Delete 16 rows?" in shown
         assert re.search(r"workflow_execution +12 ", shown)
         assert re.search(r"workflow_execution_step +2 ", shown)
         assert re.search(r"workflow_execution_log +2 ", shown)
-        await pilot.press("n")
-        await settle(pilot)
+        await press_settled(pilot, settle, "n")
         assert isinstance(app.screen, MaintenanceScreen)
         assert "cleanup cancelled: nothing deleted" in log_text(app)
     assert counts(console_db) == before
@@ -95,10 +74,8 @@ async def test_cleanup_confirmed_deletes_exactly_the_counted_rows(
     app = make_app(section="maintenance")
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
-        await pilot.press("c")
-        await settle(pilot)
-        await pilot.press("y")
-        await settle(pilot)
+        await press_settled(pilot, settle, "c")
+        await press_settled(pilot, settle, "y")
         text = log_text(app)
         assert "cleanup: deleted 2 log lines and 12 executions" in text
         assert "  executions: 12 / 12" in text
@@ -118,12 +95,10 @@ async def test_vacuum_asks_then_reports_the_size_before_and_after(
     app = make_app(section="maintenance")
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
-        await pilot.press("v")
-        await settle(pilot)
+        await press_settled(pilot, settle, "v")
         assert isinstance(app.screen, ConfirmScreen)
         assert "Vacuum the database?" in screen_text(app)
-        await pilot.press("y")
-        await settle(pilot)
+        await press_settled(pilot, settle, "y")
         text = log_text(app)
         assert "  VACUUM" in text and "  ANALYZE" in text
         assert "vacuum: " in text and " before, " in text and " after (" in text
@@ -140,8 +115,7 @@ async def test_backup_writes_a_file_and_lists_it(
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
         assert "Backups · 0 in" in screen_text(app)
-        await pilot.press("b")
-        await settle(pilot)
+        await press_settled(pilot, settle, "b")
         files = list(backups_dir(backend.settings).glob("*.backup"))
         assert len(files) == 1
         assert f"backup: {files[0].name}" in log_text(app)
@@ -156,13 +130,10 @@ async def test_restore_is_refused_while_executions_are_running(
     app = make_app(section="maintenance")
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
-        await pilot.press("b")
-        await settle(pilot)
-        await pilot.press("r")
-        await settle(pilot)
+        await press_settled(pilot, settle, "b")
+        await press_settled(pilot, settle, "r")
         assert "This replaces EVERYTHING" in screen_text(app)
-        await pilot.press("y")
-        await settle(pilot)
+        await press_settled(pilot, settle, "y")
         assert "restore failed: 3 execution(s) are RUNNING" in log_text(app)
     assert "maintenance.restore" not in audit_actions(console_db)
 
@@ -175,22 +146,18 @@ async def test_restore_round_trip_brings_back_the_backed_up_rows(
     app = make_app(section="maintenance")
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
-        await pilot.press("b")
-        await settle(pilot)
+        await press_settled(pilot, settle, "b")
         with session_scope(console_db) as session:  # a change made after the backup
             session.delete(
                 session.exec(select(Workflow).where(Workflow.name == "invoice-alert")).one()
             )
         assert counts(console_db)["workflow"] == before["workflow"] - 1
-        await pilot.press("r")
-        await settle(pilot)
+        await press_settled(pilot, settle, "r")
         await pilot.press("n")  # cancel first: nothing happens
         await settle(pilot)
         assert counts(console_db)["workflow"] == before["workflow"] - 1
-        await pilot.press("r")
-        await settle(pilot)
-        await pilot.press("y")
-        await settle(pilot)
+        await press_settled(pilot, settle, "r")
+        await press_settled(pilot, settle, "y")
         assert "restored wfconsole-" in log_text(app)
         assert app.role == "SUPER_ADMIN"
     assert counts(console_db) == before
@@ -206,8 +173,7 @@ async def test_a_viewer_is_told_why_each_key_is_refused(
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
         for key in ("c", "v", "b", "r"):
-            await pilot.press(key)
-            await settle(pilot)
+            await press_settled(pilot, settle, key)
             assert isinstance(app.screen, MaintenanceScreen)
     assert notes(app) == [
         f"{name}: needs ADMIN (you are VIEWER)"
@@ -223,8 +189,7 @@ async def test_m_opens_the_maintenance_section(
     app = make_app(section="executions")
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await pilot.press("m")
-        await settle(pilot)
+        await press_settled(pilot, settle, "m")
         assert isinstance(app.screen, MaintenanceScreen)
         shown = screen_text(app)
         assert "Retention" in shown and "executions  30 days" in shown

@@ -17,7 +17,7 @@ from engine.db import Database, session_scope
 from engine.heartbeat import write_beat
 from engine.models import AuditLog, WorkflowExecution, utcnow
 from tests.console.conftest import Settle, screen_text
-from tests.console.test_maintenance import log_text, notes, set_role
+from tests.console.helpers import log_text, notes, press_settled, set_role
 from wfconsole.app import WfConsoleApp, screen_commands
 from wfconsole.screens.alerts import AlertsScreen
 from wfconsole.screens.confirm import ConfirmScreen
@@ -85,14 +85,12 @@ async def test_flush_names_the_stale_lease_and_y_hands_it_back(
     app = make_app(section="maintenance")
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
-        await pilot.press("l")
-        await settle(pilot)
+        await press_settled(pilot, settle, "l")
         assert isinstance(app.screen, ConfirmScreen)
         question = screen_text(app)
         assert "Hand back 1 execution(s) past their lease" in question
         assert lost[-12:] in question and DEAD in question
-        await pilot.press("y")
-        await settle(pilot)
+        await press_settled(pilot, settle, "y")
         assert isinstance(app.screen, MaintenanceScreen)
         assert "flush: 1 handed back for retry, 0 failed" in log_text(app)
         assert re.search(r"stale +0 lease · 0 lock", screen_text(app))
@@ -107,10 +105,8 @@ async def test_flush_answered_no_releases_nothing(
     app = make_app(section="maintenance")
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
-        await pilot.press("l")
-        await settle(pilot)
-        await pilot.press("n")
-        await settle(pilot)
+        await press_settled(pilot, settle, "l")
+        await press_settled(pilot, settle, "n")
         assert "flush cancelled: nothing released" in log_text(app)
     assert status_of(console_db, lost) == ("RUNNING", 0)
     assert flush_audits(console_db) == 0
@@ -122,8 +118,7 @@ async def test_flush_with_nothing_stale_asks_nothing(
     app = make_app(section="maintenance")
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
-        await pilot.press("l")
-        await settle(pilot)
+        await press_settled(pilot, settle, "l")
         assert isinstance(app.screen, MaintenanceScreen)
         assert "flush: nothing stale" in log_text(app)
     assert flush_audits(console_db) == 0
@@ -137,8 +132,7 @@ async def test_a_viewer_is_refused_flush_and_the_palette_says_why(
     app = make_app(section="maintenance")
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
-        await pilot.press("l")
-        await settle(pilot)
+        await press_settled(pilot, settle, "l")
         assert isinstance(app.screen, MaintenanceScreen)
         commands = palette(app)
     assert notes(app) == ["Flush locks: needs ADMIN (you are VIEWER)"]
@@ -153,10 +147,8 @@ async def test_a_opens_the_alert_history_and_escape_comes_back(
     app = make_app(section="maintenance")
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
-        await pilot.press("a")
-        await settle(pilot)
+        await press_settled(pilot, settle, "a")
         assert isinstance(app.screen, AlertsScreen)
         assert "wfconsole · alerts" in screen_text(app)
-        await pilot.press("escape")
-        await settle(pilot)
+        await press_settled(pilot, settle, "escape")
         assert isinstance(app.screen, MaintenanceScreen)

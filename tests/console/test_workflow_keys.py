@@ -17,6 +17,7 @@ from engine.models import AuditLog, Role, Workflow, WorkflowExecution
 from engine.services.audit import ensure_user
 from engine.services.workflows import save_document
 from tests.console.conftest import HOSTILE_NAME, Settle, screen_text
+from tests.console.helpers import notes, press_settled
 from wfconsole.app import WfConsoleApp
 from wfconsole.backend import EngineBackend
 from wfconsole.screens.confirm import ConfirmScreen
@@ -55,15 +56,10 @@ def executions_of(db: Database, name: str) -> list[WorkflowExecution]:
         )
 
 
-def notes(app: WfConsoleApp) -> list[str]:
-    return [n.message for n in app._notifications]
-
-
 async def open_workflows(pilot: Pilot[Any], settle: Settle, *down: str) -> WorkflowsScreen:
     await settle(pilot)
     if down:
-        await pilot.press(*down)
-        await settle(pilot)
+        await press_settled(pilot, settle, *down)
     screen = pilot.app.screen
     assert isinstance(screen, WorkflowsScreen)
     return screen
@@ -81,13 +77,11 @@ async def test_space_disables_and_enables_in_the_database_and_the_row(
     app = make_app(section="workflows")
     async with app.run_test(size=(120, 36)) as pilot:
         screen = await open_workflows(pilot, settle, "down")
-        await pilot.press("space")
-        await settle(pilot)
+        await press_settled(pilot, settle, "space")
         assert stored(console_db, "invoice-alert").enabled is False  # type: ignore[union-attr]
         assert column(screen, "enabled")[1] == "no"
         assert column(screen, "name")[1] == "invoice-alert"  # the cursor stays on the row
-        await pilot.press("space")
-        await settle(pilot)
+        await press_settled(pilot, settle, "space")
         assert stored(console_db, "invoice-alert").enabled is True  # type: ignore[union-attr]
         assert column(screen, "enabled")[1] == "yes"
     assert audit(console_db)[-2:] == [("tester", "workflow.disable"), ("tester", "workflow.enable")]
@@ -99,20 +93,16 @@ async def test_run_with_bad_json_shows_the_error_and_runs_nothing(
     app = make_app(section="workflows")
     async with app.run_test(size=(120, 36)) as pilot:
         await open_workflows(pilot, settle, "down")
-        await pilot.press("r")
-        await settle(pilot)
+        await press_settled(pilot, settle, "r")
         dialog = app.screen
         assert isinstance(dialog, RunWorkflowScreen)
         assert dialog.workflow == "invoice-alert"
-        await pilot.press("f7", *'{"a": ', "ctrl+r")
-        await settle(pilot)
+        await press_settled(pilot, settle, "f7", *'{"a": ', "ctrl+r")
         assert app.screen is dialog
         assert "not valid JSON: Expecting value at line 1, column 7" in screen_text(app)
-        await pilot.press("f7", *"[1, 2]", "ctrl+r")
-        await settle(pilot)
+        await press_settled(pilot, settle, "f7", *"[1, 2]", "ctrl+r")
         assert "the payload must be a JSON object, not an array" in screen_text(app)
-        await pilot.press("escape")
-        await settle(pilot)
+        await press_settled(pilot, settle, "escape")
         assert isinstance(app.screen, WorkflowsScreen)
     assert len(executions_of(console_db, "invoice-alert")) == 6
     assert ("tester", "workflow.run") not in audit(console_db)
@@ -124,10 +114,8 @@ async def test_run_with_a_json_object_starts_an_execution_with_it(
     app = make_app(section="workflows")
     async with app.run_test(size=(120, 36)) as pilot:
         await open_workflows(pilot, settle, "down")
-        await pilot.press("r")
-        await settle(pilot)
-        await pilot.press("f7", *'{"order": 42}', "ctrl+r")
-        await settle(pilot)
+        await press_settled(pilot, settle, "r")
+        await press_settled(pilot, settle, "f7", *'{"order": 42}', "ctrl+r")
         assert isinstance(app.screen, WorkflowsScreen)
     [new] = [e for e in executions_of(console_db, "invoice-alert") if e.trigger_data.get("order")]
     assert (new.status, new.trigger_type, new.trigger_data) == ("PENDING", "manual", {"order": 42})
@@ -140,10 +128,8 @@ async def test_run_of_a_disabled_workflow_says_why(
     app = make_app(section="workflows")
     async with app.run_test(size=(120, 36)) as pilot:
         await open_workflows(pilot, settle, "down", "down")
-        await pilot.press("r")
-        await settle(pilot)
-        await pilot.press("ctrl+r")
-        await settle(pilot)
+        await press_settled(pilot, settle, "r")
+        await press_settled(pilot, settle, "ctrl+r")
     assert "workflow 'nightly-report' is disabled; enable it first" in notes(app)
     assert len(executions_of(console_db, "nightly-report")) == 6
 
@@ -154,14 +140,12 @@ async def test_delete_asks_with_the_execution_count_and_n_keeps_it(
     app = make_app(section="workflows")
     async with app.run_test(size=(120, 36)) as pilot:
         await open_workflows(pilot, settle, "down")
-        await pilot.press("delete")
-        await settle(pilot)
+        await press_settled(pilot, settle, "delete")
         assert isinstance(app.screen, ConfirmScreen)
         shown = screen_text(app)
         assert "Delete workflow invoice-alert?" in shown
         assert "Its 6 executions" in shown
-        await pilot.press("n")
-        await settle(pilot)
+        await press_settled(pilot, settle, "n")
         assert isinstance(app.screen, WorkflowsScreen)
     assert stored(console_db, "invoice-alert") is not None
 
@@ -172,10 +156,8 @@ async def test_delete_confirmed_removes_the_workflow_and_its_row(
     app = make_app(section="workflows")
     async with app.run_test(size=(120, 36)) as pilot:
         screen = await open_workflows(pilot, settle, "down")
-        await pilot.press("ctrl+d")
-        await settle(pilot)
-        await pilot.press("y")
-        await settle(pilot)
+        await press_settled(pilot, settle, "ctrl+d")
+        await press_settled(pilot, settle, "y")
         assert column(screen, "name") == [HOSTILE_NAME, "nightly-report"]
     assert stored(console_db, "invoice-alert") is None
     assert executions_of(console_db, "invoice-alert") == []
@@ -189,8 +171,7 @@ async def test_a_hostile_name_in_the_delete_question_is_literal(
     app = make_app(section="workflows")
     async with app.run_test(size=(120, 36)) as pilot:
         await open_workflows(pilot, settle)
-        await pilot.press("delete")
-        await settle(pilot)
+        await press_settled(pilot, settle, "delete")
         assert f"Delete workflow {HOSTILE_NAME}?" in screen_text(app)
         await pilot.click("#confirm-question")
         await pilot.press("n")
@@ -201,14 +182,12 @@ async def test_enter_opens_the_workflow_in_the_editor(make_app: MakeApp, settle:
     app = make_app(section="workflows")
     async with app.run_test(size=(120, 36)) as pilot:
         await open_workflows(pilot, settle, "down")
-        await pilot.press("enter")
-        await settle(pilot)
+        await press_settled(pilot, settle, "enter")
         editor = app.screen
         assert isinstance(editor, EditorScreen)
         assert editor.original_name == "invoice-alert"
         assert '"name": "invoice-alert"' in editor.query_one("#editor-text", TextArea).text
-        await pilot.press("escape")
-        await settle(pilot)
+        await press_settled(pilot, settle, "escape")
         assert isinstance(app.screen, WorkflowsScreen)
 
 
@@ -218,8 +197,7 @@ async def test_n_picks_a_template_and_opens_it_as_a_new_workflow(
     app = make_app(section="workflows")
     async with app.run_test(size=(120, 36)) as pilot:
         await open_workflows(pilot, settle)
-        await pilot.press("n")
-        await settle(pilot)
+        await press_settled(pilot, settle, "n")
         assert isinstance(app.screen, TemplatePickerScreen)
         await pilot.press("down", "enter")  # the second template: email
         await settle(pilot)
@@ -239,8 +217,7 @@ async def test_saving_a_new_workflow_lists_it_with_the_cursor_on_it(
         screen = await open_workflows(pilot, settle)
         await pilot.press("n", "enter")  # the first template: webhook
         await settle(pilot)
-        await pilot.press("ctrl+s")
-        await settle(pilot)
+        await press_settled(pilot, settle, "ctrl+s")
         assert app.screen is screen
         assert "new-webhook-workflow" in column(screen, "name")
         selected = screen.selected_workflow()
@@ -255,8 +232,7 @@ async def test_the_schedule_panel_lists_the_next_five_fire_times(
     async with app.run_test(size=(120, 36)) as pilot:
         await open_workflows(pilot, settle)
         assert "cron 0 2" not in screen_text(app)  # no schedule on the first workflow
-        await pilot.press("down", "down")
-        await settle(pilot)
+        await press_settled(pilot, settle, "down", "down")
         shown = screen_text(app)
         assert "cron 0 2 * * *  UTC" in shown
         for day in range(2, 7):
@@ -304,8 +280,7 @@ async def test_a_viewer_sees_the_change_keys_disabled_and_pressing_them_changes_
             assert enabled[action] is False, action
         assert enabled["show_versions"] and enabled["show_runs"]
         for key in ("space", "r", "n", "delete"):
-            await pilot.press(key)
-            await settle(pilot)
+            await press_settled(pilot, settle, key)
             assert app.screen is screen, key
         assert column(screen, "enabled")[1] == "yes"
     assert "On/off: needs ADMIN (you are VIEWER)" in notes(app)
@@ -321,12 +296,10 @@ async def test_the_palette_offers_the_keys_and_names_the_refusal(
     app = viewer_app
     async with app.run_test(size=(120, 36)) as pilot:
         await open_workflows(pilot, settle, "down")
-        await pilot.press("ctrl+p", *"run now")
-        await settle(pilot)
+        await press_settled(pilot, settle, "ctrl+p", *"run now")
         assert isinstance(app.screen, CommandPalette)
         assert "unavailable: needs OPERATOR (you are VIEWER)" in screen_text(app)
-        await pilot.press("enter")
-        await settle(pilot)
+        await press_settled(pilot, settle, "enter")
         assert isinstance(app.screen, WorkflowsScreen)
     assert "Run now: needs OPERATOR (you are VIEWER)" in notes(app)
 
@@ -337,7 +310,6 @@ async def test_the_run_payload_is_typed_inside_the_empty_object(
     app = make_app(section="workflows")
     async with app.run_test(size=(120, 36)) as pilot:
         await open_workflows(pilot, settle, "down")
-        await pilot.press("r", *'"order": 7', "ctrl+r")
-        await settle(pilot)
+        await press_settled(pilot, settle, "r", *'"order": 7', "ctrl+r")
     [new] = [e for e in executions_of(console_db, "invoice-alert") if e.trigger_data.get("order")]
     assert new.trigger_data == {"order": 7}

@@ -44,16 +44,17 @@ def create_command(args: argparse.Namespace) -> int:
     """Create a token; the plaintext goes to stdout once."""
     from engine.roles import PermissionDenied
     from engine.services.tokens import create_token
-    from wfconsole.cli import UserError, current_user
-    from wfconsole.commands.context import database_for
+    from wfconsole.cli import current_user
+    from wfconsole.commands.context import with_database
 
-    db = database_for(args)
-    try:
-        created = create_token(db, actor=current_user(args), name=args.name, for_user=args.for_user)
-    except (PermissionDenied, ValueError) as exc:
-        raise UserError(f"cannot create the token: {exc}") from None
-    finally:
-        db.dispose()
+    created = with_database(
+        args,
+        lambda db: create_token(
+            db, actor=current_user(args), name=args.name, for_user=args.for_user
+        ),
+        user_errors=(PermissionDenied, ValueError),
+        prefix="cannot create the token: ",
+    )
     info = created.info
     if args.json:
         print(json.dumps({"id": info.id, "user": info.username, "name": info.name,
@@ -72,14 +73,10 @@ def list_command(args: argparse.Namespace) -> int:
     """Print tokens without their secrets."""
     from engine.services.tokens import list_tokens
     from wfconsole.cli import current_user
-    from wfconsole.commands.context import database_for
+    from wfconsole.commands.context import with_database
     from wfconsole.commands.output import print_table, timestamp
 
-    db = database_for(args)
-    try:
-        tokens = list_tokens(db, actor=current_user(args))
-    finally:
-        db.dispose()
+    tokens = with_database(args, lambda db: list_tokens(db, actor=current_user(args)))
     rows = [
         {
             "id": t.id,
@@ -106,15 +103,14 @@ def revoke_command(args: argparse.Namespace) -> int:
     """Revoke a token; requests with it get 401 from then on."""
     from engine.roles import PermissionDenied
     from engine.services.tokens import TokenNotFound, revoke_token
-    from wfconsole.cli import UserError, current_user
-    from wfconsole.commands.context import database_for
+    from wfconsole.cli import current_user
+    from wfconsole.commands.context import with_database
 
-    db = database_for(args)
-    try:
-        changed = revoke_token(db, args.id, actor=current_user(args))
-    except (PermissionDenied, TokenNotFound) as exc:
-        raise UserError(f"cannot revoke token {args.id}: {exc}") from None
-    finally:
-        db.dispose()
+    changed = with_database(
+        args,
+        lambda db: revoke_token(db, args.id, actor=current_user(args)),
+        user_errors=(PermissionDenied, TokenNotFound),
+        prefix=f"cannot revoke token {args.id}: ",
+    )
     print(f"token {args.id}: {'revoked' if changed else 'already revoked'}")
     return 0

@@ -48,14 +48,10 @@ def list_command(args: argparse.Namespace) -> int:
     """Print the active users by name."""
     from engine.services.users import list_users
     from wfconsole.cli import current_user
-    from wfconsole.commands.context import database_for
+    from wfconsole.commands.context import with_database
     from wfconsole.commands.output import print_table, timestamp
 
-    db = database_for(args)
-    try:
-        users = list_users(db, actor=current_user(args))
-    finally:
-        db.dispose()
+    users = with_database(args, lambda db: list_users(db, actor=current_user(args)))
     rows = [
         {
             "user": u.username,
@@ -75,16 +71,14 @@ def list_command(args: argparse.Namespace) -> int:
 def add_command(args: argparse.Namespace) -> int:
     """Add one user with the given role."""
     from engine.services.users import UserConflict, add_user
-    from wfconsole.cli import UserError, current_user
-    from wfconsole.commands.context import database_for
+    from wfconsole.cli import current_user
+    from wfconsole.commands.context import with_database
 
-    db = database_for(args)
-    try:
-        added = add_user(db, args.name, args.role, actor=current_user(args))
-    except (ValueError, UserConflict) as exc:
-        raise UserError(str(exc)) from None
-    finally:
-        db.dispose()
+    added = with_database(
+        args,
+        lambda db: add_user(db, args.name, args.role, actor=current_user(args)),
+        user_errors=(ValueError, UserConflict),
+    )
     print(f"{added.username}: added as {added.role}")
     return 0
 
@@ -92,16 +86,14 @@ def add_command(args: argparse.Namespace) -> int:
 def set_role_command(args: argparse.Namespace) -> int:
     """Change one user's role."""
     from engine.services.users import UserConflict, UserNotFound, set_role
-    from wfconsole.cli import UserError, current_user
-    from wfconsole.commands.context import database_for
+    from wfconsole.cli import current_user
+    from wfconsole.commands.context import with_database
 
-    db = database_for(args)
-    try:
-        change = set_role(db, args.name, args.role, actor=current_user(args))
-    except (ValueError, UserConflict, UserNotFound) as exc:
-        raise UserError(str(exc)) from None
-    finally:
-        db.dispose()
+    change = with_database(
+        args,
+        lambda db: set_role(db, args.name, args.role, actor=current_user(args)),
+        user_errors=(ValueError, UserConflict, UserNotFound),
+    )
     if change.previous == change.role:
         print(f"{change.username}: already {change.role}")
     else:
@@ -113,17 +105,15 @@ def remove_command(args: argparse.Namespace) -> int:
     """Remove one user after ``--yes``; their API tokens are revoked with them."""
     from engine.services.users import UserConflict, UserNotFound, remove_user
     from wfconsole.cli import UserError, current_user
-    from wfconsole.commands.context import database_for
+    from wfconsole.commands.context import with_database
 
     if not args.yes:
         raise UserError(f"--yes: removing {args.name!r} also revokes their API tokens; confirm")
-    db = database_for(args)
-    try:
-        removed = remove_user(db, args.name, actor=current_user(args))
-    except (UserConflict, UserNotFound) as exc:
-        raise UserError(str(exc)) from None
-    finally:
-        db.dispose()
+    removed = with_database(
+        args,
+        lambda db: remove_user(db, args.name, actor=current_user(args)),
+        user_errors=(UserConflict, UserNotFound),
+    )
     revoked = f"{removed.revoked_tokens} token(s) revoked"
     print(f"{removed.username}: removed (was {removed.role}; {revoked})")
     return 0

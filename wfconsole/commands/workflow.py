@@ -130,13 +130,9 @@ def _slug(name: str) -> str:
 def export_command(args: argparse.Namespace) -> int:
     """Print or write definitions as JSON."""
     from engine.services.workflows import export_documents
-    from wfconsole.commands.context import database_for
+    from wfconsole.commands.context import with_database
 
-    db = database_for(args)
-    try:
-        documents = export_documents(db, args.name)
-    finally:
-        db.dispose()
+    documents = with_database(args, lambda db: export_documents(db, args.name))
     output = Path(args.output) if args.output else None
     if args.name is None and output is not None and (output.is_dir() or args.output.endswith("/")):
         output.mkdir(parents=True, exist_ok=True)
@@ -160,14 +156,10 @@ def _dumps(value: Any) -> str:
 def list_command(args: argparse.Namespace) -> int:
     """Print the workflows as a table or JSON."""
     from engine.services.workflows import list_workflows
-    from wfconsole.commands.context import database_for
+    from wfconsole.commands.context import with_database
     from wfconsole.commands.output import print_table, timestamp
 
-    db = database_for(args)
-    try:
-        rows = list_workflows(db)
-    finally:
-        db.dispose()
+    rows = with_database(args, list_workflows)
     if args.json:
         print(
             json.dumps(
@@ -213,14 +205,10 @@ def list_command(args: argparse.Namespace) -> int:
 def versions_command(args: argparse.Namespace) -> int:
     """Print the saved versions of one workflow, newest first."""
     from engine.services.workflows import list_versions
-    from wfconsole.commands.context import database_for
+    from wfconsole.commands.context import with_database
     from wfconsole.commands.output import print_table, timestamp
 
-    db = database_for(args)
-    try:
-        versions = list_versions(db, args.name)
-    finally:
-        db.dispose()
+    versions = with_database(args, lambda db: list_versions(db, args.name))
     if args.json:
         print(
             json.dumps(
@@ -248,13 +236,11 @@ def switch_command(args: argparse.Namespace) -> int:
     """Enable or disable one workflow; says whether that changed it."""
     from engine.services.workflow_admin import set_enabled
     from wfconsole.cli import current_user
-    from wfconsole.commands.context import database_for
+    from wfconsole.commands.context import with_database
 
-    db = database_for(args)
-    try:
-        changed = set_enabled(db, args.name, args.enabled, actor=current_user(args))
-    finally:
-        db.dispose()
+    changed = with_database(
+        args, lambda db: set_enabled(db, args.name, args.enabled, actor=current_user(args))
+    )
     state = "enabled" if args.enabled else "disabled"
     print(f"{args.name}: {state}" if changed else f"{args.name}: already {state}")
     return 0
@@ -264,14 +250,12 @@ def delete_command(args: argparse.Namespace) -> int:
     """Delete one workflow and everything that belongs to it, after ``--yes``."""
     from engine.services.workflow_admin import delete_workflow
     from wfconsole.cli import UserError, current_user
-    from wfconsole.commands.context import database_for
+    from wfconsole.commands.context import with_database
 
     if not args.yes:
         raise UserError(f"--yes: deleting {args.name!r} also deletes its executions; confirm")
-    db = database_for(args)
-    try:
-        removed = delete_workflow(db, args.name, actor=current_user(args))
-    finally:
-        db.dispose()
+    removed = with_database(
+        args, lambda db: delete_workflow(db, args.name, actor=current_user(args))
+    )
     print(f"{args.name}: deleted with {removed} execution(s)")
     return 0

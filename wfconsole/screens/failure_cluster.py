@@ -80,7 +80,58 @@ def summary_text(cluster: FailureCluster, since: datetime, shown: int, total: in
     )  # fmt: skip
 
 
-class FailureClusterScreen(Screen[None]):
+class ClusterRetryScreen(Screen[None]):
+    """What the failure screens share: ``r`` needs OPERATE, a finished retry reloads.
+
+    Subclasses bind ``r`` to ``retry`` and provide ``reload`` and ``action_retry`` (which
+    starts with ``retry_denied``).
+    """
+
+    @property
+    def console(self) -> WfConsoleApp:
+        """The app, for the operator and role checks."""
+        return cast("WfConsoleApp", self.app)
+
+    def reload(self) -> None:
+        """Read what the screen shows again."""
+        raise NotImplementedError
+
+    def retry_key_active(self) -> bool:
+        """Whether ``r`` is meant for the retry now (not typed into an input)."""
+        return True
+
+    def retry_denied(self) -> bool:
+        """Say why the operator may not retry, if so; True then."""
+        reason = self.console.denied(Permission.OPERATE)
+        if reason is not None:
+            self.notify(f"cannot retry: {reason}", severity="warning", markup=False)
+        return reason is not None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Retry needs OPERATE: shown disabled otherwise."""
+        if action == "retry":
+            return self.console.allowed_action(Permission.OPERATE)
+        return True
+
+    def denial_for(self, action: str) -> str | None:
+        """Why an action is unavailable (the command palette shows it)."""
+        return self.console.denied(Permission.OPERATE) if action == "retry" else None
+
+    def on_key(self, event: events.Key) -> None:
+        """A disabled ``r`` still says why nothing happened."""
+        if event.key == "r" and self.retry_key_active():
+            reason = self.console.denied(Permission.OPERATE)
+            if reason is not None:
+                event.stop()
+                self.notify(f"cannot retry: {reason}", severity="warning", markup=False)
+
+    def on_bulk_actions_applied(self, message: BulkActions.Applied) -> None:
+        """Tell the outcome and show what changed."""
+        self.notify(clean(message.summary), markup=False)
+        self.reload()
+
+
+class FailureClusterScreen(ClusterRetryScreen):
     """The executions of one failure cluster, newest first."""
 
     TITLE = "wfconsole · failure cluster"
@@ -119,11 +170,6 @@ class FailureClusterScreen(Screen[None]):
     def table(self) -> RecordTable:
         """The execution table."""
         return self.query_one("#cluster-table", RecordTable)
-
-    @property
-    def console(self) -> WfConsoleApp:
-        """The app, for the operator and role checks."""
-        return cast("WfConsoleApp", self.app)
 
     def on_mount(self) -> None:
         """Lay out the columns and load the executions."""
@@ -180,36 +226,11 @@ class FailureClusterScreen(Screen[None]):
         event.stop()
         self.app.push_screen(ExecutionDetailScreen(self.backend, event.row_key))
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Retry needs OPERATE: shown disabled otherwise."""
-        if action == "retry":
-            return self.console.allowed_action(Permission.OPERATE)
-        return True
-
-    def denial_for(self, action: str) -> str | None:
-        """Why an action is unavailable (the command palette shows it)."""
-        return self.console.denied(Permission.OPERATE) if action == "retry" else None
-
-    def on_key(self, event: events.Key) -> None:
-        """A disabled ``r`` still says why nothing happened."""
-        if event.key == "r":
-            reason = self.console.denied(Permission.OPERATE)
-            if reason is not None:
-                event.stop()
-                self.notify(f"cannot retry: {reason}", severity="warning", markup=False)
-
     def action_retry(self) -> None:
         """Retry every execution of the cluster, after the blast radius."""
-        reason = self.console.denied(Permission.OPERATE)
-        if reason is not None:
-            self.notify(f"cannot retry: {reason}", severity="warning", markup=False)
+        if self.retry_denied():
             return
         if self.ids is None:
             start_cluster_retry(self, self.cluster, since=self.since)
         else:
             retry_ids(self, self.ids)
-
-    def on_bulk_actions_applied(self, message: BulkActions.Applied) -> None:
-        """Tell the outcome and show the executions' new states."""
-        self.notify(clean(message.summary), markup=False)
-        self.reload()

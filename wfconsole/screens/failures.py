@@ -11,33 +11,31 @@ import time
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
 from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Header, Input, Static
 from textual.worker import Worker, WorkerState
 
 from engine.models import utcnow
-from engine.roles import Permission
 from engine.services.failures import WINDOWS, FailureCluster
 from wfconsole.backend import ConsoleBackend
 from wfconsole.display import first_line, short_time
-from wfconsole.screens.failure_cluster import FailureClusterScreen, start_cluster_retry
+from wfconsole.screens.failure_cluster import (
+    ClusterRetryScreen,
+    FailureClusterScreen,
+    start_cluster_retry,
+)
 from wfconsole.screens.failure_columns import Column, cells, columns
 from wfconsole.widgets.bulk_actions import BulkActions
 from wfconsole.widgets.console_footer import ConsoleFooter
 from wfconsole.widgets.filter_bar import FilterBar
 from wfconsole.widgets.record_table import RecordTable, RowDoesNotExist
 from wfconsole.widgets.safe_text import clean, safe_text
-
-if TYPE_CHECKING:
-    from wfconsole.app import WfConsoleApp
 
 LOAD_GROUP = "failures-load"
 DEFAULT_WINDOW = "24h"
@@ -58,7 +56,7 @@ def matches(cluster: FailureCluster, words: list[str]) -> bool:
     return all(word in haystack.casefold() for word in words)
 
 
-class FailuresScreen(Screen[None]):
+class FailuresScreen(ClusterRetryScreen):
     """Failure clusters of a time window, the biggest first."""
 
     TITLE = "wfconsole · failures"
@@ -115,11 +113,6 @@ class FailuresScreen(Screen[None]):
     def filter_bar(self) -> FilterBar:
         """The word filter."""
         return self.query_one("#failures-filter", FilterBar)
-
-    @property
-    def console(self) -> WfConsoleApp:
-        """The app, for the operator and role checks."""
-        return cast("WfConsoleApp", self.app)
 
     def on_mount(self) -> None:
         """Lay out the columns and load the clusters."""
@@ -295,37 +288,16 @@ class FailuresScreen(Screen[None]):
         self._show_status()
         self.reload()
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Retry needs OPERATE: shown disabled otherwise."""
-        if action == "retry":
-            return self.console.allowed_action(Permission.OPERATE)
-        return True
-
-    def denial_for(self, action: str) -> str | None:
-        """Why an action is unavailable (the command palette shows it)."""
-        return self.console.denied(Permission.OPERATE) if action == "retry" else None
-
-    def on_key(self, event: events.Key) -> None:
-        """A disabled ``r`` still says why nothing happened."""
-        if event.key == "r" and not self.filter_bar.has_focus:
-            reason = self.console.denied(Permission.OPERATE)
-            if reason is not None:
-                event.stop()
-                self.notify(f"cannot retry: {reason}", severity="warning", markup=False)
+    def retry_key_active(self) -> bool:
+        """``r`` typed into the filter is a letter, not a retry."""
+        return not self.filter_bar.has_focus
 
     def action_retry(self) -> None:
         """Retry every execution of the highlighted cluster, after the blast radius."""
-        reason = self.console.denied(Permission.OPERATE)
-        if reason is not None:
-            self.notify(f"cannot retry: {reason}", severity="warning", markup=False)
+        if self.retry_denied():
             return
         cluster = self.selected_cluster()
         if cluster is None or self.since is None:
             self.notify("no cluster to retry", severity="warning")
             return
         start_cluster_retry(self, cluster, since=self.since)
-
-    def on_bulk_actions_applied(self, message: BulkActions.Applied) -> None:
-        """Tell the outcome and load the clusters again (retried runs have left them)."""
-        self.notify(clean(message.summary), markup=False)
-        self.reload()
