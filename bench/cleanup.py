@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import psycopg
 from psycopg import sql
 
+from bench._args import add_admin_url
 from bench._cleanup_load import LockWaits, Stream, save_stream_workflow, stream_outcome, waits
 from bench._cleanup_report import print_report
 from bench._cleanup_seed import HISTORY, seed_old_history, seed_unfinished
@@ -80,12 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="50,000 executions, short phases")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
-    parser.add_argument(
-        "--admin-url",
-        default=os.environ.get(
-            "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
+    add_admin_url(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.executions = min(args.executions, 50_000)

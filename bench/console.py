@@ -34,6 +34,7 @@ from textual import events
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._args import add_admin_url, print_load
 from bench._console_load import FinishedRunWriter, NewestRunWriter, process_start_to_rows
 from bench._console_stats import Figure, figures_json, print_figures
 from engine.config import ConsoleSettings, Settings
@@ -301,14 +302,9 @@ def main() -> int:
     parser.add_argument("--reseed", action="store_true")
     parser.add_argument("--drop", action="store_true", help="drop the database afterwards")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON, last")
-    parser.add_argument(
-        "--admin-url",
-        default=os.environ.get(
-            "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
+    add_admin_url(parser)
     args = parser.parse_args()
-    print(f"cpus {os.cpu_count()}, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print_load()
     url = ensure_seeded(args.admin_url, args.executions, args.reseed)
     settings = _settings(url)
     db = connect_database(settings)

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._args import add_admin_url, print_load
 from bench._seeded import IdleQueue, drop_database, median_ms, seeded_database
 from engine.config import Settings
 from engine.db import Database, connect_database
@@ -55,14 +56,9 @@ def main() -> int:
     parser.add_argument("--reuse", action="store_true", help="keep an existing database")
     parser.add_argument("--keep", action="store_true", help="do not drop it at the end")
     parser.add_argument("--json", action="store_true", help="print the tick medians as JSON, last")
-    parser.add_argument(
-        "--admin-url",
-        default=os.environ.get(
-            "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
+    add_admin_url(parser)
     args = parser.parse_args()
-    print(f"cpus {os.cpu_count()}, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print_load()
     url = seeded_database(args.admin_url, BENCH_DB, args.executions, args.reuse)
     db = connect_database(Settings.model_validate({"database": {"url": url}}))
     try:

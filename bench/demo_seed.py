@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._args import add_admin_url, print_load
 from engine.config import Settings
 from engine.db import connect_database, open_database, upgrade
 from engine.demo import DemoSummary, seed_demo
@@ -88,17 +89,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--executions", type=int, default=1_000_000, help="on PostgreSQL")
     parser.add_argument("--sqlite-executions", type=int, default=100_000)
-    parser.add_argument(
-        "--admin-url",
-        default=os.environ.get(
-            "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
+    add_admin_url(parser)
     parser.add_argument("--only", choices=("pg", "sqlite"))
     parser.add_argument("--json", action="store_true", help="print the figures as JSON, last")
     args = parser.parse_args()
     figures: dict[str, dict[str, float]] = {}
-    print(f"cpus {os.cpu_count()}, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print_load()
     if args.only != "sqlite":
         figures["postgres"] = _report("postgres", bench_postgres(args.admin_url, args.executions))
     if args.only != "pg":

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._args import add_admin_url, print_load
 from engine.config import Settings
 from engine.db import Database, connect_database, upgrade
 from engine.demo import seed_demo
@@ -103,14 +103,9 @@ def main() -> int:
     parser.add_argument("--unique-errors", type=int, default=100_000)
     parser.add_argument("--keep", action="store_true", help="keep (and reuse) the database")
     parser.add_argument("--json", action="store_true", help="print warm times as JSON, last")
-    parser.add_argument(
-        "--admin-url",
-        default=os.environ.get(
-            "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
+    add_admin_url(parser)
     args = parser.parse_args()
-    print(f"cpus {os.cpu_count()}, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print_load()
     drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB))
     with psycopg.connect(args.admin_url, autocommit=True) as admin:
         exists = admin.execute(

@@ -29,6 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._args import add_admin_url
 from bench._baseline import raw_redis_rate
 from bench._machine import describe
 from bench._procs import BENCH, PYTHON, Children, fresh_database, note, terminate_as_interrupt
@@ -61,12 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--json", action="store_true", help="print everything as one JSON object")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
-    parser.add_argument(
-        "--admin-url",
-        default=os.environ.get(
-            "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
+    add_admin_url(parser)
     args = parser.parse_args(argv)
     args.selected = [name.strip() for name in args.only.split(",") if name.strip()] or list(
         BENCHMARKS

@@ -27,6 +27,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._args import add_admin_url
 from bench._procs import PYTHON, Children, fresh_database, note, percentile
 from engine.config import Settings
 from engine.db import connect_database, open_database, upgrade
@@ -130,12 +131,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    parser.add_argument(
-        "--admin-url",
-        default=os.environ.get(
-            "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
+    add_admin_url(parser)
     args = parser.parse_args()
     QUIET[0] = args.json
     os.environ["WF_BENCH_HOOK_SECRET"] = SECRET

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
@@ -226,12 +227,10 @@ async def test_unknown_rows_raise() -> None:
     app = TableApp()
     async with app.run_test(size=(40, 12)) as pilot:
         table = await started(pilot, 1)
-        for call in (lambda: table.get_row_index("nope"), lambda: table.get_row("nope")):
-            try:
-                call()
-            except RowDoesNotExist:
-                continue
-            raise AssertionError("no RowDoesNotExist")
+        with pytest.raises(RowDoesNotExist):
+            table.get_row_index("nope")
+        with pytest.raises(RowDoesNotExist):
+            table.get_row("nope")
 
 
 async def test_cells_keep_their_own_styles() -> None:
