@@ -5,15 +5,18 @@
 #   make check   ruff + mypy + the test suite
 #   make bench   run the benchmarks in bench/ (they print figures; not part of the tests)
 #
-# The virtual environment is created with $(PYTHON) (3.11 or newer) and reinstalled only
-# when pyproject.toml changes (the stamp file records the last install).
+# The virtual environment is created with $(PYTHON) (3.11 or newer) and installed from
+# requirements.lock (every package pinned with its hashes), then the project itself without
+# resolving anything more. It is reinstalled only when the lock or pyproject.toml changes
+# (the stamp file records the last install). `make lock` re-resolves the lock after a
+# change to the dependencies in pyproject.toml (needs uv: `pip install uv`).
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.wfconsole-installed
 
-.PHONY: run test check lint typecheck bench install
+.PHONY: run test check lint typecheck bench install lock
 
 install: $(STAMP)
 
@@ -22,9 +25,14 @@ $(BIN)/python:
 		echo "wfconsole needs Python 3.11 or newer; run: make PYTHON=python3.12 …" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+$(STAMP): pyproject.toml requirements.lock | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes --only-binary :all: -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e '.[test]'
 	@touch $@
+
+lock:
+	uv pip compile pyproject.toml build-requirements.in --extra test --generate-hashes \
+		--universal --python-version 3.11 -o requirements.lock
 
 # First run = the configured database is a SQLite file that does not exist yet: seed the
 # demo data (`wfconsole demo` opens the console afterwards). A PostgreSQL database is

@@ -52,15 +52,19 @@ mkdir -p "$work/src"
 tar -C "$repo" --exclude=./.venv --exclude=./.git --exclude='*.egg-info' --exclude=./build \
     --exclude=./dist --exclude='__pycache__' --exclude='.*_cache' -cf - . | tar -C "$work/src" -xf -
 
-step "building the wheel"
-"$python" -m venv "$work/build-venv"
-"$work/build-venv/bin/python" -m pip wheel --quiet --no-deps -w "$work/dist" "$work/src"
+step "a fresh virtual environment from requirements.lock (as make installs)"
+"$python" -m venv "$venv"
+"$venv/bin/python" -m pip install --quiet --require-hashes --only-binary :all: \
+    -r "$work/src/requirements.lock"
+
+step "building the wheel with the locked setuptools"
+"$venv/bin/python" -m pip wheel --quiet --no-deps --no-build-isolation \
+    -w "$work/dist" "$work/src"
 wheel=("$work"/dist/wfconsole-*.whl)
 [ -f "${wheel[0]}" ] || fail "no wheel was built"
 
-step "installing ${wheel[0]##*/} into a fresh virtual environment"
-"$python" -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet "${wheel[0]}"
+step "installing ${wheel[0]##*/} (no dependency beyond the lock)"
+"$venv/bin/python" -m pip install --quiet --no-deps "${wheel[0]}"
 wf="$venv/bin/wfconsole"
 
 mkdir -p "$work/run"

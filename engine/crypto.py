@@ -74,6 +74,7 @@ class Vault:
         self._keys_text = keys
         self._key_file = key_file
         self._fernet: MultiFernet | None = None
+        self._key_count = 0
         self._lock = threading.Lock()
 
     @classmethod
@@ -90,12 +91,17 @@ class Vault:
     @property
     def key_count(self) -> int:
         """How many keys may decrypt (configured ones, or the local key file)."""
-        return len(self._multi(create=False)._fernets)
+        self._multi(create=False)
+        return self._key_count
 
     def _multi(self, *, create: bool) -> MultiFernet:
         with self._lock:
             if self._fernet is None:
-                self._fernet = MultiFernet(self._load(create=create))
+                # MultiFernet keeps its keys private (a Rust class since cryptography 51):
+                # count them here rather than reading its internals.
+                keys = self._load(create=create)
+                self._fernet = MultiFernet(keys)
+                self._key_count = len(keys)
             return self._fernet
 
     def _load(self, *, create: bool) -> list[Fernet]:
