@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Final
@@ -274,6 +274,22 @@ def render_text(text: str, context: Mapping[str, Any]) -> str:
     if "{{" not in text:
         return text
     return _render_parts(parse_template(text), context)
+
+
+def render_with_literals(
+    text: str, context: Mapping[str, Any], literal: Callable[[str], str]
+) -> str:
+    """Like ``render_text``, with ``literal`` applied to the template's own literal parts only.
+
+    What a ``{{ path }}`` produces is data and never passes through ``literal``: this is how
+    secret references are taken from a definition's text and never from trigger data.
+    """
+    return "".join(
+        literal(part)
+        if isinstance(part, str)
+        else value_as_text(_resolve_segments(context, part.path, part.segments))
+        for part in parse_template(text)
+    )
 
 
 def _sole_path(parts: tuple[TemplatePart, ...]) -> TemplatePath | None:

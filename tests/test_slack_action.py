@@ -12,6 +12,7 @@ import pytest
 from engine import outbound
 from engine.actions.errors import ActionError
 from engine.actions.registry import ActionOutput, StepContext
+from engine.actions.secret_references import render_fields
 from engine.actions.slack_action import run_slack
 from engine.config import Settings
 from engine.db import Database
@@ -42,7 +43,8 @@ def post(
         }
     )
     ctx = StepContext("exec-1", 2, time.monotonic() + budget, settings, db)
-    return run_slack(fields, ctx)
+    # As the executor does: templates filled, references resolved from the definition.
+    return run_slack(render_fields("slack", fields, {}, vault=db.vault), ctx)
 
 
 def api(fake: FakeSlack, token: str = BOT_TOKEN) -> dict[str, Any]:
@@ -189,7 +191,7 @@ def test_webhook_url_may_name_an_environment_variable(
 def test_missing_webhook_variable_fails_permanently(sqlite_db: Database) -> None:
     error = failure(sqlite_db, {"text": "hi", "webhook_url": "${NO_SUCH_HOOK}"}, {})
     assert not error.transient
-    assert error.message == "Slack webhook URL: environment variable NO_SUCH_HOOK is not set"
+    assert error.message == "webhook_url: environment variable NO_SUCH_HOOK is not set"
 
 
 def test_unknown_webhook_fails_permanently_without_showing_the_url(

@@ -54,22 +54,27 @@ logging.getLogger("httpx").addFilter(_HideRequestUrls())
 def webhook_url(
     explicit: Any, configured: SecretStr, service: str, setting: str, *, vault: Vault | None = None
 ) -> str:
-    """The URL to call: the action's own, else the configured one; ``${ENV}`` is resolved
-    and an ``enc:v1:`` value decrypted with ``vault``.
+    """The URL to call: the action's own (its reference already resolved from the
+    definition's text), else the configured one, where ``${ENV}`` is resolved and an
+    ``enc:v1:`` value decrypted with ``vault``.
 
     Raises a permanent ActionError when none is set, the variable is missing, or the
     value is not an http(s) URL (the value itself is never quoted).
     """
-    raw = str(explicit or "").strip() or configured.get_secret_value().strip()
+    own = str(explicit or "").strip()
+    raw = own or configured.get_secret_value().strip()
     if not raw:
         raise ActionError(
             f"{service}: no webhook URL (set webhook_url on the action or {setting})",
             transient=False,
         )
-    try:
-        url = secrets_env.resolve(raw, vault=vault).strip()
-    except secrets_env.MissingSecret as exc:
-        raise ActionError(f"{service} webhook URL: {exc}", transient=False) from None
+    if own:
+        url = own
+    else:
+        try:
+            url = secrets_env.resolve(raw, vault=vault).strip()
+        except secrets_env.MissingSecret as exc:
+            raise ActionError(f"{service} webhook URL: {exc}", transient=False) from None
     try:
         parts = urlsplit(url)
         valid = parts.scheme in ("http", "https") and bool(parts.hostname)

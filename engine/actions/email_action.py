@@ -16,7 +16,6 @@ from typing import Any
 from engine.actions.errors import ActionError
 from engine.actions.registry import ActionOutput, StepContext, action
 from engine.actions.smtp_send import SmtpServer, deliver
-from engine.secrets_env import MissingSecret, resolve
 
 _NOT_ATEXT = re.compile(r"[^A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+")
 
@@ -91,14 +90,12 @@ def message_id(key: str, sender: str) -> str:
 
 
 def _addresses(value: Any, name: str) -> list[str]:
-    """Rendered addresses, ``${ENV}`` references resolved; one entry may hold several."""
+    """Rendered addresses (references were resolved from the definition's text); one entry
+    may hold several."""
     items = [value] if isinstance(value, str) else list(value or [])
     found: list[str] = []
     for item in items:
-        try:
-            text = resolve(str(item).strip())
-        except MissingSecret as exc:
-            raise ActionError(f"{name}: {exc}", transient=False) from None
+        text = str(item).strip()
         for display, address in getaddresses([text]):
             try:
                 if not _valid(address):

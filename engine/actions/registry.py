@@ -1,6 +1,7 @@
 """The action protocol: every action type is one function from its rendered spec to a result.
 
-The executor renders a step's templated fields, then calls ``run_action``; an action
+The executor calls ``run_action``, which fills the step's templates and resolves its secret
+references (from the definition's own text: engine/actions/secret_references.py); an action
 raises ``ActionError`` (transient or permanent) or returns an ``ActionOutput``.
 """
 
@@ -13,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.actions.errors import ActionError
+from engine.actions.secret_references import render_fields
 from engine.config import Settings
 from engine.db import Database
-from engine.templating import render_value
 
 # Fields every action has that are about the step, not the message it sends.
 STEP_FIELDS = frozenset({"type", "name", "continue_on_error", "emit_event"})
@@ -103,4 +104,4 @@ def run_action(spec: Any, context: dict[str, Any], ctx: StepContext) -> ActionOu
         for name in type(spec).model_fields
         if name not in STEP_FIELDS or name in OWN_FIELDS.get(spec.type, ())
     }
-    return runner(render_value(fields, context), ctx)
+    return runner(render_fields(spec.type, fields, context, vault=ctx.db.vault), ctx)

@@ -21,7 +21,6 @@ from engine.actions.errors import ActionError
 from engine.actions.registry import ActionOutput, StepContext, action
 from engine.actions.twilio_http import AnswerLost, GuardedTwilioHttpClient, RequestNotSent
 from engine.actions.webhook_action import policy_for
-from engine.secrets_env import MissingSecret, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +39,7 @@ def run_sms(fields: dict[str, Any], ctx: StepContext) -> ActionOutput:
             "twilio.phone_number (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_PHONE_NUMBER)",
             transient=False,
         )
-    try:
-        to = resolve(str(fields["to"]).strip())
-    except MissingSecret as exc:
-        raise ActionError(f"to: {exc}", transient=False) from None
+    to = str(fields["to"]).strip()
     http = GuardedTwilioHttpClient(policy_for(ctx), timeout=twilio.timeout, deadline=ctx.deadline)
     client = Client(twilio.account_sid, token, http_client=http)
     if twilio.api_base_url:

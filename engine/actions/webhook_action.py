@@ -9,7 +9,6 @@ from engine.actions.registry import ActionOutput, StepContext, action
 from engine.actions.webhook import WebhookRequest, send_webhook
 from engine.outbound import OutboundPolicy
 from engine.secret_fields import MASK, fragments, is_secret_header
-from engine.secrets_env import MissingSecret, expand
 
 
 def policy_for(ctx: StepContext) -> OutboundPolicy:
@@ -25,7 +24,7 @@ def policy_for(ctx: StepContext) -> OutboundPolicy:
 def run_webhook(fields: dict[str, Any], ctx: StepContext) -> ActionOutput:
     """POST (or the configured method) the rendered body to the rendered URL."""
     workflow = ctx.settings.workflow
-    headers = _headers(fields.get("headers") or {}, ctx)
+    headers = _headers(fields.get("headers") or {})
     secrets = [
         piece
         for name, value in headers.items()
@@ -68,18 +67,9 @@ def run_webhook(fields: dict[str, Any], ctx: StepContext) -> ActionOutput:
     )
 
 
-def _headers(raw: dict[str, Any], ctx: StepContext) -> dict[str, str]:
-    """Header values as sent: credentials expanded from ``${ENV}`` or decrypted."""
-    headers = {}
-    for name, value in raw.items():
-        text = str(value)
-        if is_secret_header(str(name)):
-            try:
-                text = expand(text, vault=ctx.db.vault)
-            except MissingSecret as exc:
-                raise ActionError(f"headers.{name}: {exc}", transient=False) from None
-        headers[str(name)] = text
-    return headers
+def _headers(rendered: dict[str, Any]) -> dict[str, str]:
+    """Header values as sent (credentials were resolved from the definition's text)."""
+    return {str(name): str(value) for name, value in rendered.items()}
 
 
 def redact(value: Any, secrets: list[str]) -> Any:

@@ -12,6 +12,7 @@ import pytest
 from engine.actions.email_action import run_email
 from engine.actions.errors import ActionError
 from engine.actions.registry import ActionOutput, StepContext
+from engine.actions.secret_references import render_fields
 from engine.config import Settings
 from engine.db import Database
 from tests.actions.smtp_peer import USER, Certificate, SmtpPeer, make_certificate, smtp_server
@@ -34,7 +35,9 @@ def peer(certificate: Certificate) -> Iterator[SmtpPeer]:
 def send(
     db: Database, peer: SmtpPeer, certificate: Certificate | None, **fields: Any
 ) -> ActionOutput:
-    return run_email(_fields(fields), _ctx(db, peer, certificate))
+    # As the executor does: templates filled, references resolved from the definition.
+    rendered = render_fields("email", _fields(fields), {}, vault=db.vault)
+    return run_email(rendered, _ctx(db, peer, certificate))
 
 
 def _fields(overrides: dict[str, Any]) -> dict[str, Any]:
@@ -125,7 +128,7 @@ def test_env_reference_addresses_are_resolved(
 def test_missing_env_reference_fails_permanently(
     sqlite_db: Database, peer: SmtpPeer, certificate: Certificate
 ) -> None:
-    with pytest.raises(ActionError, match="to: environment variable NOBODY_SET") as caught:
+    with pytest.raises(ActionError, match=r"to\[0\]: environment variable NOBODY_SET") as caught:
         send(sqlite_db, peer, certificate, to=["${NOBODY_SET}"])
     assert not caught.value.transient
     assert peer.received == []

@@ -10,6 +10,7 @@ import pytest
 
 from engine.actions.errors import ActionError
 from engine.actions.registry import StepContext
+from engine.actions.secret_references import render_fields
 from engine.actions.sms_action import run_sms
 from engine.config import Settings
 from engine.db import Database
@@ -64,7 +65,8 @@ def test_env_reference_number_is_resolved(
     sqlite_db: Database, twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ON_CALL_PHONE", "+15550199")
-    run_sms(sms(to="${ON_CALL_PHONE}"), ctx_for(sqlite_db, twilio.base_url))
+    fields = render_fields("sms", sms(to="${ON_CALL_PHONE}"), {}, vault=sqlite_db.vault)
+    run_sms(fields, ctx_for(sqlite_db, twilio.base_url))
     assert twilio.created[0]["to"] == "+15550199"
 
 
