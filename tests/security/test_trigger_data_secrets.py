@@ -213,12 +213,12 @@ def test_rendered_data_is_never_expanded(
 @pytest.mark.parametrize("kind", ["webhook", "slack", "email"])
 def test_encrypted_value_in_data_is_never_decrypted(kind: str, vault: Vault) -> None:
     sealed = vault.encrypt(STORED_CANARY)
-    fields: dict[str, Any] = {
+    by_kind: dict[str, dict[str, Any]] = {
         "webhook": {"headers": {"X-Api-Key": "{{ trigger.key }}"}},
         "slack": {"webhook_url": "{{ trigger.key }}"},
         "email": {"to": ["{{ trigger.key }}"]},
-    }[kind]
-    rendered = render_fields(kind, fields, {"trigger": {"key": sealed}}, vault=vault)
+    }
+    rendered = render_fields(kind, by_kind[kind], {"trigger": {"key": sealed}}, vault=vault)
     assert STORED_CANARY not in json.dumps(rendered)
     assert sealed in json.dumps(rendered)
 
