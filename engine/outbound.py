@@ -22,6 +22,9 @@ from dataclasses import dataclass
 import httpcore
 import httpx
 
+from engine.http_transport import PoolTransport
+from engine.secret_fields import is_secret_header
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
@@ -200,28 +203,80 @@ class _GuardedNetworkBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-class GuardedTransport(httpx.HTTPTransport):
-    """httpx transport whose every new connection (each redirect hop too) is checked."""
+def is_credential_header(name: str) -> bool:
+    """Whether a header must not follow a redirect to another origin: every name the
+    encryption rule treats as a secret, except the Idempotency-Key wfconsole adds."""
+    return name.lower() != "idempotency-key" and is_secret_header(name)
+
+
+class GuardedTransport(PoolTransport):
+    """httpx transport whose every new connection (each redirect hop too) is checked.
+
+    Redirects are followed here, up to ``max_redirects`` (0: not at all): on a hop to
+    another origin every credential header is dropped, and https → http is refused.
+    """
 
     def __init__(
         self,
         policy: OutboundPolicy,
         *,
+        max_redirects: int = 0,
         limits: httpx.Limits | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20)
-        ssl_context = ssl_context or httpx.create_ssl_context(trust_env=False)
-        super().__init__(verify=ssl_context, trust_env=False, limits=limits)
-        # httpx has no hook for a network backend, so swap in an equivalent pool with
-        # ours; handle_request and the exception mapping stay httpx's own.
-        self._pool = httpcore.ConnectionPool(
+        super().__init__(
+            _GuardedNetworkBackend(policy),
+            is_sensitive=is_credential_header,
+            max_redirects=max_redirects,
+            limits=limits,
             ssl_context=ssl_context,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_GuardedNetworkBackend(policy),
         )
+
+
+class GuardInactive(BlockedTarget):
+    """Connections do not go through the guard's network backend: every call fails closed."""
+
+    def __init__(self, detail: str) -> None:
+        Exception.__init__(self, "outbound calls are disabled: the address guard is not "
+                           f"working in this installation ({detail})")  # fmt: skip
+        self.host = self.address = ""
+        self.reason = "guard inactive"
+
+
+class _Probed(Exception):
+    """Raised by the probe backend: proof that a connection attempt went through it."""
+
+
+class _ProbeBackend(httpcore.NetworkBackend):
+    def connect_tcp(self, *args: object, **kwargs: object) -> httpcore.NetworkStream:
+        raise _Probed
+
+    def connect_unix_socket(self, *args: object, **kwargs: object) -> httpcore.NetworkStream:
+        raise _Probed
+
+
+_guard_verified = threading.Event()
+
+
+def verify_guard() -> None:
+    """Check once per process that httpx opens connections only through our backend.
+
+    The guard lives in the network backend. Should a release of httpx or httpcore ever
+    open a connection some other way, this raises GuardInactive (a BlockedTarget), so
+    outbound calls fail closed instead of going out unchecked.
+    """
+    if _guard_verified.is_set():
+        return
+    transport = PoolTransport(_ProbeBackend(), is_sensitive=is_secret_header)
+    try:
+        with httpx.Client(transport=transport, timeout=2, trust_env=False) as client:
+            client.get("http://127.0.0.1:9/")
+    except _Probed:
+        _guard_verified.set()
+        return
+    except httpx.HTTPError as exc:
+        raise GuardInactive(f"a connection bypassed it: {type(exc).__name__}") from None
+    raise GuardInactive("a request was answered without it")
 
 
 def make_client(
@@ -232,11 +287,12 @@ def make_client(
     max_redirects: int = 5,
 ) -> httpx.Client:
     """Build a new httpx client whose connections all pass the outbound-safety check."""
+    verify_guard()
     return httpx.Client(
-        transport=GuardedTransport(policy),
+        transport=GuardedTransport(policy, max_redirects=max_redirects if follow_redirects else 0),
         timeout=httpx.Timeout(timeout),
-        follow_redirects=follow_redirects,
-        max_redirects=max_redirects,
+        # The transport follows redirects, with the credential and downgrade rules.
+        follow_redirects=False,
         trust_env=False,
     )
 

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from engine.actions.errors import ActionError
+from engine.http_transport import RedirectRefused
 from engine.outbound import BlockedTarget, OutboundPolicy, get_client
 
 logger = logging.getLogger(__name__)
@@ -167,6 +168,8 @@ def _attempt(
         return _Failure(f"invalid webhook request: {exc}", transient=False)
     except httpx.TooManyRedirects:
         return _Failure("too many redirects", transient=False)
+    except RedirectRefused as exc:
+        return _Failure(str(exc), transient=False)
     except httpx.TransportError as exc:
         return _Failure(f"connection failed: {str(exc) or type(exc).__name__}", transient=True)
     except httpx.DecodingError as exc:
