@@ -309,3 +309,18 @@ class DefinitionGeneration(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     gen: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     changed_at: datetime = Field(default_factory=utcnow)
+
+
+class QueueSigningKey(SQLModel, table=True):
+    """The deployment's generated queue-signing key: at most one row (``id`` 1).
+
+    Written once, by whichever process of the deployment needs it first (insert if
+    absent, then read back), and read once by every process that signs or checks queue
+    messages (engine/queue_messages.py). Unused while ``queue.signing_key`` is configured.
+    """
+
+    __tablename__ = "queue_signing_key"
+
+    id: int = Field(default=1, primary_key=True)
+    key: str = Field(max_length=128)
+    created_at: datetime = Field(default_factory=utcnow)

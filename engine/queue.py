@@ -2,29 +2,44 @@
 
 ``huey_consumer engine.queue.huey -w N`` works because ``engine.queue.huey`` is built on
 first access from the configuration (``$WFCONSOLE_CONFIG`` or ./wfconsole.toml or the
-environment). Messages carry only an execution id and are signed, so a message crafted in
-Redis without the key runs nothing.
+environment).
+
+Messages carry only execution ids, as HMAC-signed JSON (engine/queue_messages.py): nothing
+on the queue path unpickles, and a worker drops (logging once per kind of problem) any
+message that is not signed with the deployment's key or that names anything but
+``run_execution`` / ``run_executions`` with id arguments. The key is
+``queue.signing_key`` when configured, otherwise random and generated once: in the
+database for a Redis queue (every process of the deployment reads it there), in a 0600
+file beside the local SQLite queue file (``signing_key``). It is never derived from the
+database URL or from ``ENCRYPTION_KEY``.
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import logging
 import os
+import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from huey import Huey, RedisHuey, SqliteHuey
+from huey import Huey
 from huey.consumer import Consumer
-from huey.serializer import SignedSerializer
 
 from engine.config import Settings, load_settings
 from engine.db import Database, DatabaseError, open_database
 from engine.executor import Executor, Outcome
 from engine.heartbeat import Heartbeat
+from engine.private_files import ensure_private_dir, ensure_private_sqlite
+from engine.queue_messages import (
+    GuardedRedisHuey,
+    GuardedSqliteHuey,
+    QueueSerializer,
+    stored_signing_key,
+)
 from engine.sweeper import sweep
 
 log = logging.getLogger("wfconsole.queue")
@@ -34,49 +49,71 @@ LOCAL_POLL_SECONDS = 0.02
 OUTAGE_RETRY_SECONDS = 2.0
 
 
-def signing_key(settings: Settings) -> str:
-    """The message-signing key: configured, else derived from the encryption key or a local file.
+def signing_key(settings: Settings, database: Callable[[], Database] | None = None) -> bytes:
+    """The message-signing key: ``queue.signing_key`` when configured; otherwise random.
 
-    Every consumer of one deployment must share it: set ``queue.signing_key`` (or
-    ``ENCRYPTION_KEY``) when the queue is Redis.
+    The random key is kept where every process of the queue already reads: for the local
+    SQLite queue a 0600 file beside the queue file, for a Redis queue the deployment's
+    database (read through ``database``, default: the configured database opened just for
+    that). It is never derived from a URL or from ``ENCRYPTION_KEY``.
     """
     configured = settings.queue.signing_key.get_secret_value()
     if configured:
-        return configured
-    encryption = settings.security.encryption_key.get_secret_value()
-    if encryption:
-        return hashlib.sha256(b"wfconsole-queue:" + encryption.encode()).hexdigest()
-    if settings.uses_redis:
-        # Anyone able to read the database URL (with its password) could run work anyway.
-        return hashlib.sha256(b"wfconsole-queue-url:" + settings.database_url.encode()).hexdigest()
-    key_file = settings.queue_path.with_suffix(".key")
-    return _local_key(key_file)
+        return configured.encode()
+    if not settings.uses_redis:
+        return _local_key(settings.queue_path.with_suffix(".key")).encode()
+    if database is not None:
+        return stored_signing_key(database())
+    db = open_database(settings)
+    try:
+        return stored_signing_key(db)
+    finally:
+        db.dispose()
 
 
 def _local_key(path: Path) -> str:
+    """The local queue's generated key, created once (0600) when the file is missing.
+
+    The key is written to a private temporary file and hard-linked into place, so nobody
+    reads it half-written and processes creating it at once agree: a link that finds the
+    file there already leaves the other process's key in place, and that one is read.
+    """
     try:
-        return path.read_text().strip()
+        key = path.read_text().strip()
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = os.urandom(32).hex()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(key)
-        return key
-    except FileExistsError:  # pragma: no cover - lost a creation race
-        return path.read_text().strip()
+        ensure_private_dir(path.parent)
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # 0600
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(os.urandom(32).hex())
+            with contextlib.suppress(FileExistsError):  # another process was first
+                os.link(temporary, path)
+        finally:
+            os.unlink(temporary)
+        key = path.read_text().strip()
+    if not key:
+        raise RuntimeError(f"the queue signing key file {path} is empty: delete it")
+    return key
 
 
-def make_huey(settings: Settings) -> Huey:
-    """A RedisHuey when ``queue.redis_url`` is set, otherwise a SqliteHuey file."""
-    serializer = SignedSerializer(secret=signing_key(settings), salt="wfconsole")
+def make_huey(settings: Settings, database: Callable[[], Database] | None = None) -> Huey:
+    """A RedisHuey when ``queue.redis_url`` is set, otherwise a SqliteHuey file.
+
+    Both sign their messages as JSON (engine/queue_messages.py) with ``signing_key``. A
+    Redis queue without a configured key reads the key stored in the database at its
+    first message (once per process), so building a queue never needs the database.
+    """
+    if settings.uses_redis and not settings.queue.signing_key.get_secret_value():
+        serializer = QueueSerializer(load_key=lambda: signing_key(settings, database))
+    else:
+        serializer = QueueSerializer(signing_key(settings))
     name = settings.queue.name
     if settings.uses_redis:
         params: dict[str, Any] = {}
         password = settings.queue.redis_password.get_secret_value()
         if password:
             params["password"] = password
-        return RedisHuey(
+        return GuardedRedisHuey(
             name,
             url=settings.queue.redis_url,
             results=False,
@@ -85,9 +122,8 @@ def make_huey(settings: Settings) -> Huey:
             read_timeout=1,
             **params,
         )
-    path = settings.queue_path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return SqliteHuey(name, filename=str(path), results=False, serializer=serializer)
+    path = ensure_private_sqlite(settings.queue_path)  # 0600, so its -wal/-shm are too
+    return GuardedSqliteHuey(name, filename=str(path), results=False, serializer=serializer)
 
 
 class Queue:
@@ -95,7 +131,7 @@ class Queue:
 
     def __init__(self, settings: Settings, *, db: Database | None = None) -> None:
         self.settings = settings
-        self.huey = make_huey(settings)
+        self.huey = make_huey(settings, lambda: self.db)
         self._db = db
         self._executor: Executor | None = None
         self._lock = threading.Lock()
@@ -258,6 +294,17 @@ class Queue:
         @self.huey.on_startup(name="wfconsole_sweeper")
         def start_sweeper() -> None:
             queue.start_sweeper()
+
+        @self.huey.on_startup(name="wfconsole_outbound_guard")
+        def check_outbound_guard() -> None:
+            # At start, not at the first step: a broken guard is said once, up front.
+            # (Imported here: httpx costs commands that never start a worker 0.2 s.)
+            from engine.outbound import BlockedTarget, verify_guard
+
+            try:
+                verify_guard()
+            except BlockedTarget as exc:
+                log.error("%s; every outbound step will fail until this is fixed", exc)
 
         @self.huey.on_startup(name="wfconsole_heartbeat")
         def start_heartbeat() -> None:
