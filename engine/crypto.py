@@ -23,6 +23,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from engine.config import Settings, data_dir
+from engine.private_files import ensure_private_dir
 
 PREFIX = "enc:v1:"
 KEY_FILE_NAME = "encryption.key"
@@ -154,7 +155,7 @@ class Vault:
 
 
 def _create_key_file(path: Path) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(path.parent)
     key = generate_key()
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -1,7 +1,8 @@
 """Database engines, sessions and migrations.
 
 A SQLite database is created and migrated on first use; PostgreSQL is migrated only by
-``wfconsole db upgrade`` and every other command on an un-migrated one says so.
+``wfconsole db upgrade`` and every other command on an un-migrated one says so. A SQLite
+file and the directories made for it are private to their owner (engine/private_files.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlmodel import Session
 from engine.config import Settings
 from engine.crypto import Vault
 from engine.definition_cache import SESSION_KEY, WorkflowCache
+from engine.private_files import ensure_private_sqlite
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # Less free space than this under a SQLite file that failed with an I/O error: a full disk.
@@ -62,6 +64,15 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+def _sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names; None for an in-memory database or a ``file:`` URI."""
+    parsed = make_url(url)
+    database = parsed.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return None if parsed.query.get("uri") in ("true", "1") else Path(database)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -87,9 +98,10 @@ def create_db_engine(
     """
     url = normalize_url(url)
     if is_sqlite(url):
-        database = make_url(url).database
-        if database and database != ":memory:":
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        database = _sqlite_file(url)
+        if database is not None:
+            # 0600 before SQLite opens it: its -wal and -shm files take the database's mode.
+            ensure_private_sqlite(database)
         engine = sa.create_engine(
             url,
             echo=echo,

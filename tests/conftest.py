@@ -60,7 +60,7 @@ def sqlite_db(sqlite_url: str, sqlite_template: Path) -> Iterator[Database]:
     target = Path(sqlite_url.removeprefix("sqlite:///"))
     for suffix in ("", "-wal"):  # the last connection's close normally folds the WAL in
         if sqlite_template.with_name(sqlite_template.name + suffix).exists():
-            shutil.copyfile(
+            shutil.copy(  # with the template's mode (0600), as wfconsole makes its files
                 sqlite_template.with_name(sqlite_template.name + suffix),
                 target.with_name(target.name + suffix),
             )

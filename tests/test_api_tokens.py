@@ -55,6 +55,7 @@ def test_only_the_sha256_of_a_token_is_stored(any_db: Database) -> None:
 
 def test_revoked_tokens_and_disabled_users_do_not_authenticate(any_db: Database) -> None:
     one = create_token(any_db, actor=ROOT, name="one")
+    set_role(any_db, "dora", Role.VIEWER)
     two = create_token(any_db, actor=ROOT, name="two", for_user="dora")
     assert revoke_token(any_db, one.info.id, actor=ROOT) is True
     assert revoke_token(any_db, one.info.id, actor=ROOT) is False
@@ -79,6 +80,8 @@ def test_other_users_tokens_need_super_admin(any_db: Database) -> None:
 
 
 def test_token_changes_are_audited_without_the_secret(any_db: Database) -> None:
+    set_role(any_db, ROOT, Role.SUPER_ADMIN)
+    set_role(any_db, "otto", Role.VIEWER)
     created = create_token(any_db, actor=ROOT, name="ci", for_user="otto")
     revoke_token(any_db, created.info.id, actor=ROOT)
     with any_db.engine.connect() as conn:
@@ -94,6 +97,7 @@ def test_cli_creates_lists_and_revokes_tokens(
 ) -> None:
     cli: Cli = runner(capsys, write_config(tmp_path / "c.toml", any_db.url))
     set_role(any_db, ROOT, Role.SUPER_ADMIN)
+    set_role(any_db, "otto", Role.VIEWER)  # --for-user names an existing, active user
     made = cli("token", "create", "--name", "deploy", "--for-user", "otto", "--user", ROOT)
     assert made.code == 0, made.err
     token = made.out.strip()

@@ -29,6 +29,7 @@ from engine.db import Database
 from engine.definition_cache import mark_restored
 from engine.maintenance.backup_file import BackupInfo, BackupWriter, payload, verify
 from engine.models import utcnow
+from engine.private_files import ensure_private_dir, ensure_private_sqlite
 
 NAME_PREFIX, NAME_SUFFIX = "wfconsole-", ".backup"
 STAMP = "%Y%m%dT%H%M%SZ"
@@ -90,8 +91,11 @@ def _tool(name: str) -> str:
 
 @contextmanager
 def _atomic_output(target: Path) -> Iterator[Path]:
-    """A temporary file beside ``target``, renamed onto it only when the block succeeds."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    """A temporary file beside ``target``, renamed onto it only when the block succeeds.
+
+    The file is 0600 (mkstemp) and a directory made for it 0700, as all local data.
+    """
+    ensure_private_dir(target.parent)
     handle, name = tempfile.mkstemp(prefix=".partial-", dir=target.parent)
     os.close(handle)
     partial = Path(name)
@@ -236,8 +240,7 @@ def _restore_postgres(db: Database, info: BackupInfo) -> None:
 
 
 def _restore_sqlite(db: Database, info: BackupInfo) -> None:
-    target = _sqlite_path(db)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target = ensure_private_sqlite(_sqlite_path(db))  # restoring may create the database
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
         restored_path = Path(scratch) / "restored.db"
         decompressor = zlib.decompressobj()

@@ -10,6 +10,11 @@ token (timing could at most reveal a prefix of a *hash*, which is worthless).
 Who may do what: anyone may create, list and revoke their *own* tokens — a token acts
 with its owner's current role, so it never grants more than the owner already has.
 Tokens of other users need ``Permission.MANAGE`` (SUPER_ADMIN). Every change is audited.
+
+A token belongs to an active user: none is created for a removed user or for a name that
+was never a user (``create_token`` refuses, writing nothing). Removing a user revokes
+their tokens in the same transaction (engine/services/users.py), and ``authenticate``
+refuses the token of a disabled user in any case.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from engine.db import Database, session_scope
 from engine.models import User, utcnow
 from engine.roles import Permission, allows, require
 from engine.services.audit import ensure_user, record_audit
+from engine.services.users import UserNotFound
 
 TOKEN_MARK = "wfc_"  # noqa: S105  (a marker, not a secret)
 PREFIX_LENGTH = 12
@@ -91,18 +97,45 @@ def _info(token: ApiToken, username: str) -> TokenInfo:
     )
 
 
+def _token_owner(session: Session, username: str) -> User:
+    """The owner's row, locked until commit; UserNotFound unless it exists and is active.
+
+    The lock orders this against ``remove_user`` (which locks the same row): a removal
+    that came first is seen here, one that comes later waits and revokes this token.
+    """
+    owner = session.exec(select(User).where(User.username == username).with_for_update()).first()
+    if owner is None:
+        raise UserNotFound(
+            username,
+            f"no user named {username!r} (add them first: "
+            f"wfconsole user add {username} --role ROLE)",
+        )
+    if owner.disabled:
+        raise UserNotFound(
+            username,
+            f"user {username!r} was removed (wfconsole user add {username} --role ROLE "
+            "restores them, without their old tokens)",
+        )
+    return owner
+
+
 def create_token(db: Database, *, actor: str, name: str, for_user: str | None = None) -> NewToken:
-    """A new token for ``for_user`` (default: the actor); the plaintext is returned once."""
+    """A new token for ``for_user`` (default: the actor); the plaintext is returned once.
+
+    The owner must be an active user: a removed user (or, with ``for_user``, a name that
+    was never a user) raises ``UserNotFound`` and nothing is written. Only the actor's
+    own name is created on first sight, as everywhere else.
+    """
     name = name.strip()
     if not name or len(name) > MAX_NAME:
         raise ValueError(f"name: give 1 to {MAX_NAME} characters")
     owner_name = for_user or actor
     plaintext = TOKEN_MARK + secrets.token_urlsafe(32)
     with session_scope(db) as session:
-        acting = ensure_user(session, actor)
+        acting = ensure_user(session, actor)  # a newcomer may make their own token
         if owner_name != actor:
             require(acting.role, Permission.MANAGE)
-        owner = ensure_user(session, owner_name)
+        owner = _token_owner(session, owner_name)
         token = ApiToken(
             user_id=owner.id,
             name=name,

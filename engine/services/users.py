@@ -6,9 +6,11 @@ last one can be neither demoted nor removed, otherwise nobody could manage users
 without SQL.
 
 Removing a user disables the row rather than deleting it: their API tokens are revoked
-(and stay listed as revoked), their role drops to VIEWER, the audit log keeps naming
-them, and should the same name turn up again (``$USER`` on the console) it holds no
-more than any newcomer. ``add_user`` with that name restores them with a new role.
+in the same transaction (and stay listed as revoked), their role drops to VIEWER, the
+audit log keeps naming them, and should the same name turn up again (``$USER`` on the
+console) it holds no more than any newcomer. No token can be created for a removed user
+(engine/services/tokens.py refuses), so ``add_user`` with that name restores them with a
+new role and without any token.
 """
 
 from __future__ import annotations
@@ -30,10 +32,11 @@ ALLOWED_ROLES = ", ".join(role.value for role in Role)
 
 
 class UserNotFound(LookupError):
-    """No active user has that name."""
+    """No active user has that name (``message`` says more, e.g. that they were removed)."""
 
-    def __init__(self, username: str) -> None:
-        super().__init__(f"no user named {username!r}")
+    def __init__(self, username: str, message: str | None = None) -> None:
+        super().__init__(message or f"no user named {username!r}")
+        self.username = username
 
 
 class UserConflict(Exception):
@@ -103,8 +106,12 @@ def _lock_super_admins(session: Session) -> list[str]:
 
 
 def _active_user(session: Session, username: str) -> User:
+    """The active user's row, locked until commit (a token created for them meanwhile
+    either commits first, and is revoked by ``remove_user``, or waits and sees the change)."""
     user = session.exec(
-        select(User).where(User.username == username, col(User.disabled).is_(False))
+        select(User)
+        .where(User.username == username, col(User.disabled).is_(False))
+        .with_for_update()
     ).first()
     if user is None:
         raise UserNotFound(username)

@@ -27,9 +27,10 @@ def _log_to_file(settings: Settings) -> None:
     import logging
 
     from engine.config import data_dir
+    from engine.private_files import ensure_private_file
 
-    path = data_dir() / "wfconsole.log"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # 0600 before the handler appends to it: logs may carry execution ids, names, errors.
+    path = ensure_private_file(data_dir() / "wfconsole.log")
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()

@@ -1,8 +1,10 @@
 """``wfconsole token create | list | revoke``: bearer tokens for the REST API.
 
 Anyone may create, list and revoke their own tokens (a token acts with its owner's role,
-so it grants nothing new); tokens of other users need SUPER_ADMIN. The plaintext is
-printed once, at creation; only its SHA-256 is stored.
+so it grants nothing new); tokens of other users need SUPER_ADMIN. A token is only ever
+created for an active user: ``--for-user`` naming a removed user or nobody, or a removed
+user asking for their own, is one line on stderr and exit 1. The plaintext is printed
+once, at creation; only its SHA-256 is stored.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ def register(commands: Any, common: CommonOptions) -> None:
     create = sub.add_parser("create", help="create a token and print it once")
     create.add_argument("--name", required=True, help="what the token is for")
     create.add_argument(
-        "--for-user", metavar="USER", help="owner (default: you; others need SUPER_ADMIN)"
+        "--for-user",
+        metavar="USER",
+        help="owner, an active user (default: you; others need SUPER_ADMIN)",
     )
     create.add_argument("--json", action="store_true", help="machine-readable output")
     common(create)
@@ -44,6 +48,7 @@ def create_command(args: argparse.Namespace) -> int:
     """Create a token; the plaintext goes to stdout once."""
     from engine.roles import PermissionDenied
     from engine.services.tokens import create_token
+    from engine.services.users import UserNotFound
     from wfconsole.cli import current_user
     from wfconsole.commands.context import with_database
 
@@ -52,7 +57,7 @@ def create_command(args: argparse.Namespace) -> int:
         lambda db: create_token(
             db, actor=current_user(args), name=args.name, for_user=args.for_user
         ),
-        user_errors=(PermissionDenied, ValueError),
+        user_errors=(PermissionDenied, ValueError, UserNotFound),
         prefix="cannot create the token: ",
     )
     info = created.info
