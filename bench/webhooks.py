@@ -74,7 +74,10 @@ def load(port: int, seconds: float, clients: int) -> tuple[float, list[float], d
             n = 0
             while time.monotonic() < stop:
                 body = json.dumps({"client": number, "n": n}).encode()
-                headers = {"X-Wf-Signature": sign(SECRET, int(time.time()), body)}
+                headers = {
+                    "X-Wf-Signature": sign(SECRET, int(time.time()), body),
+                    "Content-Type": "application/json",
+                }
                 started = time.perf_counter()
                 status = http.post("/hooks/bench", content=body, headers=headers).status_code
                 mine.append((time.perf_counter() - started) * 1000)

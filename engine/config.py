@@ -8,6 +8,7 @@ built-in local-first defaults.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -34,7 +35,11 @@ class ConfigError(Exception):
 
 
 def data_dir() -> Path:
-    """Where the local-first default keeps its database and queue files."""
+    """Where the local-first default keeps its database and queue files.
+
+    Only computes the path: whoever creates files there goes through
+    engine/private_files.py, which makes the directory 0700 and the files 0600.
+    """
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
@@ -91,7 +96,7 @@ class QueueSettings(_Section):
     )
     signing_key: SecretStr = Field(
         default=SecretStr(""),
-        description="Signs queue messages; empty = derived from encryption key.",
+        description="Signs queue messages; empty = a random key kept by the deployment.",
     )
 
 
@@ -238,6 +243,20 @@ class SentrySettings(_Section):
 class HttpSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="IPs/CIDRs whose X-Forwarded-For is believed; empty = the peer address.",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR network") from None
+        return [entry.strip() for entry in value]
 
 
 class ConsoleSettings(_Section):

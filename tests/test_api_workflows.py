@@ -153,7 +153,7 @@ def test_renames_and_taken_names_are_refused(api: Api) -> None:
         ("POST", "/workflows/nope/enable", b"", 404),
         ("DELETE", "/workflows/nope", b"", 404),
         ("GET", "/workflows/%00%ff", b"", 400),
-        ("GET", "/workflows/%ff", b"", 404),
+        ("GET", "/workflows/%ff", b"", 400),  # not UTF-8: no name can be that
         ("POST", "/workflows", b'{"name": "a\\u0000", "triggers": [], "actions": []}', 400),
         ("POST", "/workflows/greet/run", b'{"data": {"x": ["\\u0000"]}}', 400),
     ],

@@ -23,12 +23,14 @@ from engine.http.app import create_app
 from engine.http.limits import RedisLimits
 from engine.http.signature import sign
 from engine.models import WorkflowExecution
+from engine.services.tokens import create_token
 from engine.services.workflows import save_document
 from tests.consumers import redis_test_url
 from tests.test_cli_workflow import runner
 from wfconsole.commands.serve import build_receiver
 
 SECRET = "s3cret-for-tests"
+JSON = "application/json"
 
 
 def _workflow(
@@ -58,8 +60,9 @@ class Server:
         self.receiver = build_receiver(settings, db)
         port = _free_port()
         config = uvicorn.Config(
-            create_app(self.receiver), host="127.0.0.1", port=port, log_level="warning"
-        )
+            create_app(self.receiver), host="127.0.0.1", port=port, log_level="warning",
+            proxy_headers=False,  # as `wfconsole serve`: http.trusted_proxies decides
+        )  # fmt: skip
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.base = f"http://127.0.0.1:{port}"
@@ -78,6 +81,9 @@ class Server:
         self.thread.join(timeout=10)
 
     def post(self, path: str, body: bytes, **headers: str) -> httpx.Response:
+        """POST ``body`` as ``application/json`` unless a ``content-type`` is given."""
+        if not any(name.lower() == "content-type" for name in headers):
+            headers["content-type"] = JSON
         return httpx.post(f"{self.base}/hooks/{path}", content=body, headers=headers, timeout=10)
 
 
@@ -148,7 +154,9 @@ def test_a_chunked_body_past_the_limit_is_413(server: Server, sqlite_db: Databas
         for _ in range(20):
             yield b" " * 100
 
-    answer = httpx.post(f"{server.base}/hooks/open", content=chunks(), timeout=10)
+    answer = httpx.post(
+        f"{server.base}/hooks/open", content=chunks(), headers={"content-type": JSON}, timeout=10
+    )
     assert answer.status_code == 413
     assert _executions(sqlite_db) == []
 
@@ -193,7 +201,9 @@ def test_past_the_rate_limit_is_429_with_retry_after(server: Server) -> None:
     assert 1 <= int(answers[-1].headers["retry-after"]) <= 60
 
 
-def test_health_reports_counts_and_turns_503_when_the_queue_is_down(server: Server) -> None:
+def test_health_reports_counts_and_turns_503_when_the_queue_is_down(
+    server: Server, sqlite_db: Database
+) -> None:
     answer = httpx.get(f"{server.base}/health", timeout=10)
     assert answer.status_code == 200
     document = answer.json()
@@ -207,7 +217,13 @@ def test_health_reports_counts_and_turns_503_when_the_queue_is_down(server: Serv
     server.receiver.queue_probe = broken
     down = httpx.get(f"{server.base}/health", timeout=10)
     assert down.status_code == 503
-    assert down.json()["checks"]["queue"] == {"status": "down", "error": "queue is gone"}
+    assert down.json()["checks"]["queue"] == {"status": "down"}  # the why: with a token
+    token = create_token(sqlite_db, actor="root", name="monitor").token
+    detailed = httpx.get(
+        f"{server.base}/health", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    assert detailed.status_code == 503
+    assert detailed.json()["checks"]["queue"] == {"status": "down", "error": "queue is gone"}
 
 
 def test_redis_limits_are_shared_between_receivers() -> None:
@@ -276,8 +292,9 @@ def test_a_thousand_signed_requests_from_ten_clients_all_run(
                 body = json.dumps({"client": number, "n": index}).encode()
                 header = sign(SECRET, int(time.time()), body)
                 answer = http.post(
-                    f"{base[0]}/hooks/signed", content=body, headers={"X-Wf-Signature": header}
-                )
+                    f"{base[0]}/hooks/signed", content=body,
+                    headers={"X-Wf-Signature": header, "Content-Type": JSON},
+                )  # fmt: skip
                 statuses.append(answer.status_code)
         return statuses
 

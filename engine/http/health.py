@@ -1,7 +1,14 @@
-"""The ``GET /health`` document (``wfconsole health --json`` prints the same)."""
+"""The ``GET /health`` document (``wfconsole health --json`` prints the same, in full).
+
+Over HTTP the error texts of checks that are down — database and queue errors name hosts,
+ports and users — go only to a request with a valid API token (``DetailGate``); everyone
+else gets ``public_health``: the same shape, each check's status, the workflow counts.
+"""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -9,6 +16,7 @@ import sqlalchemy as sa
 
 from engine.db import Database
 from engine.models import Workflow, WorkflowExecution, table_of, utcnow
+from engine.services.tokens import authenticate, hash_token
 
 
 def first_line(exc: BaseException) -> str:
@@ -87,3 +95,53 @@ def health_document(db: Database, queue_probe: Callable[[], object]) -> dict[str
         "timestamp": utcnow().isoformat(),
         "checks": {"database": database, "queue": queue, "workflows": workflows},
     }
+
+
+def public_health(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` without the ``error`` texts of its checks (statuses and counts stay)."""
+
+    def without_errors(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: without_errors(v) for k, v in value.items() if k != "error"}
+        return value
+
+    return {**document, "checks": without_errors(document["checks"])}
+
+
+class DetailGate:
+    """Whether a ``/health`` request may read the error details: it carries
+    ``Authorization: Bearer <token>`` with a valid API token (any role).
+
+    Tokens are checked in the database, which may be what is down: then a token this
+    process found valid within the last ``remember`` seconds still counts (a monitor that
+    polls with its token keeps seeing why). A token found invalid is forgotten at once.
+    """
+
+    MAX_REMEMBERED = 1000
+
+    def __init__(self, remember: float = 300.0, clock: Callable[[], float] = time.monotonic):
+        self.remember, self.clock = remember, clock
+        self._lock = threading.Lock()
+        self._verified: dict[str, float] = {}
+
+    def allows(self, db: Database, authorization: str | None) -> bool:
+        """True when ``authorization`` holds a valid token (blocking: a database query)."""
+        scheme, _, token = (authorization or "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            return False
+        digest = hash_token(token)
+        try:
+            identity = authenticate(db, token)
+        except Exception:  # the database does not answer: what do we remember?
+            with self._lock:
+                seen = self._verified.get(digest)
+            return seen is not None and self.clock() - seen < self.remember
+        with self._lock:
+            if identity is None:
+                self._verified.pop(digest, None)
+                return False
+            if len(self._verified) >= self.MAX_REMEMBERED:
+                self._verified.clear()
+            self._verified[digest] = self.clock()
+        return True

@@ -1,7 +1,9 @@
 """Rate limits and the replay store, in Redis when configured (shared by every ``serve``).
 
-Both are small: a fixed one-minute window counter per (client, hook), and "has this
-signature been used" with an expiry of the signature tolerance. In process otherwise.
+Both are small: a fixed one-minute window counter per (client, hook path), and "has this
+signature been used" — keyed by the signature alone, so a signature used on one path is
+used up on every path that shares the secret — with an expiry of twice the signature
+tolerance. In process otherwise.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import re
 
-_HEX = re.compile(r"^[0-9a-f]{64}$")
+_HEX = re.compile(r"[0-9a-f]{64}")
 MAX_HEADER = 1024
 
 
@@ -40,7 +40,7 @@ def parse(header: str | None) -> tuple[int, list[str]]:
             if not value.isascii() or not value.isdigit() or len(value) > 12:
                 raise SignatureError("malformed timestamp in X-Wf-Signature")
             timestamp = int(value)
-        elif key == "v1" and _HEX.match(value):
+        elif key == "v1" and _HEX.fullmatch(value):
             signatures.append(value)
     if timestamp is None or not signatures:
         raise SignatureError("X-Wf-Signature needs t= and v1=")
@@ -48,7 +48,9 @@ def parse(header: str | None) -> tuple[int, list[str]]:
 
 
 def verify(secret: str, header: str | None, body: bytes, *, now: float, tolerance: int) -> str:
-    """Check the header against ``body``; returns the matching signature (the replay key)."""
+    """Check the header against ``body``; returns the matching signature: the replay key,
+    which is the HMAC itself (as the secret computes it), so one signature is one key
+    whatever path it is sent to and however the header is spelled."""
     timestamp, signatures = parse(header)
     if abs(now - timestamp) > tolerance:
         raise SignatureError("signature timestamp is outside the tolerance")

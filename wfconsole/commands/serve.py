@@ -87,7 +87,9 @@ def serve_command(args: argparse.Namespace) -> int:
             host=args.host or settings.http.host,
             port=args.port or settings.http.port,
             log_level=settings.logging.level.lower(),
-            proxy_headers=True,
+            # uvicorn would believe X-Forwarded-For from any loopback peer; the app decides
+            # by http.trusted_proxies instead (engine/http/clients.py).
+            proxy_headers=False,
             server_header=False,
         )
     return 0

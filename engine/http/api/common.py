@@ -1,9 +1,17 @@
 """What every ``/api`` route shares: bearer auth, the role check, JSON bodies and errors.
 
 Errors are ``{"error": message, "field": path-or-null}``: 400 bad input (a definition
-error names its JSON path), 401 no/invalid/revoked token (with ``WWW-Authenticate:
-Bearer``), 403 role, 404 unknown workflow or execution, 409 a state conflict. Bad input
-never surfaces as a 500; storage trouble is a 503 with ``Retry-After``.
+error names its JSON path, a bad path or query parameter its name), 401 no/invalid/revoked
+token (with ``WWW-Authenticate: Bearer``), 403 role, 404 unknown workflow or execution, 409
+a state conflict. Bad input never surfaces as a 500; storage trouble is a 503 with
+``Retry-After``.
+
+Every route declares its query parameters (``endpoint(..., query=...)``); before the
+handler runs, each path and query parameter is checked alike: an unknown or repeated one,
+text that is not UTF-8, NUL characters or more than MAX_PARAMETER characters are a 400
+naming it. Handlers then parse their own (numbers, times, cursors) into 400s of the same
+kind. JSON bodies are refused (400, the JSON path in ``field``) when storage could not keep
+them: NaN, Infinity, NUL characters, lone surrogates.
 """
 
 from __future__ import annotations
@@ -11,9 +19,10 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from sqlalchemy.exc import DataError, DBAPIError
 from starlette.concurrency import run_in_threadpool
@@ -21,6 +30,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from engine.definition import MAX_DEFINITION_BYTES, DefinitionError
+from engine.json_values import MAX_VALUE_DEPTH, json_value_problem, nested_deeper_than
 from engine.roles import Permission, PermissionDenied, denial
 from engine.runs import WorkflowDisabled
 from engine.services.control import NotRetryable
@@ -30,6 +40,11 @@ from engine.services.workflows import WorkflowNotFound
 
 log = logging.getLogger("wfconsole.api")
 REALM = 'Bearer realm="wfconsole"'
+MAX_PARAMETER = 1000
+"""Characters a path or query parameter may have (names are at most 200, ids 36)."""
+MAX_BODY_DEPTH = 4 * MAX_VALUE_DEPTH
+"""Nesting a request body may have: a definition holds values of MAX_VALUE_DEPTH levels a
+few levels down, and conditions of up to 32 levels (two JSON levels each)."""
 
 
 class ApiError(Exception):
@@ -79,11 +94,50 @@ def _answer_for(exc: Exception) -> JSONResponse:
     return error_response(500, "internal error")
 
 
-def _refuse_nul(request: Request) -> None:
-    """400 for NUL characters in the path or query: no database stores them in text."""
-    for field, value in [*request.path_params.items(), *request.query_params.multi_items()]:
-        if "\x00" in str(value) or "\x00" in field:
-            raise ApiError(400, "NUL characters are not allowed", field)
+def _utf8(raw: bytes, *, plus_is_space: bool = True) -> str | None:
+    """Percent-decoded ``raw`` as UTF-8 text (in a query ``+`` is a space); None when it is
+    not UTF-8 (the bytes of a lone surrogate included)."""
+    try:
+        return unquote_to_bytes(raw.replace(b"+", b" ") if plus_is_space else raw).decode()
+    except UnicodeDecodeError:
+        return None
+
+
+def _field_name(text: str) -> str:
+    return text[:100]
+
+
+def _check_value(field: str, value: str) -> None:
+    if "\x00" in value:
+        raise ApiError(400, "NUL characters are not allowed", field)
+    if len(value) > MAX_PARAMETER:
+        raise ApiError(400, f"longer than {MAX_PARAMETER} characters", field)
+
+
+def check_parameters(request: Request, known: frozenset[str]) -> None:
+    """400 naming the first bad path or query parameter (see the module docstring)."""
+    seen: set[str] = set()
+    for part in request.scope.get("query_string", b"").split(b"&"):
+        if not part:
+            continue
+        raw_name, _, raw_value = part.partition(b"=")
+        name, value = _utf8(raw_name), _utf8(raw_value)
+        field = _field_name(name if name is not None else raw_name.decode("latin-1"))
+        if name is None or name not in known:
+            listed = ", ".join(sorted(known)) or "none"
+            raise ApiError(400, f"unknown parameter (known: {listed})", field)
+        if name in seen:
+            raise ApiError(400, "parameter given more than once", field)
+        seen.add(name)
+        if value is None:
+            raise ApiError(400, "not UTF-8 text (percent-encode UTF-8)", field)
+        _check_value(field, value)
+    raw_path = request.scope.get("raw_path")
+    path_is_utf8 = raw_path is None or _utf8(raw_path, plus_is_space=False) is not None
+    for field, value in request.path_params.items():
+        if not path_is_utf8 and "\ufffd" in str(value):
+            raise ApiError(400, "not UTF-8 text (percent-encode UTF-8)", field)
+        _check_value(field, str(value))
 
 
 def bearer_token(request: Request) -> str:
@@ -99,9 +153,11 @@ Handler = Callable[[Request, Identity], Awaitable[Response]]
 
 
 def endpoint(
-    permission: Permission,
+    permission: Permission, *, query: Iterable[str] = ()
 ) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
-    """Wrap a handler: authenticate (401), check ``permission`` (403), map errors to JSON."""
+    """Wrap a handler: authenticate (401), check ``permission`` (403), check the path and
+    ``query`` parameters (400, naming the parameter), map errors to JSON."""
+    known = frozenset(query)
 
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         @functools.wraps(handler)
@@ -114,11 +170,12 @@ def endpoint(
                 reason = denial(identity.role, permission)
                 if reason is not None:
                     raise ApiError(403, reason)
-                _refuse_nul(request)
+                check_parameters(request, known)
                 return await handler(request, identity)
             except Exception as exc:
                 return _answer_for(exc)
 
+        route.query_parameters = known  # type: ignore[attr-defined]  # (the OpenAPI test)
         return route
 
     return wrap
@@ -150,32 +207,25 @@ async def json_body(request: Request, *, required: bool = True) -> Any:
         if required:
             raise ApiError(400, "a JSON body is required")
         return None
+    if nested_deeper_than(raw, MAX_BODY_DEPTH):
+        raise ApiError(400, f"body is nested deeper than {MAX_BODY_DEPTH} levels")
     try:
         value = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise ApiError(400, "body is not valid JSON") from None
-    where = nul_path(value)
-    if where is not None:
-        raise ApiError(400, "NUL characters are not allowed", where or None)
+    refuse_unstorable(value)
     return value
 
 
-def nul_path(value: Any) -> str | None:
-    """The JSON path of the first string holding a NUL character (PostgreSQL cannot store
-    one in text or JSONB, so both backends refuse it alike), or None."""
-    stack: list[tuple[str, Any]] = [("", value)]
-    while stack:
-        path, item = stack.pop()
-        if isinstance(item, str) and "\x00" in item:
-            return path
-        if isinstance(item, dict):
-            for key, child in item.items():
-                if "\x00" in key:
-                    return path
-                stack.append((f"{path}.{key}" if path else key, child))
-        elif isinstance(item, list):
-            stack.extend((f"{path}[{i}]", child) for i, child in enumerate(item))
-    return None
+def refuse_unstorable(value: Any, prefix: str = "", limit: int | None = None) -> None:
+    """400 naming the JSON path of the first value storage cannot keep alike on both
+    backends (NaN, Infinity, NUL characters, lone surrogates; nesting past ``limit``):
+    PostgreSQL would refuse it only at the insert, as a 503 or a failed run."""
+    problem = json_value_problem(value, limit=limit)
+    if problem is not None:
+        subpath, why = problem
+        field = (prefix + subpath).removeprefix(".") or None
+        raise ApiError(400, f"{field}: {why}" if field else why, field)
 
 
 def json_object(value: Any, what: str = "body") -> dict[str, Any]:

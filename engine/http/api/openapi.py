@@ -72,9 +72,11 @@ def _parameters(path: str, method: str) -> list[dict[str, Any]]:
 def _operation(path: str, method: str, summary: str, role: str, body: bool, ok: int,
                errors: tuple[int, ...]) -> dict[str, Any]:  # fmt: skip
     responses: dict[str, Any] = {str(ok): {"description": "success", "content": _json(OBJECT)}}
-    reasons = {400: "bad input", 401: "no, invalid or revoked token", 403: f"needs {role}",
+    reasons = {400: "bad input (field: the JSON path or parameter)",
+               401: "no, invalid or revoked token", 403: f"needs {role}",
                404: "not found", 409: "conflict with the current state"}  # fmt: skip
-    for status in (*errors, 401, 403):
+    # Any route: 400 for an unknown, repeated or malformed parameter.
+    for status in sorted({400, *errors, 401, 403}):
         responses[str(status)] = {"description": reasons[status], "content": _json(ERROR)}
     operation: dict[str, Any] = {
         "summary": summary,
@@ -124,7 +126,10 @@ def openapi_document() -> dict[str, Any]:
                     "required": ["error"],
                     "properties": {
                         "error": {"type": "string"},
-                        "field": {"type": ["string", "null"], "description": "JSON path"},
+                        "field": {
+                            "type": ["string", "null"],
+                            "description": "the JSON path or the parameter concerned",
+                        },
                     },
                 }
             },

@@ -23,7 +23,9 @@ from engine.http.api.common import (
     json_object,
     queue_of,
     read_one,
+    refuse_unstorable,
 )
+from engine.json_values import MAX_VALUE_DEPTH
 from engine.roles import Permission
 from engine.services.tokens import Identity
 from engine.services.workflow_admin import delete_workflow, run_now, set_enabled
@@ -143,6 +145,8 @@ async def run_route(request: Request, identity: Identity) -> Response:
     body = await json_body(request, required=False)
     data = json_object(body).get("data", {}) if body is not None else {}
     data = json_object(data, "data")
+    # Trigger data nests no deeper than a webhook body may (the receiver's 400).
+    refuse_unstorable(data, "data", limit=MAX_VALUE_DEPTH)
     ids = await blocking(
         run_now, db_of(request), queue_of(request), request.path_params["name"], data,
         actor=identity.username,
