@@ -79,6 +79,8 @@ def table_rows(results: dict[str, Any], base: dict[str, Any]) -> list[Row]:
                     raw,
                 )
             )
+    if real := results.get("real_path"):
+        rows.extend(_real_path_rows(real, huey))
     if hooks := results.get("webhooks"):
         bare = hooks.get("uvicorn + Starlette, no work", {}).get("per_second")
         label = f"bare uvicorn 202 {bare:,.0f}/s" if bare else "-"
@@ -127,6 +129,29 @@ def table_rows(results: dict[str, Any], base: dict[str, Any]) -> list[Row]:
         )
     rows.extend(_query_rows(results))
     return rows
+
+
+def _real_path_rows(real: dict[str, Any], huey: float) -> list[Row]:
+    """bench/real_path.py: signed webhooks on new connections through serve to the sink."""
+    bare = real.get("baselines", {}).get("asgi", {}).get("per_second")
+    cpu = sum(real["cpu_ms_per_execution"].values())
+    return [
+        Row(
+            f"real path executions/s: {real['requests']:,} signed webhooks, new connections,"
+            f" {real['consumers']}x{real['workers']} consumers ({cpu:.1f} ms CPU/execution)",
+            real["executions_per_second"],
+            "/s",
+            f"raw Huey no-op {huey:,.0f}/s",
+            huey,
+        ),
+        Row(
+            "real path accepts/s (202s over the sending window)",
+            real["accepts_per_second"],
+            "/s",
+            f"bare uvicorn 202, same client {bare:,.0f}/s" if bare else "-",
+            bare,
+        ),
+    ]
 
 
 def _cleanup_rows(figures: dict[str, Any]) -> list[Row]:

@@ -44,6 +44,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
         ["--quick", "--only", "pg", "-c", str(CONSUMERS), "-t", str(THREADS)],
         ["-n", "3000", "-c", str(CONSUMERS), "-t", str(THREADS), "--pg-rate", "125"],
     ),
+    "real_path": ("real_path.py", ["--requests", "500"], []),
     "webhooks": ("webhooks.py", ["--seconds", "3", "--clients", "8"], ["--clients", "8"]),
     "console": ("console.py", ["--executions", "100000", "--samples", "5"], []),
     "cleanup": ("cleanup.py", ["--quick"], []),
