@@ -4,6 +4,7 @@
 #   make test    set up .venv, then run the whole test suite
 #   make check   ruff + mypy + the test suite
 #   make bench   run the benchmarks in bench/ (they print figures; not part of the tests)
+#   make docs    build the documentation site (docs/, mkdocs.yml) into build/site, strictly
 #
 # The virtual environment is created with $(PYTHON) (3.11 or newer) and installed from
 # requirements.lock (every package pinned with its hashes), then the project itself without
@@ -16,7 +17,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.wfconsole-installed
 
-.PHONY: run test check lint typecheck bench install lock
+.PHONY: run test check lint typecheck bench docs install lock
 
 install: $(STAMP)
 
@@ -31,7 +32,7 @@ $(STAMP): pyproject.toml requirements.lock | $(BIN)/python
 	@touch $@
 
 lock:
-	uv pip compile pyproject.toml build-requirements.in --extra test --generate-hashes \
+	uv pip compile pyproject.toml build-requirements.in --extra test --extra docs --generate-hashes \
 		--universal --python-version 3.11 -o requirements.lock
 
 # First run = the configured database is a SQLite file that does not exist yet: seed the
@@ -58,6 +59,11 @@ typecheck: $(STAMP)
 	$(BIN)/mypy engine wfconsole tests
 
 check: lint typecheck test
+
+# The documentation site (MkDocs + Material): --strict fails on a broken link, a page
+# missing from the nav or any other warning.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --site-dir build/site
 
 # Every bench/*.py but the helper modules (_*.py, __init__.py); see bench/README.md.
 bench: $(STAMP)
