@@ -10,7 +10,7 @@
 # requirements.lock (every package pinned with its hashes), then the project itself without
 # resolving anything more. It is reinstalled only when the lock or pyproject.toml changes
 # (the stamp file records the last install). `make lock` re-resolves the lock after a
-# change to the dependencies in pyproject.toml (needs uv: `pip install uv`).
+# change to the dependencies in pyproject.toml (needs uv in the venv: `.venv/bin/pip install uv`).
 
 PYTHON ?= python3
 VENV := .venv
@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml requirements.lock | $(BIN)/python
 	@touch $@
 
 lock:
-	uv pip compile pyproject.toml build-requirements.in --extra test --extra docs --generate-hashes \
+	$(BIN)/uv pip compile pyproject.toml build-requirements.in --extra test --extra docs --generate-hashes \
 		--universal --python-version 3.11 -o requirements.lock
 
 # First run = the configured database is a SQLite file that does not exist yet: seed the
