@@ -23,8 +23,8 @@ import psycopg
 
 from bench._procs import percentile
 from engine.db import Database
-from engine.runs import run_workflow
 from engine.services.workflows import save_document
+from engine.triggers.new_executions import run_workflow
 
 WORKFLOW = "bench-cleanup-stream"
 

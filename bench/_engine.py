@@ -16,10 +16,10 @@ import sqlalchemy as sa
 
 from bench._procs import percentile, wait_until
 from engine.db import Database
-from engine.execution_store import EXECUTIONS
-from engine.execution_store import E as X
-from engine.runs import run_workflow
+from engine.execution.claims import EXECUTIONS
+from engine.execution.claims import E as X
 from engine.services.workflows import save_document
+from engine.triggers.new_executions import run_workflow
 
 WORKFLOW = "bench-webhook"
 FINAL = ("SUCCESS", "FAILED", "CANCELLED", "SKIPPED")

@@ -23,14 +23,14 @@ from bench._procs import Children
 PROFILED = "bench._profiled_consumer"
 # Functions worth naming in the CPU summary (substring of "function (file:line)").
 CPU_MARKERS = {
-    "batch thread (_run_claimed)": "_run_claimed (engine/executor.py",
-    "claim": "_claim (engine/executor.py",
-    "definition lookup": "get (engine/executor.py",
+    "batch thread (_run_claimed)": "_run_claimed (engine/execution/executor.py",
+    "claim": "_claim (engine/execution/executor.py",
+    "definition lookup": "get (engine/execution/executor.py",
     "step: run_action": "run_action (engine/actions/registry.py",
     "step: httpx send": "send (httpx/_client.py",
-    "step: templating": "engine/templating.py",
-    "commit round": "_commit (engine/executor.py",
-    "commit round: building rows": "write_round (engine/round_store.py",
+    "step: templating": "engine/definitions/templating.py",
+    "commit round": "_commit (engine/execution/executor.py",
+    "commit round: building rows": "write_round (engine/execution/commit_rounds.py",
     "SQLAlchemy execute": "execute (sqlalchemy/engine/base.py",
     "SQLAlchemy compile": "sqlalchemy/sql/compiler.py",
     "psycopg execute": "execute (psycopg/cursor.py",

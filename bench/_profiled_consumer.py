@@ -31,7 +31,7 @@ from huey import Huey
 from huey.bin.huey_consumer import consumer_main
 from sqlalchemy.dialects.postgresql import _psycopg_common as pg_psycopg
 
-from engine import attempt, executor, pg_store
+from engine.execution import attempt, executor, postgres_pipeline
 
 _local = threading.local()
 _lock = threading.Lock()
@@ -114,7 +114,8 @@ def _install() -> None:
     Executor = executor.Executor
     Executor._run_claimed = _timed("batch thread: claimed -> done", "claim")(Executor._run_claimed)  # type: ignore[method-assign]
     Executor._claim = _timed("claim: transaction, cap check, attempts", "claim")(Executor._claim)  # type: ignore[method-assign]
-    pg_store.claim_batch = _timed("claim: pipelined round trip", "claim")(pg_store.claim_batch)
+    pipelined = _timed("claim: pipelined round trip", "claim")
+    postgres_pipeline.claim_batch = pipelined(postgres_pipeline.claim_batch)
     attempt.run_action = _timed("step (run_action: webhook)", "step")(attempt.run_action)
     collect = _timed("wait for steps (drive thread)", "wait")(Executor._collect)
     Executor._collect = staticmethod(collect)  # type: ignore[method-assign,assignment]

@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 
 from engine.config import Settings
 from engine.db import connect_database, upgrade
-from engine.demo import seed_demo
+from engine.demo.seed import seed_demo
 
 
 class IdleQueue:

@@ -39,7 +39,7 @@ from bench._console_load import FinishedRunWriter, NewestRunWriter, process_star
 from bench._console_stats import Figure, figures_json, print_figures
 from engine.config import ConsoleSettings, Settings
 from engine.db import Database, connect_database, upgrade
-from engine.demo import seed_demo
+from engine.demo.seed import seed_demo
 from engine.services.executions import list_executions
 from wfconsole.app import WfConsoleApp
 from wfconsole.backend import EngineBackend

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._args import add_admin_url, print_load
 from engine.config import Settings
 from engine.db import connect_database, open_database, upgrade
-from engine.demo import DemoSummary, seed_demo
+from engine.demo.seed import DemoSummary, seed_demo
 
 BENCH_DB = "wf_bench_seed"
 

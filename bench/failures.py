@@ -1,7 +1,7 @@
 """How fast the failures screen's queries are at a million executions on PostgreSQL.
 
 Creates ``wf_fail_bench``, migrates it, seeds ``--executions`` demo runs of the past week
-(engine.demo), then times ``list_failure_clusters`` for each window and
+(engine.demo.seed), then times ``list_failure_clusters`` for each window and
 ``cluster_execution_ids`` for the biggest cluster. ``--unique-errors N`` then rewrites N
 of the last day's runs as FAILED with an error unique to each (ids and numbers in it:
 the worst case for the normaliser) and times again. The database is dropped at the end
@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._args import add_admin_url, print_load
 from engine.config import Settings
 from engine.db import Database, connect_database, upgrade
-from engine.demo import seed_demo
+from engine.demo.seed import seed_demo
 from engine.models import utcnow
 from engine.services.error_signature import _normalise
 from engine.services.failures import WINDOWS, cluster_execution_ids, list_failure_clusters

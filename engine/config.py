@@ -38,7 +38,7 @@ def data_dir() -> Path:
     """Where the local-first default keeps its database and queue files.
 
     Only computes the path: whoever creates files there goes through
-    engine/private_files.py, which makes the directory 0700 and the files 0600.
+    engine/security/private_files.py, which makes the directory 0700 and the files 0600.
     """
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 

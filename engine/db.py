@@ -2,7 +2,7 @@
 
 A SQLite database is created and migrated on first use; PostgreSQL is migrated only by
 ``wfconsole db upgrade`` and every other command on an un-migrated one says so. A SQLite
-file and the directories made for it are private to their owner (engine/private_files.py).
+file and the directories made for it are private to their owner (engine/security/private_files.py).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from sqlalchemy.exc import ArgumentError
 from sqlmodel import Session
 
 from engine.config import Settings
-from engine.crypto import Vault
-from engine.definition_cache import SESSION_KEY, WorkflowCache
-from engine.private_files import ensure_private_sqlite
+from engine.security.crypto import Vault
+from engine.security.private_files import ensure_private_sqlite
+from engine.workflow_cache.cache import SESSION_KEY, WorkflowCache
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # Less free space than this under a SQLite file that failed with an I/O error: a full disk.
@@ -139,11 +139,11 @@ class Database:
     engine: Engine
     read_engine: Engine
     vault: Vault = field(default_factory=Vault)
-    """Encrypts the secrets stored in definitions (engine/crypto.py)."""
+    """Encrypts the secrets stored in definitions (engine/security/crypto.py)."""
     has_replica: bool = False
     """True when ``read_engine`` is a read replica (``database.read_url``), which may lag."""
     workflow_cache: WorkflowCache = field(default_factory=WorkflowCache)
-    """Current workflows, hooks and listeners by key (engine/definition_cache.py)."""
+    """Current workflows, hooks and listeners by key (engine/workflow_cache/cache.py)."""
 
     def session(self) -> Session:
         """A read-write session (use as a context manager)."""

@@ -300,7 +300,7 @@ class AuditLog(SQLModel, table=True):
 class DefinitionGeneration(SQLModel, table=True):
     """One row whose ``gen`` grows by one in every transaction that changes a workflow.
 
-    The workflow cache (engine/definition_cache.py) keys its entries by the number, so a
+    The workflow cache (engine/workflow_cache/cache.py) keys its entries by the number, so a
     change committed by any process makes every cached lookup a miss.
     """
 
@@ -316,7 +316,7 @@ class QueueSigningKey(SQLModel, table=True):
 
     Written once, by whichever process of the deployment needs it first (insert if
     absent, then read back), and read once by every process that signs or checks queue
-    messages (engine/queue_messages.py). Unused while ``queue.signing_key`` is configured.
+    messages (engine/queue/messages.py). Unused while ``queue.signing_key`` is configured.
     """
 
     __tablename__ = "queue_signing_key"

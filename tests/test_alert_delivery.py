@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from engine import outbound
 from engine.alerts.check import AlertCheck, alerts_tick, check_alerts
 from engine.alerts.incidents import list_alerts
 from engine.config import Settings
 from engine.db import Database, create_db_engine
 from engine.models import Workflow
+from engine.security import outbound
 from tests import fake_slack as slack_fixtures
 from tests import http_sink as sink_fixtures
 from tests.actions.smtp_peer import SmtpPeer, free_port, smtp_server

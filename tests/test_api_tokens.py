@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from engine.db import Database
 from engine.models import Role
-from engine.roles import PermissionDenied
+from engine.security.roles import PermissionDenied
 from engine.services.tokens import (
     TokenNotFound,
     authenticate,

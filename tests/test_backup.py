@@ -218,7 +218,7 @@ def test_cli_restore_is_refused_while_an_execution_is_running(
     assert _table_digests(sqlite_db) == before
 
 
-# A restore writes a new workflow-cache token on purpose (engine/definition_cache.py).
+# A restore writes a new workflow-cache token on purpose (engine/workflow_cache/cache.py).
 RENEWED_BY_RESTORE = {"definition_generation"}
 
 
@@ -244,7 +244,7 @@ def _table_digests(db: Database) -> dict[str, tuple[int, str]]:
 def test_restore_onto_an_empty_database_gives_identical_tables(
     any_db: Database, tmp_path: Path
 ) -> None:
-    from engine.demo import seed_demo
+    from engine.demo.seed import seed_demo
 
     seed_demo(any_db, executions=200, actor="tester")
     path = create_backup(any_db, _settings(any_db, tmp_path)).path

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from engine import execution_store as store
-from engine.executor import Executor, Outcome
+from engine.execution import claims as store
+from engine.execution.executor import Executor, Outcome
 from engine.models import utcnow
-from engine.runs import run_workflow
 from engine.services.control import cancel_executions
-from engine.sweeper import sweep
+from engine.triggers.new_executions import run_workflow
+from engine.workers.sweeper import sweep
 from tests import test_executor
 from tests.http_sink import HttpSink, Reply
 from tests.test_executor import (

@@ -21,8 +21,8 @@ from engine.models import (
     table_of,
     utcnow,
 )
-from engine.periodic import cleanup_due
 from engine.services.workflows import save_document
+from engine.workers.housekeeping import cleanup_due
 from tests.conftest import settings_for_url
 from tests.test_cli_workflow import runner, write_config
 

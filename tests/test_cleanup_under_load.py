@@ -18,11 +18,11 @@ import pytest
 import sqlalchemy as sa
 
 from bench._cleanup_seed import libpq_url, seed_old_history, seed_unfinished
-from engine.execution_store import E
+from engine.execution.claims import E
 from engine.maintenance.cleanup import LOCK_TIMEOUT_MS, plan_cleanup, run_cleanup
 from engine.models import FINAL_STATUSES
-from engine.runs import run_workflow
 from engine.services.workflows import save_document
+from engine.triggers.new_executions import run_workflow
 from tests.consumers import Deployment, deployment, running_consumer, wait_until
 
 OLD_RUNS, LOGS_PER = 20_000, 5

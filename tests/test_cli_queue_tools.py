@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from engine import execution_store as store
 from engine.config import load_settings
 from engine.db import Database, open_database
-from engine.heartbeat import write_beat
+from engine.execution import claims as store
 from engine.models import utcnow
 from engine.queue import Queue
-from engine.runs import run_workflow
 from engine.services.workflows import save_document
+from engine.triggers.new_executions import run_workflow
+from engine.workers.heartbeat import write_beat
 from tests.test_executor import execution_row, workflow_document
 from wfconsole.cli import main
 

@@ -18,10 +18,10 @@ import pytest
 import sqlalchemy as sa
 
 from engine.alerts.models import AlertEvent
-from engine.api_token import ApiToken
 from engine.db import Database, open_database
 from engine.maintenance.backup import create_backup
 from engine.models import AuditLog, Role, User, Workflow, WorkflowExecution, table_of, utcnow
+from engine.security.api_tokens import ApiToken
 from engine.services.tokens import create_token
 from engine.services.workflow_admin import set_enabled
 from engine.services.workflows import save_document

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from engine import execution_store as store
-from engine import outbound
-from engine.executor import Executor
-from engine.runs import run_workflow
+from engine.execution import claims as store
+from engine.execution.executor import Executor
+from engine.security import outbound
 from engine.services.workflows import save_document
+from engine.triggers.new_executions import run_workflow
 from tests import http_sink as sink_fixtures
 from tests.consumers import Deployment, deployment, running_consumer, wait_until
 from tests.http_sink import HttpSink, Reply

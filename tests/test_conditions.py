@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from engine.conditions import (
+from engine.definitions.conditions import (
     MAX_DEPTH,
     AllOf,
     Condition,
@@ -20,7 +20,7 @@ from engine.conditions import (
     explain,
     parse_condition,
 )
-from engine.templating import MISSING
+from engine.definitions.templating import MISSING
 
 CONTRACT_EXAMPLE: dict[str, Any] = {
     "all": [

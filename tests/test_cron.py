@@ -12,13 +12,13 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from engine.config import Settings
-from engine.cron import cron_tick
 from engine.db import Database, session_scope
 from engine.models import AuditLog, WorkflowExecution, WorkflowTrigger, table_of
-from engine.periodic import cleanup_due
 from engine.queue import EmbeddedWorker, Queue
 from engine.services.workflow_admin import set_enabled
 from engine.services.workflows import save_document
+from engine.triggers.cron import cron_tick
+from engine.workers.housekeeping import cleanup_due
 from tests.conftest import settings_for_url
 
 NOW = datetime(2025, 3, 10, 12, 0, 30, tzinfo=UTC)
@@ -204,7 +204,7 @@ def test_after_a_long_outage_the_latest_fire_times_are_the_ones_kept(any_db: Dat
 
 
 def test_beyond_the_walk_limit_the_fire_times_just_before_now_are_taken() -> None:
-    from engine.cron import missed_fires
+    from engine.triggers.cron import missed_fires
 
     times, total = missed_fires("* * * * *", "UTC", NOW - timedelta(days=30), NOW, limit=3)
     assert total == 20_000
@@ -212,7 +212,7 @@ def test_beyond_the_walk_limit_the_fire_times_just_before_now_are_taken() -> Non
 
 
 def test_one_daily_cleanup_at_a_time_across_processes(postgres_db: Database) -> None:
-    from engine.periodic import LOCK_KEY, PeriodicWork
+    from engine.workers.housekeeping import LOCK_KEY, PeriodicWork
 
     settings = _settings(postgres_db)
     settings.retention.cleanup_time = "00:00"

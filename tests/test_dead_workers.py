@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from engine import execution_store as store
 from engine.db import Database
-from engine.heartbeat import dead_workers, process_exists
+from engine.execution import claims as store
 from engine.models import WorkerHeartbeat, table_of, utcnow
-from engine.sweeper import WORKER_LOST, sweep
+from engine.workers.heartbeat import dead_workers, process_exists
+from engine.workers.sweeper import WORKER_LOST, sweep
 from tests.test_executor import Engine, execution_row, make_engine
 
 INTERVAL = 1.0

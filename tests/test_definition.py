@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from engine.definition import (
+from engine.definitions.schema import (
     ACTION_TYPES,
     TRIGGER_TYPES,
     DefinitionError,

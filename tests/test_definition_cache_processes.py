@@ -25,9 +25,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from engine.config import CONFIG_ENV, Settings
 from engine.db import Database, connect_database
 from engine.models import WorkflowExecution, table_of
-from engine.runs import run_workflow
 from engine.services.workflow_admin import set_enabled
 from engine.services.workflows import save_document
+from engine.triggers.new_executions import run_workflow
 from tests.consumers import Deployment, deployment, running_consumer, wait_until
 from tests.test_http_hooks import Server
 

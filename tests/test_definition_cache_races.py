@@ -19,9 +19,14 @@ from engine.db import Database
 from engine.http.hooks import HooksChanged, hooks_on, start_hooks
 from engine.models import AuditLog, Workflow, WorkflowExecution, table_of
 from engine.queue import Queue
-from engine.runs import WorkflowDisabled, emit_event, emit_from_step, run_workflow
 from engine.services.workflows import save_document
-from engine.workflow_lookups import event_listeners, find_workflow
+from engine.triggers.new_executions import (
+    WorkflowDisabled,
+    emit_event,
+    emit_from_step,
+    run_workflow,
+)
+from engine.workflow_cache.lookups import event_listeners, find_workflow
 from tests.test_definition_cache import (  # noqa: F401  (fixture `queue`)
     ADMIN,
     NAME,

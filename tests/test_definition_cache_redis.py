@@ -19,12 +19,12 @@ import redis
 
 from engine.config import Settings
 from engine.db import Database, connect_database
-from engine.definition_cache import WorkflowCache
-from engine.definition_cache_redis import RedisMirror
-from engine.definition_generation import database_generation
 from engine.maintenance.backup import create_backup, restore_backup
 from engine.services.workflows import save_document
-from engine.workflow_lookups import find_workflow
+from engine.workflow_cache.cache import WorkflowCache
+from engine.workflow_cache.generation import database_generation
+from engine.workflow_cache.lookups import find_workflow
+from engine.workflow_cache.redis_store import RedisMirror
 from tests.consumers import redis_test_url
 from tests.test_definition_cache import (  # noqa: F401  (fixtures `connect`, `redis_prefix`)
     ADMIN,

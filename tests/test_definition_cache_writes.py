@@ -10,15 +10,15 @@ import pytest
 
 from engine.config import Settings
 from engine.db import Database
-from engine.definition import DefinitionError, validate_definition
-from engine.definition_generation import database_generation
+from engine.definitions.schema import DefinitionError, validate_definition
 from engine.maintenance.backup import create_backup, restore_backup
 from engine.services.secrets import rotate_secrets
 from engine.services.workflow_admin import delete_workflow, set_enabled
 from engine.services.workflow_editing import save_edited_workflow
 from engine.services.workflow_versions import roll_back
 from engine.services.workflows import save_definitions, save_document
-from engine.workflow_lookups import find_workflow
+from engine.workflow_cache.generation import database_generation
+from engine.workflow_cache.lookups import find_workflow
 
 ADMIN = "admin"
 NAME = "orders"

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-import engine.demo_bulk
-from engine.conditions import evaluate, parse_condition
+import engine.demo.bulk
 from engine.db import Database, connect_database, open_database, upgrade
-from engine.definition import ACTION_TYPES, TRIGGER_TYPES, validate_definition
-from engine.demo import DemoSummary, seed_demo, uuid7_at
-from engine.demo_workflows import DEMO_WORKFLOWS
+from engine.definitions.conditions import evaluate, parse_condition
+from engine.definitions.schema import ACTION_TYPES, TRIGGER_TYPES, validate_definition
+from engine.demo.seed import DemoSummary, seed_demo, uuid7_at
+from engine.demo.workflows import DEMO_WORKFLOWS
 from engine.models import FINAL_STATUSES, new_id
 from engine.services.executions import get_execution, list_executions
 from engine.services.workflows import list_workflows
@@ -249,7 +249,7 @@ def test_a_negative_count_is_refused(sqlite_db: Database) -> None:
 
 
 def test_progress_is_reported_per_chunk(sqlite_db: Database, monkeypatch: Any) -> None:
-    monkeypatch.setattr("engine.demo.CHUNK", 40)
+    monkeypatch.setattr("engine.demo.seed.CHUNK", 40)
     calls: list[tuple[int, int]] = []
     seed_demo(sqlite_db, executions=100, actor="tester", progress=lambda *c: calls.append(c))
     assert calls == [(40, 100), (80, 100), (100, 100)]
@@ -268,7 +268,7 @@ _SCHEMA = """SELECT 'i:' || indexname || ' ' || split_part(indexdef, ' WHERE ', 
 
 @pytest.fixture
 def bulk_postgres(monkeypatch: Any) -> Iterator[Database]:
-    monkeypatch.setattr(engine.demo_bulk, "BULK_MIN", 100)
+    monkeypatch.setattr(engine.demo.bulk, "BULK_MIN", 100)
     with fresh_postgres_url("wf_demo_bulk") as url:
         db = connect_database(settings_for_url(url))
         upgrade(db)
@@ -291,7 +291,7 @@ def test_a_failed_bulk_load_leaves_nothing_behind(
     def broken(*_: Any) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(engine.demo_bulk.PostgresWriter, "update_counters", broken)
+    monkeypatch.setattr(engine.demo.bulk.PostgresWriter, "update_counters", broken)
     with pytest.raises(RuntimeError, match="disk on fire"):
         seed_demo(bulk_postgres, executions=400, actor="tester")
     assert _rows(bulk_postgres, _SCHEMA) == schema

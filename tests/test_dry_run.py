@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from engine.definition import WorkflowDefinition, load_definition_text, validate_definition
-from engine.dry_run import dry_run
-from engine.sample_payload import sample_payload
+from engine.definitions.sample_payload import sample_payload
+from engine.definitions.schema import WorkflowDefinition, load_definition_text, validate_definition
+from engine.execution.dry_run import dry_run
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "large-invoice-alert.json"
 

@@ -7,10 +7,10 @@ from typing import Any
 from sqlmodel import col, select
 
 from engine.db import Database, session_scope
-from engine.executor import Executor
+from engine.execution.executor import Executor
 from engine.models import WorkflowExecution, WorkflowExecutionLog
-from engine.runs import emit_from_step, run_workflow
 from engine.services.workflows import save_document
+from engine.triggers.new_executions import emit_from_step, run_workflow
 from tests.conftest import settings_for_url
 
 

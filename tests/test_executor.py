@@ -16,17 +16,17 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import SQLModel
 
-from engine import execution_store as store
-from engine import outbound
 from engine.config import Settings
 from engine.db import Database, connect_database, open_database, upgrade
-from engine.executor import Executor, Outcome
+from engine.execution import claims as store
+from engine.execution.executor import Executor, Outcome
 from engine.models import FINAL_STATUSES, utcnow
 from engine.queue import Queue
-from engine.runs import run_workflow
+from engine.security import outbound
 from engine.services.control import cancel_executions, retry_executions
 from engine.services.workflows import save_document
-from engine.sweeper import WORKER_LOST, sweep
+from engine.triggers.new_executions import run_workflow
+from engine.workers.sweeper import WORKER_LOST, sweep
 from tests import http_sink as sink_fixtures
 from tests.conftest import settings_for_url
 from tests.http_sink import HttpSink, Reply

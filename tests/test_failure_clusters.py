@@ -17,7 +17,7 @@ from engine.models import (
     WorkflowExecution,
     WorkflowExecutionStep,
 )
-from engine.roles import PermissionDenied
+from engine.security.roles import PermissionDenied
 from engine.services.failures import (
     NO_ACTION,
     ClusterKey,

@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from engine import outbound
-from engine.outbound import (
+from engine.security import outbound
+from engine.security.outbound import (
     BlockedTarget,
     GuardedTransport,
     OutboundPolicy,

@@ -21,14 +21,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from engine import execution_store as store
-from engine import outbound
-from engine.executor import LEASE_GRACE
-from engine.heartbeat import ALIVE_INTERVALS
+from engine.execution import claims as store
+from engine.execution.executor import LEASE_GRACE
 from engine.models import FINAL_STATUSES, utcnow
 from engine.queue import EmbeddedWorker, Queue
-from engine.runs import run_workflow
+from engine.security import outbound
 from engine.services.workflows import save_document
+from engine.triggers.new_executions import run_workflow
+from engine.workers.heartbeat import ALIVE_INTERVALS
 from tests import http_sink as sink_fixtures
 from tests.consumers import (
     SWEEP_INTERVAL,

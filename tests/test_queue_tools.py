@@ -16,15 +16,13 @@ import pytest
 import redis
 from sqlmodel import select
 
-from engine import execution_store as store
-from engine import outbound
 from engine.db import session_scope
-from engine.heartbeat import write_beat
+from engine.execution import claims as store
 from engine.models import AuditLog, utcnow
 from engine.queue import EmbeddedWorker, make_huey
-from engine.queue_locks import held_locks, hold_lock
-from engine.roles import PermissionDenied
-from engine.runs import run_workflow
+from engine.queue.locks import held_locks, hold_lock
+from engine.security import outbound
+from engine.security.roles import PermissionDenied
 from engine.services.queue_tools import (
     FlushResult,
     QueueReport,
@@ -32,7 +30,9 @@ from engine.services.queue_tools import (
     inspect_queue,
 )
 from engine.services.workflows import save_document
-from engine.sweeper import sweep
+from engine.triggers.new_executions import run_workflow
+from engine.workers.heartbeat import write_beat
+from engine.workers.sweeper import sweep
 from tests import http_sink as sink_fixtures
 from tests.consumers import Deployment, deployment, wait_until
 from tests.http_sink import HttpSink, Reply

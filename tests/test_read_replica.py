@@ -24,15 +24,15 @@ from starlette.routing import Mount, Route
 
 from engine.config import ConsoleSettings, Settings
 from engine.db import Database, connect_database
-from engine.executor import Executor
+from engine.execution.executor import Executor
 from engine.http.app import create_app
 from engine.maintenance.backup import BackupError
 from engine.queue import Queue
-from engine.runs import run_workflow
 from engine.services.executions import ExecutionNotFound, get_execution
 from engine.services.maintenance import restore_database
 from engine.services.tokens import create_token
 from engine.services.workflows import list_workflows, save_document
+from engine.triggers.new_executions import run_workflow
 from tests.conftest import settings_for_url
 from tests.console.conftest import (
     BASE_TIME,

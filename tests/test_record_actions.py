@@ -17,10 +17,10 @@ from engine.actions.record_actions import (
     run_create_project,
     run_create_task,
 )
+from engine.actions.record_tables import Invoice, Project, Task
 from engine.actions.registry import ActionOutput, ActionRunner, StepContext
 from engine.config import Settings
 from engine.db import Database
-from engine.records import Invoice, Project, Task
 
 
 def ctx_for(db: Database, execution_id: str = "exec-1", step_index: int = 0) -> StepContext:
@@ -150,7 +150,7 @@ def test_summary_is_one_line_for_a_multi_line_title(any_db: Database) -> None:
 def test_a_project_keeps_its_name_through_the_registry(any_db: Database) -> None:
     # ``name`` labels a step in every other action; for create_project it is the project.
     from engine.actions.registry import run_action
-    from engine.definition import validate_definition
+    from engine.definitions.schema import validate_definition
 
     definition = validate_definition(
         {

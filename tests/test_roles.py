@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.models import Role
-from engine.roles import Permission, PermissionDenied, allows, denial, require
+from engine.security.roles import Permission, PermissionDenied, allows, denial, require
 
 EXPECTED = {
     Role.VIEWER: {Permission.READ},

@@ -7,7 +7,7 @@ from itertools import pairwise
 
 import pytest
 
-from engine.schedule import next_fire_times
+from engine.triggers.schedule import next_fire_times
 
 
 def utc(*args: int) -> datetime:

@@ -17,14 +17,14 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import SQLModel
 
-from engine import outbound
 from engine.config import Settings
-from engine.crypto import Vault, generate_key
 from engine.db import Database
-from engine.executor import Executor
+from engine.execution.executor import Executor
 from engine.queue import Queue
-from engine.runs import run_workflow
+from engine.security import outbound
+from engine.security.crypto import Vault, generate_key
 from engine.services.workflows import save_document
+from engine.triggers.new_executions import run_workflow
 from tests.console.conftest import screen_text
 from tests.http_sink import HttpSink, Reply
 from tests.test_executor import make_due

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from engine.crypto import KEY_FILE_NAME, SecretKeyError, Vault, generate_key, is_encrypted
 from engine.db import Database, open_database
-from engine.definition import DefinitionError
-from engine.secret_fields import MASK
-from engine.secrets_env import MissingSecret, resolve
+from engine.definitions.schema import DefinitionError
+from engine.security.crypto import KEY_FILE_NAME, SecretKeyError, Vault, generate_key, is_encrypted
+from engine.security.env_references import MissingSecret, resolve
+from engine.security.secret_fields import MASK
 from engine.services.secrets import rotate_secrets, secrets_status
 from engine.services.workflow_versions import diff_versions, roll_back
 from engine.services.workflows import export_documents, save_document
@@ -249,8 +249,8 @@ def test_rotation_changes_nothing_when_a_value_cannot_be_decrypted(
 
 
 def test_dry_run_masks_literal_secrets(keyed_db: Database) -> None:
-    from engine.definition import validate_definition
-    from engine.dry_run import dry_run
+    from engine.definitions.schema import validate_definition
+    from engine.execution.dry_run import dry_run
 
     result = dry_run(validate_definition(secret_document()), {})
 
@@ -264,7 +264,7 @@ def test_dry_run_masks_literal_secrets(keyed_db: Database) -> None:
 def test_header_values_expand_embedded_references_and_decrypt(
     keyed_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from engine.secrets_env import expand
+    from engine.security.env_references import expand
 
     monkeypatch.setenv("ERP_TOKEN", "t0ken")
     token = keyed_db.vault.encrypt(TOKEN)
@@ -276,7 +276,7 @@ def test_header_values_expand_embedded_references_and_decrypt(
 
 
 def test_fragments_cover_the_token_and_the_url_path() -> None:
-    from engine.secret_fields import fragments
+    from engine.security.secret_fields import fragments
 
     assert "api-canary-51d2e8" in fragments(TOKEN)
     pieces = fragments(SLACK_URL)

@@ -14,7 +14,7 @@ import pytest
 from engine.alerts.check import check_alerts
 from engine.config import Settings
 from engine.db import Database
-from engine.observability import init_sentry, sentry_active, shutdown_sentry
+from engine.error_reporting import init_sentry, sentry_active, shutdown_sentry
 from tests import http_sink as sink_fixtures
 from tests.alert_seed import NOW
 from tests.http_sink import HttpSink, RecordedRequest

@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from engine import outbound
 from engine.http.signature import sign
 from engine.models import utcnow
+from engine.security import outbound
 from engine.services.workers import list_workers
 from engine.services.workflows import save_document
 from tests import http_sink as sink_fixtures

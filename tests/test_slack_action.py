@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from engine import outbound
 from engine.actions.errors import ActionError
 from engine.actions.registry import ActionOutput, StepContext
 from engine.actions.secret_references import render_fields
 from engine.actions.slack_action import run_slack
 from engine.config import Settings
 from engine.db import Database
+from engine.security import outbound
 from tests import fake_slack as fake_slack_fixtures
 from tests.fake_slack import BOT_TOKEN, WEBHOOK_PATH, FakeSlack
 

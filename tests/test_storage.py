@@ -14,9 +14,6 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, col, func, select
 
-import engine.alerts.models  # its table belongs to the compared metadata
-import engine.api_token  # its table belongs to the compared metadata
-import engine.records  # noqa: F401  (its tables belong to the compared metadata)
 from engine.config import Settings
 from engine.db import (
     Database,
@@ -28,7 +25,7 @@ from engine.db import (
     open_database,
     upgrade,
 )
-from engine.definition import DefinitionError
+from engine.definitions.schema import DefinitionError
 from engine.models import (
     User,
     Workflow,

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from engine import outbound
 from engine.actions.errors import ActionError
 from engine.actions.registry import ActionOutput, StepContext
 from engine.actions.teams_action import run_teams
 from engine.config import Settings
 from engine.db import Database
+from engine.security import outbound
 from tests import http_sink as sink_fixtures
 from tests.http_sink import HttpSink, Reply
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.templating import (
+from engine.definitions.templating import (
     MISSING,
     MissingPath,
     TemplateError,

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from engine import outbound
 from engine.actions.errors import ActionError
 from engine.actions.webhook import (
     BODY_LIMIT_CHARS,
@@ -18,7 +17,8 @@ from engine.actions.webhook import (
     WebhookRequest,
     send_webhook,
 )
-from engine.outbound import OutboundPolicy
+from engine.security import outbound
+from engine.security.outbound import OutboundPolicy
 from tests import http_sink as sink_fixtures
 from tests.http_sink import HttpSink, Reply
 

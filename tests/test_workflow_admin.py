@@ -11,11 +11,11 @@ from sqlmodel import col, func, select
 
 from engine.config import Settings
 from engine.db import Database, session_scope
-from engine.definition import validate_definition
+from engine.definitions.schema import validate_definition
+from engine.definitions.starter_templates import template_document, workflow_templates
 from engine.models import AuditLog, Role, Workflow, WorkflowExecution, WorkflowVersion
 from engine.queue import Queue
-from engine.roles import PermissionDenied
-from engine.runs import WorkflowDisabled
+from engine.security.roles import PermissionDenied
 from engine.services.audit import ensure_user
 from engine.services.workflow_admin import (
     count_executions,
@@ -32,7 +32,7 @@ from engine.services.workflow_versions import (
     roll_back,
 )
 from engine.services.workflows import WorkflowNotFound, list_versions, save_document
-from engine.workflow_templates import template_document, workflow_templates
+from engine.triggers.new_executions import WorkflowDisabled
 
 ADMIN = "admin"  # the first user of a database is its SUPER_ADMIN
 

@@ -24,7 +24,6 @@ from engine.maintenance.cleanup import CleanupPlan, CleanupResult
 from engine.maintenance.cleanup import Progress as CleanupProgress
 from engine.maintenance.vacuum import Progress as VacuumProgress
 from engine.maintenance.vacuum import VacuumResult
-from engine.runs import Dispatcher
 from engine.services.audit import ensure_user
 from engine.services.blast_radius import BlastRadius
 from engine.services.blast_radius import preview_cancel as _preview_cancel
@@ -74,6 +73,7 @@ from engine.services.workflows import (
     list_versions,
 )
 from engine.services.workflows import list_workflows as _list_workflows
+from engine.triggers.new_executions import Dispatcher
 
 QueueKind = Literal["sqlite", "redis"]
 READ_PRIMARY_AFTER_CHANGE = 5.0

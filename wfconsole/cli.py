@@ -76,7 +76,7 @@ def _resolve(handler: str | Handler) -> Handler:
 def _user_errors() -> tuple[type[BaseException], ...]:
     from engine.config import ConfigError
     from engine.db import DatabaseError
-    from engine.definition import DefinitionError
+    from engine.definitions.schema import DefinitionError
     from engine.services.workflows import WorkflowNotFound
 
     return (UserError, ConfigError, DatabaseError, DefinitionError, WorkflowNotFound)
@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:
-        from engine.roles import PermissionDenied
+        from engine.security.roles import PermissionDenied
 
         if isinstance(exc, PermissionDenied):
             # The same check and wording as the console's and the API's refusals.

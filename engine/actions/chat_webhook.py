@@ -14,13 +14,13 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from engine import secrets_env
 from engine.actions.errors import ActionError
 from engine.actions.registry import StepContext
 from engine.actions.webhook import WebhookRequest, WebhookResponse, send_webhook
 from engine.actions.webhook_action import policy_for, redact
-from engine.crypto import Vault
-from engine.secret_fields import fragments
+from engine.security import env_references
+from engine.security.crypto import Vault
+from engine.security.secret_fields import fragments
 
 _ERROR_BODY_CHARS = 200
 _ONE_ATTEMPT_PREFIX = "webhook failed after 1 attempt(s): "
@@ -72,8 +72,8 @@ def webhook_url(
         url = own
     else:
         try:
-            url = secrets_env.resolve(raw, vault=vault).strip()
-        except secrets_env.MissingSecret as exc:
+            url = env_references.resolve(raw, vault=vault).strip()
+        except env_references.MissingSecret as exc:
             raise ActionError(f"{service} webhook URL: {exc}", transient=False) from None
     try:
         parts = urlsplit(url)

@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from sqlmodel import SQLModel, select
 
 from engine.actions.errors import ActionError
+from engine.actions.record_tables import AMOUNT_DIGITS, AMOUNT_PLACES, Invoice, Project, Task
 from engine.actions.registry import ActionOutput, StepContext, action
-from engine.records import AMOUNT_DIGITS, AMOUNT_PLACES, Invoice, Project, Task
 
 Record = TypeVar("Record", Task, Project, Invoice)
 

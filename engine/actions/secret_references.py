@@ -20,10 +20,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.actions.errors import ActionError
-from engine.crypto import Vault
-from engine.secret_fields import is_secret_header
-from engine.secrets_env import MissingSecret, expand, resolve
-from engine.templating import render_value, render_with_literals
+from engine.definitions.templating import render_value, render_with_literals
+from engine.security.crypto import Vault
+from engine.security.env_references import MissingSecret, expand, resolve
+from engine.security.secret_fields import is_secret_header
 
 # Action type → its fields whose whole value may be a reference (a string or a list of them).
 WHOLE_REFERENCE_FIELDS: dict[str, tuple[str, ...]] = {

@@ -25,7 +25,7 @@ from engine.actions.chat_webhook import post_json, webhook_url
 from engine.actions.errors import ActionError
 from engine.actions.registry import ActionOutput, StepContext, action
 from engine.actions.webhook_action import policy_for
-from engine.outbound import BlockedTarget, resolve_and_check
+from engine.security.outbound import BlockedTarget, resolve_and_check
 
 DEFAULT_API_BASE_URL = "https://slack.com/api/"
 

@@ -1,7 +1,7 @@
 """The twilio library's HTTP layer on our guarded httpx client, bounded by a deadline.
 
 twilio's ``Client`` takes an ``http_client``; this one sends through
-``engine.outbound`` (outbound-safety check, no proxies from the environment) and tells
+``engine.security.outbound`` (outbound-safety check, no proxies from the environment) and tells
 apart a request that never reached Twilio (safe to send again) from one that was sent
 but got no answer (the SMS may exist: sending again could deliver it twice).
 """
@@ -16,7 +16,7 @@ import httpx
 from twilio.http import HttpClient
 from twilio.http.response import Response
 
-from engine.outbound import BlockedTarget, OutboundPolicy, make_client
+from engine.security.outbound import BlockedTarget, OutboundPolicy, make_client
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 
 from engine.actions.errors import ActionError
-from engine.http_transport import RedirectRefused
-from engine.outbound import BlockedTarget, OutboundPolicy, get_client
+from engine.security.outbound import BlockedTarget, OutboundPolicy, get_client
+from engine.security.outbound_transport import RedirectRefused
 
 logger = logging.getLogger(__name__)
 

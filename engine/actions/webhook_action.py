@@ -7,8 +7,8 @@ from typing import Any
 from engine.actions.errors import ActionError
 from engine.actions.registry import ActionOutput, StepContext, action
 from engine.actions.webhook import WebhookRequest, send_webhook
-from engine.outbound import OutboundPolicy
-from engine.secret_fields import MASK, fragments, is_secret_header
+from engine.security.outbound import OutboundPolicy
+from engine.security.secret_fields import MASK, fragments, is_secret_header
 
 
 def policy_for(ctx: StepContext) -> OutboundPolicy:

@@ -15,7 +15,7 @@ from engine.alerts.delivery import notify_alerts
 from engine.alerts.incidents import AlertRow, evaluate_alerts
 from engine.config import Settings
 from engine.db import Database
-from engine.observability import capture_alert
+from engine.error_reporting import capture_alert
 from engine.services.metrics import QueueCounter
 
 log = logging.getLogger(__name__)

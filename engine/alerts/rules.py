@@ -19,9 +19,9 @@ from croniter import croniter
 from engine.config import Settings
 from engine.db import Database
 from engine.models import ExecutionStatus, Workflow, WorkflowExecution, WorkflowTrigger, table_of
-from engine.schedule import next_fire_times
 from engine.services.metrics import QueueCounter, active_executions, utc
 from engine.services.workers import list_workers
+from engine.triggers.schedule import next_fire_times
 
 _executions = table_of(WorkflowExecution)
 _workflows = table_of(Workflow)
@@ -121,7 +121,7 @@ def no_worker(db: Database, settings: Settings, now: datetime) -> Findings:
 
 def previous_fire_time(cron: str, timezone: str, at: datetime) -> datetime | None:
     """The last time ``cron`` fired at or before ``at`` (aware UTC), by the cron tick's
-    daylight-saving rules (``engine.schedule``); None when it never did."""
+    daylight-saving rules (``engine.triggers.schedule``); None when it never did."""
     try:
         local = at.astimezone(ZoneInfo(timezone))
         iterator = croniter(cron, local)

@@ -34,6 +34,7 @@ from starlette.routing import Route
 
 from engine.config import Settings
 from engine.db import Database
+from engine.definitions.json_values import MAX_VALUE_DEPTH, json_value_problem, nested_deeper_than
 from engine.http.api import api_mount
 from engine.http.api.common import error_response
 from engine.http.clients import ForwardedClient, TrustedProxies
@@ -42,9 +43,8 @@ from engine.http.hooks import Hook, HooksChanged, hooks_on, start_hooks
 from engine.http.limits import Limits
 from engine.http.metrics import metrics_endpoint
 from engine.http.signature import SignatureError, parse, verify
-from engine.json_values import MAX_VALUE_DEPTH, json_value_problem, nested_deeper_than
-from engine.runs import Dispatcher
-from engine.secrets_env import MissingSecret, resolve
+from engine.security.env_references import MissingSecret, resolve
+from engine.triggers.new_executions import Dispatcher
 
 log = logging.getLogger("wfconsole.http")
 SIGNATURE_HEADER = "x-wf-signature"

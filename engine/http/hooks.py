@@ -7,8 +7,8 @@ from typing import Any
 
 from engine.db import Database
 from engine.models import utcnow
-from engine.runs import Dispatcher, _row, dispatch_all, insert_executions
-from engine.workflow_lookups import Hook, webhook_hooks
+from engine.triggers.new_executions import Dispatcher, _row, dispatch_all, insert_executions
+from engine.workflow_cache.lookups import Hook, webhook_hooks
 
 log = logging.getLogger("wfconsole.http")
 __all__ = ["Hook", "HooksChanged", "hooks_on", "start_hooks"]
@@ -27,7 +27,7 @@ class HooksChanged(Exception):
 def hooks_on(db: Database, path: str) -> list[Hook]:
     """Every enabled workflow with a webhook trigger on ``path``.
 
-    From the workflow cache: no query while nothing changed (engine/definition_cache.py);
+    From the workflow cache: no query while nothing changed (engine/workflow_cache/cache.py);
     a miss reads the primary, since a lagging replica would answer 404 for a hook saved a
     moment ago, and a sender takes a 404 as final.
     """

@@ -8,7 +8,7 @@ outcomes, success ratio, mean and p95 duration from ``idx_execution_completed``,
 workers from their heartbeat rows. A database or queue that does not answer turns its
 ``wfconsole_up`` sample to 0 instead of failing the scrape.
 
-The workflow cache's hits and misses (engine/definition_cache.py) are this process's own
+The workflow cache's hits and misses (engine/workflow_cache/cache.py) are this process's own
 counts, by kind of lookup: each ``serve`` process reports its webhook lookups, so sum
 them across processes. (The executor's cache of definition versions, in the workers,
 is not counted: versions never change, so it only ever misses once per version.)
@@ -30,10 +30,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from engine.db import Database
-from engine.definition_cache import CacheStats
 from engine.services.metrics import QueueCounter, active_executions, period_summary
 from engine.services.statistics import duration_figures, workflow_totals
 from engine.services.workers import list_workers
+from engine.workflow_cache.cache import CacheStats
 
 log = logging.getLogger("wfconsole.http")
 PREFIX = "wfconsole"

@@ -26,10 +26,10 @@ from sqlalchemy.engine import URL, make_url
 
 from engine.config import Settings, data_dir
 from engine.db import Database
-from engine.definition_cache import mark_restored
 from engine.maintenance.backup_file import BackupInfo, BackupWriter, payload, verify
 from engine.models import utcnow
-from engine.private_files import ensure_private_dir, ensure_private_sqlite
+from engine.security.private_files import ensure_private_dir, ensure_private_sqlite
+from engine.workflow_cache.cache import mark_restored
 
 NAME_PREFIX, NAME_SUFFIX = "wfconsole-", ".backup"
 STAMP = "%Y%m%dT%H%M%SZ"

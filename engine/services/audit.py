@@ -9,7 +9,7 @@ from sqlmodel import Session, func, select
 
 from engine.db import Database, session_scope
 from engine.models import AuditLog, Role, User
-from engine.roles import Permission, require
+from engine.security.roles import Permission, require
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from engine.db import Database
-from engine.execution_store import E
+from engine.execution.claims import E
 from engine.models import ExecutionStatus, WorkflowVersion, table_of
 from engine.services.control import RETRYABLE
 

@@ -9,12 +9,12 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from engine.db import Database
-from engine.execution_store import EXECUTIONS, WORKFLOWS, E, W, bump_counters
+from engine.execution.claims import EXECUTIONS, WORKFLOWS, E, W, bump_counters
 from engine.models import AuditLog, ExecutionStatus, table_of, utcnow
-from engine.roles import Permission
-from engine.runs import Dispatcher, dispatch_all
+from engine.security.roles import Permission
 from engine.services.audit import authorize
 from engine.services.executions import ExecutionNotFound
+from engine.triggers.new_executions import Dispatcher, dispatch_all
 
 RETRYABLE = (ExecutionStatus.FAILED.value, ExecutionStatus.CANCELLED.value)
 ID_CHUNK = 1000

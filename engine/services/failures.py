@@ -26,12 +26,12 @@ from typing import Any, Final
 import sqlalchemy as sa
 
 from engine.db import Database
-from engine.execution_store import WORKFLOWS, E, W
+from engine.execution.claims import WORKFLOWS, E, W
 from engine.models import ExecutionStatus, WorkflowVersion, table_of
-from engine.runs import Dispatcher
 from engine.services.control import retry_executions
 from engine.services.error_signature import MAX_INPUT, classify_error, normalise_error
 from engine.services.executions import ExecutionRow
+from engine.triggers.new_executions import Dispatcher
 
 __all__ = [
     "NO_ACTION",

@@ -39,7 +39,7 @@ from engine.maintenance.cleanup import (
 from engine.maintenance.vacuum import Progress as VacuumProgress
 from engine.maintenance.vacuum import VacuumResult, database_size, vacuum
 from engine.models import ExecutionStatus, WorkflowExecution, table_of
-from engine.roles import Permission
+from engine.security.roles import Permission
 from engine.services.audit import audit_change, require_permission
 from engine.services.health import first_line
 

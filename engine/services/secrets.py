@@ -1,7 +1,7 @@
 """Stored secrets as a whole: how many there are, whether they decrypt, key rotation.
 
 Secrets live inside definitions (``workflow`` rows and every ``workflow_version``), see
-engine/secret_fields.py. Rotation re-encrypts each one under the newest key of
+engine/security/secret_fields.py. Rotation re-encrypts each one under the newest key of
 ENCRYPTION_KEY and encrypts any plaintext left from before encryption existed, in one
 transaction: if any value cannot be decrypted, nothing changes.
 """
@@ -14,14 +14,14 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from engine.crypto import KeyConfigError, SecretKeyError, Vault, is_encrypted
 from engine.db import Database, session_scope
-from engine.definition_cache import mark_changed
 from engine.models import Workflow, WorkflowVersion
-from engine.roles import Permission
-from engine.secret_fields import is_literal, map_secrets, secret_slots
+from engine.security.crypto import KeyConfigError, SecretKeyError, Vault, is_encrypted
+from engine.security.roles import Permission
+from engine.security.secret_fields import is_literal, map_secrets, secret_slots
 from engine.services.audit import record_audit
 from engine.services.workflow_admin import authorize
+from engine.workflow_cache.cache import mark_changed
 
 BATCH_SIZE = 200
 

@@ -27,10 +27,10 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from engine.api_token import ApiToken
 from engine.db import Database, session_scope
 from engine.models import User, utcnow
-from engine.roles import Permission, allows, require
+from engine.security.api_tokens import ApiToken
+from engine.security.roles import Permission, allows, require
 from engine.services.audit import ensure_user, record_audit
 from engine.services.users import UserNotFound
 

@@ -21,10 +21,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from engine.api_token import ApiToken
 from engine.db import Database, session_scope
 from engine.models import Role, User, table_of, utcnow
-from engine.roles import Permission
+from engine.security.api_tokens import ApiToken
+from engine.security.roles import Permission
 from engine.services.audit import authorize, record_audit
 
 MAX_USERNAME = 128

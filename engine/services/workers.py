@@ -1,4 +1,4 @@
-"""Which worker processes are alive, from their heartbeats (see ``engine.heartbeat``)."""
+"""Which worker processes are alive, from their heartbeats (see ``engine.workers.heartbeat``)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from engine.db import Database
-from engine.heartbeat import alive_since
 from engine.models import WorkerHeartbeat, table_of
 from engine.services.metrics import utc
+from engine.workers.heartbeat import alive_since
 
 _heartbeats = table_of(WorkerHeartbeat)
 

@@ -1,6 +1,6 @@
 """Operator changes to a workflow: enable/disable, delete, run now, and its schedule preview.
 
-Every change checks the actor's role (``engine.roles``) and writes its audit row in the
+Every change checks the actor's role (``engine.security.roles``) and writes its audit row in the
 same transaction as the change.
 """
 
@@ -14,13 +14,13 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from engine.db import Database, session_scope
-from engine.definition_cache import mark_changed
 from engine.models import Workflow, WorkflowExecution, utcnow
-from engine.roles import Permission
-from engine.runs import Dispatcher, run_workflow
-from engine.schedule import DEFAULT_COUNT, next_fire_times
+from engine.security.roles import Permission
 from engine.services.audit import authorize, record_audit
 from engine.services.workflows import WorkflowNotFound
+from engine.triggers.new_executions import Dispatcher, run_workflow
+from engine.triggers.schedule import DEFAULT_COUNT, next_fire_times
+from engine.workflow_cache.cache import mark_changed
 
 
 def _workflow(session: Session, name: str, *, lock: bool = False) -> Workflow:

@@ -14,10 +14,10 @@ from typing import Any
 from sqlmodel import Session, select
 
 from engine.db import Database, session_scope
-from engine.definition import DefinitionError, validate_definition
+from engine.definitions.schema import DefinitionError, validate_definition
 from engine.models import Workflow, WorkflowVersion
-from engine.roles import Permission
-from engine.secret_fields import masked
+from engine.security.roles import Permission
+from engine.security.secret_fields import masked
 from engine.services.audit import record_audit
 from engine.services.workflow_admin import authorize
 from engine.services.workflows import (

@@ -9,9 +9,8 @@ from typing import Any, Literal
 
 from sqlmodel import Session, col, select
 
-from engine.crypto import Vault
 from engine.db import Database, session_scope
-from engine.definition import (
+from engine.definitions.schema import (
     DefinitionError,
     EventTrigger,
     ScheduleTrigger,
@@ -19,11 +18,12 @@ from engine.definition import (
     WorkflowDefinition,
     validate_definition,
 )
-from engine.definition_cache import mark_changed
 from engine.models import Workflow, WorkflowTrigger, WorkflowVersion, utcnow
-from engine.roles import Permission
-from engine.secret_fields import seal
+from engine.security.crypto import Vault
+from engine.security.roles import Permission
+from engine.security.secret_fields import seal
 from engine.services.audit import authorize, ensure_user, record_audit
+from engine.workflow_cache.cache import mark_changed
 
 DOCUMENT_FIELDS = (
     "name",
@@ -141,7 +141,7 @@ def save_definition_in(
     """Upsert one definition by name in the caller's transaction; bumps version on change.
 
     Literal secrets are encrypted with ``vault`` before anything is written (see
-    engine/secret_fields.py); an unchanged secret keeps its stored token.
+    engine/security/secret_fields.py); an unchanged secret keeps its stored token.
     """
     user = ensure_user(session, actor)
     workflow = session.exec(

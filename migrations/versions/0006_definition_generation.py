@@ -2,7 +2,7 @@
 
 Every transaction that saves, enables, disables, deletes, rolls back or re-encrypts a
 workflow adds one to ``gen`` (``UPDATE … SET gen = gen + 1 RETURNING gen``); the cache
-(engine/definition_cache.py) keys its entries by the number, so no process serves a
+(engine/workflow_cache/cache.py) keys its entries by the number, so no process serves a
 definition older than the last commit. The number starts at the creation time in
 milliseconds, so a database created again never reuses a number a shared Redis still
 holds entries for.

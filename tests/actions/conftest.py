@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from engine import outbound
+from engine.security import outbound
 
 
 @pytest.fixture(autouse=True)

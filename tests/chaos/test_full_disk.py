@@ -26,11 +26,11 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from engine import outbound
 from engine.config import CONFIG_ENV
 from engine.db import open_database
-from engine.execution_store import EXECUTIONS
-from engine.sweeper import STALE_PENDING
+from engine.execution.claims import EXECUTIONS
+from engine.security import outbound
+from engine.workers.sweeper import STALE_PENDING
 from tests import http_sink as sink_fixtures
 from tests.chaos.harness import (
     all_final,

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from engine import outbound
-from engine.execution_store import EXECUTIONS
-from engine.executor import LEASE_GRACE
-from engine.runs import run_workflow
-from engine.sweeper import STALE_PENDING
+from engine.execution.claims import EXECUTIONS
+from engine.execution.executor import LEASE_GRACE
+from engine.security import outbound
+from engine.triggers.new_executions import run_workflow
+from engine.workers.sweeper import STALE_PENDING
 from tests import http_sink as sink_fixtures
 from tests.chaos.harness import (
     E,

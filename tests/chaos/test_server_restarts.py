@@ -17,12 +17,12 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from engine import outbound
 from engine.db import Database
-from engine.execution_store import W
-from engine.executor import LEASE_GRACE
-from engine.runs import run_workflow
-from engine.sweeper import STALE_PENDING
+from engine.execution.claims import W
+from engine.execution.executor import LEASE_GRACE
+from engine.security import outbound
+from engine.triggers.new_executions import run_workflow
+from engine.workers.sweeper import STALE_PENDING
 from tests import http_sink as sink_fixtures
 from tests.chaos.harness import (
     all_final,

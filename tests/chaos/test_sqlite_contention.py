@@ -22,10 +22,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from engine import execution_store as store
-from engine import outbound
 from engine.config import ConsoleSettings
 from engine.db import open_database
+from engine.execution import claims as store
+from engine.security import outbound
 from tests import http_sink as sink_fixtures
 from tests.chaos.harness import (
     all_final,

@@ -12,10 +12,10 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from engine import execution_store as store
 from engine.db import Database, session_scope
-from engine.heartbeat import write_beat
+from engine.execution import claims as store
 from engine.models import AuditLog, WorkflowExecution, utcnow
+from engine.workers.heartbeat import write_beat
 from tests.console.conftest import Settle, screen_text
 from tests.console.helpers import log_text, notes, press_settled, set_role
 from wfconsole.app import WfConsoleApp, screen_commands

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from engine.queue_locks import HeldLock
+from engine.queue.locks import HeldLock
 from engine.services.maintenance import BackupFile, MaintenanceOverview
 from engine.services.queue_tools import QueueLock, QueueReport, StaleLease
 from tests.console.conftest import settle_app

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from sqlmodel import func, select
 
 from engine.db import Database, session_scope
-from engine.definition import (
+from engine.definitions.schema import (
     DefinitionError,
     WorkflowDefinition,
     load_definition_text,

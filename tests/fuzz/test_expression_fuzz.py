@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from engine.conditions import Condition, evaluate, explain, parse_condition
-from engine.definition import DefinitionError, load_definition_text
-from engine.templating import (
+from engine.definitions.conditions import Condition, evaluate, explain, parse_condition
+from engine.definitions.schema import DefinitionError, load_definition_text
+from engine.definitions.templating import (
     TemplateError,
     TemplatePath,
     check_template,

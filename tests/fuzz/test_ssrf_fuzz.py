@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import outbound
-from engine.outbound import BlockedTarget, OutboundPolicy, check_address, make_client
-from engine.outbound import resolve_and_check as resolve_checked
+from engine.security import outbound
+from engine.security.outbound import BlockedTarget, OutboundPolicy, check_address, make_client
+from engine.security.outbound import resolve_and_check as resolve_checked
 from tests import http_sink as sink_fixtures
 from tests.fuzz.budget import examples
 from tests.http_sink import HttpSink, Reply

@@ -30,13 +30,13 @@ import sqlalchemy as sa
 from huey.registry import Message
 from huey.serializer import SignedSerializer
 
-from engine import outbound
-from engine import queue_messages as qm
 from engine.config import Settings
 from engine.models import QueueSigningKey, table_of
 from engine.queue import Queue
-from engine.runs import run_workflow
+from engine.queue import messages as qm
+from engine.security import outbound
 from engine.services.workflows import save_document
+from engine.triggers.new_executions import run_workflow
 from tests import http_sink as sink_fixtures
 from tests.consumers import (
     Deployment,

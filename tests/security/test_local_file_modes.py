@@ -25,7 +25,7 @@ import pytest
 
 from engine.config import CONFIG_ENV, ENV_PREFIX, LEGACY_ENV
 from engine.db import open_database
-from engine.private_files import ensure_private_dir, ensure_private_file
+from engine.security.private_files import ensure_private_dir, ensure_private_file
 from tests.conftest import settings_for_url
 from tests.consumers import wait_until
 

@@ -17,10 +17,10 @@ import httpcore
 import httpx
 import pytest
 
-from engine import http_transport, outbound
 from engine.actions.errors import ActionError
 from engine.actions.webhook import WebhookRequest, send_webhook
-from engine.outbound import GuardInactive, OutboundPolicy, make_client, verify_guard
+from engine.security import outbound, outbound_transport
+from engine.security.outbound import GuardInactive, OutboundPolicy, make_client, verify_guard
 from tests.http_sink import HttpSink, Reply
 from tests.test_outbound import self_signed_certificate
 
@@ -111,7 +111,7 @@ def test_a_refused_downgrade_fails_the_webhook_step_permanently(
     server_tls.load_cert_chain(cert_path, key_path)
     trust = ssl.create_default_context(cafile=str(cert_path))
     # The target's certificate is trusted, as a public one would be.
-    monkeypatch.setattr(http_transport.httpx, "create_ssl_context", lambda **_: trust)
+    monkeypatch.setattr(outbound_transport.httpx, "create_ssl_context", lambda **_: trust)
     with HttpSink(tls=server_tls) as secure, HttpSink() as plain:
         secure.reply(Reply(status=307, headers={"Location": plain.url("/x", host="localhost")}))
         with pytest.raises(ActionError, match="refused redirect from https") as failed:

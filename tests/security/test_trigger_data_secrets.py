@@ -24,7 +24,7 @@ import pytest
 from engine.actions.errors import ActionError
 from engine.actions.secret_references import render_fields
 from engine.config import CONFIG_ENV
-from engine.crypto import Vault, generate_key
+from engine.security.crypto import Vault, generate_key
 from tests.chaos.processes import running_serve
 from tests.consumers import deployment, running_consumer, wait_until
 from tests.http_sink import HttpSink

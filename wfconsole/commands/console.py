@@ -27,7 +27,7 @@ def _log_to_file(settings: Settings) -> None:
     import logging
 
     from engine.config import data_dir
-    from engine.private_files import ensure_private_file
+    from engine.security.private_files import ensure_private_file
 
     # 0600 before the handler appends to it: logs may carry execution ids, names, errors.
     path = ensure_private_file(data_dir() / "wfconsole.log")
@@ -40,7 +40,7 @@ def _log_to_file(settings: Settings) -> None:
 
 def open_console(args: argparse.Namespace) -> int:
     """Open the database, start the background services and run the console until it quits."""
-    from engine.observability import init_sentry
+    from engine.error_reporting import init_sentry
     from wfconsole.app import WfConsoleApp
     from wfconsole.backend import EngineBackend
     from wfconsole.cli import current_user

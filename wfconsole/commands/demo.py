@@ -74,7 +74,7 @@ def progress_printer(out: TextIO) -> Callable[[int, int], None]:
 
 def demo_command(args: argparse.Namespace) -> int:
     """Seed the configured database, print a summary line, then open the console."""
-    from engine.demo import DemoRefused, seed_demo
+    from engine.demo.seed import DemoRefused, seed_demo
     from wfconsole.cli import UserError, current_user
     from wfconsole.commands.context import database_for
 

@@ -27,7 +27,7 @@ def register(sub: Any, common: CommonOptions) -> None:
         "PENDING and RUNNING executions, worker heartbeats, and the stale locks: leases "
         "past their end held by a worker that stopped beating, and Huey locks whose "
         "holder stopped beating (none unless a task takes one with "
-        "engine.queue_locks.hold_lock). Exit status 1 when the queue did not answer.",
+        "engine.queue.locks.hold_lock). Exit status 1 when the queue did not answer.",
     )
     queue.add_argument("--json", action="store_true", help="print one JSON document")
     common(queue)
@@ -38,7 +38,7 @@ def register(sub: Any, common: CommonOptions) -> None:
         description="Hands back RUNNING executions past their lease whose worker has no "
         "live heartbeat (retry, or FAILED when retries are spent, as the sweeper does). "
         "It also deletes stale Huey locks, but no built-in task takes one today (a task "
-        "that needs one uses engine.queue_locks.hold_lock), so leases are what it "
+        "that needs one uses engine.queue.locks.hold_lock), so leases are what it "
         "releases. Runs of live workers are never touched. Needs ADMIN; audited as "
         "maintenance.flush_locks, also when it fails partway.",
     )
@@ -140,7 +140,7 @@ def _released_line(result: FlushResult) -> str:
 
 def flush_locks_command(args: argparse.Namespace) -> int:
     """List the stale locks, then release them (unless ``--dry-run``)."""
-    from engine.roles import Permission, PermissionDenied
+    from engine.security.roles import Permission, PermissionDenied
     from engine.services.audit import require_permission
     from engine.services.queue_tools import flush_stale_locks
     from wfconsole.cli import UserError, current_user

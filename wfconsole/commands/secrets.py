@@ -30,7 +30,7 @@ def register(commands: Any, common: CommonOptions) -> None:
 
 def status_command(args: argparse.Namespace) -> int:
     """Print the counts; exit 1 when a secret cannot be decrypted."""
-    from engine.crypto import SecretKeyError
+    from engine.security.crypto import SecretKeyError
     from engine.services.secrets import secrets_status
     from wfconsole.cli import UserError
     from wfconsole.commands.context import database_for
@@ -57,7 +57,7 @@ def status_command(args: argparse.Namespace) -> int:
 
 
 def _key_count(db: Any) -> str:
-    from engine.crypto import SecretKeyError
+    from engine.security.crypto import SecretKeyError
 
     try:
         return str(db.vault.key_count)
@@ -67,8 +67,8 @@ def _key_count(db: Any) -> str:
 
 def rotate_command(args: argparse.Namespace) -> int:
     """Re-encrypt everything in one transaction and print the counts."""
-    from engine.crypto import SecretKeyError
-    from engine.roles import PermissionDenied
+    from engine.security.crypto import SecretKeyError
+    from engine.security.roles import PermissionDenied
     from engine.services.secrets import rotate_secrets
     from wfconsole.cli import UserError, current_user
     from wfconsole.commands.context import database_for
@@ -90,7 +90,7 @@ def rotate_command(args: argparse.Namespace) -> int:
 
 def generate_key_command(args: argparse.Namespace) -> int:
     """Print a new Fernet key (put it first in ENCRYPTION_KEY, then run ``rotate``)."""
-    from engine.crypto import generate_key
+    from engine.security.crypto import generate_key
 
     print(generate_key())
     return 0

@@ -68,8 +68,8 @@ def serve_command(args: argparse.Namespace) -> int:
     """Run uvicorn (and the embedded worker, when the queue is local) until stopped."""
     import uvicorn
 
+    from engine.error_reporting import init_sentry
     from engine.http.app import create_app
-    from engine.observability import init_sentry
     from wfconsole.commands.console import background_services
     from wfconsole.commands.context import database_for, settings_for
 

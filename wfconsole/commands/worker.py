@@ -22,7 +22,7 @@ def register(commands: Any, common: CommonOptions) -> None:
 def worker_command(args: argparse.Namespace) -> int:
     """Run the consumer until stopped: SIGTERM lets running steps finish, SIGINT stops now."""
     from engine.db import open_database
-    from engine.observability import init_sentry
+    from engine.error_reporting import init_sentry
     from engine.queue import Queue
     from wfconsole.cli import UserError
     from wfconsole.commands.context import settings_for

@@ -68,7 +68,7 @@ def register(commands: Any, common: CommonOptions) -> None:
 
 def _load_files(paths: list[str]) -> list[Any]:
     """Validate every file first; the first bad one is an error naming file and field."""
-    from engine.definition import DefinitionError, load_definition_text
+    from engine.definitions.schema import DefinitionError, load_definition_text
     from wfconsole.cli import UserError
 
     definitions = []
@@ -100,7 +100,7 @@ def validate_command(args: argparse.Namespace) -> int:
 
 def import_command(args: argparse.Namespace) -> int:
     """Validate every file, then store them all in one transaction."""
-    from engine.definition import DefinitionError
+    from engine.definitions.schema import DefinitionError
     from engine.services.workflows import save_definitions
     from wfconsole.cli import UserError, current_user
     from wfconsole.commands.context import database_for

@@ -21,9 +21,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Static, TextArea
 from textual.worker import Worker, WorkerState
 
-from engine.definition import DefinitionError, validate_definition
-from engine.dry_run import DryRunResult, dry_run
-from engine.sample_payload import sample_payload
+from engine.definitions.sample_payload import sample_payload
+from engine.definitions.schema import DefinitionError, validate_definition
+from engine.execution.dry_run import DryRunResult, dry_run
 from wfconsole.widgets.dry_run_report import dry_run_report
 from wfconsole.widgets.safe_text import safe_text
 

@@ -8,7 +8,7 @@ from textual import events
 from textual.screen import Screen
 from textual.widgets import Input, TextArea
 
-from engine.roles import Permission
+from engine.security.roles import Permission
 
 if TYPE_CHECKING:
     from wfconsole.app import WfConsoleApp

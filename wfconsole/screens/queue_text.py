@@ -110,7 +110,7 @@ def flush_question(report: QueueReport) -> Text:
     if locks:
         text.append(
             "\nNo built-in task takes a Huey lock (one that needs it uses "
-            "engine.queue_locks.hold_lock): leases are what matter.",
+            "engine.queue.locks.hold_lock): leases are what matter.",
             style="dim",
         )
     if report.held_by_dead:

@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from engine.workflow_templates import WorkflowTemplate
+from engine.definitions.starter_templates import WorkflowTemplate
 
 
 class TemplatePickerScreen(ModalScreen[str | None]):

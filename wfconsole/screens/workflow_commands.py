@@ -16,11 +16,11 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.worker import Worker, WorkerState
 
-from engine.definition import DefinitionError
-from engine.roles import Permission, PermissionDenied
-from engine.runs import WorkflowDisabled
+from engine.definitions.schema import DefinitionError
+from engine.definitions.starter_templates import template_document, workflow_templates
+from engine.security.roles import Permission, PermissionDenied
 from engine.services.workflows import WorkflowSummary
-from engine.workflow_templates import template_document, workflow_templates
+from engine.triggers.new_executions import WorkflowDisabled
 from wfconsole.backend import ConsoleBackend
 from wfconsole.screens.confirm import ConfirmScreen
 from wfconsole.screens.editor import EditorScreen

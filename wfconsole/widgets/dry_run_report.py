@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.text import Text
 
-from engine.dry_run import ActionPreview, DryRunResult
+from engine.execution.dry_run import ActionPreview, DryRunResult
 from wfconsole.widgets.safe_text import safe_text
 
 PASS = ("✓", "green")

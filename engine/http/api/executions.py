@@ -30,7 +30,7 @@ from engine.http.api.common import (
     read_one,
 )
 from engine.models import ExecutionStatus
-from engine.roles import Permission
+from engine.security.roles import Permission
 from engine.services.control import cancel_executions, retry_executions
 from engine.services.executions import (
     MAX_PAGE,

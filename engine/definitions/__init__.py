@@ -1,0 +1,1 @@
+"""Workflow definitions as data: the schema, conditions, templates, starter templates."""

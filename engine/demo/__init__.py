@@ -1,0 +1,1 @@
+"""Demo data for ``wfconsole demo``: sample workflows and a history of executions."""

@@ -1,0 +1,1 @@
+"""Running executions: claims, attempts, steps, commit rounds, the executor."""

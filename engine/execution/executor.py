@@ -1,0 +1,356 @@
+"""Run executions: claim a batch, run their steps concurrently, commit decisions in rounds.
+
+The executor decides; it never enqueues. It returns an ``Outcome`` per execution id and
+the queue layer schedules whatever comes next (a retry at T, a re-check when the cap was
+full).
+
+One call (``run_batch``) claims the given ids — and, with ``fill``, other due executions
+— in one statement, then drives their ``Attempt``s: the steps run concurrently (a shared
+thread pool; a lone attempt runs in the calling thread), and whenever steps finish, their
+decisions are committed together in one transaction (``engine.execution.commit_rounds``). An attempt
+starts its next step only after the round holding its previous step has committed.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import random
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from contextlib import AbstractContextManager
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+import sqlalchemy as sa
+
+from engine.config import Settings
+from engine.db import Database
+from engine.definitions.schema import WorkflowDefinition, validate_definition
+from engine.execution import claims as store
+from engine.execution import commit_rounds, postgres_pipeline
+from engine.execution.attempt import LEASE_GRACE, Attempt, Outcome, retry_delay
+from engine.execution.step_pool import Slots, StepPool
+from engine.models import WorkflowVersion, table_of, utcnow
+
+log = logging.getLogger("wfconsole.executor")
+# After the first step of a batch finishes, wait this long for the others before committing,
+# so steps that finish together commit together (a slow step never holds the rest longer).
+LINGER_SECONDS = 0.005
+# A message whose ids found the cap full claims again after its batch freed slots.
+MAX_CLAIMS_PER_CALL = 8
+# PostgreSQL deadlock / serialization failure: the round's transaction is simply redone.
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+
+__all__ = ["LEASE_GRACE", "DefinitionCache", "Executor", "Outcome", "retry_delay"]
+
+
+class DefinitionCache:
+    """Definitions by (workflow id, version): versions never change, so entries never go stale."""
+
+    def __init__(self, size: int = 512) -> None:
+        self._entries: OrderedDict[tuple[str, int], WorkflowDefinition] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, db: Database, workflow_id: str, version: int) -> WorkflowDefinition:
+        """The definition an execution was triggered with."""
+        key = (workflow_id, version)
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key]
+        table = table_of(WorkflowVersion)
+        # The primary: a version saved a moment ago may not have reached a replica yet.
+        with db.primary_read_engine.connect() as conn:
+            document = conn.execute(
+                sa.select(table.c.definition).where(
+                    table.c.workflow_id == workflow_id, table.c.version == version
+                )
+            ).scalar_one()
+        definition = validate_definition(document)
+        with self._lock:
+            self._entries[key] = definition
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        return definition
+
+
+def _open_round(conn: sa.Connection) -> AbstractContextManager[commit_rounds.Round]:
+    if postgres_pipeline.fast_path(conn):
+        return postgres_pipeline.pg_round(conn)
+    return commit_rounds.core_round(conn)
+
+
+def _busy_delay() -> float:
+    """When the RUNNING cap is full: look again in 0.5 to 1 s (jittered so retries spread)."""
+    return 0.5 + random.random() * 0.5  # noqa: S311
+
+
+def _retryable(exc: Exception) -> bool:
+    """A deadlock or serialization failure: the transaction can simply be redone."""
+    error = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    return getattr(error, "sqlstate", None) in _RETRYABLE_SQLSTATES
+
+
+class Executor:
+    """Runs executions for one worker process (thread-safe: share one per process)."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        worker_id: str,
+        dispatch: Callable[[list[str]], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.dispatch = dispatch
+        """Enqueues executions that steps start by emitting events (None: the sweeper does)."""
+        self.settings = settings
+        self.worker_id = worker_id
+        self.definitions = DefinitionCache()
+        # Executions in flight in this process: what its worker threads could run as batches.
+        size = settings.queue.concurrency * settings.queue.batch_size
+        self.slots = Slots(size)
+        self._steps = StepPool(size, "wfconsole-step")
+        self._batches = StepPool(size, "wfconsole-batch")
+
+    def run(self, execution_id: str) -> Outcome:
+        """Claim and run one execution to its end or its next retry."""
+        return self.run_batch([execution_id])[execution_id]
+
+    def run_batch(self, ids: Sequence[str], *, fill: int = 0) -> dict[str, Outcome]:
+        """Claim the due ones of ``ids`` (plus other due executions up to ``fill``), run them.
+
+        Returns an outcome for every id given and every execution claimed besides.
+        """
+        outcomes: dict[str, Outcome] = {}
+        self._batch(ids, fill, outcomes.update, background=False)
+        return outcomes
+
+    def start_batch(
+        self, ids: Sequence[str], *, fill: int, done: Callable[[dict[str, Outcome]], None]
+    ) -> None:
+        """``run_batch``, but only the claim runs in the calling thread.
+
+        What was claimed runs on a batch thread, which calls ``done(outcomes)`` at the end:
+        a queue worker thread is free for the next message as soon as its claim committed.
+        """
+        self._batch(ids, fill, done, background=True)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no batch is running in this process (graceful stop)."""
+        return self.slots.wait_idle(timeout)
+
+    def close(self) -> None:
+        """Let the step and batch threads go (running ones finish on their own)."""
+        self._steps.close()
+        self._batches.close()
+
+    def _batch(
+        self,
+        ids: Sequence[str],
+        fill: int,
+        done: Callable[[dict[str, Outcome]], None],
+        *,
+        background: bool,
+    ) -> None:
+        todo = list(dict.fromkeys(ids))
+        held = self.slots.acquire(max(len(todo), fill))
+        attempts: list[Attempt] = []
+        try:
+            # A pooled connection only while talking to the database, never during steps,
+            # so a process needs few connections however many executions it runs.
+            with self.db.engine.connect() as conn:
+                attempts, outcomes, busy = self._claim(conn, todo, fill)
+        finally:
+            self.slots.release(held - len(attempts))
+        if not attempts:
+            done(outcomes)
+            return
+        job = functools.partial(self._run_claimed, attempts, outcomes, busy, fill, done)
+        if background:
+            self._batches.submit(job)
+        else:
+            job()
+
+    def _run_claimed(
+        self,
+        attempts: list[Attempt],
+        outcomes: dict[str, Outcome],
+        busy: list[str],
+        fill: int,
+        done: Callable[[dict[str, Outcome]], None],
+    ) -> None:
+        """Drive the claimed attempts; then claim again the ids that found the cap full."""
+        try:
+            for _ in range(MAX_CLAIMS_PER_CALL):
+                try:
+                    outcomes.update(self._drive(attempts))
+                finally:
+                    self.slots.release(len(attempts))
+                # Ids that found the cap full: this batch has freed slots, so try again
+                # now rather than after the queue's re-check delay.
+                if not busy:
+                    break
+                held = self.slots.acquire(max(len(busy), fill))
+                attempts = []
+                try:
+                    with self.db.engine.connect() as conn:
+                        attempts, refused, busy = self._claim(conn, busy, fill)
+                finally:
+                    self.slots.release(held - len(attempts))
+                outcomes.update(refused)
+                if not attempts:
+                    break
+        except Exception:
+            log.exception("batch of %d execution(s) stopped", len(attempts))
+            raise
+        done(outcomes)
+
+    # --- claiming -----------------------------------------------------------------------
+
+    def _claim(
+        self, conn: sa.Connection, ids: list[str], fill: int
+    ) -> tuple[list[Attempt], dict[str, Outcome], list[str]]:
+        """Claim a batch; returns its attempts, outcomes of what was not claimed, busy ids."""
+        now = utcnow()
+        cap = self.settings.workflow.max_concurrent_executions
+        lease = now + timedelta(seconds=self.settings.workflow.default_timeout) + LEASE_GRACE
+        fast = postgres_pipeline.fast_path(conn)
+        claim_batch = postgres_pipeline.claim_batch if fast else store.claim_batch
+        result = claim_batch(
+            conn, ids, now=now, lease_until=lease, worker_id=self.worker_id,
+            max_running=cap, fill=fill,
+        )  # fmt: skip
+        claimed = result.claimed
+        outcomes: dict[str, Outcome] = {}
+        busy: list[str] = []
+        for execution_id, refusal in result.refused.items():
+            if refusal.reason == "busy":
+                busy.append(execution_id)
+                outcomes[execution_id] = Outcome("NOOP", retry_in=_busy_delay(), busy=True)
+            elif refusal.reason == "not_due" and refusal.available_at is not None:
+                wait_s = (refusal.available_at - now).total_seconds()
+                outcomes[execution_id] = Outcome("NOOP", retry_in=wait_s)
+            else:
+                outcomes[execution_id] = Outcome("NOOP")
+        if result.excess:
+            # Concurrent claims went over the cap: give back as much as we see in excess,
+            # what was taken besides the message's ids first.
+            back = [c.id for c in reversed(claimed)][: result.excess]
+            with conn.begin():
+                store.give_back(conn, back, worker_id=self.worker_id)
+            for execution_id in back:
+                busy.append(execution_id)
+                outcomes[execution_id] = Outcome("NOOP", retry_in=_busy_delay(), busy=True)
+            claimed = [c for c in claimed if c.id not in set(back)]
+        return self._attempts(conn, claimed), outcomes, busy
+
+    def _attempts(self, conn: sa.Connection, claimed: list[store.Claimed]) -> list[Attempt]:
+        """Attempts for the claimed rows: definitions, leases, results of finished steps."""
+        attempts = [
+            Attempt(
+                c,
+                self.definitions.get(self.db, c.workflow_id, c.workflow_version),
+                settings=self.settings,
+                db=self.db,
+                worker_id=self.worker_id,
+                dispatch=self.dispatch,
+            )
+            for c in claimed
+        ]
+        default = self.settings.workflow.default_timeout
+        # The claim leased for the default timeout; the lease is each workflow's + grace.
+        leases = {
+            a.id: utcnow() + timedelta(seconds=a.definition.timeout) + LEASE_GRACE
+            for a in attempts
+            if a.definition.timeout != default
+        }
+        resumed = {a.id: a.next_step for a in attempts if a.next_step > 0}
+        finished: dict[str, list[dict[str, Any]]] = {}
+        if leases or resumed:
+            with conn.begin():
+                if leases:
+                    store.extend_leases(conn, leases, worker_id=self.worker_id)
+                if resumed:
+                    finished = store.finished_step_results(conn, resumed)
+        for attempt in attempts:
+            attempt.begin(finished.get(attempt.id, []))
+        return attempts
+
+    # --- running ------------------------------------------------------------------------
+
+    def _drive(self, attempts: list[Attempt]) -> dict[str, Outcome]:
+        """Run the attempts step by step, committing finished steps in rounds."""
+        outcomes: dict[str, Outcome] = {}
+        decided = [a for a in attempts if a.decision is not None]  # e.g. conditions not met
+        ready = [a for a in attempts if a.decision is None]
+        running: dict[Future[None], Attempt] = {}
+        while ready or running or decided:
+            if len(ready) == 1 and not running:
+                ready[0].run_next_step()  # the only one: no hand-off to another thread
+                decided.extend(ready)
+            else:
+                for attempt in ready:
+                    running[self._steps.submit(attempt.run_next_step)] = attempt
+            ready = []
+            if running and not decided:
+                decided = self._collect(running)
+            if decided:
+                done = self._commit(decided)
+                outcomes.update(done)
+                ready = [a for a in decided if a.id not in done]
+                decided = []
+        return outcomes
+
+    @staticmethod
+    def _collect(running: dict[Future[None], Attempt]) -> list[Attempt]:
+        """Wait for the first step to finish, then briefly for the others; pop the finished."""
+        done, pending = wait(running, return_when=FIRST_COMPLETED)
+        if pending:
+            more, _ = wait(pending, timeout=LINGER_SECONDS)
+            done |= more
+        finished = []
+        for future in done:
+            future.result()  # an executor bug surfaces here (actions' own errors never do)
+            finished.append(running.pop(future))
+        return finished
+
+    def _commit(self, attempts: Iterable[Attempt]) -> dict[str, Outcome]:
+        """One transaction for the decisions of ``attempts``; outcomes of those now over."""
+        attempts = list(attempts)
+        for tries in range(3):
+            try:
+                with self.db.engine.connect() as conn, _open_round(conn) as round_:
+                    owned = round_.lock_owned([a.id for a in attempts], worker_id=self.worker_id)
+                    for attempt in attempts:
+                        if owned.get(attempt.id):
+                            attempt.cancel_requested()
+                    items = [
+                        commit_rounds.RoundItem(
+                            a.id, a.claimed.workflow_id, a.next_step, a.decision, a.writes
+                        )
+                        for a in attempts
+                        if a.id in owned and a.decision is not None
+                    ]
+                    if items:
+                        round_.write(items, worker_id=self.worker_id)
+                break
+            except (sa.exc.DBAPIError, psycopg.Error) as exc:
+                if tries == 2 or not _retryable(exc):
+                    raise
+                log.warning("commit round hit %s; redoing it", exc)
+        outcomes: dict[str, Outcome] = {}
+        for attempt in attempts:
+            if attempt.id not in owned:
+                log.warning("execution %s is no longer ours; stopping", attempt.id)
+                outcomes[attempt.id] = Outcome("NOOP")
+                continue
+            outcome = attempt.committed()
+            if outcome is not None:
+                outcomes[attempt.id] = outcome
+        return outcomes

@@ -1,0 +1,1 @@
+"""Secrets, roles, tokens, outbound safety and private files."""

@@ -1,0 +1,1 @@
+"""Triggers create executions: manual runs, events, webhooks' rows, the cron tick."""

@@ -1,0 +1,1 @@
+"""The workflow cache: what triggers look up, never served stale."""
