@@ -18,7 +18,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from engine.execution import claims as store
-from engine.execution.executor import Executor, Outcome
+from engine.execution.decisions import Outcome
+from engine.execution.executor import Executor
 from engine.models import utcnow
 from engine.services.control import cancel_executions
 from engine.triggers.new_executions import run_workflow

@@ -52,7 +52,10 @@ def test_an_emitted_event_starts_its_listener_once(any_db: Database) -> None:
         any_db, _workflow("listener", {"type": "event", "event": "task.created"}), actor="t"
     )
     queue = RecordingQueue()
-    executor = Executor(any_db, settings_for_url(any_db.url), "w", dispatch=queue.dispatch_many)
+    executor = Executor(
+        any_db, settings_for_url(any_db.url), "w", dispatch=queue.dispatch_many,
+        emit_event=emit_from_step,
+    )  # fmt: skip
     (source_id,) = run_workflow(any_db, queue, "source", {"n": 1}, actor="t")
     queue.dispatched.clear()
     assert executor.run(source_id).status == "SUCCESS"
@@ -81,7 +84,9 @@ def test_a_loop_stops_at_the_depth_limit(any_db: Database) -> None:
     settings = settings_for_url(any_db.url)
     settings.workflow.max_event_depth = 3
     queue = RecordingQueue()
-    executor = Executor(any_db, settings, "w", dispatch=queue.dispatch_many)
+    executor = Executor(
+        any_db, settings, "w", dispatch=queue.dispatch_many, emit_event=emit_from_step
+    )
     emit_from_step(any_db, "again", {}, execution_id="seed", step_index=0, depth=0)
     queue.dispatched.extend(e.id for e in _executions(any_db))
     _run_until_quiet(any_db, executor, queue)

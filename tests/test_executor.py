@@ -19,13 +19,14 @@ from sqlmodel import SQLModel
 from engine.config import Settings
 from engine.db import Database, connect_database, open_database, upgrade
 from engine.execution import claims as store
-from engine.execution.executor import Executor, Outcome
+from engine.execution.decisions import Outcome
+from engine.execution.executor import Executor
 from engine.models import FINAL_STATUSES, utcnow
 from engine.queue import Queue
 from engine.security import outbound
 from engine.services.control import cancel_executions, retry_executions
 from engine.services.workflows import save_document
-from engine.triggers.new_executions import run_workflow
+from engine.triggers.new_executions import emit_from_step, run_workflow
 from engine.workers.sweeper import WORKER_LOST, sweep
 from tests import http_sink as sink_fixtures
 from tests.conftest import settings_for_url
@@ -154,7 +155,8 @@ def make_engine(db: Database, tmp_path: Path, **workflow_settings: Any) -> Engin
         }
     )
     queue = Queue(settings, db=db)
-    return Engine(db, settings, queue, Executor(db, settings, "test-worker"))
+    executor = Executor(db, settings, "test-worker", emit_event=emit_from_step)
+    return Engine(db, settings, queue, executor)
 
 
 @pytest.fixture(autouse=True)

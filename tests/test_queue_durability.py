@@ -22,7 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine.execution import claims as store
-from engine.execution.executor import LEASE_GRACE
+from engine.execution.decisions import LEASE_GRACE
 from engine.models import FINAL_STATUSES, utcnow
 from engine.queue import EmbeddedWorker, Queue
 from engine.security import outbound

@@ -18,7 +18,7 @@ from engine.actions.record_actions import (
     run_create_task,
 )
 from engine.actions.record_tables import Invoice, Project, Task
-from engine.actions.registry import ActionOutput, ActionRunner, StepContext
+from engine.actions.step_context import ActionOutput, ActionRunner, StepContext
 from engine.config import Settings
 from engine.db import Database
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from engine.actions.errors import ActionError
-from engine.actions.registry import ActionOutput, StepContext
 from engine.actions.secret_references import render_fields
 from engine.actions.slack_action import run_slack
+from engine.actions.step_context import ActionOutput, StepContext
 from engine.config import Settings
 from engine.db import Database
 from engine.security import outbound

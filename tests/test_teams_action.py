@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from engine.actions.errors import ActionError
-from engine.actions.registry import ActionOutput, StepContext
+from engine.actions.step_context import ActionOutput, StepContext
 from engine.actions.teams_action import run_teams
 from engine.config import Settings
 from engine.db import Database

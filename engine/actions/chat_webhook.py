@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 
 from engine.actions.errors import ActionError
-from engine.actions.registry import StepContext
+from engine.actions.step_context import StepContext
 from engine.actions.webhook import WebhookRequest, WebhookResponse, send_webhook
 from engine.actions.webhook_action import policy_for, redact
 from engine.security import env_references

@@ -14,13 +14,12 @@ from email.utils import formatdate, getaddresses
 from typing import Any
 
 from engine.actions.errors import ActionError
-from engine.actions.registry import ActionOutput, StepContext, action
 from engine.actions.smtp_send import SmtpServer, deliver
+from engine.actions.step_context import ActionOutput, StepContext
 
 _NOT_ATEXT = re.compile(r"[^A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+")
 
 
-@action("email")
 def run_email(fields: dict[str, Any], ctx: StepContext) -> ActionOutput:
     """Send the rendered email through the configured SMTP server."""
     smtp = ctx.settings.smtp

@@ -17,7 +17,7 @@ from sqlmodel import SQLModel, select
 
 from engine.actions.errors import ActionError
 from engine.actions.record_tables import AMOUNT_DIGITS, AMOUNT_PLACES, Invoice, Project, Task
-from engine.actions.registry import ActionOutput, StepContext, action
+from engine.actions.step_context import ActionOutput, StepContext
 
 Record = TypeVar("Record", Task, Project, Invoice)
 
@@ -26,7 +26,6 @@ _AMOUNT_LIMIT = Decimal(10) ** (AMOUNT_DIGITS - AMOUNT_PLACES)
 _SHOWN_CHARS = 60
 
 
-@action("create_task")
 def run_create_task(fields: dict[str, Any], ctx: StepContext) -> ActionOutput:
     """Create a task (title, description, assignee, due date, priority)."""
     values = {
@@ -39,7 +38,6 @@ def run_create_task(fields: dict[str, Any], ctx: StepContext) -> ActionOutput:
     return _create(Task, values, ctx, "task", values["title"])
 
 
-@action("create_project")
 def run_create_project(fields: dict[str, Any], ctx: StepContext) -> ActionOutput:
     """Create a project (name, description, owner)."""
     values = {
@@ -50,7 +48,6 @@ def run_create_project(fields: dict[str, Any], ctx: StepContext) -> ActionOutput
     return _create(Project, values, ctx, "project", values["name"])
 
 
-@action("create_invoice")
 def run_create_invoice(fields: dict[str, Any], ctx: StepContext) -> ActionOutput:
     """Create an invoice (customer, amount, currency, due date, description)."""
     values = {

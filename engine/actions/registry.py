@@ -1,100 +1,60 @@
-"""The action protocol: every action type is one function from its rendered spec to a result.
+"""The action types: an explicit table from each type to the function that runs it.
 
 The executor calls ``run_action``, which fills the step's templates and resolves its secret
-references (from the definition's own text: engine/actions/secret_references.py); an action
-raises ``ActionError`` (transient or permanent) or returns an ``ActionOutput``.
+references (from the definition's own text: engine/actions/secret_references.py), then
+calls the type's runner; an action raises ``ActionError`` (transient or permanent) or
+returns an ``ActionOutput``. A runner's module is imported the first time a step of its
+type runs, so a process that never sends (the CLI, the console) never loads slack_sdk,
+twilio or httpx.
 """
 
 from __future__ import annotations
 
+import importlib
 import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from engine.actions.errors import ActionError
 from engine.actions.secret_references import render_fields
-from engine.config import Settings
-from engine.db import Database
+from engine.actions.step_context import ActionOutput, ActionRunner, StepContext
 
 # Fields every action has that are about the step, not the message it sends.
 STEP_FIELDS = frozenset({"type", "name", "continue_on_error", "emit_event"})
 # Action types whose own field shadows a step field (a project's ``name`` is its name).
 OWN_FIELDS: dict[str, frozenset[str]] = {"create_project": frozenset({"name"})}
 
+RUNNERS: dict[str, tuple[str, str]] = {
+    "email": ("engine.actions.email_action", "run_email"),
+    "sms": ("engine.actions.sms_action", "run_sms"),
+    "slack": ("engine.actions.slack_action", "run_slack"),
+    "teams": ("engine.actions.teams_action", "run_teams"),
+    "webhook": ("engine.actions.webhook_action", "run_webhook"),
+    "create_task": ("engine.actions.record_actions", "run_create_task"),
+    "create_project": ("engine.actions.record_actions", "run_create_project"),
+    "create_invoice": ("engine.actions.record_actions", "run_create_invoice"),
+}
+"""Action type → (module, function) of its runner."""
 
-@dataclass(frozen=True)
-class StepContext:
-    """What an action may know about the step it runs in."""
-
-    execution_id: str
-    step_index: int
-    deadline: float  # time.monotonic() value: the workflow's timeout
-    settings: Settings
-    db: Database
-
-    @property
-    def idempotency_key(self) -> str:
-        """Stable across retries of the same step: ``<execution id>:<step>``."""
-        return f"{self.execution_id}:{self.step_index}"
-
-    def remaining(self) -> float:
-        """Seconds left before the workflow's timeout."""
-        return self.deadline - time.monotonic()
-
-
-@dataclass(frozen=True)
-class ActionOutput:
-    """A finished action: JSON-able data for the step record and a one-line summary."""
-
-    data: dict[str, Any]
-    summary: str
-
-
-ActionRunner = Callable[[dict[str, Any], StepContext], ActionOutput]
-_RUNNERS: dict[str, ActionRunner] = {}
-
-
-def action(kind: str) -> Callable[[ActionRunner], ActionRunner]:
-    """Register the runner of one action type."""
-
-    def register(runner: ActionRunner) -> ActionRunner:
-        _RUNNERS[kind] = runner
-        return runner
-
-    return register
-
-
-_loaded = threading.Event()
+_loaded: dict[str, ActionRunner] = {}
 _load_lock = threading.Lock()
 
 
-def _load_runners() -> None:
-    # Importing the modules registers their runners. Steps run on several threads at once:
-    # one thread imports them all while the others wait, so none sees a half-filled table.
+def runner_for(kind: str) -> ActionRunner | None:
+    """The function that runs ``kind`` (None for a type this version does not know)."""
+    runner = _loaded.get(kind)
+    if runner is not None or kind not in RUNNERS:
+        return runner
+    # Steps run on several threads: one imports, the others wait for a whole module.
     with _load_lock:
-        if not _loaded.is_set():
-            _import_runners()
-            _loaded.set()
-
-
-def _import_runners() -> None:
-    from engine.actions import (
-        email_action,  # noqa: F401
-        record_actions,  # noqa: F401
-        slack_action,  # noqa: F401
-        sms_action,  # noqa: F401
-        teams_action,  # noqa: F401
-        webhook_action,  # noqa: F401
-    )
+        if kind not in _loaded:
+            module, function = RUNNERS[kind]
+            _loaded[kind] = getattr(importlib.import_module(module), function)
+        return _loaded[kind]
 
 
 def run_action(spec: Any, context: dict[str, Any], ctx: StepContext) -> ActionOutput:
     """Render the spec's templates against ``context`` and run the action it names."""
-    if not _loaded.is_set():
-        _load_runners()
-    runner = _RUNNERS.get(spec.type)
+    runner = runner_for(spec.type)
     if runner is None:
         raise ActionError(
             f"action type {spec.type!r} cannot run in this version of wfconsole", transient=False
@@ -105,3 +65,6 @@ def run_action(spec: Any, context: dict[str, Any], ctx: StepContext) -> ActionOu
         if name not in STEP_FIELDS or name in OWN_FIELDS.get(spec.type, ())
     }
     return runner(render_fields(spec.type, fields, context, vault=ctx.db.vault), ctx)
+
+
+__all__ = ["RUNNERS", "ActionOutput", "ActionRunner", "StepContext", "run_action", "runner_for"]

@@ -23,7 +23,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from engine.actions.chat_webhook import post_json, webhook_url
 from engine.actions.errors import ActionError
-from engine.actions.registry import ActionOutput, StepContext, action
+from engine.actions.step_context import ActionOutput, StepContext
 from engine.actions.webhook_action import policy_for
 from engine.security.outbound import BlockedTarget, resolve_and_check
 
@@ -45,7 +45,6 @@ TRANSIENT_ERRORS = frozenset(
 logger = logging.getLogger(__name__)
 
 
-@action("slack")
 def run_slack(fields: dict[str, Any], ctx: StepContext) -> ActionOutput:
     """Post the rendered text and/or blocks to Slack."""
     slack = ctx.settings.slack

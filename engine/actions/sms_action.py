@@ -18,7 +18,7 @@ from twilio.base.exceptions import TwilioException
 from twilio.rest import Client
 
 from engine.actions.errors import ActionError
-from engine.actions.registry import ActionOutput, StepContext, action
+from engine.actions.step_context import ActionOutput, StepContext
 from engine.actions.twilio_http import AnswerLost, GuardedTwilioHttpClient, RequestNotSent
 from engine.actions.webhook_action import policy_for
 
@@ -28,7 +28,6 @@ UNSUBSCRIBED = 21610
 _RATE_LIMITED = 429
 
 
-@action("sms")
 def run_sms(fields: dict[str, Any], ctx: StepContext) -> ActionOutput:
     """Send the rendered body to the rendered number from the configured Twilio number."""
     twilio = ctx.settings.twilio

@@ -15,14 +15,13 @@ from typing import Any
 
 from engine.actions.chat_webhook import post_json, webhook_url
 from engine.actions.errors import ActionError
-from engine.actions.registry import ActionOutput, StepContext, action
+from engine.actions.step_context import ActionOutput, StepContext
 
 _DELIVERY_FAILED = "webhook message delivery failed"
 _EMBEDDED_STATUS = re.compile(r"HTTP error (\d{3})")
 _SUMMARY_CHARS = 80
 
 
-@action("teams")
 def run_teams(fields: dict[str, Any], ctx: StepContext) -> ActionOutput:
     """Post the rendered title and text as a MessageCard or an Adaptive Card."""
     teams = ctx.settings.teams

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.actions.errors import ActionError
-from engine.actions.registry import ActionOutput, StepContext, action
+from engine.actions.step_context import ActionOutput, StepContext
 from engine.actions.webhook import WebhookRequest, send_webhook
 from engine.security.outbound import OutboundPolicy
 from engine.security.secret_fields import MASK, fragments, is_secret_header
@@ -20,7 +20,6 @@ def policy_for(ctx: StepContext) -> OutboundPolicy:
     )
 
 
-@action("webhook")
 def run_webhook(fields: dict[str, Any], ctx: StepContext) -> ActionOutput:
     """POST (or the configured method) the rendered body to the rendered URL."""
     workflow = ctx.settings.workflow

@@ -23,8 +23,8 @@ import sqlalchemy as sa
 
 from engine.actions.email_action import run_email
 from engine.actions.errors import ActionError
-from engine.actions.registry import ActionOutput, StepContext
 from engine.actions.slack_action import run_slack
+from engine.actions.step_context import ActionOutput, StepContext
 from engine.actions.teams_action import run_teams
 from engine.alerts.incidents import AlertRow, get_alert, open_incidents
 from engine.alerts.models import AlertEvent

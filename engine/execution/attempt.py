@@ -1,81 +1,63 @@
 """One attempt of one execution, as a state machine the executor drives one step at a time.
 
-An ``Attempt`` never touches the database. Each call leaves a ``decision`` — commit the
-step just run and go on, hand back for a retry, or finish — plus the step and log rows
-gathered meanwhile (``writes``). The executor commits the decisions of several attempts
-in one transaction (``engine.execution.commit_rounds``) and only then lets an attempt that goes on
-start its next step, so every finished step is durable before the next one starts.
+An ``Attempt`` writes no execution state itself. Each call leaves a ``decision`` (see
+``engine.execution.decisions``) — commit the step just run and go on, hand back for a
+retry, or finish — plus the step and log rows gathered meanwhile (``writes``). What a
+step does outside (the records an action creates, the executions an emitted event starts
+through the injected ``emit_event``) is the action's own. The executor commits the
+decisions of several attempts in one transaction (``engine.execution.commit_rounds``)
+and only then lets an attempt that goes on start its next step, so every finished step
+is durable before the next one starts.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
+from typing import Any, Protocol
 
 from engine.actions.errors import ActionError
-from engine.actions.registry import ActionOutput, StepContext, run_action
+from engine.actions.registry import run_action
+from engine.actions.step_context import ActionOutput, StepContext
 from engine.config import Settings
 from engine.db import Database
 from engine.definitions.conditions import evaluate
 from engine.definitions.schema import WorkflowDefinition
 from engine.definitions.templating import TemplateError
 from engine.execution.claims import Claimed, PendingWrites
+from engine.execution.decisions import (
+    LEASE_GRACE,
+    Continue,
+    Decision,
+    Finish,
+    Outcome,
+    Retry,
+    retry_delay,
+)
 from engine.models import ExecutionStatus, LogLevel, utcnow
 
 log = logging.getLogger("wfconsole.executor")
-LEASE_GRACE = timedelta(seconds=30)
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one execution id, and what the queue should do next."""
+class EventEmitter(Protocol):
+    """Starts the listeners of an event a step emitted; returns the new execution ids.
 
-    status: str  # a final status, "RETRY", or "NOOP" (nothing to do / not ours)
-    retry_in: float | None = None  # seconds until the queue should look again
-    error: str | None = None
-    busy: bool = False  # not claimed because the RUNNING cap was full
+    Injected (``engine.triggers.new_executions.emit_from_step`` in a worker), as
+    ``dispatch`` is: running executions does not depend on how executions are created.
+    """
 
-
-@dataclass(frozen=True)
-class Continue:
-    """Commit the step just run (next_step, a fresh lease); the next step may then start."""
-
-    lease_until: datetime
-
-
-@dataclass(frozen=True)
-class Retry:
-    """Hand back to PENDING with retry_count + 1, due after ``delay`` seconds."""
-
-    delay: float
-    available_at: datetime
-    error: str
-
-
-@dataclass(frozen=True)
-class Finish:
-    """The final state, written with the workflow's counters."""
-
-    status: str
-    error: str | None
-    completed_at: datetime
-    duration_ms: float
-    result: dict[str, Any] | None
-
-
-Decision = Continue | Retry | Finish
-
-
-def retry_delay(base: int, retry_count: int, cap: int) -> float:
-    """``base · 2^retry_count`` seconds, capped, with ±10 % jitter against thundering herds."""
-    delay = min(float(base) * (2**retry_count), float(cap))
-    return delay * (0.9 + 0.2 * random.random())  # noqa: S311
-
+    def __call__(
+        self,
+        db: Database,
+        event: str,
+        data: dict[str, Any],
+        *,
+        execution_id: str,
+        step_index: int,
+        depth: int,
+    ) -> list[str]: ...
 
 class Attempt:
     """The state of one attempt of one claimed execution."""
@@ -89,9 +71,11 @@ class Attempt:
         db: Database,
         worker_id: str,
         dispatch: Callable[[list[str]], None] | None = None,
+        emit_event: EventEmitter | None = None,
     ) -> None:
         self.claimed = claimed
         self.dispatch = dispatch
+        self.emit_event = emit_event
         self.definition = definition
         self.settings = settings
         self.db = db
@@ -264,11 +248,14 @@ class Attempt:
             "data": result.data,
             "source": {"workflow": self.definition.name, "execution_id": self.id, "step": index},
         }
-        from engine.triggers.new_executions import (
-            emit_from_step,  # runs → pg_store → round_store → here
-        )
-
-        ids = emit_from_step(
+        if self.emit_event is None:
+            self.log(
+                LogLevel.WARNING,
+                f"event {event!r} not emitted: this worker starts no executions",
+                step=index,
+            )
+            return
+        ids = self.emit_event(
             self.db, event, data, execution_id=self.id, step_index=index, depth=depth
         )
         self.log(LogLevel.INFO, f"event {event!r} started {len(ids)} execution(s)", step=index)

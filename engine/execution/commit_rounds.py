@@ -20,7 +20,6 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine.execution.attempt import Continue, Decision, Finish, Retry
 from engine.execution.claims import (
     EXECUTIONS,
     LOGS,
@@ -32,6 +31,7 @@ from engine.execution.claims import (
     PendingWrites,
     add_counters,
 )
+from engine.execution.decisions import Continue, Decision, Finish, Retry
 
 
 class Round(Protocol):

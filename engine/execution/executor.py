@@ -32,7 +32,8 @@ from engine.db import Database
 from engine.definitions.schema import WorkflowDefinition, validate_definition
 from engine.execution import claims as store
 from engine.execution import commit_rounds, postgres_pipeline
-from engine.execution.attempt import LEASE_GRACE, Attempt, Outcome, retry_delay
+from engine.execution.attempt import Attempt, EventEmitter
+from engine.execution.decisions import LEASE_GRACE, Outcome, retry_delay
 from engine.execution.step_pool import Slots, StepPool
 from engine.models import WorkflowVersion, table_of, utcnow
 
@@ -105,10 +106,13 @@ class Executor:
         settings: Settings,
         worker_id: str,
         dispatch: Callable[[list[str]], None] | None = None,
+        emit_event: EventEmitter | None = None,
     ) -> None:
         self.db = db
         self.dispatch = dispatch
         """Enqueues executions that steps start by emitting events (None: the sweeper does)."""
+        self.emit_event = emit_event
+        """Starts the listeners of an emitted event (None: such a step logs a warning)."""
         self.settings = settings
         self.worker_id = worker_id
         self.definitions = DefinitionCache()
@@ -260,6 +264,7 @@ class Executor:
                 db=self.db,
                 worker_id=self.worker_id,
                 dispatch=self.dispatch,
+                emit_event=self.emit_event,
             )
             for c in claimed
         ]

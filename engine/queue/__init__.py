@@ -31,7 +31,8 @@ from huey.consumer import Consumer
 
 from engine.config import Settings, load_settings
 from engine.db import Database, DatabaseError, open_database
-from engine.execution.executor import Executor, Outcome
+from engine.execution.decisions import Outcome
+from engine.execution.executor import Executor
 from engine.queue.messages import (
     GuardedRedisHuey,
     GuardedSqliteHuey,
@@ -39,6 +40,7 @@ from engine.queue.messages import (
     stored_signing_key,
 )
 from engine.security.private_files import ensure_private_dir, ensure_private_sqlite
+from engine.triggers.new_executions import emit_from_step
 from engine.workers.heartbeat import Heartbeat
 from engine.workers.sweeper import sweep
 
@@ -204,7 +206,11 @@ class Queue:
         with self._lock:
             if self._executor is None:
                 self._executor = Executor(
-                    db, self.settings, self.worker_id, dispatch=self.dispatch_many
+                    db,
+                    self.settings,
+                    self.worker_id,
+                    dispatch=self.dispatch_many,
+                    emit_event=emit_from_step,
                 )
             return self._executor
 

@@ -14,8 +14,9 @@ import pytest
 
 from engine.actions import registry
 from engine.actions.errors import ActionError
-from engine.actions.registry import ActionOutput, StepContext
+from engine.actions.step_context import ActionOutput, StepContext
 from engine.db import Database
+from engine.definitions.actions import ACTION_TYPES
 from tests.actions.cases import CASES
 from tests.actions.contract import (
     CANARY,
@@ -68,8 +69,8 @@ def run(
         staged = case.stage(behaviour, stack)
         for name, value in staged.env.items():
             monkeypatch.setenv(name, value)
-        registry._load_runners()
-        runner = registry._RUNNERS[case.action_type]
+        runner = registry.runner_for(case.action_type)
+        assert runner is not None
         started = time.monotonic()
         ctx = StepContext(
             execution_id="exec-contract",
@@ -109,8 +110,13 @@ def _assert_canary_hidden(
 
 
 def test_every_action_with_a_runner_has_a_contract_case() -> None:
-    registry._load_runners()
-    assert set(registry._RUNNERS) <= {case.action_type for case in CASES}
+    assert set(registry.RUNNERS) <= {case.action_type for case in CASES}
+
+
+def test_every_action_type_of_the_definition_schema_has_a_runner() -> None:
+    assert set(ACTION_TYPES) == set(registry.RUNNERS)
+    assert all(callable(registry.runner_for(kind)) for kind in ACTION_TYPES)
+    assert registry.runner_for("no_such_action") is None
 
 
 @pytest.mark.parametrize("case", SUCCESSES)

@@ -11,8 +11,8 @@ import pytest
 
 from engine.actions.email_action import run_email
 from engine.actions.errors import ActionError
-from engine.actions.registry import ActionOutput, StepContext
 from engine.actions.secret_references import render_fields
+from engine.actions.step_context import ActionOutput, StepContext
 from engine.config import Settings
 from engine.db import Database
 from tests.actions.smtp_peer import USER, Certificate, SmtpPeer, make_certificate, smtp_server

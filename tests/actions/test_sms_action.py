@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from engine.actions.errors import ActionError
-from engine.actions.registry import StepContext
 from engine.actions.secret_references import render_fields
 from engine.actions.sms_action import run_sms
+from engine.actions.step_context import StepContext
 from engine.config import Settings
 from engine.db import Database
 from tests.actions.smtp_peer import free_port

@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine.execution.claims import EXECUTIONS
-from engine.execution.executor import LEASE_GRACE
+from engine.execution.decisions import LEASE_GRACE
 from engine.security import outbound
 from engine.triggers.new_executions import run_workflow
 from engine.workers.sweeper import STALE_PENDING

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from engine.db import Database
 from engine.execution.claims import W
-from engine.execution.executor import LEASE_GRACE
+from engine.execution.decisions import LEASE_GRACE
 from engine.security import outbound
 from engine.triggers.new_executions import run_workflow
 from engine.workers.sweeper import STALE_PENDING
