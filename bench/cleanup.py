@@ -57,8 +57,8 @@ from engine.config import load_settings
 from engine.db import Database, connect_database, upgrade
 from engine.maintenance.cleanup import FINISHED, cutoffs, plan_cleanup, run_cleanup
 from engine.models import utcnow
-from engine.queue import Queue
 from engine.services.workflows import save_document
+from engine.workers.runtime import Queue
 
 DATABASE = "wf_bench_cleanup"
 UNFINISHED_EACH = 10

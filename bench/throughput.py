@@ -55,7 +55,7 @@ from bench._report import Report
 from bench._sink import sink_stats
 from engine.config import load_settings
 from engine.db import connect_database, open_database, upgrade
-from engine.queue import LOCAL_POLL_SECONDS, EmbeddedWorker, Queue
+from engine.workers.runtime import LOCAL_POLL_SECONDS, EmbeddedWorker, Queue
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

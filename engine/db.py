@@ -59,6 +59,12 @@ def redact_url(url: str) -> str:
         return "<unparseable URL>"
 
 
+def first_line(exc: BaseException) -> str:
+    """A one-line description of an error, for a status line."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def is_sqlite(url: str) -> bool:
     """True when the URL names a SQLite database."""
     return url.startswith("sqlite")

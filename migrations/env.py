@@ -7,9 +7,9 @@ from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
 import engine.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from engine.access import api_tokens as _api_tokens  # noqa: F401  (REST API bearer tokens)
 from engine.actions import record_tables as _records  # noqa: F401  (the create_* actions' tables)
 from engine.alerts import models as _alerts  # noqa: F401  (alert history)
-from engine.security import api_tokens as _api_tokens  # noqa: F401  (REST API bearer tokens)
 
 config = context.config
 target_metadata = SQLModel.metadata

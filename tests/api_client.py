@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 from sqlmodel import col, select
 
+from engine.access.audit import ensure_user
 from engine.config import Settings
 from engine.db import Database, session_scope
 from engine.models import AuditLog, Role
-from engine.services.audit import ensure_user
 from engine.services.tokens import create_token
 from tests.test_http_hooks import Server
 

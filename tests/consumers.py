@@ -30,7 +30,7 @@ import redis
 
 from engine.config import CONFIG_ENV, Settings, load_settings
 from engine.db import Database, connect_database, open_database, upgrade
-from engine.queue import Queue
+from engine.workers.runtime import Queue
 from tests.conftest import settings_for_url
 from tests.pg import fresh_postgres_url, in_ci
 

@@ -11,7 +11,7 @@ from engine.alerts.incidents import AlertReport, evaluate_alerts, list_alerts
 from engine.alerts.rules import previous_fire_time
 from engine.config import Settings
 from engine.db import Database
-from engine.workers.heartbeat import write_beat
+from engine.queue.heartbeat import write_beat
 from tests.alert_seed import NOW, alert_settings, open_rows, runs, workflow
 from tests.test_metrics import CountingQueue
 

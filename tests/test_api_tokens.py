@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from engine.access.roles import PermissionDenied
 from engine.db import Database
 from engine.models import Role
-from engine.security.roles import PermissionDenied
 from engine.services.tokens import (
     TokenNotFound,
     authenticate,

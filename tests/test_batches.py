@@ -21,9 +21,9 @@ from engine.execution import claims as store
 from engine.execution.decisions import Outcome
 from engine.execution.executor import Executor
 from engine.models import utcnow
+from engine.queue.sweeper import sweep
 from engine.services.control import cancel_executions
 from engine.triggers.new_executions import run_workflow
-from engine.workers.sweeper import sweep
 from tests import test_executor
 from tests.http_sink import HttpSink, Reply
 from tests.test_executor import (

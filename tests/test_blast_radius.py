@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from sqlmodel import Session, col, select
 
+from engine.access.roles import PermissionDenied
 from engine.db import Database, session_scope
 from engine.models import AuditLog, User, Workflow, WorkflowExecution
-from engine.security.roles import PermissionDenied
 from engine.services.blast_radius import preview_cancel, preview_retry
 from engine.services.control import cancel_executions, retry_executions
 from engine.services.workflows import save_document

@@ -13,10 +13,10 @@ from engine.config import load_settings
 from engine.db import Database, open_database
 from engine.execution import claims as store
 from engine.models import utcnow
-from engine.queue import Queue
+from engine.queue.heartbeat import write_beat
 from engine.services.workflows import save_document
 from engine.triggers.new_executions import run_workflow
-from engine.workers.heartbeat import write_beat
+from engine.workers.runtime import Queue
 from tests.test_executor import execution_row, workflow_document
 from wfconsole.cli import main
 

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from engine.access.api_tokens import ApiToken
 from engine.alerts.models import AlertEvent
 from engine.db import Database, open_database
 from engine.maintenance.backup import create_backup
 from engine.models import AuditLog, Role, User, Workflow, WorkflowExecution, table_of, utcnow
-from engine.security.api_tokens import ApiToken
 from engine.services.tokens import create_token
 from engine.services.workflow_admin import set_enabled
 from engine.services.workflows import save_document

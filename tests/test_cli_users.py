@@ -18,10 +18,10 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
+from engine.access.api_tokens import ApiToken
+from engine.access.roles import PermissionDenied
 from engine.db import Database
 from engine.models import AuditLog, Role, User, table_of
-from engine.security.api_tokens import ApiToken
-from engine.security.roles import PermissionDenied
 from engine.services.tokens import authenticate, create_token
 from engine.services.users import UserConflict, set_role
 from tests.api_client import ROOT

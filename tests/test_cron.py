@@ -14,11 +14,11 @@ from sqlmodel import col, select
 from engine.config import Settings
 from engine.db import Database, session_scope
 from engine.models import AuditLog, WorkflowExecution, WorkflowTrigger, table_of
-from engine.queue import EmbeddedWorker, Queue
 from engine.services.workflow_admin import set_enabled
 from engine.services.workflows import save_document
 from engine.triggers.cron import cron_tick
 from engine.workers.housekeeping import cleanup_due
+from engine.workers.runtime import EmbeddedWorker, Queue
 from tests.conftest import settings_for_url
 
 NOW = datetime(2025, 3, 10, 12, 0, 30, tzinfo=UTC)

@@ -24,11 +24,11 @@ import sqlalchemy as sa
 from engine.config import CONFIG_ENV
 from engine.execution import claims as store
 from engine.models import utcnow
+from engine.queue.sweeper import WORKER_LOST, sweep
 from engine.security import outbound
 from engine.services.workers import WorkerStatus, list_workers
 from engine.services.workflows import save_document
 from engine.triggers.new_executions import run_workflow
-from engine.workers.sweeper import WORKER_LOST, sweep
 from tests import http_sink as sink_fixtures
 from tests.consumers import (
     WORKFLOW_TIMEOUT,

@@ -19,8 +19,8 @@ import sqlalchemy as sa
 from engine.db import Database
 from engine.execution import claims as store
 from engine.models import WorkerHeartbeat, table_of, utcnow
-from engine.workers.heartbeat import dead_workers, process_exists
-from engine.workers.sweeper import WORKER_LOST, sweep
+from engine.queue.heartbeat import dead_workers, process_exists
+from engine.queue.sweeper import WORKER_LOST, sweep
 from tests.test_executor import Engine, execution_row, make_engine
 
 INTERVAL = 1.0

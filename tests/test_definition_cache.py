@@ -20,10 +20,10 @@ import sqlalchemy as sa
 from engine.config import Settings
 from engine.db import Database, connect_database
 from engine.models import Workflow, WorkflowExecution, table_of
-from engine.queue import Queue
 from engine.services.workflow_admin import delete_workflow, set_enabled
 from engine.services.workflows import WorkflowNotFound, save_document
 from engine.triggers.new_executions import WorkflowDisabled, emit_event, run_workflow
+from engine.workers.runtime import Queue
 from engine.workflow_cache.cache import WorkflowCache
 from engine.workflow_cache.generation import database_generation
 from engine.workflow_cache.lookups import event_listeners, find_workflow, webhook_hooks

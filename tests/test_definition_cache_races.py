@@ -18,7 +18,6 @@ from engine.config import Settings
 from engine.db import Database
 from engine.http.hooks import HooksChanged, hooks_on, start_hooks
 from engine.models import AuditLog, Workflow, WorkflowExecution, table_of
-from engine.queue import Queue
 from engine.services.workflows import save_document
 from engine.triggers.new_executions import (
     WorkflowDisabled,
@@ -26,6 +25,7 @@ from engine.triggers.new_executions import (
     emit_from_step,
     run_workflow,
 )
+from engine.workers.runtime import Queue
 from engine.workflow_cache.lookups import event_listeners, find_workflow
 from tests.test_definition_cache import (  # noqa: F401  (fixture `queue`)
     ADMIN,

@@ -22,12 +22,12 @@ from engine.execution import claims as store
 from engine.execution.decisions import Outcome
 from engine.execution.executor import Executor
 from engine.models import FINAL_STATUSES, utcnow
-from engine.queue import Queue
+from engine.queue.sweeper import WORKER_LOST, sweep
 from engine.security import outbound
 from engine.services.control import cancel_executions, retry_executions
 from engine.services.workflows import save_document
 from engine.triggers.new_executions import emit_from_step, run_workflow
-from engine.workers.sweeper import WORKER_LOST, sweep
+from engine.workers.runtime import Queue
 from tests import http_sink as sink_fixtures
 from tests.conftest import settings_for_url
 from tests.http_sink import HttpSink, Reply

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
+from engine.access.roles import PermissionDenied
 from engine.db import Database, session_scope
 from engine.models import (
     AuditLog,
@@ -17,7 +18,6 @@ from engine.models import (
     WorkflowExecution,
     WorkflowExecutionStep,
 )
-from engine.security.roles import PermissionDenied
 from engine.services.failures import (
     NO_ACTION,
     ClusterKey,

@@ -17,7 +17,7 @@ import pytest
 from engine.config import Settings
 from engine.db import Database, connect_database
 from engine.http.health import health_document
-from engine.queue import make_huey
+from engine.queue.instance import make_huey
 from engine.services.health import check_health
 from engine.services.tokens import create_token
 from engine.services.workflows import save_document

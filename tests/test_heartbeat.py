@@ -10,9 +10,9 @@ import pytest
 
 from engine.db import Database
 from engine.models import utcnow
-from engine.queue import EmbeddedWorker, Queue
+from engine.queue.heartbeat import Heartbeat, forget_stale, write_beat
 from engine.services.workers import WorkerStatus, list_workers
-from engine.workers.heartbeat import Heartbeat, forget_stale, write_beat
+from engine.workers.runtime import EmbeddedWorker, Queue
 from tests.consumers import deployment, running_consumer, wait_until
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -272,7 +272,7 @@ def test_a_thousand_signed_requests_from_ten_clients_all_run(
 ) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from engine.queue import EmbeddedWorker
+    from engine.workers.runtime import EmbeddedWorker
 
     settings = Settings.model_validate(
         {

@@ -96,3 +96,19 @@ def test_engine_source_never_imports_textual_or_wfconsole(path: Path) -> None:
 )
 def test_console_never_imports_storage_or_queue_libraries(path: Path) -> None:
     assert imported_packages(path) & STORAGE_AND_QUEUE == set()
+
+
+def test_import_linter_contracts_hold() -> None:
+    """The layers, the forbidden imports and the no-cycle rule in pyproject.toml hold.
+
+    Function-level imports count; only ``if TYPE_CHECKING:`` imports are exempt.
+    """
+    lint_imports = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run(
+        [str(lint_imports), "--config", str(ROOT / "pyproject.toml")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]

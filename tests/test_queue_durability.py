@@ -24,11 +24,11 @@ import sqlalchemy as sa
 from engine.execution import claims as store
 from engine.execution.decisions import LEASE_GRACE
 from engine.models import FINAL_STATUSES, utcnow
-from engine.queue import EmbeddedWorker, Queue
+from engine.queue.heartbeat import ALIVE_INTERVALS
 from engine.security import outbound
 from engine.services.workflows import save_document
 from engine.triggers.new_executions import run_workflow
-from engine.workers.heartbeat import ALIVE_INTERVALS
+from engine.workers.runtime import EmbeddedWorker, Queue
 from tests import http_sink as sink_fixtures
 from tests.consumers import (
     SWEEP_INTERVAL,

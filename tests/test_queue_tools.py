@@ -16,13 +16,15 @@ import pytest
 import redis
 from sqlmodel import select
 
+from engine.access.roles import PermissionDenied
 from engine.db import session_scope
 from engine.execution import claims as store
 from engine.models import AuditLog, utcnow
-from engine.queue import EmbeddedWorker, make_huey
+from engine.queue.heartbeat import write_beat
+from engine.queue.instance import make_huey
 from engine.queue.locks import held_locks, hold_lock
+from engine.queue.sweeper import sweep
 from engine.security import outbound
-from engine.security.roles import PermissionDenied
 from engine.services.queue_tools import (
     FlushResult,
     QueueReport,
@@ -31,8 +33,7 @@ from engine.services.queue_tools import (
 )
 from engine.services.workflows import save_document
 from engine.triggers.new_executions import run_workflow
-from engine.workers.heartbeat import write_beat
-from engine.workers.sweeper import sweep
+from engine.workers.runtime import EmbeddedWorker
 from tests import http_sink as sink_fixtures
 from tests.consumers import Deployment, deployment, wait_until
 from tests.http_sink import HttpSink, Reply

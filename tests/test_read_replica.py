@@ -27,12 +27,12 @@ from engine.db import Database, connect_database
 from engine.execution.executor import Executor
 from engine.http.app import create_app
 from engine.maintenance.backup import BackupError
-from engine.queue import Queue
 from engine.services.executions import ExecutionNotFound, get_execution
 from engine.services.maintenance import restore_database
 from engine.services.tokens import create_token
 from engine.services.workflows import list_workflows, save_document
 from engine.triggers.new_executions import run_workflow
+from engine.workers.runtime import Queue
 from tests.conftest import settings_for_url
 from tests.console.conftest import (
     BASE_TIME,

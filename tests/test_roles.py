@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from engine.access.roles import Permission, PermissionDenied, allows, denial, require
 from engine.models import Role
-from engine.security.roles import Permission, PermissionDenied, allows, denial, require
 
 EXPECTED = {
     Role.VIEWER: {Permission.READ},

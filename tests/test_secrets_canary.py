@@ -20,11 +20,11 @@ from sqlmodel import SQLModel
 from engine.config import Settings
 from engine.db import Database
 from engine.execution.executor import Executor
-from engine.queue import Queue
 from engine.security import outbound
 from engine.security.crypto import Vault, generate_key
 from engine.services.workflows import save_document
 from engine.triggers.new_executions import run_workflow
+from engine.workers.runtime import Queue
 from tests.console.conftest import screen_text
 from tests.http_sink import HttpSink, Reply
 from tests.test_executor import make_due

@@ -9,14 +9,13 @@ from typing import Any
 import pytest
 from sqlmodel import col, func, select
 
+from engine.access.audit import ensure_user
+from engine.access.roles import PermissionDenied
 from engine.config import Settings
 from engine.db import Database, session_scope
 from engine.definitions.schema import validate_definition
 from engine.definitions.starter_templates import template_document, workflow_templates
 from engine.models import AuditLog, Role, Workflow, WorkflowExecution, WorkflowVersion
-from engine.queue import Queue
-from engine.security.roles import PermissionDenied
-from engine.services.audit import ensure_user
 from engine.services.workflow_admin import (
     count_executions,
     delete_workflow,
@@ -33,6 +32,7 @@ from engine.services.workflow_versions import (
 )
 from engine.services.workflows import WorkflowNotFound, list_versions, save_document
 from engine.triggers.new_executions import WorkflowDisabled
+from engine.workers.runtime import Queue
 
 ADMIN = "admin"  # the first user of a database is its SUPER_ADMIN
 

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
+from engine.access.audit import ensure_user
+from engine.access.roles import PermissionDenied
 from engine.db import Database, session_scope
 from engine.definitions.schema import DefinitionError
 from engine.models import AuditLog, Role, Workflow, WorkflowVersion
-from engine.security.roles import PermissionDenied
-from engine.services.audit import ensure_user
 from engine.services.workflow_editing import check_definition_text, save_edited_workflow
 from engine.services.workflows import WorkflowNotFound, save_document
 

@@ -14,7 +14,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
 
 from engine.config import ConsoleSettings
-from engine.security.roles import Permission, denial
+from engine.access.roles import Permission, denial
 from engine.services.health import HealthReport
 from wfconsole.backend import ConsoleBackend
 from wfconsole.execution_filter import ExecutionFilter

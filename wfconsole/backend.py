@@ -24,7 +24,7 @@ from engine.maintenance.cleanup import CleanupPlan, CleanupResult
 from engine.maintenance.cleanup import Progress as CleanupProgress
 from engine.maintenance.vacuum import Progress as VacuumProgress
 from engine.maintenance.vacuum import VacuumResult
-from engine.services.audit import ensure_user
+from engine.access.audit import ensure_user
 from engine.services.blast_radius import BlastRadius
 from engine.services.blast_radius import preview_cancel as _preview_cancel
 from engine.services.blast_radius import preview_retry as _preview_retry
@@ -313,7 +313,7 @@ class EngineBackend:
     def queue(self) -> Dispatcher:
         """The deployment's queue, for starting runs; opened on first use."""
         if self._queue is None:
-            from engine.queue import Queue
+            from engine.workers.runtime import Queue
 
             self._queue = Queue(self.settings, db=self.db)
         return self._queue
@@ -400,7 +400,7 @@ class EngineBackend:
 
     def _counter(self) -> QueueCounter:
         if self.queue_counter is None:
-            from engine.queue import make_huey
+            from engine.queue.instance import make_huey
 
             self.queue_counter = make_huey(self.settings)
         return self.queue_counter
@@ -512,7 +512,8 @@ class EngineBackend:
 
     def _queue_storage(self) -> Any:
         """The deployment's Huey instance (its messages, schedule and locks)."""
-        from engine.queue import Queue, make_huey
+        from engine.queue.instance import make_huey
+        from engine.workers.runtime import Queue
 
         if isinstance(self._queue, Queue) or self._queue is None:
             return self.queue.huey  # type: ignore[attr-defined]

@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:
-        from engine.security.roles import PermissionDenied
+        from engine.access.roles import PermissionDenied
 
         if isinstance(exc, PermissionDenied):
             # The same check and wording as the console's and the API's refusals.

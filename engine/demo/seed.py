@@ -25,14 +25,14 @@ from datetime import datetime
 
 from sqlmodel import col, func, select
 
+from engine.access.audit import audit_change, authorize
+from engine.access.roles import Permission
 from engine.db import Database, session_scope
 from engine.definitions.schema import WorkflowDefinition, validate_definition
 from engine.demo.bulk import CounterUpdate, writer_for
 from engine.demo.history import STATUSES, Shapes, WorkflowPlan, build_plans
 from engine.demo.workflows import PAUSED_DAYS, demo_documents
 from engine.models import Workflow
-from engine.security.roles import Permission
-from engine.services.audit import audit_change, authorize
 from engine.services.workflows import save_definition_in
 
 SEED_ACTION = "demo.seed"

@@ -20,7 +20,8 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from engine.db import Database
+from engine.access.audit import record_outcome
+from engine.db import Database, first_line
 from engine.maintenance import pg_cleanup
 from engine.maintenance.batch_pacing import TARGET_SECONDS, BatchPacer
 from engine.models import (
@@ -31,8 +32,6 @@ from engine.models import (
     table_of,
     utcnow,
 )
-from engine.services.audit import record_outcome
-from engine.services.health import first_line
 
 FINISHED = (
     ExecutionStatus.SUCCESS.value,

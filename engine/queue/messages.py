@@ -18,7 +18,7 @@ process, and the worker carries on with the next message. Dropping loses nothing
 database is the source of truth and the sweeper re-enqueues PENDING rows nobody picked up
 (so messages of the pickled format written before an upgrade are replaced the same way).
 
-The key (``engine.queue.signing_key``) is ``queue.signing_key`` when configured;
+The key (``engine.queue.instance.signing_key``) is ``queue.signing_key`` when configured;
 otherwise random, generated once, and kept where every process of the queue already
 reads: for a Redis queue in the deployment's database (table ``queue_signing_key``,
 ``stored_signing_key``: insert-if-absent then read back, so processes starting together
@@ -67,9 +67,9 @@ DRAIN_LIMIT = 1000
 MAX_ID_LENGTH = 64
 MAX_BATCH = 256  # queue.batch_size's upper bound
 
-RUN_EXECUTION = "engine.queue.run_execution"
-RUN_EXECUTIONS = "engine.queue.run_executions"
-"""Huey's names of the two tasks ``engine.queue.Queue`` registers."""
+RUN_EXECUTION = "engine.workers.runtime.run_execution"
+RUN_EXECUTIONS = "engine.workers.runtime.run_executions"
+"""Huey's names of the two tasks ``engine.workers.runtime.Queue`` registers."""
 
 
 def _one_id(args: Sequence[Any]) -> bool:

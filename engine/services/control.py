@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from engine.access.audit import authorize
+from engine.access.roles import Permission
 from engine.db import Database
 from engine.execution.claims import EXECUTIONS, WORKFLOWS, E, W, bump_counters
 from engine.models import AuditLog, ExecutionStatus, table_of, utcnow
-from engine.security.roles import Permission
-from engine.services.audit import authorize
 from engine.services.executions import ExecutionNotFound
 from engine.triggers.new_executions import Dispatcher, dispatch_all
 

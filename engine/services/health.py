@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from engine.db import Database
+from engine.db import Database, first_line
 from engine.services.metrics import QueueCounter
 
 
@@ -31,12 +31,6 @@ class HealthReport:
     def ok(self) -> bool:
         """True when the primary database and the queue answer."""
         return self.database.ok and self.queue.ok
-
-
-def first_line(exc: BaseException) -> str:
-    """A one-line description of an error, for a status line."""
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _answers(engine: sa.Engine, label: str = "") -> ComponentHealth:

@@ -19,8 +19,10 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from engine.access.audit import audit_change, require_permission
+from engine.access.roles import Permission
 from engine.config import Settings
-from engine.db import Database, current_revision
+from engine.db import Database, current_revision, first_line
 from engine.maintenance.backup import (
     NAME_SUFFIX,
     BackupError,
@@ -39,9 +41,6 @@ from engine.maintenance.cleanup import (
 from engine.maintenance.vacuum import Progress as VacuumProgress
 from engine.maintenance.vacuum import VacuumResult, database_size, vacuum
 from engine.models import ExecutionStatus, WorkflowExecution, table_of
-from engine.security.roles import Permission
-from engine.services.audit import audit_change, require_permission
-from engine.services.health import first_line
 
 
 @dataclass(frozen=True)

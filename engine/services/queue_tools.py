@@ -1,11 +1,11 @@
 """Queue tools for maintenance: what waits in the queue, and flushing stale locks.
 
 A stale lock is something held by a worker process that no longer beats (no heartbeat row
-refreshed within three ``queue.heartbeat_interval``; see ``engine.workers.heartbeat``):
+refreshed within three ``queue.heartbeat_interval``; see ``engine.queue.heartbeat``):
 
 - a **lease**: an execution RUNNING past its ``lease_until`` (the workflow's timeout +
   30 s) whose worker is not alive. A flush hands it back the way the sweeper does
-  (``engine.workers.sweeper.reclaim_lost``): retry with ``retry_count + 1``, FAILED "worker lost"
+  (``engine.queue.sweeper.reclaim_lost``): retry with ``retry_count + 1``, FAILED "worker lost"
   when retries are spent, CANCELLED when a cancel was asked; retries are enqueued and
   resume after the last finished step. Every running worker's sweeper does the same
   within ``queue.sweep_interval`` — for live workers' runs too — so a flush matters most
@@ -13,7 +13,7 @@ refreshed within three ``queue.heartbeat_interval``; see ``engine.workers.heartb
   run whose lease has not ended is only counted: a heartbeat can lag, the lease is the
   bound the executor holds itself to, so releasing earlier could run a step twice. (The
   sweeper does release it early once the worker is dead for certain — on this host, its
-  pid is gone too; see ``engine.workers.heartbeat.dead_workers``.)
+  pid is gone too; see ``engine.queue.heartbeat.dead_workers``.)
 - a **Huey lock** (``engine.queue.locks``) whose recorded holder is not alive. A plain
   ``huey.lock_task`` lock names no holder: it counts as stale only while no worker at
   all is alive (what ``huey_consumer --flush-locks`` assumes at start).
@@ -30,16 +30,15 @@ from datetime import datetime
 import sqlalchemy as sa
 from huey import Huey
 
-from engine.db import Database
+from engine.access.audit import record_outcome, require_permission
+from engine.access.roles import Permission
+from engine.db import Database, first_line
 from engine.execution.claims import PENDING, RUNNING, WORKFLOWS, E, W
 from engine.models import utcnow
 from engine.queue.locks import HeldLock, held_locks, release_if_unchanged
-from engine.security.roles import Permission
-from engine.services.audit import record_outcome, require_permission
-from engine.services.health import first_line
+from engine.queue.sweeper import SweepReport, reclaim_lost
 from engine.services.workers import list_workers
 from engine.triggers.new_executions import Dispatcher
-from engine.workers.sweeper import SweepReport, reclaim_lost
 
 FLUSH_ACTION = "maintenance.flush_locks"
 LISTED_LEASES = 1000

@@ -14,12 +14,12 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from engine.access.audit import record_audit
+from engine.access.roles import Permission
 from engine.db import Database, session_scope
 from engine.models import Workflow, WorkflowVersion
 from engine.security.crypto import KeyConfigError, SecretKeyError, Vault, is_encrypted
-from engine.security.roles import Permission
 from engine.security.secret_fields import is_literal, map_secrets, secret_slots
-from engine.services.audit import record_audit
 from engine.services.workflow_admin import authorize
 from engine.workflow_cache.cache import mark_changed
 

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from engine.db import Database
-from engine.services.health import first_line
+from engine.db import Database, first_line
 from engine.services.metrics import (
     ActiveExecutions,
     PeriodSummary,

@@ -27,11 +27,11 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from engine.access.api_tokens import ApiToken
+from engine.access.audit import ensure_user, record_audit
+from engine.access.roles import Permission, allows, require
 from engine.db import Database, session_scope
 from engine.models import User, utcnow
-from engine.security.api_tokens import ApiToken
-from engine.security.roles import Permission, allows, require
-from engine.services.audit import ensure_user, record_audit
 from engine.services.users import UserNotFound
 
 TOKEN_MARK = "wfc_"  # noqa: S105  (a marker, not a secret)

@@ -21,11 +21,11 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
+from engine.access.api_tokens import ApiToken
+from engine.access.audit import authorize, record_audit
+from engine.access.roles import Permission
 from engine.db import Database, session_scope
 from engine.models import Role, User, table_of, utcnow
-from engine.security.api_tokens import ApiToken
-from engine.security.roles import Permission
-from engine.services.audit import authorize, record_audit
 
 MAX_USERNAME = 128
 ALLOWED_ROLES = ", ".join(role.value for role in Role)

@@ -1,4 +1,4 @@
-"""Which worker processes are alive, from their heartbeats (see ``engine.workers.heartbeat``)."""
+"""Which worker processes are alive, from their heartbeats (see ``engine.queue.heartbeat``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 
 from engine.db import Database
 from engine.models import WorkerHeartbeat, table_of
+from engine.queue.heartbeat import alive_since
 from engine.services.metrics import utc
-from engine.workers.heartbeat import alive_since
 
 _heartbeats = table_of(WorkerHeartbeat)
 

@@ -1,6 +1,6 @@
 """Operator changes to a workflow: enable/disable, delete, run now, and its schedule preview.
 
-Every change checks the actor's role (``engine.security.roles``) and writes its audit row in the
+Every change checks the actor's role (``engine.access.roles``) and writes its audit row in the
 same transaction as the change.
 """
 
@@ -13,10 +13,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
+from engine.access.audit import authorize, record_audit
+from engine.access.roles import Permission
 from engine.db import Database, session_scope
 from engine.models import Workflow, WorkflowExecution, utcnow
-from engine.security.roles import Permission
-from engine.services.audit import authorize, record_audit
 from engine.services.workflows import WorkflowNotFound
 from engine.triggers.new_executions import Dispatcher, run_workflow
 from engine.triggers.schedule import DEFAULT_COUNT, next_fire_times

@@ -13,11 +13,11 @@ from typing import Any
 
 from sqlmodel import select
 
+from engine.access.audit import ensure_user
+from engine.access.roles import Permission, require
 from engine.db import Database, session_scope
 from engine.definitions.schema import MAX_DEFINITION_BYTES, DefinitionError, validate_definition
 from engine.models import Workflow
-from engine.security.roles import Permission, require
-from engine.services.audit import ensure_user
 from engine.services.workflows import SaveResult, WorkflowNotFound, save_definition_in
 
 

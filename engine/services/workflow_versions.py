@@ -13,12 +13,12 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from engine.access.audit import record_audit
+from engine.access.roles import Permission
 from engine.db import Database, session_scope
 from engine.definitions.schema import DefinitionError, validate_definition
 from engine.models import Workflow, WorkflowVersion
-from engine.security.roles import Permission
 from engine.security.secret_fields import masked
-from engine.services.audit import record_audit
 from engine.services.workflow_admin import authorize
 from engine.services.workflows import (
     SaveResult,

@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from sqlmodel import Session, col, select
 
+from engine.access.audit import authorize, ensure_user, record_audit
+from engine.access.roles import Permission
 from engine.db import Database, session_scope
 from engine.definitions.schema import (
     DefinitionError,
@@ -20,10 +22,9 @@ from engine.definitions.schema import (
 )
 from engine.models import Workflow, WorkflowTrigger, WorkflowVersion, utcnow
 from engine.security.crypto import Vault
-from engine.security.roles import Permission
 from engine.security.secret_fields import seal
-from engine.services.audit import authorize, ensure_user, record_audit
 from engine.workflow_cache.cache import mark_changed
+from engine.workflow_cache.lookups import WorkflowNotFound
 
 DOCUMENT_FIELDS = (
     "name",
@@ -39,13 +40,6 @@ DOCUMENT_FIELDS = (
     "conditions",
     "actions",
 )
-
-
-class WorkflowNotFound(LookupError):
-    """No workflow has that name."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(f"no workflow named {name!r}")
 
 
 @dataclass(frozen=True)

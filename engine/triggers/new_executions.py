@@ -16,15 +16,15 @@ from typing import Any, Protocol
 import psycopg
 import sqlalchemy as sa
 
+from engine.access.audit import authorize, record_audit
+from engine.access.roles import Permission
 from engine.db import Database, session_scope
 from engine.execution import postgres_pipeline
 from engine.execution.claims import EXECUTIONS
 from engine.models import AuditLog, new_id, table_of, utcnow
-from engine.security.roles import Permission
-from engine.services.audit import authorize, record_audit
-from engine.services.workflows import WorkflowNotFound
 from engine.triggers.versioned_inserts import insert_all_if_current, insert_if_current
 from engine.workflow_cache.lookups import (
+    WorkflowNotFound,
     WorkflowRef,
     event_listeners,
     find_workflow,
@@ -37,7 +37,7 @@ _INSERT_AUDIT = sa.insert(table_of(AuditLog))
 
 
 class Dispatcher(Protocol):
-    """Anything that can tell workers to look at an execution (``engine.queue.Queue``)."""
+    """Anything that can tell workers to look at an execution (``engine.workers.runtime.Queue``)."""
 
     def dispatch(self, execution_id: str, delay: float | None = None) -> None: ...
 

@@ -25,6 +25,13 @@ W = table_of(Workflow).c
 T = table_of(WorkflowTrigger).c
 
 
+class WorkflowNotFound(LookupError):
+    """No workflow has that name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no workflow named {name!r}")
+
+
 @dataclass(frozen=True)
 class WorkflowRef:
     """The current version of one workflow and whether it is enabled."""

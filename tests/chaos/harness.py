@@ -22,8 +22,8 @@ from engine.config import load_settings
 from engine.db import Database, connect_database, upgrade
 from engine.execution import claims as store
 from engine.models import FINAL_STATUSES
+from engine.queue.sweeper import STALE_PENDING, WORKER_LOST
 from engine.services.workflows import save_document
-from engine.workers.sweeper import STALE_PENDING, WORKER_LOST
 from tests.conftest import settings_for_url
 from tests.consumers import SWEEP_INTERVAL, WORKFLOW_TIMEOUT, Deployment, _flush_redis, _toml
 from tests.http_sink import HttpSink

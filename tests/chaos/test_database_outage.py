@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.queue import OUTAGE_RETRY_SECONDS
+from engine.queue.sweeper import STALE_PENDING
 from engine.security import outbound
 from engine.triggers.new_executions import run_workflow
-from engine.workers.sweeper import STALE_PENDING
+from engine.workers.runtime import OUTAGE_RETRY_SECONDS
 from tests import http_sink as sink_fixtures
 from tests.chaos.harness import (
     all_final,

@@ -29,8 +29,8 @@ import sqlalchemy as sa
 from engine.config import CONFIG_ENV
 from engine.db import open_database
 from engine.execution.claims import EXECUTIONS
+from engine.queue.sweeper import STALE_PENDING
 from engine.security import outbound
-from engine.workers.sweeper import STALE_PENDING
 from tests import http_sink as sink_fixtures
 from tests.chaos.harness import (
     all_final,

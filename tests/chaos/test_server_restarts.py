@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from engine.db import Database
 from engine.execution.claims import W
 from engine.execution.decisions import LEASE_GRACE
+from engine.queue.sweeper import STALE_PENDING
 from engine.security import outbound
 from engine.triggers.new_executions import run_workflow
-from engine.workers.sweeper import STALE_PENDING
 from tests import http_sink as sink_fixtures
 from tests.chaos.harness import (
     all_final,

@@ -14,9 +14,9 @@ import pytest
 from sqlmodel import col, select
 from textual.pilot import Pilot
 
+from engine.access.roles import PermissionDenied
 from engine.db import Database, session_scope
 from engine.models import AuditLog, User, WorkflowExecution
-from engine.security.roles import PermissionDenied
 from tests.console.conftest import BASE_TIME, Settle, execution_id, insert_executions
 from tests.console.conftest import screen_text as shown_text
 from wfconsole.app import WfConsoleApp

@@ -15,7 +15,7 @@ from sqlmodel import select
 from engine.db import Database, session_scope
 from engine.execution import claims as store
 from engine.models import AuditLog, WorkflowExecution, utcnow
-from engine.workers.heartbeat import write_beat
+from engine.queue.heartbeat import write_beat
 from tests.console.conftest import Settle, screen_text
 from tests.console.helpers import log_text, notes, press_settled, set_role
 from wfconsole.app import WfConsoleApp, screen_commands

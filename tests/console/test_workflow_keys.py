@@ -12,9 +12,9 @@ from textual.command import CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import TextArea
 
+from engine.access.audit import ensure_user
 from engine.db import Database, session_scope
 from engine.models import AuditLog, Role, Workflow, WorkflowExecution
-from engine.services.audit import ensure_user
 from engine.services.workflows import save_document
 from tests.console.conftest import HOSTILE_NAME, Settle, screen_text
 from tests.console.helpers import notes, press_settled

@@ -32,11 +32,11 @@ from huey.serializer import SignedSerializer
 
 from engine.config import Settings
 from engine.models import QueueSigningKey, table_of
-from engine.queue import Queue
 from engine.queue import messages as qm
 from engine.security import outbound
 from engine.services.workflows import save_document
 from engine.triggers.new_executions import run_workflow
+from engine.workers.runtime import Queue
 from tests import http_sink as sink_fixtures
 from tests.consumers import (
     Deployment,
@@ -283,7 +283,7 @@ _KEY_OF_A_NEW_PROCESS = """
 import sys, time
 from pathlib import Path
 from engine.config import load_settings
-from engine.queue import signing_key
+from engine.queue.instance import signing_key
 go = Path(sys.argv[2])
 while not go.exists():
     time.sleep(0.001)
@@ -350,7 +350,7 @@ def test_a_configured_signing_key_wins_and_the_stored_key_is_read_once(
         reads.append(db)
         return original(db)
 
-    monkeypatch.setattr("engine.queue.stored_signing_key", counted)
+    monkeypatch.setattr("engine.queue.instance.stored_signing_key", counted)
     queue = Queue(deployed.settings, db=deployed.db)
     for n in range(20):
         queue.dispatch(f"id-{n}")

@@ -20,9 +20,9 @@ import sqlalchemy as sa
 
 import engine.services.tokens
 import engine.services.users
+from engine.access.api_tokens import ApiToken
 from engine.db import Database
 from engine.models import AuditLog, Role, User, table_of
-from engine.security.api_tokens import ApiToken
 from engine.services.tokens import authenticate, create_token
 from engine.services.users import UserNotFound, add_user, remove_user
 from tests.api_client import ROOT, Api, running_api

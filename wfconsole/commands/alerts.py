@@ -61,9 +61,9 @@ def check_command(args: argparse.Namespace) -> int:
     """Run one check and print the incidents opened, resolved and notified."""
     from engine.alerts.check import check_alerts
     from engine.error_reporting import init_sentry, shutdown_sentry
-    from engine.queue import make_huey
-    from engine.security.roles import Permission
-    from engine.services.audit import audit_change, require_permission
+    from engine.queue.instance import make_huey
+    from engine.access.roles import Permission
+    from engine.access.audit import audit_change, require_permission
     from wfconsole.cli import current_user
     from wfconsole.commands.context import database_for, settings_for
 

@@ -17,7 +17,7 @@ def background_services(settings: Settings, db: Database) -> list[AbstractContex
     """
     if settings.uses_redis or not settings.queue.embedded_worker:
         return []
-    from engine.queue import EmbeddedWorker, Queue
+    from engine.workers.runtime import EmbeddedWorker, Queue
 
     return [EmbeddedWorker(Queue(settings, db=db))]
 

@@ -79,7 +79,7 @@ def list_command(args: argparse.Namespace) -> int:
 
 def retry_command(args: argparse.Namespace) -> int:
     """Put executions back to PENDING and enqueue them."""
-    from engine.queue import Queue
+    from engine.workers.runtime import Queue
     from engine.services.control import NotRetryable, retry_executions
     from engine.services.executions import ExecutionNotFound
     from wfconsole.cli import UserError, current_user

@@ -26,7 +26,7 @@ def health_command(args: argparse.Namespace) -> int:
     """Print the checks; the exit status says whether everything answered."""
     from engine.db import connect_database
     from engine.http.health import health_document
-    from engine.queue import Queue
+    from engine.workers.runtime import Queue
     from wfconsole.commands.context import settings_for
 
     settings = settings_for(args)

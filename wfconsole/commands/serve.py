@@ -37,7 +37,7 @@ def build_receiver(settings: Any, db: Any) -> Any:
     """The receiver over the configured queue, with limits in Redis when there is one."""
     from engine.http.app import Receiver
     from engine.http.limits import Limits, MemoryLimits, RedisLimits
-    from engine.queue import Queue
+    from engine.workers.runtime import Queue
 
     queue = Queue(settings, db=db)
     limits: Limits = MemoryLimits()

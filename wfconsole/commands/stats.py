@@ -99,7 +99,7 @@ def stats_command(args: argparse.Namespace) -> int:
     """Collect the statistics and print them as a report or JSON."""
     from datetime import UTC, datetime
 
-    from engine.queue import make_huey
+    from engine.queue.instance import make_huey
     from engine.services.stats_report import collect_statistics, statistics_document
     from wfconsole.commands.context import database_for, settings_for
 

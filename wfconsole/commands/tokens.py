@@ -46,7 +46,7 @@ def register(commands: Any, common: CommonOptions) -> None:
 
 def create_command(args: argparse.Namespace) -> int:
     """Create a token; the plaintext goes to stdout once."""
-    from engine.security.roles import PermissionDenied
+    from engine.access.roles import PermissionDenied
     from engine.services.tokens import create_token
     from engine.services.users import UserNotFound
     from wfconsole.cli import current_user
@@ -106,7 +106,7 @@ def list_command(args: argparse.Namespace) -> int:
 
 def revoke_command(args: argparse.Namespace) -> int:
     """Revoke a token; requests with it get 401 from then on."""
-    from engine.security.roles import PermissionDenied
+    from engine.access.roles import PermissionDenied
     from engine.services.tokens import TokenNotFound, revoke_token
     from wfconsole.cli import current_user
     from wfconsole.commands.context import with_database

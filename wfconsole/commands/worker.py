@@ -23,7 +23,7 @@ def worker_command(args: argparse.Namespace) -> int:
     """Run the consumer until stopped: SIGTERM lets running steps finish, SIGINT stops now."""
     from engine.db import open_database
     from engine.error_reporting import init_sentry
-    from engine.queue import Queue
+    from engine.workers.runtime import Queue
     from wfconsole.cli import UserError
     from wfconsole.commands.context import settings_for
 

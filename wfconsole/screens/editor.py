@@ -22,7 +22,7 @@ from textual.widgets import Header, Static, TextArea
 from textual.worker import Worker, WorkerState
 
 from engine.definitions.schema import DefinitionError
-from engine.security.roles import Permission, PermissionDenied
+from engine.access.roles import Permission, PermissionDenied
 from engine.services.workflow_editing import DefinitionCheck, check_definition_text
 from engine.services.workflows import SaveResult, WorkflowNotFound
 from wfconsole.backend import ConsoleBackend

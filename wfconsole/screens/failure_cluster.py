@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState
 
-from engine.security.roles import Permission
+from engine.access.roles import Permission
 from engine.services.executions import ExecutionRow
 from engine.services.failures import FailureCluster
 from wfconsole.backend import ConsoleBackend

@@ -23,7 +23,7 @@ from textual.message import Message
 from textual.widgets import Header, Log, ProgressBar, Static
 
 from engine.maintenance.cleanup import CleanupPlan
-from engine.security.roles import Permission
+from engine.access.roles import Permission
 from engine.services.maintenance import BackupFile, MaintenanceOverview
 from engine.services.queue_tools import QueueReport
 from wfconsole.backend import ConsoleBackend

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, ClassVar, cast
 from textual import events
 from textual.widgets import Input
 
-from engine.security.roles import Permission
+from engine.access.roles import Permission
 
 if TYPE_CHECKING:
     from textual.app import App

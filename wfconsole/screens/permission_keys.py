@@ -8,7 +8,7 @@ from textual import events
 from textual.screen import Screen
 from textual.widgets import Input, TextArea
 
-from engine.security.roles import Permission
+from engine.access.roles import Permission
 
 if TYPE_CHECKING:
     from wfconsole.app import WfConsoleApp

@@ -20,7 +20,7 @@ from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState
 
 from engine.definitions.schema import DefinitionError
-from engine.security.roles import Permission, PermissionDenied
+from engine.access.roles import Permission, PermissionDenied
 from engine.services.workflow_versions import VersionDiff
 from engine.services.workflows import VersionSummary
 from wfconsole.backend import ConsoleBackend

@@ -29,9 +29,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
+from engine.access.roles import Permission, PermissionDenied, denial
 from engine.definitions.json_values import MAX_VALUE_DEPTH, json_value_problem, nested_deeper_than
 from engine.definitions.schema import MAX_DEFINITION_BYTES, DefinitionError
-from engine.security.roles import Permission, PermissionDenied, denial
 from engine.services.control import NotRetryable
 from engine.services.executions import ExecutionNotFound, SearchTooBroad
 from engine.services.tokens import Identity, authenticate

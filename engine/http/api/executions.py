@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from engine.access.roles import Permission
 from engine.http.api.common import (
     ApiError,
     blocking,
@@ -30,7 +31,6 @@ from engine.http.api.common import (
     read_one,
 )
 from engine.models import ExecutionStatus
-from engine.security.roles import Permission
 from engine.services.control import cancel_executions, retry_executions
 from engine.services.executions import (
     MAX_PAGE,

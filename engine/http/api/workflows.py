@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from engine.access.roles import Permission
 from engine.definitions.json_values import MAX_VALUE_DEPTH
 from engine.definitions.schema import DefinitionError
 from engine.http.api.common import (
@@ -26,7 +27,6 @@ from engine.http.api.common import (
     read_one,
     refuse_unstorable,
 )
-from engine.security.roles import Permission
 from engine.services.tokens import Identity
 from engine.services.workflow_admin import delete_workflow, run_now, set_enabled
 from engine.services.workflow_editing import save_edited_workflow

@@ -1,7 +1,7 @@
 """The sweeper: takes back executions whose worker died and finds runs the queue lost.
 
 A run is taken back when its lease expired, or earlier when its worker is dead for certain
-(``engine.workers.heartbeat.dead_workers``: heartbeat silent and, on this host, pid gone), so a
+(``engine.queue.heartbeat.dead_workers``: heartbeat silent and, on this host, pid gone), so a
 killed consumer's runs stop counting against ``workflow.max_concurrent_executions`` within
 seconds instead of a lease (timeout + 30 s) later.
 
@@ -29,7 +29,7 @@ from engine.execution.claims import (
     bump_counters,
 )
 from engine.models import ExecutionStatus, LogLevel, utcnow
-from engine.workers.heartbeat import dead_workers, silent_worker
+from engine.queue.heartbeat import dead_workers, silent_worker
 
 log = logging.getLogger("wfconsole.sweeper")
 STALE_PENDING = timedelta(seconds=30)

@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlmodel import Session, func, select
 
+from engine.access.roles import Permission, require
 from engine.db import Database, session_scope
 from engine.models import AuditLog, Role, User
-from engine.security.roles import Permission, require
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Who may do what: roles, the audit log of every change, API token rows."""

@@ -1,0 +1,106 @@
+"""The Huey instance of a deployment: RedisHuey or SqliteHuey, signing JSON messages.
+
+Messages carry only execution ids, as HMAC-signed JSON (engine/queue/messages.py):
+nothing on the queue path unpickles. The key is ``queue.signing_key`` when configured,
+otherwise random and generated once: in the database for a Redis queue (every process
+of the deployment reads it there), in a 0600 file beside the local SQLite queue file.
+It is never derived from the database URL or from ``ENCRYPTION_KEY``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from huey import Huey
+
+from engine.config import Settings
+from engine.db import Database, open_database
+from engine.queue.messages import (
+    GuardedRedisHuey,
+    GuardedSqliteHuey,
+    QueueSerializer,
+    stored_signing_key,
+)
+from engine.security.private_files import ensure_private_dir, ensure_private_sqlite
+
+
+def signing_key(settings: Settings, database: Callable[[], Database] | None = None) -> bytes:
+    """The message-signing key: ``queue.signing_key`` when configured; otherwise random.
+
+    The random key is kept where every process of the queue already reads: for the local
+    SQLite queue a 0600 file beside the queue file, for a Redis queue the deployment's
+    database (read through ``database``, default: the configured database opened just for
+    that). It is never derived from a URL or from ``ENCRYPTION_KEY``.
+    """
+    configured = settings.queue.signing_key.get_secret_value()
+    if configured:
+        return configured.encode()
+    if not settings.uses_redis:
+        return _local_key(settings.queue_path.with_suffix(".key")).encode()
+    if database is not None:
+        return stored_signing_key(database())
+    db = open_database(settings)
+    try:
+        return stored_signing_key(db)
+    finally:
+        db.dispose()
+
+
+def _local_key(path: Path) -> str:
+    """The local queue's generated key, created once (0600) when the file is missing.
+
+    The key is written to a private temporary file and hard-linked into place, so nobody
+    reads it half-written and processes creating it at once agree: a link that finds the
+    file there already leaves the other process's key in place, and that one is read.
+    """
+    try:
+        key = path.read_text().strip()
+    except FileNotFoundError:
+        ensure_private_dir(path.parent)
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # 0600
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(os.urandom(32).hex())
+            with contextlib.suppress(FileExistsError):  # another process was first
+                os.link(temporary, path)
+        finally:
+            os.unlink(temporary)
+        key = path.read_text().strip()
+    if not key:
+        raise RuntimeError(f"the queue signing key file {path} is empty: delete it")
+    return key
+
+
+def make_huey(settings: Settings, database: Callable[[], Database] | None = None) -> Huey:
+    """A RedisHuey when ``queue.redis_url`` is set, otherwise a SqliteHuey file.
+
+    Both sign their messages as JSON (engine/queue/messages.py) with ``signing_key``. A
+    Redis queue without a configured key reads the key stored in the database at its
+    first message (once per process), so building a queue never needs the database.
+    """
+    if settings.uses_redis and not settings.queue.signing_key.get_secret_value():
+        serializer = QueueSerializer(load_key=lambda: signing_key(settings, database))
+    else:
+        serializer = QueueSerializer(signing_key(settings))
+    name = settings.queue.name
+    if settings.uses_redis:
+        params: dict[str, Any] = {}
+        password = settings.queue.redis_password.get_secret_value()
+        if password:
+            params["password"] = password
+        return GuardedRedisHuey(
+            name,
+            url=settings.queue.redis_url,
+            results=False,
+            serializer=serializer,
+            blocking=True,
+            read_timeout=1,
+            **params,
+        )
+    path = ensure_private_sqlite(settings.queue_path)  # 0600, so its -wal/-shm are too
+    return GuardedSqliteHuey(name, filename=str(path), results=False, serializer=serializer)
