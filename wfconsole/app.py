@@ -13,8 +13,8 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
 
-from engine.config import ConsoleSettings
 from engine.access.roles import Permission, denial
+from engine.config import ConsoleSettings
 from engine.services.health import HealthReport
 from wfconsole.backend import ConsoleBackend
 from wfconsole.execution_filter import ExecutionFilter

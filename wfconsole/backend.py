@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Concatenate, Literal, ParamSpec, Protocol, TypeVar
 
+from engine.access.audit import ensure_user
 from engine.alerts.incidents import AlertRow
 from engine.alerts.incidents import list_alerts as _list_alerts
 from engine.config import Settings
@@ -24,7 +25,6 @@ from engine.maintenance.cleanup import CleanupPlan, CleanupResult
 from engine.maintenance.cleanup import Progress as CleanupProgress
 from engine.maintenance.vacuum import Progress as VacuumProgress
 from engine.maintenance.vacuum import VacuumResult
-from engine.access.audit import ensure_user
 from engine.services.blast_radius import BlastRadius
 from engine.services.blast_radius import preview_cancel as _preview_cancel
 from engine.services.blast_radius import preview_retry as _preview_retry

@@ -59,11 +59,11 @@ def _printable(line: str) -> str:
 
 def check_command(args: argparse.Namespace) -> int:
     """Run one check and print the incidents opened, resolved and notified."""
+    from engine.access.audit import audit_change, require_permission
+    from engine.access.roles import Permission
     from engine.alerts.check import check_alerts
     from engine.error_reporting import init_sentry, shutdown_sentry
     from engine.queue.instance import make_huey
-    from engine.access.roles import Permission
-    from engine.access.audit import audit_change, require_permission
     from wfconsole.cli import current_user
     from wfconsole.commands.context import database_for, settings_for
 

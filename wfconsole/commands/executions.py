@@ -79,9 +79,9 @@ def list_command(args: argparse.Namespace) -> int:
 
 def retry_command(args: argparse.Namespace) -> int:
     """Put executions back to PENDING and enqueue them."""
-    from engine.workers.runtime import Queue
     from engine.services.control import NotRetryable, retry_executions
     from engine.services.executions import ExecutionNotFound
+    from engine.workers.runtime import Queue
     from wfconsole.cli import UserError, current_user
     from wfconsole.commands.context import database_for, settings_for
 

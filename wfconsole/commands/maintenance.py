@@ -88,9 +88,9 @@ def register(commands: Any, common: CommonOptions) -> None:
 
 def cleanup_command(args: argparse.Namespace) -> int:
     """Print what goes (``--dry-run``) or delete it with progress on stderr."""
-    from engine.maintenance.cleanup import DEFAULT_BATCH, plan_cleanup, run_cleanup
-    from engine.access.roles import Permission
     from engine.access.audit import require_permission
+    from engine.access.roles import Permission
+    from engine.maintenance.cleanup import DEFAULT_BATCH, plan_cleanup, run_cleanup
     from wfconsole.cli import current_user
     from wfconsole.commands.context import database_for, settings_for
 

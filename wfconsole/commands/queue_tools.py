@@ -99,8 +99,8 @@ def _print_stale(report: QueueReport) -> None:
 
 
 def _inspect(args: argparse.Namespace) -> tuple[Any, Any, Any, QueueReport, str]:
-    from engine.workers.runtime import Queue
     from engine.services.queue_tools import inspect_queue
+    from engine.workers.runtime import Queue
     from wfconsole.commands.context import database_for, settings_for
 
     settings = settings_for(args)
@@ -140,8 +140,8 @@ def _released_line(result: FlushResult) -> str:
 
 def flush_locks_command(args: argparse.Namespace) -> int:
     """List the stale locks, then release them (unless ``--dry-run``)."""
-    from engine.access.roles import Permission, PermissionDenied
     from engine.access.audit import require_permission
+    from engine.access.roles import Permission, PermissionDenied
     from engine.services.queue_tools import flush_stale_locks
     from wfconsole.cli import UserError, current_user
 

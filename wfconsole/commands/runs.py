@@ -56,9 +56,9 @@ def parse_data(text: str | None) -> dict[str, Any]:
 
 def run_command(args: argparse.Namespace) -> int:
     """Create one manual execution; with --wait, run it and print its end state."""
-    from engine.workers.runtime import EmbeddedWorker, Queue
     from engine.services.workflow_admin import run_now
     from engine.triggers.new_executions import WorkflowDisabled
+    from engine.workers.runtime import EmbeddedWorker, Queue
     from wfconsole.cli import UserError, current_user
     from wfconsole.commands.context import database_for, settings_for
 
@@ -111,8 +111,8 @@ def _wait(db: Any, execution_id: str, timeout: float) -> int:
 
 def event_command(args: argparse.Namespace) -> int:
     """Start every enabled workflow listening for the event; print the execution ids."""
-    from engine.workers.runtime import Queue
     from engine.triggers.new_executions import emit_event
+    from engine.workers.runtime import Queue
     from wfconsole.cli import current_user
     from wfconsole.commands.context import database_for, settings_for
 

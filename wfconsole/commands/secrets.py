@@ -67,8 +67,8 @@ def _key_count(db: Any) -> str:
 
 def rotate_command(args: argparse.Namespace) -> int:
     """Re-encrypt everything in one transaction and print the counts."""
-    from engine.security.crypto import SecretKeyError
     from engine.access.roles import PermissionDenied
+    from engine.security.crypto import SecretKeyError
     from engine.services.secrets import rotate_secrets
     from wfconsole.cli import UserError, current_user
     from wfconsole.commands.context import database_for

@@ -21,8 +21,8 @@ from textual.timer import Timer
 from textual.widgets import Header, Static, TextArea
 from textual.worker import Worker, WorkerState
 
-from engine.definitions.schema import DefinitionError
 from engine.access.roles import Permission, PermissionDenied
+from engine.definitions.schema import DefinitionError
 from engine.services.workflow_editing import DefinitionCheck, check_definition_text
 from engine.services.workflows import SaveResult, WorkflowNotFound
 from wfconsole.backend import ConsoleBackend

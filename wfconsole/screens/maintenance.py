@@ -22,8 +22,8 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Header, Log, ProgressBar, Static
 
-from engine.maintenance.cleanup import CleanupPlan
 from engine.access.roles import Permission
+from engine.maintenance.cleanup import CleanupPlan
 from engine.services.maintenance import BackupFile, MaintenanceOverview
 from engine.services.queue_tools import QueueReport
 from wfconsole.backend import ConsoleBackend

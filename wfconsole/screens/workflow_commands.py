@@ -16,9 +16,9 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.worker import Worker, WorkerState
 
+from engine.access.roles import Permission, PermissionDenied
 from engine.definitions.schema import DefinitionError
 from engine.definitions.starter_templates import template_document, workflow_templates
-from engine.access.roles import Permission, PermissionDenied
 from engine.services.workflows import WorkflowSummary
 from engine.triggers.new_executions import WorkflowDisabled
 from wfconsole.backend import ConsoleBackend

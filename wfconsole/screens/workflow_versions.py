@@ -19,8 +19,8 @@ from textual.message import Message
 from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState
 
-from engine.definitions.schema import DefinitionError
 from engine.access.roles import Permission, PermissionDenied
+from engine.definitions.schema import DefinitionError
 from engine.services.workflow_versions import VersionDiff
 from engine.services.workflows import VersionSummary
 from wfconsole.backend import ConsoleBackend
