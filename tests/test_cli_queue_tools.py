@@ -17,7 +17,7 @@ from engine.queue.heartbeat import write_beat
 from engine.services.workflows import save_document
 from engine.triggers.new_executions import run_workflow
 from engine.workers.runtime import Queue
-from tests.test_executor import execution_row, workflow_document
+from tests.execution_support import execution_row, workflow_document
 from wfconsole.cli import main
 
 DEAD = "deadhost:101"

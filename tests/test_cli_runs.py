@@ -20,8 +20,8 @@ from engine.services.workflows import save_document
 from engine.triggers.new_executions import run_workflow
 from tests import http_sink as sink_fixtures
 from tests.consumers import Deployment, deployment, running_consumer, wait_until
+from tests.execution_support import execution_row, keys_seen, workflow_document
 from tests.http_sink import HttpSink, Reply
-from tests.test_executor import execution_row, keys_seen, workflow_document
 from wfconsole.cli import main
 
 http_sink = sink_fixtures.http_sink

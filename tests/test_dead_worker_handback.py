@@ -38,8 +38,8 @@ from tests.consumers import (
     running_consumer,
     wait_until,
 )
+from tests.execution_support import execution_row, keys_seen, workflow_document
 from tests.http_sink import HttpSink, Reply
-from tests.test_executor import execution_row, keys_seen, workflow_document
 
 pytestmark = pytest.mark.slow
 http_sink = sink_fixtures.http_sink

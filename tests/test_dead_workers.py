@@ -21,7 +21,7 @@ from engine.execution import claims as store
 from engine.models import WorkerHeartbeat, table_of, utcnow
 from engine.queue.heartbeat import dead_workers, process_exists
 from engine.queue.sweeper import WORKER_LOST, sweep
-from tests.test_executor import Engine, execution_row, make_engine
+from tests.execution_support import Engine, execution_row, make_engine
 
 INTERVAL = 1.0
 HOST = socket.gethostname()

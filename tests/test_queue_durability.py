@@ -39,14 +39,14 @@ from tests.consumers import (
     running_consumer,
     wait_until,
 )
-from tests.http_sink import HttpSink, Reply
-from tests.test_executor import (
+from tests.execution_support import (
     assert_counters_match_table,
     execution_row,
     keys_seen,
     make_due,
     workflow_document,
 )
+from tests.http_sink import HttpSink, Reply
 
 http_sink = sink_fixtures.http_sink
 E = store.E

@@ -36,8 +36,8 @@ from engine.triggers.new_executions import run_workflow
 from engine.workers.runtime import EmbeddedWorker
 from tests import http_sink as sink_fixtures
 from tests.consumers import Deployment, deployment, wait_until
+from tests.execution_support import execution_row, keys_seen, workflow_document
 from tests.http_sink import HttpSink, Reply
-from tests.test_executor import execution_row, keys_seen, workflow_document
 
 http_sink = sink_fixtures.http_sink
 E = store.E

@@ -26,8 +26,8 @@ from engine.services.workflows import save_document
 from engine.triggers.new_executions import run_workflow
 from engine.workers.runtime import Queue
 from tests.console.conftest import screen_text
+from tests.execution_support import make_due
 from tests.http_sink import HttpSink, Reply
-from tests.test_executor import make_due
 from wfconsole.app import WfConsoleApp
 from wfconsole.backend import EngineBackend
 from wfconsole.screens.execution_detail import ExecutionDetailScreen

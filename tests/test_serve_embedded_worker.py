@@ -24,8 +24,8 @@ from tests import http_sink as sink_fixtures
 from tests.chaos.harness import set_keys
 from tests.chaos.processes import ServeProcess, running_serve
 from tests.consumers import Deployment, deployment, wait_until
+from tests.execution_support import execution_row, keys_seen, workflow_document
 from tests.http_sink import HttpSink
-from tests.test_executor import execution_row, keys_seen, workflow_document
 
 pytestmark = pytest.mark.slow
 http_sink = sink_fixtures.http_sink

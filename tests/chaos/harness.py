@@ -26,8 +26,8 @@ from engine.queue.sweeper import STALE_PENDING, WORKER_LOST
 from engine.services.workflows import save_document
 from tests.conftest import settings_for_url
 from tests.consumers import SWEEP_INTERVAL, WORKFLOW_TIMEOUT, Deployment, _flush_redis, _toml
+from tests.execution_support import assert_counters_match_table, keys_seen, workflow_document
 from tests.http_sink import HttpSink
-from tests.test_executor import assert_counters_match_table, keys_seen, workflow_document
 
 E = store.E
 SOAK_ENV = "WFCONSOLE_SOAK"

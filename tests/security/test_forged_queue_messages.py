@@ -45,8 +45,8 @@ from tests.consumers import (
     running_consumer,
     wait_until,
 )
+from tests.execution_support import execution_row, workflow_document
 from tests.http_sink import HttpSink
-from tests.test_executor import execution_row, workflow_document
 
 http_sink = sink_fixtures.http_sink
 KEYS = table_of(QueueSigningKey)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from engine.db import Database
 from engine.execution import claims as store
 from engine.execution.decisions import Outcome
 from engine.execution.executor import Executor
@@ -24,9 +25,7 @@ from engine.models import utcnow
 from engine.queue.sweeper import sweep
 from engine.services.control import cancel_executions
 from engine.triggers.new_executions import run_workflow
-from tests import test_executor
-from tests.http_sink import HttpSink, Reply
-from tests.test_executor import (
+from tests.execution_support import (
     Engine,
     assert_counters_match_table,
     execution_row,
@@ -35,14 +34,8 @@ from tests.test_executor import (
     step_rows,
     webhook_action,
 )
+from tests.http_sink import HttpSink, Reply
 
-# The executor tests' fixtures: one migrated database per backend, emptied per test.
-http_sink = test_executor.http_sink
-second_sink = test_executor.second_sink
-migrated_db = test_executor.migrated_db
-db = test_executor.db
-engine = test_executor.engine
-_close_http_clients = test_executor._close_http_clients
 E = store.E
 
 
@@ -134,7 +127,7 @@ def test_fill_tops_a_batch_up_with_the_oldest_due_executions_only(
 
 
 def test_a_batch_stays_within_the_cap_and_claims_again_as_its_runs_finish(
-    db: test_executor.Database, tmp_path: Path, http_sink: HttpSink
+    db: Database, tmp_path: Path, http_sink: HttpSink
 ) -> None:
     engine = make_engine(db, tmp_path, max_concurrent_executions=2)
     http_sink.default = Reply(delay=0.2)
@@ -149,7 +142,7 @@ def test_a_batch_stays_within_the_cap_and_claims_again_as_its_runs_finish(
 
 
 def test_a_cap_held_by_another_worker_leaves_the_batch_busy(
-    db: test_executor.Database, tmp_path: Path, http_sink: HttpSink
+    db: Database, tmp_path: Path, http_sink: HttpSink
 ) -> None:
     engine = make_engine(db, tmp_path, max_concurrent_executions=1)
     name = engine.workflow("cap-elsewhere", [http_sink.url("/hook")])
@@ -172,7 +165,7 @@ def test_a_cap_held_by_another_worker_leaves_the_batch_busy(
 
 
 def test_concurrent_batches_of_two_workers_never_run_more_than_the_cap(
-    db: test_executor.Database, tmp_path: Path, http_sink: HttpSink
+    db: Database, tmp_path: Path, http_sink: HttpSink
 ) -> None:
     engine = make_engine(db, tmp_path, max_concurrent_executions=3)
     http_sink.default = Reply(delay=0.3)
