@@ -146,7 +146,7 @@ def test_the_default_data_dir_and_everything_commands_leave_in_it_are_private(
     # The console's log (the console itself needs a terminal).
     subprocess.run(
         [sys.executable, "-c", "from engine.config import Settings; "
-         "from wfconsole.commands.console import _log_to_file; import logging; "
+         "from wfconsole.cli.commands.console import _log_to_file; import logging; "
          "_log_to_file(Settings()); logging.getLogger('wfconsole').warning('logged')"],
         env=env, cwd=tmp_path, check=True, timeout=60,
     )  # fmt: skip
@@ -226,7 +226,8 @@ def test_an_old_too_open_database_of_ours_is_restricted_once_with_a_warning(
 
     assert mode(chosen / "old.log") == "0o600"
     assert mode(chosen) == "0o755"
-    warnings = [r.getMessage() for r in caplog.records]
+    # Only this logger: earlier tests may have left the root logger open to alembic's INFO.
+    warnings = [r.getMessage() for r in caplog.records if r.name == "wfconsole.files"]
     assert len(warnings) == 3 and all("restricted to its owner" in w for w in warnings)
     assert "old.db was accessible to other users (mode 644)" in warnings[0]
 
