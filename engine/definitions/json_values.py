@@ -82,8 +82,11 @@ def json_value_problem(value: Any, limit: int | None = MAX_VALUE_DEPTH) -> tuple
     return None
 
 
-# A JSON string, escapes included; an unterminated one runs to the end of the text.
-_STRING = re.compile(rb'"[^"\\]*(?:\\[\s\S][^"\\]*)*(?:"|\Z)')
+# A JSON string, escapes included; an unterminated one runs to the end of the text, even
+# when the text ends in a lone backslash. A match can never fail once a quote is seen: a
+# failing one would be retried from every escaped quote inside it (quadratic time; a 1 MiB
+# body of escaped quotes ending in a backslash held serve's event loop for over an hour).
+_STRING = re.compile(rb'"[^"\\]*(?:\\[\s\S][^"\\]*)*(?:"|\\?\Z)')
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 / -1 as signed bytes
 

@@ -100,3 +100,17 @@ def test_brackets_inside_strings_do_not_count(server: Server, sqlite_db: Databas
     answer = post(server, body)
     assert answer.status_code == 202, answer.text
     assert executions(sqlite_db) == 1
+
+
+@pytest.mark.timeout(60)
+def test_escaped_quotes_ending_in_a_backslash_cannot_stall_the_receiver(
+    server: Server, sqlite_db: Database
+) -> None:
+    """A string of escaped quotes that ends in a lone backslash made the depth scan's string
+    pattern fail and retry from every quote: quadratic, about an hour for 1 MiB, holding the
+    event loop (``/health`` waited too). Now the body is refused in linear time."""
+    hostile = b"[" * 65 + b'"' + b'\\"' * 500_000 + b"\\"  # just under 1 MiB
+    answer = post(server, hostile)
+    assert answer.status_code == 400
+    assert httpx.get(f"{server.base}/health", timeout=10).status_code in (200, 503)
+    assert executions(sqlite_db) == 0
