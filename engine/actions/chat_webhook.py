@@ -20,7 +20,7 @@ from engine.actions.webhook import WebhookRequest, WebhookResponse, send_webhook
 from engine.actions.webhook_action import policy_for, redact
 from engine.security import env_references
 from engine.security.crypto import Vault
-from engine.security.secret_fields import fragments
+from engine.security.secret_fields import echo_fragments
 
 _ERROR_BODY_CHARS = 200
 _ONE_ATTEMPT_PREFIX = "webhook failed after 1 attempt(s): "
@@ -95,7 +95,7 @@ def post_json(
     step after the workflow's retry delay (or the peer's Retry-After, if longer).
     """
     token = _hiding_urls.set(True)
-    secrets = fragments(url)
+    secrets = echo_fragments([url, *ctx.secrets])
     try:
         response = send_webhook(
             WebhookRequest(

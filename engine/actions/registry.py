@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import threading
+from dataclasses import replace
 from typing import Any
 
 from engine.actions.errors import ActionError
@@ -64,7 +65,9 @@ def run_action(spec: Any, context: dict[str, Any], ctx: StepContext) -> ActionOu
         for name in type(spec).model_fields
         if name not in STEP_FIELDS or name in OWN_FIELDS.get(spec.type, ())
     }
-    return runner(render_fields(spec.type, fields, context, vault=ctx.db.vault), ctx)
+    secrets: list[str] = []
+    rendered = render_fields(spec.type, fields, context, vault=ctx.db.vault, resolved=secrets)
+    return runner(rendered, replace(ctx, secrets=tuple(secrets)) if secrets else ctx)
 
 
 __all__ = ["RUNNERS", "ActionOutput", "ActionRunner", "StepContext", "run_action", "runner_for"]

@@ -22,9 +22,11 @@ from typing import Any
 from engine.actions.errors import ActionError
 from engine.definitions.templating import render_value, render_with_literals
 from engine.security.crypto import Vault
-from engine.security.env_references import MissingSecret, expand, resolve
+from engine.security.env_references import EMBEDDED_REFERENCE, MissingSecret, expand, resolve
 from engine.security.secret_fields import is_secret_header
 
+# Fields of WHOLE_REFERENCE_FIELDS that hold a credential (the rest are addresses).
+SECRET_FIELDS = frozenset({"webhook_url"})
 # Action type → its fields whose whole value may be a reference (a string or a list of them).
 WHOLE_REFERENCE_FIELDS: dict[str, tuple[str, ...]] = {
     "email": ("to", "cc", "bcc"),
@@ -35,17 +37,27 @@ WHOLE_REFERENCE_FIELDS: dict[str, tuple[str, ...]] = {
 
 
 def render_fields(
-    kind: str, fields: dict[str, Any], context: Mapping[str, Any], *, vault: Vault | None
+    kind: str,
+    fields: dict[str, Any],
+    context: Mapping[str, Any],
+    *,
+    vault: Vault | None,
+    resolved: list[str] | None = None,
 ) -> dict[str, Any]:
     """The step's fields with templates filled and secret references resolved.
 
-    Raises a permanent ActionError naming the field when a referenced secret is missing.
+    The secret values resolved in credential headers and chat URLs are appended to
+    ``resolved``, so the step can mask them wherever a peer echoes them back. Raises a
+    permanent ActionError naming the field when a referenced secret is missing.
     """
+    found: list[str] = [] if resolved is None else resolved
     rendered: dict[str, Any] = render_value(fields, context)
     for name in WHOLE_REFERENCE_FIELDS.get(kind, ()):
         raw = fields.get(name)
         if isinstance(raw, str):
             rendered[name] = _whole(raw, context, name, vault)
+            if name in SECRET_FIELDS and rendered[name] != raw and "{{" not in raw:
+                found.append(str(rendered[name]))
         elif isinstance(raw, list):
             rendered[name] = [
                 _whole(item, context, f"{name}[{index}]", vault) if isinstance(item, str) else
@@ -56,7 +68,9 @@ def render_fields(
     if kind == "webhook" and isinstance(headers, dict):
         for header, raw in headers.items():
             if isinstance(raw, str) and is_secret_header(str(header)):
-                rendered["headers"][header] = _embedded(raw, context, f"headers.{header}", vault)
+                rendered["headers"][header] = _embedded(
+                    raw, context, f"headers.{header}", vault, found
+                )
     return rendered
 
 
@@ -70,9 +84,19 @@ def _whole(raw: str, context: Mapping[str, Any], field: str, vault: Vault | None
         raise ActionError(f"{field}: {exc}", transient=False) from None
 
 
-def _embedded(raw: str, context: Mapping[str, Any], field: str, vault: Vault | None) -> str:
+def _embedded(
+    raw: str, context: Mapping[str, Any], field: str, vault: Vault | None, found: list[str]
+) -> str:
     def literal(text: str) -> str:
-        return expand(text, vault=vault)
+        expanded = expand(text, vault=vault)
+        if expanded != text:
+            # The values substituted, each on its own: the rest of the header is no secret.
+            names = EMBEDDED_REFERENCE.findall(text)
+            if names:
+                found.extend(resolve(f"${{{name}}}") for name in names)
+            else:  # an enc:v1: value: the whole of it
+                found.append(expanded)
+        return expanded
 
     try:
         if "{{" not in raw:

@@ -24,6 +24,9 @@ class StepContext:
     deadline: float  # time.monotonic() value: the workflow's timeout
     settings: Settings
     db: Database
+    secrets: tuple[str, ...] = ()
+    """Secret values this step's fields resolved (credential headers, chat URLs): masked
+    wherever a peer echoes them back, in any spelling."""
 
     @property
     def idempotency_key(self) -> str:

@@ -94,7 +94,13 @@ def send_webhook(
     targets, bad URLs and 4xx replies other than 408/429.
     """
     method = req.method.upper()
-    headers = httpx.Headers(req.headers)
+    try:
+        headers = httpx.Headers(req.headers)
+    except UnicodeEncodeError:  # the value itself is never quoted: it may be a credential
+        bad = next(name for name, value in req.headers.items() if not value.isascii())
+        raise ActionError(
+            f"headers.{bad}: a header value must be ASCII text", transient=False
+        ) from None
     headers["User-Agent"] = USER_AGENT
     headers["Idempotency-Key"] = req.idempotency_key
     content = _encode_body(method, req.body, headers)

@@ -8,7 +8,7 @@ from engine.actions.errors import ActionError
 from engine.actions.step_context import ActionOutput, StepContext
 from engine.actions.webhook import WebhookRequest, send_webhook
 from engine.security.outbound import OutboundPolicy
-from engine.security.secret_fields import MASK, fragments, is_secret_header
+from engine.security.secret_fields import MASK, echo_fragments, is_secret_header
 
 
 def policy_for(ctx: StepContext) -> OutboundPolicy:
@@ -24,12 +24,9 @@ def run_webhook(fields: dict[str, Any], ctx: StepContext) -> ActionOutput:
     """POST (or the configured method) the rendered body to the rendered URL."""
     workflow = ctx.settings.workflow
     headers = _headers(fields.get("headers") or {})
-    secrets = [
-        piece
-        for name, value in headers.items()
-        if is_secret_header(name) and len(value) >= 4
-        for piece in fragments(value)
-    ]
+    sent = [v for name, v in headers.items() if is_secret_header(name) and len(v) >= 4]
+    # What was sent, and each resolved secret on its own, in every spelling of an echo.
+    secrets = echo_fragments([*sent, *(s for s in ctx.secrets if len(s) >= 4)])
     try:
         response = send_webhook(
             WebhookRequest(

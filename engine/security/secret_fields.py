@@ -12,9 +12,10 @@ from __future__ import annotations
 import copy
 import hashlib
 import hmac
+import json
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -161,6 +162,20 @@ def mask_action_fields(kind: str, fields: dict[str, Any]) -> dict[str, Any]:
 
 
 _FRAGMENT_CHARS = 10
+
+
+def echo_fragments(secrets: Iterable[str]) -> list[str]:
+    """``fragments`` of each secret in every spelling a peer may echo it back in: as is,
+    JSON-escaped (control characters, quotes, backslashes, non-ASCII), and with ``/`` as
+    ``\\/``. Longest first."""
+    found: set[str] = set()
+    for secret in secrets:
+        escaped = json.dumps(secret)[1:-1]
+        ascii_escaped = json.dumps(secret, ensure_ascii=True)[1:-1]
+        for form in {secret, escaped, ascii_escaped, secret.replace("/", "\\/"),
+                     escaped.replace("/", "\\/")}:  # fmt: skip
+            found.update(fragments(form))
+    return sorted(found, key=len, reverse=True)
 
 
 def fragments(secret: str) -> list[str]:

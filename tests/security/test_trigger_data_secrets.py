@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,15 @@ import httpx
 import pytest
 
 from engine.actions.errors import ActionError
+from engine.actions.registry import run_action
 from engine.actions.secret_references import render_fields
-from engine.config import CONFIG_ENV
+from engine.actions.step_context import StepContext
+from engine.config import CONFIG_ENV, Settings
+from engine.definitions.actions import WebhookAction
 from engine.security.crypto import Vault, generate_key
 from tests.chaos.processes import running_serve
 from tests.consumers import deployment, running_consumer, wait_until
-from tests.http_sink import HttpSink
+from tests.http_sink import HttpSink, Reply
 
 ENV_CANARY = f"envcanary{uuid.uuid4().hex}"
 TOKEN_CANARY = f"tokencanary{uuid.uuid4().hex}"
@@ -255,3 +259,39 @@ def test_a_secret_value_that_looks_like_a_template_is_not_rendered(
 def test_a_missing_reference_names_the_field(vault: Vault) -> None:
     with pytest.raises(ActionError, match=r"^to\[1\]: environment variable NOT_SET_ANYWHERE"):
         render_fields("email", {"to": ["a@example.com", "${NOT_SET_ANYWHERE}"]}, {}, vault=vault)
+
+
+# A peer that echoes the request back, in another spelling (found by the attack review).
+
+
+@pytest.mark.parametrize(
+    ("suffix", "echo"),
+    [
+        ("\u0001", lambda sent: json.dumps({"x-api-key": sent})),
+        ('"', lambda sent: json.dumps({"x-api-key": sent})),
+        ("\\", lambda sent: json.dumps({"x-api-key": sent})),
+        ("/a", lambda sent: json.dumps({"x-api-key": sent}).replace("/", "\\/")),
+        ("é", lambda sent: json.dumps({"x-api-key": sent}, ensure_ascii=True)),
+    ],
+)
+def test_a_resolved_secret_echoed_in_another_spelling_is_masked(
+    suffix: str, echo: Any, vault: Vault, monkeypatch: pytest.MonkeyPatch, sqlite_db: Any
+) -> None:
+    monkeypatch.setenv("RV_CANARY", ENV_CANARY)
+    spec = WebhookAction.model_validate({
+        "type": "webhook", "method": "POST", "url": "http://127.0.0.1/x",
+        "headers": {"X-Api-Key": "${RV_CANARY}{{ trigger.tenant }}"}, "body": {},
+    })  # fmt: skip
+    with HttpSink() as sink:
+        sent_value = ENV_CANARY + suffix
+        sink.reply(Reply(status=200, body=echo(sent_value).encode()))
+        spec = spec.model_copy(update={"url": sink.url("/x")})
+        settings = Settings.model_validate({"security": {"allow_private_targets": True}})
+        ctx = StepContext("exec-1", 0, time.monotonic() + 10, settings, sqlite_db)
+        try:
+            output = run_action(spec, {"trigger": {"tenant": suffix}}, ctx)
+            shown = json.dumps(output.data) + output.summary
+        except ActionError as exc:  # a header the client refuses to send: the error shows
+            shown = exc.message + json.dumps(exc.data)
+    assert ENV_CANARY not in shown
+    assert ENV_CANARY not in shown.encode().decode("unicode_escape", "ignore")
