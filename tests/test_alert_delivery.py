@@ -142,6 +142,28 @@ def test_slack_webhook_gets_the_alert_with_data_markup_escaped(
     ]
 
 
+def test_alert_channels_may_name_environment_variables(
+    sqlite_db: Database, fake_slack: FakeSlack, smtp: SmtpPeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALERT_SLACK", fake_slack.webhook_url)
+    monkeypatch.setenv("ONCALL", "oncall@example.com")
+    breach(sqlite_db)
+    settings = settings_for(smtp, slack_webhook_url="${ALERT_SLACK}", email_to=["${ONCALL}"])
+    (row,) = check_alerts(sqlite_db, settings, now=NOW).notified
+    assert [d["ok"] for d in row.deliveries] == [True, True]
+    assert smtp.received[0].rcpt_tos == ["oncall@example.com"]
+    assert len(fake_slack.posted) == 1
+
+
+def test_a_missing_alert_variable_is_recorded_naming_the_setting(sqlite_db: Database) -> None:
+    breach(sqlite_db)
+    settings = settings_for(slack_webhook_url="${NO_SUCH_ALERT_HOOK}")
+    (row,) = check_alerts(sqlite_db, settings, now=NOW).notified
+    (failed,) = row.deliveries
+    assert failed["ok"] is False
+    assert failed["error"].startswith("alerts.slack_webhook_url: environment variable")
+
+
 def test_slack_bot_token_posts_to_the_alert_channel(
     sqlite_db: Database, fake_slack: FakeSlack
 ) -> None:

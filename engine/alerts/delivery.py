@@ -31,6 +31,8 @@ from engine.alerts.models import AlertEvent
 from engine.config import Settings
 from engine.db import Database
 from engine.models import table_of
+from engine.security.crypto import Vault
+from engine.security.env_references import MissingSecret, resolve
 from engine.services.metrics import utc
 
 log = logging.getLogger(__name__)
@@ -59,21 +61,53 @@ def _slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def channels(settings: Settings, row: AlertRow) -> list[tuple[str, Runner, dict[str, Any]]]:
-    """The configured channels with the runner and fields that send ``row`` to each."""
+def _configured(value: str, setting: str, vault: Vault | None) -> str:
+    """A configured value with its ``${ENV}`` reference or ``enc:v1:`` value resolved.
+
+    Configuration is the operator's own text, never data: alert text is not a template.
+    """
+    try:
+        return resolve(value.strip(), vault=vault).strip()
+    except MissingSecret as exc:
+        raise ActionError(f"{setting}: {exc}", transient=False) from None
+
+
+def has_channels(settings: Settings) -> bool:
+    """Whether any channel is configured (its references are resolved only to send)."""
+    alerts = settings.alerts
+    return bool(
+        alerts.email_to
+        or alerts.slack_webhook_url.get_secret_value().strip()
+        or alerts.slack_channel
+        or alerts.teams_webhook_url.get_secret_value().strip()
+        or alerts.teams
+    )
+
+
+def channels(
+    settings: Settings, row: AlertRow, vault: Vault | None = None
+) -> list[tuple[str, Runner, dict[str, Any]]]:
+    """The configured channels with the runner and fields that send ``row`` to each.
+
+    Raises ActionError naming the setting when a referenced value is missing.
+    """
     alerts = settings.alerts
     found: list[tuple[str, Runner, dict[str, Any]]] = []
     if alerts.email_to:
         subject = f"wfconsole {alert_title(row)}"
-        fields: dict[str, Any] = {"to": list(alerts.email_to), "subject": subject,
-                                  "body": alert_text(row)}  # fmt: skip
+        to = [_configured(a, "alerts.email_to", vault) for a in alerts.email_to]
+        fields: dict[str, Any] = {"to": to, "subject": subject, "body": alert_text(row)}
         found.append(("email", run_email, fields))
-    slack_url = alerts.slack_webhook_url.get_secret_value().strip()
+    slack_url = _configured(
+        alerts.slack_webhook_url.get_secret_value(), "alerts.slack_webhook_url", vault
+    )
     if slack_url or alerts.slack_channel:
         fields = {"text": _slack_escape(alert_text(row)), "channel": alerts.slack_channel or None,
                   "webhook_url": slack_url or None}  # fmt: skip
         found.append(("slack", run_slack, fields))
-    teams_url = alerts.teams_webhook_url.get_secret_value().strip()
+    teams_url = _configured(
+        alerts.teams_webhook_url.get_secret_value(), "alerts.teams_webhook_url", vault
+    )
     if teams_url or alerts.teams:
         fields = {"title": alert_title(row), "text": alert_text(row).partition("\n")[2],
                   "webhook_url": teams_url or None}  # fmt: skip
@@ -84,13 +118,20 @@ def channels(settings: Settings, row: AlertRow) -> list[tuple[str, Runner, dict[
 def deliver(db: Database, settings: Settings, row: AlertRow) -> list[dict[str, Any]]:
     """Send ``row`` to every configured channel; one result per channel, never raises."""
     results: list[dict[str, Any]] = []
-    for index, (name, runner, fields) in enumerate(channels(settings, row)):
+    try:
+        configured = channels(settings, row, db.vault)
+    except ActionError as exc:
+        log.warning("alert #%s: not delivered: %s", row.id, exc)
+        return [{"channel": "config", "ok": False, "error": str(exc), "transient": False}]
+    for index, (name, runner, fields) in enumerate(configured):
         ctx = StepContext(
             execution_id=f"alert-{row.id}-{row.notify_count}",
             step_index=index,
             deadline=time.monotonic() + DELIVERY_BUDGET,
             settings=settings,
             db=db,
+            # Configured URLs are credentials: masked wherever a peer echoes them.
+            secrets=tuple(u for u in (fields.get("webhook_url"),) if u),
         )
         try:
             output = runner(fields, ctx)
@@ -153,7 +194,7 @@ def notify_alerts(db: Database, settings: Settings, *, now: datetime) -> list[Al
         return []
     sent: list[AlertRow] = []
     for row in open_incidents(db):
-        if not channels(settings, row) or not due(db, settings, row, now):
+        if not has_channels(settings) or not due(db, settings, row, now):
             continue
         if not _claim(db, row, now):
             continue  # another worker is sending it
