@@ -2,7 +2,7 @@
 
 It answers the way Slack does — ``ok``/``error`` JSON with HTTP 200, 429 with
 ``Retry-After`` when rate limited, ``ok`` / ``no_service`` / ``invalid_payload`` plain text
-from the webhook — so the real slack-sdk client runs against it unchanged.
+from the webhook — so the slack action runs against it unchanged.
 """
 
 from __future__ import annotations

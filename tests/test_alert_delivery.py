@@ -1,5 +1,5 @@
 """Alert notifications against real local peers: aiosmtpd for email, a fake Slack (the real
-slack-sdk client and incoming webhook) and an HTTP server for Teams; once per incident,
+Web API and incoming webhook) and an HTTP server for Teams; once per incident,
 cool-down, repeat, and a failed delivery recorded without raising."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The slack action with the real slack-sdk against a fake Slack on loopback."""
+"""The slack action against a fake Slack (Web API and incoming webhook) on loopback."""
 
 from __future__ import annotations
 

@@ -4,8 +4,8 @@ The executor calls ``run_action``, which fills the step's templates and resolves
 references (from the definition's own text: engine/actions/secret_references.py), then
 calls the type's runner; an action raises ``ActionError`` (transient or permanent) or
 returns an ``ActionOutput``. A runner's module is imported the first time a step of its
-type runs, so a process that never sends (the CLI, the console) never loads slack_sdk,
-twilio or httpx.
+type runs, so a process that never sends (the CLI, the console) never loads twilio or
+httpx.
 """
 
 from __future__ import annotations

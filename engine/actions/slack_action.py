@@ -3,29 +3,25 @@
 Which way a message goes: the action's own ``webhook_url`` first; otherwise the bot token
 (``slack.bot_token``, the channel is then required); otherwise ``slack.webhook_url``.
 
-slack-sdk talks through urllib, not through the guarded httpx transport, so the API
-host is resolved and checked against the outbound-safety rules just before the call.
-That URL comes from configuration only (``slack.api_base_url``, default Slack's own),
-never from a workflow definition. Webhook URLs do come from definitions, so webhooks
-are posted through the guarded client, where every connection and redirect is checked.
+Both go through the guarded httpx client (engine/security/outbound.py), where every
+connection is checked. ``chat.postMessage`` is one JSON POST with the bot token; it is not
+sent through slack-sdk's ``WebClient``, whose urllib transport follows redirects to any
+host with the token and cannot be told not to. A redirect from the Web API is not
+followed: the step fails naming the status.
 """
 
 from __future__ import annotations
 
-import http.client
 import logging
-from typing import Any, cast
-from urllib.error import URLError
-from urllib.parse import urlsplit
+from typing import Any
 
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
+import httpx
 
 from engine.actions.chat_webhook import post_json, webhook_url
 from engine.actions.errors import ActionError
 from engine.actions.step_context import ActionOutput, StepContext
 from engine.actions.webhook_action import policy_for
-from engine.security.outbound import BlockedTarget, resolve_and_check
+from engine.security.outbound import BlockedTarget, get_client
 
 DEFAULT_API_BASE_URL = "https://slack.com/api/"
 
@@ -99,64 +95,46 @@ def _post_message(
 ) -> ActionOutput:
     slack = ctx.settings.slack
     base_url = slack.api_base_url.strip() or DEFAULT_API_BASE_URL
-    _check_target(base_url, ctx)
     remaining = ctx.remaining()
     if remaining <= 0:
         raise ActionError("workflow timeout reached before calling Slack", transient=True)
     timeout = min(slack.timeout, remaining)
-    client = WebClient(
-        token=token,
-        base_url=base_url,
-        timeout=cast(int, timeout),  # urllib takes float seconds; the hint is too narrow
-        retry_handlers=[],  # a failed call goes back to the executor's retry schedule
-        logger=logger,
-    )
-    failure: ActionError | None = None
+    client = get_client(policy_for(ctx), timeout=slack.timeout, follow_redirects=False)
     try:
-        response = client.chat_postMessage(channel=channel, **_message(fields))
-    except SlackApiError as exc:
-        failure = _api_error(exc.response)
-    except (TimeoutError, URLError, OSError, http.client.HTTPException) as exc:
-        failure = _network_error(exc, timeout)
-    except SlackClientError as exc:
-        failure = ActionError(f"Slack client error: {type(exc).__name__}", transient=False)
-    if failure is not None:
-        raise failure
-    posted_to = str(response.get("channel") or channel)
-    ts = str(response.get("ts") or "")
+        response = client.post(
+            base_url.rstrip("/") + "/chat.postMessage",
+            json={"channel": channel, **_message(fields)},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout,
+        )
+        data = response.json() if response.content else None
+    except BlockedTarget as exc:
+        raise ActionError(str(exc), transient=False) from None
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol):
+        raise ActionError("slack.api_base_url is not an http(s) URL", transient=False) from None
+    except httpx.TimeoutException:
+        raise ActionError(f"Slack API timed out after {timeout:.3g} s", transient=True) from None
+    except httpx.HTTPError as exc:
+        detail = str(exc) or type(exc).__name__
+        raise ActionError(f"Slack API connection failed: {detail}", transient=True) from None
+    except ValueError:  # not JSON: classified by its status
+        data = None
+    if response.status_code != 200 or not isinstance(data, dict) or data.get("ok") is not True:
+        raise _api_error(response.status_code, response.headers, data)
+    posted_to = str(data.get("channel") or channel)
+    ts = str(data.get("ts") or "")
     return ActionOutput(
         data={"via": "api", "channel": posted_to, "ts": ts},
         summary=f"posted to {channel} (ts {ts})",
     )
 
 
-def _check_target(base_url: str, ctx: StepContext) -> None:
-    """Refuse a non-public API host unless allowed, as the guarded httpx client would."""
-    try:
-        parts = urlsplit(base_url)
-        scheme, host, port = parts.scheme, parts.hostname, parts.port
-    except ValueError:
-        scheme, host, port = "", None, None
-    if scheme not in ("http", "https") or not host:
-        raise ActionError("slack.api_base_url is not an http(s) URL", transient=False)
-    try:
-        resolve_and_check(host, port or (443 if scheme == "https" else 80), policy_for(ctx))
-    except BlockedTarget as exc:
-        raise ActionError(str(exc), transient=False) from None
-    except OSError as exc:
-        raise ActionError(f"cannot resolve {host}: {exc}", transient=True) from None
-
-
-def _api_error(response: Any) -> ActionError:
-    """Classify a failed Web API call (a SlackResponse, or a dict for non-JSON bodies)."""
-    if isinstance(response, dict):
-        status, headers, data = response.get("status"), response.get("headers"), {}
-    else:
-        status, headers, data = response.status_code, response.headers, response.data
+def _api_error(status: int, headers: httpx.Headers, data: Any) -> ActionError:
+    """Classify a failed Web API call by its status and its ``error`` code."""
     error = str(data.get("error") or "") if isinstance(data, dict) else ""
     retry_after = None
     if status == 429 or error in ("ratelimited", "rate_limited"):
-        retry_after = _seconds(_header(headers, "Retry-After"))
+        retry_after = _seconds(headers.get("Retry-After"))
         transient = True
     else:
         transient = error in TRANSIENT_ERRORS or status in (408, 429) or (status or 0) >= 500
@@ -181,20 +159,3 @@ def _seconds(value: str | None) -> float | None:
         return max(0.0, float(value)) if value else None
     except ValueError:
         return None
-
-
-def _header(headers: Any, name: str) -> str | None:
-    if not headers:
-        return None
-    for key, value in dict(headers).items():
-        if str(key).lower() == name.lower():
-            return str(value[0] if isinstance(value, list) else value)
-    return None
-
-
-def _network_error(exc: BaseException, timeout: float) -> ActionError:
-    reason = exc.reason if isinstance(exc, URLError) else exc
-    if isinstance(reason, TimeoutError):
-        return ActionError(f"Slack API timed out after {timeout:.3g} s", transient=True)
-    detail = str(reason) or type(reason).__name__
-    return ActionError(f"Slack API connection failed: {detail}", transient=True)

@@ -1,4 +1,4 @@
-"""The slack action in the contract suite: the real slack-sdk against a fake Slack."""
+"""The slack action in the contract suite, against a fake Slack on loopback."""
 
 from __future__ import annotations
 

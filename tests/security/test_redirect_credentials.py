@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +19,11 @@ import httpx
 import pytest
 
 from engine.actions.errors import ActionError
+from engine.actions.slack_action import run_slack
+from engine.actions.step_context import StepContext
 from engine.actions.webhook import WebhookRequest, send_webhook
+from engine.config import Settings
+from engine.db import Database
 from engine.security import outbound, outbound_transport
 from engine.security.outbound import GuardInactive, OutboundPolicy, make_client, verify_guard
 from tests.http_sink import HttpSink, Reply
@@ -151,3 +156,20 @@ def test_the_guard_fails_closed_if_the_pool_stops_using_its_network_backend(
         with pytest.raises(GuardInactive):
             make_client(OutboundPolicy(allow_private_targets=True), timeout=2)
     assert sink.requests == []
+
+
+def test_the_slack_bot_token_never_follows_a_redirect(sqlite_db: Database) -> None:
+    """slack-sdk's urllib transport followed a 302 from the Web API to any host, token and
+    all, past the address guard; the Web API call now goes through the guarded client."""
+    with HttpSink() as api, HttpSink() as elsewhere:
+        api.reply(Reply(status=302, headers={"Location": elsewhere.url("/stolen")}))
+        settings = Settings.model_validate({
+            "slack": {"bot_token": "xoxb-canary-bot-token", "api_base_url": api.url("/api/")},
+            "security": {"allowed_hosts": ["127.0.0.1"]},
+        })  # fmt: skip
+        ctx = StepContext("exec-1", 0, time.monotonic() + 10, settings, sqlite_db)
+        with pytest.raises(ActionError, match="HTTP 302") as failed:
+            run_slack({"channel": "#general", "text": "hi"}, ctx)
+    assert failed.value.transient is False
+    assert [r.path for r in api.requests] == ["/api/chat.postMessage"]
+    assert elsewhere.requests == []
