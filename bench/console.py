@@ -41,10 +41,10 @@ from engine.config import ConsoleSettings, Settings
 from engine.db import Database, connect_database, upgrade
 from engine.demo.seed import seed_demo
 from engine.services.executions import list_executions
-from wfconsole.app import WfConsoleApp
-from wfconsole.backend import EngineBackend
-from wfconsole.execution_filter import ExecutionFilter
-from wfconsole.screens.executions import ExecutionsScreen
+from wfconsole.console.app import WfConsoleApp
+from wfconsole.console.engine_backend import EngineBackend
+from wfconsole.console.screens.executions import ExecutionsScreen
+from wfconsole.console.views.execution_filter import ExecutionFilter
 
 BENCH_DB = "wf_bench_console"
 SIZE = (120, 36)

@@ -21,7 +21,7 @@ from engine.services.tokens import (
     revoke_token,
 )
 from tests.api_client import ROOT, Api, running_api, set_role
-from tests.test_cli_workflow import Cli, runner, write_config
+from tests.cli.runner import Cli, runner, write_config
 
 
 @pytest.fixture

@@ -22,10 +22,10 @@ from engine.maintenance.backup_file import TRAILER_SIZE, BackupFileError, verify
 from engine.maintenance.vacuum import vacuum
 from engine.models import utcnow
 from engine.services.workflows import list_workflows, save_document
+from tests.cli.runner import Outcome, runner, write_config
 from tests.conftest import settings_for_url
 from tests.console.conftest import insert_executions
 from tests.pg import fresh_postgres_url
-from tests.test_cli_workflow import Outcome, runner, write_config
 
 CANARY = "canary-3f9a1c-never-in-a-backup"
 

@@ -23,8 +23,8 @@ from engine.models import (
 )
 from engine.services.workflows import save_document
 from engine.workers.housekeeping import cleanup_due
+from tests.cli.runner import runner, write_config
 from tests.conftest import settings_for_url
-from tests.test_cli_workflow import runner, write_config
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 STATUSES = ("SUCCESS", "FAILED", "CANCELLED", "SKIPPED", "PENDING", "RUNNING")

@@ -21,7 +21,7 @@ from engine.queue.instance import make_huey
 from engine.services.health import check_health
 from engine.services.tokens import create_token
 from engine.services.workflows import save_document
-from tests.test_cli_workflow import runner
+from tests.cli.runner import runner
 from tests.test_http_hooks import Server
 
 NOWHERE = "postgresql://nobody@127.0.0.1:1/none"

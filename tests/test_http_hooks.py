@@ -25,9 +25,9 @@ from engine.http.signature import sign
 from engine.models import WorkflowExecution
 from engine.services.tokens import create_token
 from engine.services.workflows import save_document
+from tests.cli.runner import runner
 from tests.consumers import redis_test_url
-from tests.test_cli_workflow import runner
-from wfconsole.commands.serve import build_receiver
+from wfconsole.cli.commands.serve import build_receiver
 
 SECRET = "s3cret-for-tests"
 JSON = "application/json"

@@ -1,7 +1,7 @@
 """The import rules of DESIGN.md, checked rather than trusted.
 
 - ``engine`` never imports ``textual`` or ``wfconsole`` (at import time or lazily).
-- The console (``wfconsole`` outside ``wfconsole/commands``, which only wires) never
+- The console (``wfconsole`` outside ``wfconsole/cli``, which only wires) never
   imports storage or queue libraries: it calls engine service functions.
 """
 
@@ -20,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 ENGINE = ROOT / "engine"
 CONSOLE = ROOT / "wfconsole"
-WIRING = CONSOLE / "commands"
+WIRING = CONSOLE / "cli"
 STORAGE_AND_QUEUE = {"sqlalchemy", "sqlmodel", "huey", "redis", "psycopg", "psycopg2", "alembic"}
 ABOVE_ENGINE = {"textual", "wfconsole"}
 

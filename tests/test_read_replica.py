@@ -44,8 +44,10 @@ from tests.console.conftest import (
 )
 from tests.pg import database_name, fresh_postgres_url
 from tests.test_http_hooks import Server
-from wfconsole.app import SECTIONS, WfConsoleApp
-from wfconsole.backend import ConsoleBackend, EngineBackend
+from wfconsole.console.app import WfConsoleApp
+from wfconsole.console.backend import ConsoleBackend
+from wfconsole.console.engine_backend import EngineBackend
+from wfconsole.console.sections import SECTIONS
 
 READ_ONLY = "options=-c%20default_transaction_read_only%3Don"
 REPLICA_ONLY = "replica-only"

@@ -28,9 +28,9 @@ from engine.workers.runtime import Queue
 from tests.console.conftest import screen_text
 from tests.execution_support import make_due
 from tests.http_sink import HttpSink, Reply
-from wfconsole.app import WfConsoleApp
-from wfconsole.backend import EngineBackend
-from wfconsole.screens.execution_detail import ExecutionDetailScreen
+from wfconsole.console.app import WfConsoleApp
+from wfconsole.console.engine_backend import EngineBackend
+from wfconsole.console.screens.execution_detail import ExecutionDetailScreen
 
 CANARY = "canary-4e1f0d7b9a"
 KEY = generate_key()

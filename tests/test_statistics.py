@@ -24,7 +24,7 @@ from engine.services.statistics import (
 )
 from engine.services.stats_report import collect_statistics, statistics_document
 from engine.services.workflows import save_document
-from tests.test_cli_workflow import Cli, runner, write_config
+from tests.cli.runner import Cli, runner, write_config
 
 NOW = datetime(2024, 5, 10, 12, 30, tzinfo=UTC)
 HTTP_503 = "step 1 (webhook): HTTP 503 from https://x.example/hook?id={} after 3 attempt(s)"

@@ -23,8 +23,8 @@ EXECUTIONS = 30_000  # enough that the last hour's charts have bars
 async def _export(out: Path) -> None:
     from engine.config import load_settings
     from engine.db import open_database
-    from wfconsole.app import WfConsoleApp
-    from wfconsole.backend import EngineBackend
+    from wfconsole.console.app import WfConsoleApp
+    from wfconsole.console.engine_backend import EngineBackend
 
     settings = load_settings()
     db = open_database(settings)

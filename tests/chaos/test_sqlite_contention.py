@@ -39,10 +39,10 @@ from tests.chaos.processes import running_serve
 from tests.console.conftest import screen_text
 from tests.consumers import Deployment, deployment, running_consumer
 from tests.http_sink import HttpSink, Reply
-from wfconsole import app as app_module
-from wfconsole.app import WfConsoleApp
-from wfconsole.backend import EngineBackend
-from wfconsole.commands.console import background_services
+from wfconsole.cli.commands.console import background_services
+from wfconsole.console import app as app_module
+from wfconsole.console.app import WfConsoleApp
+from wfconsole.console.engine_backend import EngineBackend
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow]
 http_sink = sink_fixtures.http_sink

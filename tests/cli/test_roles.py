@@ -26,9 +26,9 @@ from engine.services.tokens import create_token
 from engine.services.workflow_admin import set_enabled
 from engine.services.workflows import save_document
 from tests.api_client import PEOPLE, ROOT, set_role
+from tests.cli.runner import Outcome, runner, write_config
 from tests.conftest import settings_for_url
 from tests.console.conftest import execution_id, insert_executions
-from tests.test_cli_workflow import Outcome, runner, write_config
 
 FAILED, PENDING = execution_id(1), execution_id(2)
 

@@ -15,7 +15,7 @@ from engine.config import Settings
 from engine.db import Database, connect_database
 from engine.http.signature import sign
 from engine.security.crypto import generate_key, is_encrypted
-from tests.test_cli_workflow import Cli, Outcome, runner
+from tests.cli.runner import Cli, Outcome, runner
 from tests.test_http_hooks import Server
 from tests.test_secrets_storage import HOOK_SECRET, PLAINTEXTS, raw_definitions, secret_document
 

@@ -2,7 +2,7 @@
 and PostgreSQL: roles change, removal revokes tokens, the last SUPER_ADMIN stays, and
 every mistake is one line on stderr with nothing changed.
 
-Who may run them (SUPER_ADMIN only) is part of tests/test_cli_roles.py's matrix.
+Who may run them (SUPER_ADMIN only) is part of tests/cli/test_roles.py's matrix.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from engine.services.tokens import authenticate, create_token
 from engine.services.users import UserConflict, set_role
 from tests.api_client import ROOT
 from tests.api_client import set_role as give_role
-from tests.test_cli_workflow import Cli, Outcome, runner, write_config
+from tests.cli.runner import Cli, Outcome, runner, write_config
 
 ALLOWED = "VIEWER, OPERATOR, ADMIN, SUPER_ADMIN"
 

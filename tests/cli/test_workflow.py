@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,43 +15,11 @@ import yaml
 import wfconsole
 from engine.db import Database, head_revision
 from engine.services.workflows import export_documents
+from tests.cli.runner import Cli, Outcome, runner, write_config
 from tests.test_definition import EXAMPLE_PATH, MALFORMED, Malformed, example_document
 from wfconsole.cli import main
 
 EXAMPLE_NAME = "large-invoice-alert"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What one CLI run did."""
-
-    code: int
-    out: str
-    err: str
-
-    @property
-    def err_lines(self) -> list[str]:
-        return self.err.splitlines()
-
-
-Cli = Callable[..., Outcome]
-
-
-def write_config(path: Path, url: str) -> Path:
-    path.write_text(f"[database]\nurl = {json.dumps(url)}\n", encoding="utf-8")
-    return path
-
-
-def runner(capsys: pytest.CaptureFixture[str], config: Path) -> Cli:
-    def run(*args: str) -> Outcome:
-        try:
-            code = main([*args, "--config", str(config)])
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else 1
-        captured = capsys.readouterr()
-        return Outcome(code, captured.out, captured.err)
-
-    return run
 
 
 @pytest.fixture

@@ -28,8 +28,8 @@ from engine.models import (
 )
 from engine.services.executions import ExecutionRow
 from engine.services.workflows import save_document
-from wfconsole.app import WfConsoleApp
-from wfconsole.backend import EngineBackend
+from wfconsole.console.app import WfConsoleApp
+from wfconsole.console.engine_backend import EngineBackend
 
 BASE_TIME = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 HOSTILE_NAME = "[@click=app.quit]x[/]"

@@ -82,4 +82,4 @@ def seed_failures(db: Database) -> None:
 def use_failures(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     """Add the failures above and set the failures screen's clock to NOW."""
     seed_failures(db)
-    monkeypatch.setattr("wfconsole.screens.failures.utcnow", lambda: NOW)
+    monkeypatch.setattr("wfconsole.console.screens.failures.utcnow", lambda: NOW)

@@ -11,8 +11,8 @@ from textual.widgets import Log
 from engine.db import Database, session_scope
 from engine.models import User
 from tests.console.conftest import Settle
-from wfconsole.app import WfConsoleApp
-from wfconsole.screens.maintenance import MaintenanceScreen
+from wfconsole.console.app import WfConsoleApp
+from wfconsole.console.screens.maintenance import MaintenanceScreen
 
 
 def set_role(db: Database, username: str, role: str) -> None:

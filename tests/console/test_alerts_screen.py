@@ -10,10 +10,10 @@ from tests.console.alerts_seed import seed_alerts
 from tests.console.conftest import HOSTILE_NAME, Settle, screen_text
 from tests.console.helpers import press_settled
 from tests.console.test_dashboard import DashboardBackend
-from wfconsole.app import WfConsoleApp
-from wfconsole.backend import EngineBackend
-from wfconsole.screens.alerts import AlertsScreen, column_widths
-from wfconsole.screens.dashboard import DashboardScreen
+from wfconsole.console.app import WfConsoleApp
+from wfconsole.console.engine_backend import EngineBackend
+from wfconsole.console.screens.alerts import AlertsScreen, column_widths
+from wfconsole.console.screens.dashboard import DashboardScreen
 
 MakeApp = Callable[..., WfConsoleApp]
 

@@ -11,9 +11,10 @@ import pytest
 from engine.config import Settings
 from engine.db import Database
 from tests.console.conftest import Settle, screen_text
-from wfconsole.app import WfConsoleApp
-from wfconsole.backend import BackendInfo, EngineBackend
-from wfconsole.commands.console import open_console
+from wfconsole.cli.commands.console import open_console
+from wfconsole.console.app import WfConsoleApp
+from wfconsole.console.backend import BackendInfo
+from wfconsole.console.engine_backend import EngineBackend
 
 MakeApp = Callable[..., WfConsoleApp]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tests.console.conftest import RecordingBackend, Settle, screen_text
-from wfconsole.app import WfConsoleApp
-from wfconsole.screens.execution_detail import ExecutionDetailScreen
+from wfconsole.console.app import WfConsoleApp
+from wfconsole.console.screens.execution_detail import ExecutionDetailScreen
 
 MakeApp = Callable[..., WfConsoleApp]
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.console.conftest import Settle, screen_text
-from wfconsole.app import WfConsoleApp
-from wfconsole.widgets.console_footer import ConsoleFooter
+from wfconsole.console.app import WfConsoleApp
+from wfconsole.console.widgets.console_footer import ConsoleFooter
 
 MakeApp = Callable[..., WfConsoleApp]
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,14 +18,14 @@ LATER_SCREENS = ("dashboard", "workflows", "editor", "dry_run", "failures", "mai
 
 def test_importing_the_app_leaves_the_other_sections_screens_unloaded() -> None:
     script = (
-        "import sys, wfconsole.app\n"
-        "print(' '.join(m for m in sys.modules if m.startswith('wfconsole.screens.')))"
+        "import sys, wfconsole.console.app\n"
+        "print(' '.join(m for m in sys.modules if m.startswith('wfconsole.console.screens.')))"
     )
     loaded = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
-    assert "wfconsole.screens.executions" in loaded
-    assert [name for name in LATER_SCREENS if f"wfconsole.screens.{name}" in loaded] == []
+    assert "wfconsole.console.screens.executions" in loaded
+    assert [name for name in LATER_SCREENS if f"wfconsole.console.screens.{name}" in loaded] == []
 
 
 async def test_a_first_visit_to_a_section_parses_no_stylesheet_again(

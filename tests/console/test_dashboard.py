@@ -18,11 +18,11 @@ from engine.models import Workflow, WorkflowExecution
 from engine.services.dashboard import DashboardMetrics
 from engine.services.health import ComponentHealth, HealthReport
 from tests.console.conftest import BASE_TIME, HOSTILE_NAME, Settle, screen_text
-from wfconsole.app import WfConsoleApp
-from wfconsole.backend import EngineBackend
-from wfconsole.screens.dashboard import DashboardScreen
-from wfconsole.screens.executions import ExecutionsScreen
-from wfconsole.widgets.record_table import RecordTable
+from wfconsole.console.app import WfConsoleApp
+from wfconsole.console.engine_backend import EngineBackend
+from wfconsole.console.screens.dashboard import DashboardScreen
+from wfconsole.console.screens.executions import ExecutionsScreen
+from wfconsole.console.widgets.record_table import RecordTable
 
 NOW = BASE_TIME + timedelta(minutes=5)
 MakeApp = Callable[..., WfConsoleApp]

@@ -14,11 +14,11 @@ from engine.db import Database
 from engine.models import AuditLog, Workflow, WorkflowVersion
 from engine.services.workflows import export_documents, save_document
 from tests.console.conftest import HOSTILE_NAME, Settle, screen_text
-from wfconsole.app import WfConsoleApp, screen_commands
-from wfconsole.backend import EngineBackend
-from wfconsole.screens.discard_changes import DiscardChangesScreen
-from wfconsole.screens.dry_run import DryRunScreen
-from wfconsole.screens.editor import EditorScreen
+from wfconsole.console.app import WfConsoleApp, screen_commands
+from wfconsole.console.engine_backend import EngineBackend
+from wfconsole.console.screens.discard_changes import DiscardChangesScreen
+from wfconsole.console.screens.dry_run import DryRunScreen
+from wfconsole.console.screens.editor import EditorScreen
 
 MakeApp = Callable[..., WfConsoleApp]
 HOOK_URL = "https://erp.example.com/hook"

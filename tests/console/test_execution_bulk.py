@@ -19,9 +19,9 @@ from engine.db import Database, session_scope
 from engine.models import AuditLog, User, WorkflowExecution
 from tests.console.conftest import BASE_TIME, Settle, execution_id, insert_executions
 from tests.console.conftest import screen_text as shown_text
-from wfconsole.app import WfConsoleApp
-from wfconsole.screens.blast_radius import BlastRadiusScreen
-from wfconsole.screens.executions import ExecutionsScreen
+from wfconsole.console.app import WfConsoleApp
+from wfconsole.console.screens.blast_radius import BlastRadiusScreen
+from wfconsole.console.screens.executions import ExecutionsScreen
 
 MakeApp = Callable[..., WfConsoleApp]
 NEWER = BASE_TIME + timedelta(hours=1)

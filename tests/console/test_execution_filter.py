@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from wfconsole.execution_filter import (
+from wfconsole.console.views.execution_filter import (
     ExecutionFilter,
     FilterSyntaxError,
     parse_filter,

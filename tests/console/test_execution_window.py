@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from engine.services.executions import ExecutionRow
-from wfconsole.execution_window import merge_newest, tail_cursor
+from wfconsole.console.views.execution_window import merge_newest, tail_cursor
 
 PAGE = 3
 T0 = datetime(2024, 5, 1, tzinfo=UTC)

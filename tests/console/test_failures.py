@@ -20,11 +20,11 @@ from tests.console.failures_seed import (
     use_failures,
 )
 from tests.console.helpers import notes, press_settled, set_role
-from wfconsole.app import WfConsoleApp
-from wfconsole.screens.blast_radius import BlastRadiusScreen
-from wfconsole.screens.execution_detail import ExecutionDetailScreen
-from wfconsole.screens.failure_cluster import FailureClusterScreen
-from wfconsole.screens.failures import FailuresScreen
+from wfconsole.console.app import WfConsoleApp
+from wfconsole.console.screens.blast_radius import BlastRadiusScreen
+from wfconsole.console.screens.execution_detail import ExecutionDetailScreen
+from wfconsole.console.screens.failure_cluster import FailureClusterScreen
+from wfconsole.console.screens.failures import FailuresScreen
 
 MakeApp = Callable[..., WfConsoleApp]
 SIGNATURE_503 = "HTTP 503 from https://tasks.example.com/api/tasks?… after # attempt(s)"

@@ -8,10 +8,10 @@ from typing import Any
 from textual.pilot import Pilot
 
 from tests.console.conftest import HOSTILE_NAME, Settle, execution_id, screen_text
-from wfconsole.app import WfConsoleApp
-from wfconsole.screens.execution_detail import ExecutionDetailScreen
-from wfconsole.screens.executions import ExecutionsScreen
-from wfconsole.screens.workflows import WorkflowsScreen
+from wfconsole.console.app import WfConsoleApp
+from wfconsole.console.screens.execution_detail import ExecutionDetailScreen
+from wfconsole.console.screens.executions import ExecutionsScreen
+from wfconsole.console.screens.workflows import WorkflowsScreen
 
 MakeApp = Callable[..., WfConsoleApp]
 SHOWN_ERROR = "boom ␛[2J [red]markup[/red] [@click=app.quit]click me[/]"

@@ -9,11 +9,11 @@ from textual.command import CommandPalette
 
 from engine.db import Database
 from tests.console.conftest import HOSTILE_NAME, Settle, insert_executions, screen_text
-from wfconsole.app import WfConsoleApp
-from wfconsole.screens.execution_detail import ExecutionDetailScreen
-from wfconsole.screens.executions import ExecutionsScreen
-from wfconsole.screens.help import HelpScreen
-from wfconsole.screens.workflows import WorkflowsScreen
+from wfconsole.console.app import WfConsoleApp
+from wfconsole.console.screens.execution_detail import ExecutionDetailScreen
+from wfconsole.console.screens.executions import ExecutionsScreen
+from wfconsole.console.screens.help import HelpScreen
+from wfconsole.console.screens.workflows import WorkflowsScreen
 
 MakeApp = Callable[..., WfConsoleApp]
 

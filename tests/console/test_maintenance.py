@@ -17,10 +17,10 @@ from engine.maintenance.backup import backups_dir
 from engine.models import AuditLog, Workflow, WorkflowExecution
 from tests.console.conftest import Settle, screen_text
 from tests.console.helpers import log_text, notes, press_settled, set_role
-from wfconsole.app import WfConsoleApp
-from wfconsole.backend import EngineBackend
-from wfconsole.screens.confirm import ConfirmScreen
-from wfconsole.screens.maintenance import MaintenanceScreen
+from wfconsole.console.app import WfConsoleApp
+from wfconsole.console.engine_backend import EngineBackend
+from wfconsole.console.screens.confirm import ConfirmScreen
+from wfconsole.console.screens.maintenance import MaintenanceScreen
 
 
 def counts(db: Database) -> dict[str, int]:

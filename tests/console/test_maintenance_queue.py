@@ -18,10 +18,10 @@ from engine.models import AuditLog, WorkflowExecution, utcnow
 from engine.queue.heartbeat import write_beat
 from tests.console.conftest import Settle, screen_text
 from tests.console.helpers import log_text, notes, press_settled, set_role
-from wfconsole.app import WfConsoleApp, screen_commands
-from wfconsole.screens.alerts import AlertsScreen
-from wfconsole.screens.confirm import ConfirmScreen
-from wfconsole.screens.maintenance import MaintenanceScreen
+from wfconsole.console.app import WfConsoleApp, screen_commands
+from wfconsole.console.screens.alerts import AlertsScreen
+from wfconsole.console.screens.confirm import ConfirmScreen
+from wfconsole.console.screens.maintenance import MaintenanceScreen
 
 MakeApp = Callable[..., WfConsoleApp]
 DEAD = "deadhost:101"

@@ -13,9 +13,9 @@ from tests.console.conftest import (
     insert_executions,
     screen_text,
 )
-from wfconsole.app import WfConsoleApp
-from wfconsole.screens.execution_detail import ExecutionDetailScreen
-from wfconsole.screens.executions import PAGE_SIZE, PREFETCH_ROWS, ExecutionsScreen
+from wfconsole.console.app import WfConsoleApp
+from wfconsole.console.screens.execution_detail import ExecutionDetailScreen
+from wfconsole.console.screens.executions import PAGE_SIZE, PREFETCH_ROWS, ExecutionsScreen
 
 MakeApp = Callable[..., WfConsoleApp]
 SEEDED = 18

@@ -11,8 +11,8 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from tests.console.conftest import Settle, screen_text
-from wfconsole.app import WfConsoleApp, screen_commands
-from wfconsole.screens.executions import ExecutionsScreen
+from wfconsole.console.app import WfConsoleApp, screen_commands
+from wfconsole.console.screens.executions import ExecutionsScreen
 
 MakeApp = Callable[..., WfConsoleApp]
 

@@ -7,7 +7,7 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 
-from wfconsole.widgets.record_table import RecordTable, RowDoesNotExist
+from wfconsole.console.widgets.record_table import RecordTable, RowDoesNotExist
 
 HEIGHT = 10  # the table's lines: a header and nine rows
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wfconsole.widgets.safe_text import clean, safe_text
+from wfconsole.console.widgets.safe_text import clean, safe_text
 
 
 def test_markup_is_kept_as_literal_text_without_styles() -> None:

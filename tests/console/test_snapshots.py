@@ -13,8 +13,8 @@ import pytest
 from textual.pilot import Pilot
 
 from tests.console.conftest import DETAIL_ID, settle_app
-from wfconsole.app import WfConsoleApp
-from wfconsole.screens.execution_detail import ExecutionDetailScreen
+from wfconsole.console.app import WfConsoleApp
+from wfconsole.console.screens.execution_detail import ExecutionDetailScreen
 
 SIZES = [pytest.param((120, 36), id="120x36"), pytest.param((80, 24), id="80x24")]
 MakeApp = Callable[..., WfConsoleApp]

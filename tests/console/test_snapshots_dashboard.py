@@ -12,8 +12,8 @@ import pytest
 
 from tests.console.conftest import settle_app
 from tests.console.test_dashboard import DashboardBackend
-from wfconsole.app import WfConsoleApp
-from wfconsole.backend import EngineBackend
+from wfconsole.console.app import WfConsoleApp
+from wfconsole.console.engine_backend import EngineBackend
 
 SIZES = [pytest.param((120, 36), id="120x36"), pytest.param((80, 24), id="80x24")]
 SnapCompare = Callable[..., bool]

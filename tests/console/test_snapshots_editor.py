@@ -13,8 +13,8 @@ from textual.pilot import Pilot
 from textual.widgets import TextArea
 
 from tests.console.conftest import settle_app
-from wfconsole.app import WfConsoleApp
-from wfconsole.screens.editor import EditorScreen
+from wfconsole.console.app import WfConsoleApp
+from wfconsole.console.screens.editor import EditorScreen
 
 SIZES = [pytest.param((120, 36), id="120x36"), pytest.param((80, 24), id="80x24")]
 MakeApp = Callable[..., WfConsoleApp]

@@ -15,8 +15,8 @@ from textual.pilot import Pilot
 from engine.db import Database, session_scope
 from engine.models import WorkflowExecution
 from tests.console.conftest import execution_id, settle_app
-from wfconsole.app import WfConsoleApp
-from wfconsole.screens.executions import ExecutionsScreen
+from wfconsole.console.app import WfConsoleApp
+from wfconsole.console.screens.executions import ExecutionsScreen
 
 SIZES = [pytest.param((120, 36), id="120x36"), pytest.param((80, 24), id="80x24")]
 MakeApp = Callable[..., WfConsoleApp]

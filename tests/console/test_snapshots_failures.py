@@ -12,7 +12,7 @@ from textual.pilot import Pilot
 from engine.db import Database
 from tests.console.conftest import settle_app
 from tests.console.failures_seed import use_failures
-from wfconsole.app import WfConsoleApp
+from wfconsole.console.app import WfConsoleApp
 
 SIZES = [pytest.param((120, 36), id="120x36"), pytest.param((80, 24), id="80x24")]
 MakeApp = Callable[..., WfConsoleApp]

@@ -18,8 +18,8 @@ from engine.queue.locks import HeldLock
 from engine.services.maintenance import BackupFile, MaintenanceOverview
 from engine.services.queue_tools import QueueLock, QueueReport, StaleLease
 from tests.console.conftest import settle_app
-from wfconsole.app import WfConsoleApp
-from wfconsole.backend import EngineBackend
+from wfconsole.console.app import WfConsoleApp
+from wfconsole.console.engine_backend import EngineBackend
 
 SIZES = [pytest.param((120, 36), id="120x36"), pytest.param((80, 24), id="80x24")]
 SnapCompare = Callable[..., bool]

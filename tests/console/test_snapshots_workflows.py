@@ -18,7 +18,7 @@ from engine.db import Database, session_scope
 from engine.models import WorkflowVersion
 from engine.services.workflows import save_document
 from tests.console.conftest import BASE_TIME, settle_app
-from wfconsole.app import WfConsoleApp
+from wfconsole.console.app import WfConsoleApp
 
 SIZES = [pytest.param((120, 36), id="120x36"), pytest.param((80, 24), id="80x24")]
 MakeApp = Callable[..., WfConsoleApp]
@@ -38,7 +38,7 @@ def pressing(*keys: str) -> Callable[[Pilot[Any]], Awaitable[None]]:
 
 @pytest.fixture(autouse=True)
 def pinned_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("wfconsole.screens.workflows.now", lambda: BASE_TIME)
+    monkeypatch.setattr("wfconsole.console.widgets.schedule_panel.now", lambda: BASE_TIME)
 
 
 @pytest.fixture

@@ -18,13 +18,13 @@ from engine.models import AuditLog, Role, Workflow, WorkflowExecution
 from engine.services.workflows import save_document
 from tests.console.conftest import HOSTILE_NAME, Settle, screen_text
 from tests.console.helpers import notes, press_settled
-from wfconsole.app import WfConsoleApp
-from wfconsole.backend import EngineBackend
-from wfconsole.screens.confirm import ConfirmScreen
-from wfconsole.screens.editor import EditorScreen
-from wfconsole.screens.run_dialog import RunWorkflowScreen
-from wfconsole.screens.template_picker import TemplatePickerScreen
-from wfconsole.screens.workflows import WorkflowsScreen
+from wfconsole.console.app import WfConsoleApp
+from wfconsole.console.engine_backend import EngineBackend
+from wfconsole.console.screens.confirm import ConfirmScreen
+from wfconsole.console.screens.editor import EditorScreen
+from wfconsole.console.screens.run_workflow import RunWorkflowScreen
+from wfconsole.console.screens.template_picker import TemplatePickerScreen
+from wfconsole.console.screens.workflows import WorkflowsScreen
 
 MakeApp = Callable[..., WfConsoleApp]
 PINNED_NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -67,7 +67,7 @@ async def open_workflows(pilot: Pilot[Any], settle: Settle, *down: str) -> Workf
 
 @pytest.fixture
 def pinned_clock(monkeypatch: pytest.MonkeyPatch) -> datetime:
-    monkeypatch.setattr("wfconsole.screens.workflows.now", lambda: PINNED_NOW)
+    monkeypatch.setattr("wfconsole.console.widgets.schedule_panel.now", lambda: PINNED_NOW)
     return PINNED_NOW
 
 

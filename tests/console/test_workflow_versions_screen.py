@@ -8,10 +8,10 @@ from engine.db import Database
 from engine.services.workflows import list_versions, save_document
 from tests.console.conftest import Settle, screen_text
 from tests.console.test_workflow_keys import audit, notes, open_workflows, stored, viewer_app
-from wfconsole.app import WfConsoleApp
-from wfconsole.screens.confirm import ConfirmScreen
-from wfconsole.screens.workflow_versions import WorkflowVersionsScreen
-from wfconsole.screens.workflows import WorkflowsScreen
+from wfconsole.console.app import WfConsoleApp
+from wfconsole.console.screens.confirm import ConfirmScreen
+from wfconsole.console.screens.workflow_versions import WorkflowVersionsScreen
+from wfconsole.console.screens.workflows import WorkflowsScreen
 
 MakeApp = Callable[..., WfConsoleApp]
 __all__ = ["viewer_app"]  # a fixture this module uses

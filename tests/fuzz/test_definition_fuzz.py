@@ -24,9 +24,9 @@ from engine.definitions.schema import (
     validate_definition,
 )
 from engine.models import Workflow
+from tests.cli.runner import runner, write_config
 from tests.fuzz.budget import FAST_SECONDS, examples, timed
 from tests.fuzz.definition_strategies import json_values, mutated_definitions, nested
-from tests.test_cli_workflow import runner, write_config
 from tests.test_definition import example_document
 
 MAX_MESSAGE = 500

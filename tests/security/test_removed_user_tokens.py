@@ -27,7 +27,7 @@ from engine.services.tokens import authenticate, create_token
 from engine.services.users import UserNotFound, add_user, remove_user
 from tests.api_client import ROOT, Api, running_api
 from tests.api_client import set_role as give_role
-from tests.test_cli_workflow import Cli, Outcome, runner, write_config
+from tests.cli.runner import Cli, Outcome, runner, write_config
 
 
 @pytest.fixture

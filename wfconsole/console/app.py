@@ -1,9 +1,12 @@
-"""The console application: sections as Textual modes, help, and the command palette."""
+"""The console application: sections as Textual modes, help, and the command palette.
+
+The app is the one ``ConsoleHost`` (``host.py``): screens reach the operator, the role
+checks and the few things they ask of the app through that protocol, never this module.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -16,40 +19,16 @@ from textual.screen import Screen
 from engine.access.roles import Permission, denial
 from engine.config import ConsoleSettings
 from engine.services.health import HealthReport
-from wfconsole.backend import ConsoleBackend
-from wfconsole.execution_filter import ExecutionFilter
-from wfconsole.screens.executions import ExecutionsScreen
-from wfconsole.screens.help import HelpScreen, KeyGroup, KeyHelp
-from wfconsole.section_screens import (
-    dashboard_screen,
-    executions_screen,
-    failures_screen,
-    maintenance_screen,
-    workflows_screen,
-)
-from wfconsole.widgets.safe_text import clean
+from wfconsole.console.backend import ConsoleBackend
+from wfconsole.console.screens.executions import ExecutionsScreen
+from wfconsole.console.screens.help import HelpScreen
+from wfconsole.console.sections import SECTIONS, Section
+from wfconsole.console.views.execution_filter import ExecutionFilter
+from wfconsole.console.views.key_help import KeyGroup, KeyHelp
+from wfconsole.console.widgets.safe_text import clean
 
 if TYPE_CHECKING:
-    from wfconsole.screens.workflows import WorkflowsScreen
-
-
-@dataclass(frozen=True)
-class Section:
-    """A top-level part of the console: a Textual mode with its key and screen."""
-
-    mode: str
-    key: str
-    title: str
-    build: Callable[[WfConsoleApp], Screen[None]]
-
-
-SECTIONS = (
-    Section("dashboard", "d", "Dashboard", dashboard_screen),
-    Section("workflows", "w", "Workflows", workflows_screen),
-    Section("executions", "x", "Executions", executions_screen),
-    Section("failures", "f", "Failures", failures_screen),
-    Section("maintenance", "m", "Maintenance", maintenance_screen),
-)
+    from wfconsole.console.screens.workflows import WorkflowsScreen
 
 
 @runtime_checkable
@@ -136,9 +115,10 @@ class WfConsoleApp(App[None]):
         "screens/dry_run.tcss",
         "screens/discard_changes.tcss",
         "screens/confirm.tcss",
-        "screens/run_dialog.tcss",
+        "screens/run_workflow.tcss",
         "screens/template_picker.tcss",
         "screens/failures.tcss",
+        "screens/failure_cluster.tcss",
         "screens/workflow_versions.tcss",
         "screens/maintenance.tcss",
     ]
@@ -151,6 +131,7 @@ class WfConsoleApp(App[None]):
 
     backend: ConsoleBackend
     operator: str
+    role: str
     console_settings: ConsoleSettings
 
     def __init__(
@@ -182,7 +163,7 @@ class WfConsoleApp(App[None]):
         as each widget registers, so nothing is stale. Should Textual rename the private
         counter, this assignment does nothing and the first visit is slow again.
         """
-        screen = section.build(self)
+        screen = section.build(self.backend, self.console_settings)
         screen._css_update_count = self._css_update_count
         return screen
 

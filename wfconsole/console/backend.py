@@ -1,88 +1,38 @@
-"""What the console's screens call, and the implementation over the engine's services.
+"""What the console's screens call: ``ConsoleBackend``, the contract written once.
 
-Screens depend on ``ConsoleBackend`` only, so tests can hand the app a fake; the console
-never builds SQL or touches the queue's storage itself.
+Screens depend on this protocol only, so tests can hand the app a fake; the console never
+builds SQL or touches the queue's storage itself. ``EngineBackend``
+(``wfconsole.console.engine_backend``) implements it over the engine's services.
 """
 
 from __future__ import annotations
 
-import functools
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Concatenate, Literal, ParamSpec, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from engine.access.audit import ensure_user
-from engine.alerts.incidents import AlertRow
-from engine.alerts.incidents import list_alerts as _list_alerts
-from engine.config import Settings
-from engine.db import Database, redact_url, session_scope
-from engine.http.health import health_document
-from engine.maintenance.backup import BackupResult
-from engine.maintenance.cleanup import CleanupPlan, CleanupResult
-from engine.maintenance.cleanup import Progress as CleanupProgress
-from engine.maintenance.vacuum import Progress as VacuumProgress
-from engine.maintenance.vacuum import VacuumResult
-from engine.services.blast_radius import BlastRadius
-from engine.services.blast_radius import preview_cancel as _preview_cancel
-from engine.services.blast_radius import preview_retry as _preview_retry
-from engine.services.control import CancelResult
-from engine.services.control import cancel_executions as _cancel_executions
-from engine.services.control import retry_executions as _retry_executions
-from engine.services.dashboard import DashboardMetrics, collect_dashboard
-from engine.services.executions import Cursor, ExecutionDetail, ExecutionRow
-from engine.services.executions import get_execution as _get_execution
-from engine.services.executions import list_executions as _list_executions
-from engine.services.failures import (
-    ClusterKey,
-    FailureCluster,
-    cluster_execution_ids,
-    cluster_executions,
-    list_failure_clusters,
-)
-from engine.services.health import HealthReport, check_health
-from engine.services.maintenance import (
-    MaintenanceOverview,
-    backup_database,
-    cleanup_database,
-    maintenance_overview,
-    preview_cleanup,
-    restore_database,
-    vacuum_database,
-)
-from engine.services.metrics import QueueCounter
-from engine.services.queue_tools import FlushResult, QueueReport, inspect_queue
-from engine.services.queue_tools import flush_stale_locks as _flush_stale_locks
-from engine.services.workflow_admin import (
-    SchedulePreview,
-    count_executions,
-    run_now,
-    schedule_preview,
-    set_enabled,
-)
-from engine.services.workflow_admin import delete_workflow as _delete_workflow
-from engine.services.workflow_editing import save_edited_workflow
-from engine.services.workflow_versions import VersionDiff, diff_versions, roll_back
-from engine.services.workflows import (
-    SaveResult,
-    VersionSummary,
-    WorkflowSummary,
-    export_documents,
-    list_versions,
-)
-from engine.services.workflows import list_workflows as _list_workflows
-from engine.triggers.new_executions import Dispatcher
+if TYPE_CHECKING:
+    from engine.alerts.incidents import AlertRow
+    from engine.maintenance.backup import BackupResult
+    from engine.maintenance.cleanup import CleanupPlan, CleanupResult
+    from engine.maintenance.cleanup import Progress as CleanupProgress
+    from engine.maintenance.vacuum import Progress as VacuumProgress
+    from engine.maintenance.vacuum import VacuumResult
+    from engine.services.blast_radius import BlastRadius
+    from engine.services.control import CancelResult
+    from engine.services.dashboard import DashboardMetrics
+    from engine.services.executions import Cursor, ExecutionDetail, ExecutionRow
+    from engine.services.failures import ClusterKey, FailureCluster
+    from engine.services.health import HealthReport
+    from engine.services.maintenance import MaintenanceOverview
+    from engine.services.queue_tools import FlushResult, QueueReport
+    from engine.services.workflow_admin import SchedulePreview
+    from engine.services.workflow_versions import VersionDiff
+    from engine.services.workflows import SaveResult, VersionSummary, WorkflowSummary
 
 QueueKind = Literal["sqlite", "redis"]
-READ_PRIMARY_AFTER_CHANGE = 5.0
-"""Seconds the console reads the primary after it changed something itself.
-
-With a read replica (``database.read_url``) the screen an operator returns to after a
-save, retry or cancel would otherwise show the replica's state from before the change
-for as long as the replica lags (normally well under a second, this is the margin).
-"""
 
 
 @dataclass(frozen=True)
@@ -260,283 +210,3 @@ class ConsoleBackend(Protocol):
     def flush_stale_locks(self, plan: QueueReport, *, actor: str) -> FlushResult:
         """Release what ``plan`` listed as stale and still is (needs EDIT; audited)."""
         ...
-
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _changes(
-    method: Callable[Concatenate[EngineBackend, P], R],
-) -> Callable[Concatenate[EngineBackend, P], R]:
-    """Mark a method that writes: the backend's reads go to the primary for a while after."""
-
-    @functools.wraps(method)
-    def changing(self: EngineBackend, *args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return method(self, *args, **kwargs)
-        finally:
-            self.primary_until = time.monotonic() + READ_PRIMARY_AFTER_CHANGE
-
-    return changing
-
-
-class EngineBackend:
-    """``ConsoleBackend`` over the engine's service functions and one open database.
-
-    Reads go to ``db.read_engine`` (the replica when configured), except for
-    ``READ_PRIMARY_AFTER_CHANGE`` seconds after one of this console's own changes; writes
-    and the role look-up go to the primary.
-    """
-
-    def __init__(
-        self, db: Database, settings: Settings, *, queue: Dispatcher | None = None
-    ) -> None:
-        self.db = db
-        self.settings = settings
-        self._queue = queue
-        self.queue_counter: QueueCounter | None = None
-        """Counts queue messages for the dashboard; the deployment's Huey unless set."""
-        self._huey: Any = None
-        """The queue's storage for the queue tools when ``queue`` is not an engine Queue."""
-        self.primary_until = float("-inf")
-        """Until this ``time.monotonic()``, reads go to the primary (see ``_changes``)."""
-
-    @property
-    def reads(self) -> Database:
-        """The database for reads: the replica, or the primary right after a change."""
-        if time.monotonic() < self.primary_until:
-            return self.db.on_primary()
-        return self.db
-
-    @property
-    def queue(self) -> Dispatcher:
-        """The deployment's queue, for starting runs; opened on first use."""
-        if self._queue is None:
-            from engine.workers.runtime import Queue
-
-            self._queue = Queue(self.settings, db=self.db)
-        return self._queue
-
-    def describe(self) -> BackendInfo:
-        """The database and queue the console is attached to."""
-        if self.settings.uses_redis:
-            return BackendInfo(
-                self.db.display_url, "redis", redact_url(self.settings.queue.redis_url)
-            )
-        return BackendInfo(self.db.display_url, "sqlite", str(self.settings.queue_path))
-
-    def user_role(self, username: str) -> str:
-        """The role of ``username`` (a ``Role`` value); first sight creates the user."""
-        with session_scope(self.db) as session:
-            return ensure_user(session, username).role
-
-    def list_workflows(self) -> list[WorkflowSummary]:
-        """Every workflow with its counters, by name."""
-        return _list_workflows(self.reads)
-
-    def list_executions(
-        self,
-        *,
-        status: str | None = None,
-        workflow: str | None = None,
-        workflow_contains: str | None = None,
-        trigger_type: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        error_contains: str | None = None,
-        limit: int = 100,
-        after: Cursor | None = None,
-    ) -> list[ExecutionRow]:
-        """One page of executions, newest first; ``after`` continues past a cursor."""
-        return _list_executions(
-            self.reads,
-            status=status,
-            workflow=workflow,
-            workflow_contains=workflow_contains,
-            trigger_type=trigger_type,
-            since=since,
-            until=until,
-            error_contains=error_contains,
-            limit=limit,
-            after=after,
-        )
-
-    def preview_retry(self, ids: Sequence[str]) -> BlastRadius:
-        """What retrying ``ids`` would change, send and skip."""
-        return _preview_retry(self.reads, ids)
-
-    def preview_cancel(self, ids: Sequence[str]) -> BlastRadius:
-        """What cancelling ``ids`` would change and stop."""
-        return _preview_cancel(self.reads, ids)
-
-    @_changes
-    def retry_executions(self, ids: Sequence[str], *, actor: str) -> list[str]:
-        """Retry the retryable ones of ``ids`` (needs OPERATE); returns those retried."""
-        return _retry_executions(
-            self.db, self.queue, ids, actor=actor, strict=False, check_role=True
-        )
-
-    @_changes
-    def cancel_executions(self, ids: Sequence[str], *, actor: str) -> list[CancelResult]:
-        """Cancel ``ids`` (needs OPERATE); PENDING at once, RUNNING before its next step."""
-        return _cancel_executions(self.db, ids, actor=actor, check_role=True)
-
-    def get_execution(self, execution_id: str) -> ExecutionDetail:
-        """One execution with its steps and log lines."""
-        return _get_execution(self.reads, execution_id)
-
-    def failure_clusters(self, *, since: datetime, limit: int = 500) -> list[FailureCluster]:
-        """Failures created since ``since``, clustered; most failures first."""
-        return list_failure_clusters(self.reads, since=since, limit=limit)
-
-    def failure_cluster_ids(self, key: ClusterKey, *, since: datetime) -> list[str]:
-        """The FAILED executions of one cluster created since ``since``, newest first."""
-        return cluster_execution_ids(self.reads, key, since=since)
-
-    def executions_by_ids(self, ids: Sequence[str]) -> list[ExecutionRow]:
-        """The executions ``ids`` as list rows, in the order given."""
-        return cluster_executions(self.reads, ids)
-
-    def _counter(self) -> QueueCounter:
-        if self.queue_counter is None:
-            from engine.queue.instance import make_huey
-
-            self.queue_counter = make_huey(self.settings)
-        return self.queue_counter
-
-    def dashboard_metrics(
-        self, *, now: datetime | None = None, previous: DashboardMetrics | None = None
-    ) -> DashboardMetrics:
-        """Every dashboard figure (``previous``: the last refresh, to read less)."""
-        return collect_dashboard(
-            self.reads,
-            self._counter(),
-            now=now or datetime.now(UTC),
-            heartbeat_interval=self.settings.queue.heartbeat_interval,
-            previous=previous,
-        )
-
-    def health(self) -> HealthReport:
-        """Whether the database and the queue answer; never raises."""
-        return check_health(self.db, self._counter())
-
-    def list_alerts(self, *, open_only: bool = False, limit: int = 200) -> list[AlertRow]:
-        """The alert history, newest first."""
-        return _list_alerts(self.reads, open_only=open_only, limit=limit)
-
-    @_changes
-    def save_workflow(
-        self, document: dict[str, Any], *, actor: str, original_name: str | None
-    ) -> SaveResult:
-        """Save an edited definition (new when ``original_name`` is None); needs EDIT."""
-        return save_edited_workflow(self.db, document, actor=actor, original_name=original_name)
-
-    @_changes
-    def set_workflow_enabled(self, name: str, enabled: bool, *, actor: str) -> bool:
-        """Enable or disable a workflow (needs EDIT); True when that changed it."""
-        return set_enabled(self.db, name, enabled, actor=actor)
-
-    def count_workflow_executions(self, name: str) -> int:
-        """How many executions deleting the workflow would remove."""
-        return count_executions(self.reads, name)
-
-    @_changes
-    def delete_workflow(self, name: str, *, actor: str) -> int:
-        """Delete a workflow and its executions (needs EDIT); returns how many runs went."""
-        return _delete_workflow(self.db, name, actor=actor)
-
-    @_changes
-    def run_workflow(self, name: str, payload: dict[str, Any], *, actor: str) -> list[str]:
-        """Run a workflow now with ``payload`` as trigger data (needs OPERATE); the new ids."""
-        return run_now(self.db, self.queue, name, payload, actor=actor)
-
-    def workflow_schedules(
-        self, name: str, *, after: datetime | None = None
-    ) -> list[SchedulePreview]:
-        """The next fire times of each schedule trigger of the workflow."""
-        return schedule_preview(self.reads, name, after=after)
-
-    def workflow_document(self, name: str) -> dict[str, Any]:
-        """The workflow's current definition document (what the editor opens)."""
-        return export_documents(self.reads, name)[0]
-
-    def list_workflow_versions(self, name: str) -> list[VersionSummary]:
-        """Every saved version of the workflow, newest first."""
-        return list_versions(self.reads, name)
-
-    def diff_workflow_versions(self, name: str, old: int | None, new: int | None) -> VersionDiff:
-        """Unified diff between two versions (None: the workflow as stored now)."""
-        return diff_versions(self.reads, name, old, new)
-
-    @_changes
-    def roll_back_workflow(self, name: str, version: int, *, actor: str) -> SaveResult:
-        """Save an old version's definition as a new version (needs EDIT)."""
-        return roll_back(self.db, name, version, actor=actor)
-
-    def maintenance_overview(self) -> MaintenanceOverview:
-        """Database size, retention settings and the backups on disk."""
-        return maintenance_overview(self.reads, self.settings)
-
-    def preview_cleanup(self) -> CleanupPlan:
-        """What a cleanup with the configured retention would delete (the dry run)."""
-        return preview_cleanup(self.reads, self.settings)
-
-    @_changes
-    def run_cleanup(
-        self, plan: CleanupPlan, *, actor: str, progress: CleanupProgress | None = None
-    ) -> CleanupResult:
-        """Delete what ``plan`` counted, in batches, reporting ``progress``."""
-        return cleanup_database(self.db, self.settings, plan, actor=actor, progress=progress)
-
-    @_changes
-    def vacuum_database(
-        self, *, actor: str, progress: VacuumProgress | None = None
-    ) -> VacuumResult:
-        """VACUUM/ANALYZE (and REINDEX on PostgreSQL), naming each statement."""
-        return vacuum_database(self.db, actor=actor, progress=progress)
-
-    @_changes
-    def backup_database(self, *, actor: str) -> BackupResult:
-        """A backup into the backups directory."""
-        return backup_database(self.db, self.settings, actor=actor)
-
-    @_changes
-    def restore_database(self, path: Path, *, actor: str) -> float:
-        """Replace everything with a backup (refused while executions are RUNNING)."""
-        return restore_database(self.db, path, actor=actor)
-
-    def health_checks(self) -> dict[str, Any]:
-        """The ``GET /health`` document (what ``wfconsole health`` prints); never raises."""
-        return health_document(self.db, self._counter().pending_count)
-
-    def _queue_storage(self) -> Any:
-        """The deployment's Huey instance (its messages, schedule and locks)."""
-        from engine.queue.instance import make_huey
-        from engine.workers.runtime import Queue
-
-        if isinstance(self._queue, Queue) or self._queue is None:
-            return self.queue.huey  # type: ignore[attr-defined]
-        if self._huey is None:
-            self._huey = make_huey(self.settings)
-        return self._huey
-
-    def queue_report(self) -> QueueReport:
-        """Queue messages, PENDING/RUNNING executions, workers and the stale locks."""
-        return inspect_queue(
-            self.reads,
-            self._queue_storage(),
-            heartbeat_interval=self.settings.queue.heartbeat_interval,
-        )
-
-    @_changes
-    def flush_stale_locks(self, plan: QueueReport, *, actor: str) -> FlushResult:
-        """Release what ``plan`` listed as stale and still is (needs EDIT; audited)."""
-        return _flush_stale_locks(
-            self.db,
-            self._queue_storage(),
-            self.queue,
-            plan,
-            actor=actor,
-            heartbeat_interval=self.settings.queue.heartbeat_interval,
-        )

@@ -1,50 +1,74 @@
-"""Each section's screen, imported when the section is first opened.
+"""The console's sections (Textual modes): their keys, titles and screens.
 
 Importing every screen at start-up pulled in the editor, dry runs, the outbound action
 clients and the maintenance jobs before the first row could show; a section's modules
-now load on its first visit (the executions screen, the default section, loads at once).
+load on its first visit (the executions screen, the default section, loads at once).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from textual.screen import Screen
 
 if TYPE_CHECKING:
-    from wfconsole.app import WfConsoleApp
+    from engine.config import ConsoleSettings
+    from wfconsole.console.backend import ConsoleBackend
+
+ScreenFactory = Callable[["ConsoleBackend", "ConsoleSettings"], Screen[None]]
 
 
-def dashboard_screen(app: WfConsoleApp) -> Screen[None]:
+def dashboard_screen(backend: ConsoleBackend, settings: ConsoleSettings) -> Screen[None]:
     """The dashboard."""
-    from wfconsole.screens.dashboard import DashboardScreen
+    from wfconsole.console.screens.dashboard import DashboardScreen
 
-    return DashboardScreen(app.backend, refresh_interval=app.console_settings.refresh_interval)
+    return DashboardScreen(backend, refresh_interval=settings.refresh_interval)
 
 
-def workflows_screen(app: WfConsoleApp) -> Screen[None]:
+def workflows_screen(backend: ConsoleBackend, settings: ConsoleSettings) -> Screen[None]:
     """The workflow list."""
-    from wfconsole.screens.workflows import WorkflowsScreen
+    from wfconsole.console.screens.workflows import WorkflowsScreen
 
-    return WorkflowsScreen(app.backend)
+    return WorkflowsScreen(backend)
 
 
-def executions_screen(app: WfConsoleApp) -> Screen[None]:
+def executions_screen(backend: ConsoleBackend, settings: ConsoleSettings) -> Screen[None]:
     """The execution list."""
-    from wfconsole.screens.executions import ExecutionsScreen
+    from wfconsole.console.screens.executions import ExecutionsScreen
 
-    return ExecutionsScreen(app.backend, refresh_interval=app.console_settings.refresh_interval)
+    return ExecutionsScreen(backend, refresh_interval=settings.refresh_interval)
 
 
-def failures_screen(app: WfConsoleApp) -> Screen[None]:
+def failures_screen(backend: ConsoleBackend, settings: ConsoleSettings) -> Screen[None]:
     """The failure clusters."""
-    from wfconsole.screens.failures import FailuresScreen
+    from wfconsole.console.screens.failures import FailuresScreen
 
-    return FailuresScreen(app.backend, refresh_interval=app.console_settings.refresh_interval)
+    return FailuresScreen(backend, refresh_interval=settings.refresh_interval)
 
 
-def maintenance_screen(app: WfConsoleApp) -> Screen[None]:
+def maintenance_screen(backend: ConsoleBackend, settings: ConsoleSettings) -> Screen[None]:
     """Maintenance jobs and backups."""
-    from wfconsole.screens.maintenance import MaintenanceScreen
+    from wfconsole.console.screens.maintenance import MaintenanceScreen
 
-    return MaintenanceScreen(app.backend)
+    return MaintenanceScreen(backend)
+
+
+@dataclass(frozen=True)
+class Section:
+    """A top-level part of the console: a Textual mode with its key and screen."""
+
+    mode: str
+    key: str
+    title: str
+    build: ScreenFactory
+
+
+SECTIONS = (
+    Section("dashboard", "d", "Dashboard", dashboard_screen),
+    Section("workflows", "w", "Workflows", workflows_screen),
+    Section("executions", "x", "Executions", executions_screen),
+    Section("failures", "f", "Failures", failures_screen),
+    Section("maintenance", "m", "Maintenance", maintenance_screen),
+)

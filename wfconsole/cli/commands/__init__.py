@@ -1,35 +1,44 @@
-"""Command groups of the CLI; each module adds its sub-commands with ``register``."""
+"""The commands of the ``wfconsole`` CLI, one module per group, and the command table.
+
+``COMMAND_TABLE`` lists every group and command in the order ``--help`` shows them. The
+modules import the engine inside their handlers, so building the parser stays cheap.
+"""
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Callable
-from typing import Any
-
-CommonOptions = Callable[[argparse.ArgumentParser], None]
-
-# Modules that define ``register(commands, common)``; order is the order of --help.
-COMMAND_MODULES = (
-    "wfconsole.commands.demo",
-    "wfconsole.commands.database",
-    "wfconsole.commands.workflow",
-    "wfconsole.commands.runs",
-    "wfconsole.commands.executions",
-    "wfconsole.commands.worker",
-    "wfconsole.commands.maintenance",
-    "wfconsole.commands.serve",
-    "wfconsole.commands.tokens",
-    "wfconsole.commands.users",
-    "wfconsole.commands.secrets",
-    "wfconsole.commands.health",
-    "wfconsole.commands.alerts",
-    "wfconsole.commands.stats",
+from wfconsole.cli.command_table import Row
+from wfconsole.cli.commands import (
+    alerts,
+    database,
+    demo,
+    executions,
+    health,
+    maintenance,
+    queue_tools,
+    runs,
+    secrets,
+    serve,
+    stats,
+    tokens,
+    users,
+    worker,
+    workflow,
 )
 
-
-def register_all(commands: Any, common: CommonOptions) -> None:
-    """Add every command group to the ``commands`` sub-parser action."""
-    import importlib
-
-    for module_name in COMMAND_MODULES:
-        importlib.import_module(module_name).register(commands, common)
+COMMAND_TABLE: tuple[Row, ...] = (
+    *demo.COMMANDS,
+    *database.COMMANDS,
+    *workflow.COMMANDS,
+    *runs.COMMANDS,
+    *executions.COMMANDS,
+    *worker.COMMANDS,
+    *maintenance.COMMANDS,
+    *queue_tools.COMMANDS,
+    *serve.COMMANDS,
+    *tokens.COMMANDS,
+    *users.COMMANDS,
+    *secrets.COMMANDS,
+    *health.COMMANDS,
+    *alerts.COMMANDS,
+    *stats.COMMANDS,
+)

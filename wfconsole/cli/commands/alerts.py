@@ -10,7 +10,9 @@ import argparse
 import json
 from typing import Any
 
-from wfconsole.commands import CommonOptions
+from wfconsole.cli.command_table import Command, Group, Row, arg
+from wfconsole.cli.context import current_user, opened_database, settings_for
+from wfconsole.cli.output import print_table, timestamp
 
 
 def _positive(text: str) -> int:
@@ -18,29 +20,6 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
-
-
-def register(commands: Any, common: CommonOptions) -> None:
-    """Add the ``alerts`` group."""
-    group = commands.add_parser("alerts", help="check alert rules and list the alert history")
-    sub = group.add_subparsers(dest="alerts_command", metavar="COMMAND", required=True)
-
-    check = sub.add_parser(
-        "check",
-        help="evaluate the alert rules once and send what is due (for cron)",
-        description="Evaluate every rule in alerts.rules, open and resolve incidents, send "
-        "due notifications, and print what changed. Exit status 0 unless it could not run.",
-    )
-    check.add_argument("--json", action="store_true", help="machine-readable output")
-    common(check)
-    check.set_defaults(handler=check_command)
-
-    listing = sub.add_parser("list", help="the alert history, newest first")
-    listing.add_argument("--open", action="store_true", help="only incidents still open")
-    listing.add_argument("--limit", type=_positive, default=50, metavar="N")
-    listing.add_argument("--json", action="store_true", help="machine-readable output")
-    common(listing)
-    listing.set_defaults(handler=list_command)
 
 
 def _deliveries(deliveries: list[dict[str, Any]]) -> str:
@@ -64,23 +43,20 @@ def check_command(args: argparse.Namespace) -> int:
     from engine.alerts.check import check_alerts
     from engine.error_reporting import init_sentry, shutdown_sentry
     from engine.queue.instance import make_huey
-    from wfconsole.cli import current_user
-    from wfconsole.commands.context import database_for, settings_for
 
     settings = settings_for(args)
     init_sentry(settings)
-    db = database_for(args, settings)
     actor = current_user(args)
     try:
-        require_permission(db, actor, Permission.OPERATE)
-        result = check_alerts(db, settings, queue_counter=make_huey(settings))
-        if result.opened or result.resolved or result.notified:
-            audit_change(db, actor=actor, action="alerts.check", target_type="alerts",
-                         details={"opened": [r.id for r in result.opened],
-                                  "resolved": [r.id for r in result.resolved],
-                                  "notified": [r.id for r in result.notified]})  # fmt: skip
+        with opened_database(args, settings) as db:
+            require_permission(db, actor, Permission.OPERATE)
+            result = check_alerts(db, settings, queue_counter=make_huey(settings))
+            if result.opened or result.resolved or result.notified:
+                audit_change(db, actor=actor, action="alerts.check", target_type="alerts",
+                             details={"opened": [r.id for r in result.opened],
+                                      "resolved": [r.id for r in result.resolved],
+                                      "notified": [r.id for r in result.notified]})  # fmt: skip
     finally:
-        db.dispose()
         shutdown_sentry()
     if args.json:
         print(json.dumps({
@@ -104,14 +80,9 @@ def check_command(args: argparse.Namespace) -> int:
 def list_command(args: argparse.Namespace) -> int:
     """Print the alert history as a table or a JSON array."""
     from engine.alerts.incidents import list_alerts
-    from wfconsole.commands.context import database_for
-    from wfconsole.commands.output import print_table, timestamp
 
-    db = database_for(args)
-    try:
+    with opened_database(args) as db:
         rows = list_alerts(db, open_only=args.open, limit=args.limit)
-    finally:
-        db.dispose()
     if args.json:
         print(json.dumps([row.as_json() for row in rows], indent=2))
         return 0
@@ -127,3 +98,21 @@ def list_command(args: argparse.Namespace) -> int:
         ],
     )  # fmt: skip
     return 0
+
+
+JSON_OUTPUT = arg("--json", action="store_true", help="machine-readable output")
+COMMANDS: tuple[Row, ...] = (
+    Group("alerts", "check alert rules and list the alert history"),
+    Command(
+        ("alerts", "check"), check_command,
+        "evaluate the alert rules once and send what is due (for cron)", (JSON_OUTPUT,),
+        description="Evaluate every rule in alerts.rules, open and resolve incidents, send "
+        "due notifications, and print what changed. Exit status 0 unless it could not run.",
+    ),
+    Command(
+        ("alerts", "list"), list_command, "the alert history, newest first",
+        (arg("--open", action="store_true", help="only incidents still open"),
+         arg("--limit", type=_positive, default=50, metavar="N"),
+         JSON_OUTPUT),
+    ),
+)  # fmt: skip

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 from contextlib import AbstractContextManager, ExitStack
+from typing import TYPE_CHECKING
 
-from engine.config import Settings
-from engine.db import Database
+from wfconsole.cli.context import current_user, opened_database, settings_for
+
+if TYPE_CHECKING:
+    from engine.config import Settings
+    from engine.db import Database
 
 
 def background_services(settings: Settings, db: Database) -> list[AbstractContextManager[object]]:
@@ -41,17 +45,14 @@ def _log_to_file(settings: Settings) -> None:
 def open_console(args: argparse.Namespace) -> int:
     """Open the database, start the background services and run the console until it quits."""
     from engine.error_reporting import init_sentry
-    from wfconsole.app import WfConsoleApp
-    from wfconsole.backend import EngineBackend
-    from wfconsole.cli import current_user
-    from wfconsole.commands.context import database_for, settings_for
+    from wfconsole.console.app import WfConsoleApp
+    from wfconsole.console.engine_backend import EngineBackend
 
     settings = settings_for(args)
-    db = database_for(args, settings)
-    _log_to_file(settings)
-    init_sentry(settings)
     with ExitStack() as stack:
-        stack.callback(db.dispose)
+        db = stack.enter_context(opened_database(args, settings))
+        _log_to_file(settings)
+        init_sentry(settings)
         for service in background_services(settings, db):
             stack.enter_context(service)
         app = WfConsoleApp(

@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from wfconsole.commands import CommonOptions
-
-
-def register(commands: Any, common: CommonOptions) -> None:
-    """Add the ``db`` group."""
-    db_parser = commands.add_parser("db", help="database schema")
-    sub = db_parser.add_subparsers(dest="db_command", metavar="COMMAND", required=True)
-    upgrade = sub.add_parser("upgrade", help="apply migrations to the configured database")
-    common(upgrade)
-    upgrade.set_defaults(handler=upgrade_command)
+from wfconsole.cli.command_table import Command, Group, Row
+from wfconsole.cli.context import opened_database
 
 
 def upgrade_command(args: argparse.Namespace) -> int:
     """Migrate the configured database to the newest revision."""
-    from engine.db import connect_database, current_revision, head_revision, upgrade
-    from wfconsole.commands.context import settings_for
+    from engine.db import current_revision, head_revision, upgrade
 
-    db = connect_database(settings_for(args))
-    try:
+    with opened_database(args, migrate=False) as db:
         before, head = current_revision(db), head_revision()
         if before == head:
             print(f"{db.display_url}: already at revision {head}")
@@ -31,5 +20,9 @@ def upgrade_command(args: argparse.Namespace) -> int:
         upgrade(db)
         print(f"{db.display_url}: upgraded from {before or 'an empty database'} to {head}")
         return 0
-    finally:
-        db.dispose()
+
+
+COMMANDS: tuple[Row, ...] = (
+    Group("db", "database schema"),
+    Command(("db", "upgrade"), upgrade_command, "apply migrations to the configured database"),
+)

@@ -5,44 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TextIO
 
-from wfconsole.commands import CommonOptions
+from wfconsole.cli.command_table import Command, Row, arg
+from wfconsole.cli.commands import console
+from wfconsole.cli.context import current_user, opened_database
 
 DEFAULT_EXECUTIONS = 300
 # Below this, seeding takes a moment; show progress only on a terminal.
 PROGRESS_ALWAYS_FROM = 100_000
-
-
-def register(commands: Any, common: CommonOptions) -> None:
-    """Add the ``demo`` command."""
-    demo = commands.add_parser(
-        "demo",
-        help="load sample workflows and past executions, then open the console",
-        description=(
-            "Create the configured database (a local SQLite file by default), save the"
-            " sample workflows (resetting any workflow of the same name to its sample"
-            " definition) and add N finished executions spread over the last 7 days."
-            " Running it again adds another N executions. Needs ADMIN (the first user of"
-            " a new database is SUPER_ADMIN); a database holding other workflows is"
-            " refused unless --force."
-        ),
-    )
-    demo.add_argument(
-        "--executions",
-        type=_count,
-        default=DEFAULT_EXECUTIONS,
-        metavar="N",
-        help=f"past executions to add (default {DEFAULT_EXECUTIONS})",
-    )
-    demo.add_argument("--no-open", action="store_true", help="do not open the console afterwards")
-    demo.add_argument(
-        "--force",
-        action="store_true",
-        help="seed a database that holds workflows other than the samples",
-    )
-    common(demo)
-    demo.set_defaults(handler=demo_command)
 
 
 def _count(text: str) -> int:
@@ -75,11 +46,8 @@ def progress_printer(out: TextIO) -> Callable[[int, int], None]:
 def demo_command(args: argparse.Namespace) -> int:
     """Seed the configured database, print a summary line, then open the console."""
     from engine.demo.seed import DemoRefused, seed_demo
-    from wfconsole.cli import UserError, current_user
-    from wfconsole.commands.context import database_for
 
-    db = database_for(args)
-    try:
+    with opened_database(args, user_errors=(DemoRefused,), prefix="demo: ") as db:
         show_progress = sys.stderr.isatty() or args.executions >= PROGRESS_ALWAYS_FROM
         summary = seed_demo(
             db,
@@ -89,16 +57,34 @@ def demo_command(args: argparse.Namespace) -> int:
             force=args.force,
         )
         where = db.display_url
-    except DemoRefused as exc:
-        raise UserError(f"demo: {exc}") from None
-    finally:
-        db.dispose()
     print(
         f"demo: {summary.workflows} workflows and {summary.executions:,} executions"
         f" in {summary.seconds:.1f}s ({where})"
     )
     if args.no_open:
         return 0
-    from wfconsole.commands.console import open_console
+    return console.open_console(args)
 
-    return open_console(args)
+
+COMMANDS: tuple[Row, ...] = (
+    Command(
+        ("demo",),
+        demo_command,
+        "load sample workflows and past executions, then open the console",
+        (
+            arg("--executions", type=_count, default=DEFAULT_EXECUTIONS, metavar="N",
+                help=f"past executions to add (default {DEFAULT_EXECUTIONS})"),
+            arg("--no-open", action="store_true", help="do not open the console afterwards"),
+            arg("--force", action="store_true",
+                help="seed a database that holds workflows other than the samples"),
+        ),
+        description=(
+            "Create the configured database (a local SQLite file by default), save the"
+            " sample workflows (resetting any workflow of the same name to its sample"
+            " definition) and add N finished executions spread over the last 7 days."
+            " Running it again adds another N executions. Needs ADMIN (the first user of"
+            " a new database is SUPER_ADMIN); a database holding other workflows is"
+            " refused unless --force."
+        ),
+    ),
+)  # fmt: skip

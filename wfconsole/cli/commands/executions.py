@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
-from wfconsole.commands import CommonOptions
+from wfconsole.cli.command_table import Command, Group, Row, arg
+from wfconsole.cli.context import current_user, opened_database, settings_for
+from wfconsole.cli.errors import UserError
+from wfconsole.cli.output import print_table, timestamp
 
 STATUSES = ("PENDING", "RUNNING", "SUCCESS", "FAILED", "CANCELLED", "SKIPPED")
 
@@ -18,43 +20,12 @@ def _positive(text: str) -> int:
     return value
 
 
-def register(commands: Any, common: CommonOptions) -> None:
-    """Add the ``executions`` group."""
-    group = commands.add_parser("executions", help="list, retry and cancel executions")
-    sub = group.add_subparsers(dest="executions_command", metavar="COMMAND", required=True)
-
-    listing = sub.add_parser("list", help="executions, newest first")
-    listing.add_argument("--status", type=str.upper, choices=STATUSES)
-    listing.add_argument("--workflow", metavar="NAME")
-    listing.add_argument("--limit", type=_positive, default=50, metavar="N")
-    listing.add_argument("--json", action="store_true", help="machine-readable output")
-    common(listing)
-    listing.set_defaults(handler=list_command)
-
-    retry = sub.add_parser("retry", help="retry FAILED (or CANCELLED) executions")
-    retry.add_argument("ids", nargs="*", metavar="ID")
-    retry.add_argument("--failed", action="store_true", help="every FAILED execution")
-    retry.add_argument("--workflow", metavar="NAME", help="with --failed: only this workflow")
-    common(retry)
-    retry.set_defaults(handler=retry_command)
-
-    cancel = sub.add_parser("cancel", help="cancel PENDING or RUNNING executions")
-    cancel.add_argument("ids", nargs="+", metavar="ID")
-    common(cancel)
-    cancel.set_defaults(handler=cancel_command)
-
-
 def list_command(args: argparse.Namespace) -> int:
     """Print executions as a table or the contract's JSON array."""
     from engine.services.executions import list_executions
-    from wfconsole.commands.context import database_for
-    from wfconsole.commands.output import print_table, timestamp
 
-    db = database_for(args)
-    try:
+    with opened_database(args) as db:
         rows = list_executions(db, status=args.status, workflow=args.workflow, limit=args.limit)
-    finally:
-        db.dispose()
     if args.json:
         print(json.dumps([row.as_json() for row in rows], indent=2))
         return 0
@@ -82,16 +53,14 @@ def retry_command(args: argparse.Namespace) -> int:
     from engine.services.control import NotRetryable, retry_executions
     from engine.services.executions import ExecutionNotFound
     from engine.workers.runtime import Queue
-    from wfconsole.cli import UserError, current_user
-    from wfconsole.commands.context import database_for, settings_for
 
     if bool(args.ids) == bool(args.failed):
         raise UserError("give execution ids or --failed (not both)")
     if args.workflow and not args.failed:
         raise UserError("--workflow only applies with --failed")
     settings = settings_for(args)
-    db = database_for(args, settings)
-    try:
+    refusals = (ExecutionNotFound, NotRetryable)
+    with opened_database(args, settings, user_errors=refusals) as db:
         retried = retry_executions(
             db,
             Queue(settings, db=db),
@@ -101,10 +70,6 @@ def retry_command(args: argparse.Namespace) -> int:
             actor=current_user(args),
             check_role=True,
         )
-    except (ExecutionNotFound, NotRetryable) as exc:
-        raise UserError(str(exc)) from None
-    finally:
-        db.dispose()
     for execution_id in retried:
         print(f"{execution_id}: retrying")
     if not retried:
@@ -116,16 +81,31 @@ def cancel_command(args: argparse.Namespace) -> int:
     """Cancel executions; RUNNING ones stop before their next step."""
     from engine.services.control import cancel_executions
     from engine.services.executions import ExecutionNotFound
-    from wfconsole.cli import UserError, current_user
-    from wfconsole.commands.context import database_for
 
-    db = database_for(args)
-    try:
+    with opened_database(args, user_errors=(ExecutionNotFound,)) as db:
         results = cancel_executions(db, args.ids, actor=current_user(args), check_role=True)
-    except ExecutionNotFound as exc:
-        raise UserError(str(exc)) from None
-    finally:
-        db.dispose()
     for result in results:
         print(f"{result.id}: {result.outcome}")
     return 0
+
+
+COMMANDS: tuple[Row, ...] = (
+    Group("executions", "list, retry and cancel executions"),
+    Command(
+        ("executions", "list"), list_command, "executions, newest first",
+        (arg("--status", type=str.upper, choices=STATUSES),
+         arg("--workflow", metavar="NAME"),
+         arg("--limit", type=_positive, default=50, metavar="N"),
+         arg("--json", action="store_true", help="machine-readable output")),
+    ),
+    Command(
+        ("executions", "retry"), retry_command, "retry FAILED (or CANCELLED) executions",
+        (arg("ids", nargs="*", metavar="ID"),
+         arg("--failed", action="store_true", help="every FAILED execution"),
+         arg("--workflow", metavar="NAME", help="with --failed: only this workflow")),
+    ),
+    Command(
+        ("executions", "cancel"), cancel_command, "cancel PENDING or RUNNING executions",
+        (arg("ids", nargs="+", metavar="ID"),),
+    ),
+)  # fmt: skip

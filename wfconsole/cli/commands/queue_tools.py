@@ -11,42 +11,15 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
-from wfconsole.commands import CommonOptions
-from wfconsole.commands.output import print_table, timestamp
+from wfconsole.cli.command_table import Command, Row, arg
+from wfconsole.cli.context import current_user, opened_database, settings_for
+from wfconsole.cli.output import print_table, timestamp
 
 if TYPE_CHECKING:
+    from engine.config import Settings
+    from engine.db import Database
     from engine.services.queue_tools import FlushResult, QueueReport
-
-
-def register(sub: Any, common: CommonOptions) -> None:
-    """Add ``queue`` and ``flush-locks`` to the ``maintenance`` group."""
-    queue = sub.add_parser(
-        "queue",
-        help="queue messages, PENDING/RUNNING executions, workers and stale locks",
-        description="Messages waiting and scheduled (delayed retries) in the queue, "
-        "PENDING and RUNNING executions, worker heartbeats, and the stale locks: leases "
-        "past their end held by a worker that stopped beating, and Huey locks whose "
-        "holder stopped beating (none unless a task takes one with "
-        "engine.queue.locks.hold_lock). Exit status 1 when the queue did not answer.",
-    )
-    queue.add_argument("--json", action="store_true", help="print one JSON document")
-    common(queue)
-    queue.set_defaults(handler=queue_command)
-    flush = sub.add_parser(
-        "flush-locks",
-        help="hand back leases held by workers that stopped beating",
-        description="Hands back RUNNING executions past their lease whose worker has no "
-        "live heartbeat (retry, or FAILED when retries are spent, as the sweeper does). "
-        "It also deletes stale Huey locks, but no built-in task takes one today (a task "
-        "that needs one uses engine.queue.locks.hold_lock), so leases are what it "
-        "releases. Runs of live workers are never touched. Needs ADMIN; audited as "
-        "maintenance.flush_locks, also when it fails partway.",
-    )
-    flush.add_argument(
-        "--dry-run", action="store_true", help="list what would be released, change nothing"
-    )
-    common(flush)
-    flush.set_defaults(handler=flush_locks_command)
+    from engine.workers.runtime import Queue
 
 
 def report_document(report: QueueReport, queue_kind: str) -> dict[str, Any]:
@@ -98,27 +71,21 @@ def _print_stale(report: QueueReport) -> None:
         print_table(["kind", "id / name", "workflow", "holder", "lease ended"], rows)
 
 
-def _inspect(args: argparse.Namespace) -> tuple[Any, Any, Any, QueueReport, str]:
+def _inspect(settings: Settings, db: Database) -> tuple[Queue, QueueReport]:
     from engine.services.queue_tools import inspect_queue
     from engine.workers.runtime import Queue
-    from wfconsole.commands.context import database_for, settings_for
 
-    settings = settings_for(args)
-    db = database_for(args, settings)
-    try:
-        queue = Queue(settings, db=db)
-        interval = settings.queue.heartbeat_interval
-        report = inspect_queue(db, queue.huey, heartbeat_interval=interval)
-    except BaseException:
-        db.dispose()
-        raise
-    return settings, db, queue, report, "redis" if settings.uses_redis else "sqlite"
+    queue = Queue(settings, db=db)
+    interval = settings.queue.heartbeat_interval
+    return queue, inspect_queue(db, queue.huey, heartbeat_interval=interval)
 
 
 def queue_command(args: argparse.Namespace) -> int:
     """Print the queue's figures; exit 1 when the queue did not answer."""
-    _, db, _, report, kind = _inspect(args)
-    db.dispose()
+    settings = settings_for(args)
+    with opened_database(args, settings) as db:
+        _, report = _inspect(settings, db)
+    kind = "redis" if settings.uses_redis else "sqlite"
     if args.json:
         print(json.dumps(report_document(report, kind), indent=2))
     else:
@@ -143,10 +110,11 @@ def flush_locks_command(args: argparse.Namespace) -> int:
     from engine.access.audit import require_permission
     from engine.access.roles import Permission, PermissionDenied
     from engine.services.queue_tools import flush_stale_locks
-    from wfconsole.cli import UserError, current_user
 
-    settings, db, queue, report, _ = _inspect(args)
-    try:
+    settings = settings_for(args)
+    refusal = (PermissionDenied,)
+    with opened_database(args, settings, user_errors=refusal, prefix="flush-locks: ") as db:
+        queue, report = _inspect(settings, db)
         if not args.dry_run:
             require_permission(db, current_user(args), Permission.EDIT)
         _print_stale(report)
@@ -161,11 +129,33 @@ def flush_locks_command(args: argparse.Namespace) -> int:
             db, queue.huey, queue, report, actor=current_user(args),
             heartbeat_interval=settings.queue.heartbeat_interval,
         )  # fmt: skip
-    except PermissionDenied as exc:
-        raise UserError(f"flush-locks: {exc}") from None
-    finally:
-        db.dispose()
     print(_released_line(result))
     if result.enqueue_error:
         print(f"the queue refused the retries ({result.enqueue_error}); the sweeper enqueues them")
     return 0
+
+
+COMMANDS: tuple[Row, ...] = (
+    Command(
+        ("maintenance", "queue"), queue_command,
+        "queue messages, PENDING/RUNNING executions, workers and stale locks",
+        (arg("--json", action="store_true", help="print one JSON document"),),
+        description="Messages waiting and scheduled (delayed retries) in the queue, "
+        "PENDING and RUNNING executions, worker heartbeats, and the stale locks: leases "
+        "past their end held by a worker that stopped beating, and Huey locks whose "
+        "holder stopped beating (none unless a task takes one with "
+        "engine.queue.locks.hold_lock). Exit status 1 when the queue did not answer.",
+    ),
+    Command(
+        ("maintenance", "flush-locks"), flush_locks_command,
+        "hand back leases held by workers that stopped beating",
+        (arg("--dry-run", action="store_true",
+             help="list what would be released, change nothing"),),
+        description="Hands back RUNNING executions past their lease whose worker has no "
+        "live heartbeat (retry, or FAILED when retries are spent, as the sweeper does). "
+        "It also deletes stale Huey locks, but no built-in task takes one today (a task "
+        "that needs one uses engine.queue.locks.hold_lock), so leases are what it "
+        "releases. Runs of live workers are never touched. Needs ADMIN; audited as "
+        "maintenance.flush_locks, also when it fails partway.",
+    ),
+)  # fmt: skip

@@ -9,40 +9,20 @@ import argparse
 import json
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from wfconsole.commands import CommonOptions
+from wfconsole.cli.command_table import Command, Row, arg
+from wfconsole.cli.context import current_user, opened_database, settings_for
+from wfconsole.cli.errors import UserError
+
+if TYPE_CHECKING:
+    from engine.db import Database
 
 FINAL = ("SUCCESS", "FAILED", "CANCELLED", "SKIPPED")
 
 
-def register(commands: Any, common: CommonOptions) -> None:
-    """Add ``run`` and ``event``."""
-    run = commands.add_parser("run", help="run a workflow now (manual trigger)")
-    run.add_argument("name", metavar="NAME")
-    run.add_argument("--data", metavar="JSON", help="trigger data as a JSON object")
-    run.add_argument("--wait", action="store_true", help="wait for the end state and print it")
-    run.add_argument(
-        "--timeout",
-        type=float,
-        default=600.0,
-        metavar="SECONDS",
-        help="give up waiting after this long (default 600)",
-    )
-    common(run)
-    run.set_defaults(handler=run_command)
-
-    event = commands.add_parser("event", help="emit an event to every workflow listening for it")
-    event.add_argument("name", metavar="NAME")
-    event.add_argument("--data", metavar="JSON", help="event data as a JSON object")
-    common(event)
-    event.set_defaults(handler=event_command)
-
-
 def parse_data(text: str | None) -> dict[str, Any]:
     """--data as a JSON object, or a one-line error."""
-    from wfconsole.cli import UserError
-
     if text is None:
         return {}
     try:
@@ -59,18 +39,12 @@ def run_command(args: argparse.Namespace) -> int:
     from engine.services.workflow_admin import run_now
     from engine.triggers.new_executions import WorkflowDisabled
     from engine.workers.runtime import EmbeddedWorker, Queue
-    from wfconsole.cli import UserError, current_user
-    from wfconsole.commands.context import database_for, settings_for
 
     data = parse_data(args.data)
     settings = settings_for(args)
-    db = database_for(args, settings)
-    queue = Queue(settings, db=db)
-    try:
-        try:
-            [execution_id] = run_now(db, queue, args.name, data, actor=current_user(args))
-        except WorkflowDisabled as exc:
-            raise UserError(str(exc)) from None
+    with opened_database(args, settings, user_errors=(WorkflowDisabled,)) as db:
+        queue = Queue(settings, db=db)
+        [execution_id] = run_now(db, queue, args.name, data, actor=current_user(args))
         if not args.wait:
             print(execution_id)
             return 0
@@ -83,13 +57,10 @@ def run_command(args: argparse.Namespace) -> int:
         finally:
             if worker is not None:
                 worker.stop()
-    finally:
-        db.dispose()
 
 
-def _wait(db: Any, execution_id: str, timeout: float) -> int:
+def _wait(db: Database, execution_id: str, timeout: float) -> int:
     from engine.services.executions import get_execution
-    from wfconsole.cli import UserError
 
     deadline = time.monotonic() + timeout
     delay = 0.02
@@ -113,20 +84,31 @@ def event_command(args: argparse.Namespace) -> int:
     """Start every enabled workflow listening for the event; print the execution ids."""
     from engine.triggers.new_executions import emit_event
     from engine.workers.runtime import Queue
-    from wfconsole.cli import current_user
-    from wfconsole.commands.context import database_for, settings_for
 
     data = parse_data(args.data)
     settings = settings_for(args)
-    db = database_for(args, settings)
-    try:
-        ids = emit_event(
-            db, Queue(settings, db=db), args.name, data, actor=current_user(args), check_role=True
-        )
-    finally:
-        db.dispose()
+    with opened_database(args, settings) as db:
+        queue = Queue(settings, db=db)
+        ids = emit_event(db, queue, args.name, data, actor=current_user(args), check_role=True)
     for execution_id in ids:
         print(execution_id)
     if not ids:
         print(f"no enabled workflow listens for {args.name!r}", file=sys.stderr)
     return 0
+
+
+COMMANDS: tuple[Row, ...] = (
+    Command(
+        ("run",), run_command, "run a workflow now (manual trigger)",
+        (arg("name", metavar="NAME"),
+         arg("--data", metavar="JSON", help="trigger data as a JSON object"),
+         arg("--wait", action="store_true", help="wait for the end state and print it"),
+         arg("--timeout", type=float, default=600.0, metavar="SECONDS",
+             help="give up waiting after this long (default 600)")),
+    ),
+    Command(
+        ("event",), event_command, "emit an event to every workflow listening for it",
+        (arg("name", metavar="NAME"),
+         arg("--data", metavar="JSON", help="event data as a JSON object")),
+    ),
+)  # fmt: skip

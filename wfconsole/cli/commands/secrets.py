@@ -3,46 +3,23 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
 
-from wfconsole.commands import CommonOptions
+from wfconsole.cli.command_table import Command, Group, Row
+from wfconsole.cli.context import current_user, opened_database
 
-
-def register(commands: Any, common: CommonOptions) -> None:
-    """Add ``secrets status``, ``secrets rotate`` and ``secrets generate-key``."""
-    secrets = commands.add_parser("secrets", help="encrypted secrets: status, key rotation")
-    common(secrets)
-    actions = secrets.add_subparsers(dest="secrets_command", metavar="ACTION", required=True)
-    status = actions.add_parser(
-        "status", help="count stored secrets and check that every one decrypts"
-    )
-    common(status)
-    status.set_defaults(handler=status_command)
-    rotate = actions.add_parser(
-        "rotate", help="re-encrypt every stored secret under the newest ENCRYPTION_KEY key"
-    )
-    common(rotate)
-    rotate.set_defaults(handler=rotate_command)
-    generate = actions.add_parser("generate-key", help="print a new key for ENCRYPTION_KEY")
-    common(generate)
-    generate.set_defaults(handler=generate_key_command)
+if TYPE_CHECKING:
+    from engine.db import Database
 
 
 def status_command(args: argparse.Namespace) -> int:
     """Print the counts; exit 1 when a secret cannot be decrypted."""
     from engine.security.crypto import SecretKeyError
     from engine.services.secrets import secrets_status
-    from wfconsole.cli import UserError
-    from wfconsole.commands.context import database_for
 
-    db = database_for(args)
-    try:
+    with opened_database(args, user_errors=(SecretKeyError,)) as db:
         report = secrets_status(db)
         keys = _key_count(db)
-    except SecretKeyError as exc:
-        raise UserError(str(exc)) from None
-    finally:
-        db.dispose()
     print(f"encrypted   {report.encrypted} in {report.rows} definition(s) (with versions)")
     print(f"keys        {keys}")
     if report.plaintext:
@@ -56,7 +33,7 @@ def status_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _key_count(db: Any) -> str:
+def _key_count(db: Database) -> str:
     from engine.security.crypto import SecretKeyError
 
     try:
@@ -70,16 +47,10 @@ def rotate_command(args: argparse.Namespace) -> int:
     from engine.access.roles import PermissionDenied
     from engine.security.crypto import SecretKeyError
     from engine.services.secrets import rotate_secrets
-    from wfconsole.cli import UserError, current_user
-    from wfconsole.commands.context import database_for
 
-    db = database_for(args)
-    try:
+    refusals = (SecretKeyError, PermissionDenied)
+    with opened_database(args, user_errors=refusals, prefix="secrets rotate: ") as db:
         report = rotate_secrets(db, actor=current_user(args))
-    except (SecretKeyError, PermissionDenied) as exc:
-        raise UserError(f"secrets rotate: {exc}") from None
-    finally:
-        db.dispose()
     print(
         f"rotated {report.encrypted} secret(s) to the newest key"
         + (f", encrypted {report.plaintext} stored in clear" if report.plaintext else "")
@@ -94,3 +65,15 @@ def generate_key_command(args: argparse.Namespace) -> int:
 
     print(generate_key())
     return 0
+
+
+COMMANDS: tuple[Row, ...] = (
+    Group("secrets", "encrypted secrets: status, key rotation", metavar="ACTION",
+          common_options=True),
+    Command(("secrets", "status"), status_command,
+            "count stored secrets and check that every one decrypts"),
+    Command(("secrets", "rotate"), rotate_command,
+            "re-encrypt every stored secret under the newest ENCRYPTION_KEY key"),
+    Command(("secrets", "generate-key"), generate_key_command,
+            "print a new key for ENCRYPTION_KEY"),
+)  # fmt: skip

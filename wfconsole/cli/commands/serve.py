@@ -15,22 +15,9 @@ from contextlib import ExitStack, contextmanager
 from types import FrameType
 from typing import Any
 
-from wfconsole.commands import CommonOptions
-
-
-def register(commands: Any, common: CommonOptions) -> None:
-    """Add ``serve``."""
-    serve = commands.add_parser(
-        "serve",
-        help="HTTP: webhook receiver (POST /hooks/PATH), /health, /metrics, REST API (/api)",
-        description="Serve webhooks and health over HTTP (uvicorn). Run one per core behind "
-        "a load balancer; with Redis configured they share rate limits and replay checks. "
-        "With the local queue it also runs the embedded worker (queue.embedded_worker).",
-    )
-    serve.add_argument("--host", help="address to listen on (default: http.host)")
-    serve.add_argument("--port", type=int, help="port to listen on (default: http.port)")
-    common(serve)
-    serve.set_defaults(handler=serve_command)
+from wfconsole.cli.command_table import Command, Row, arg
+from wfconsole.cli.commands.console import background_services
+from wfconsole.cli.context import opened_database, settings_for
 
 
 def build_receiver(settings: Any, db: Any) -> Any:
@@ -70,14 +57,11 @@ def serve_command(args: argparse.Namespace) -> int:
 
     from engine.error_reporting import init_sentry
     from engine.http.app import create_app
-    from wfconsole.commands.console import background_services
-    from wfconsole.commands.context import database_for, settings_for
 
     settings = settings_for(args)
     init_sentry(settings)
-    db = database_for(args, settings)
     with ExitStack() as stack:
-        stack.callback(db.dispose)
+        db = stack.enter_context(opened_database(args, settings))
         stack.enter_context(_sigterm_unwinds())
         for service in background_services(settings, db):
             stack.enter_context(service)
@@ -93,3 +77,16 @@ def serve_command(args: argparse.Namespace) -> int:
             server_header=False,
         )
     return 0
+
+
+COMMANDS: tuple[Row, ...] = (
+    Command(
+        ("serve",), serve_command,
+        "HTTP: webhook receiver (POST /hooks/PATH), /health, /metrics, REST API (/api)",
+        (arg("--host", help="address to listen on (default: http.host)"),
+         arg("--port", type=int, help="port to listen on (default: http.port)")),
+        description="Serve webhooks and health over HTTP (uvicorn). Run one per core behind "
+        "a load balancer; with Redis configured they share rate limits and replay checks. "
+        "With the local queue it also runs the embedded worker (queue.embedded_worker).",
+    ),
+)  # fmt: skip

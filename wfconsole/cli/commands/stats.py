@@ -6,7 +6,8 @@ import argparse
 import json
 from typing import Any
 
-from wfconsole.commands import CommonOptions
+from wfconsole.cli.command_table import Command, Row, arg
+from wfconsole.cli.context import opened_database, settings_for
 
 
 def _count(text: str, *, most: int) -> int:
@@ -17,24 +18,6 @@ def _count(text: str, *, most: int) -> int:
     if not 1 <= value <= most:
         raise argparse.ArgumentTypeError(f"must be between 1 and {most}")
     return value
-
-
-def register(commands: Any, common: CommonOptions) -> None:
-    """Add ``stats``."""
-    stats = commands.add_parser(
-        "stats",
-        help="execution statistics: per hour, success rate, durations, daily, failures",
-        description="Executions per hour and the success rate, mean and p95 duration of "
-        "the last 24 hours; per-day figures, top failing and most executed workflows, "
-        "failure reasons and workflows created over the last --days (30).",
-    )
-    stats.add_argument("--json", action="store_true", help="print the JSON document")
-    stats.add_argument(
-        "--days", type=lambda t: _count(t, most=366), default=30, metavar="N",
-        help="days of daily figures and lists (default 30)",
-    )  # fmt: skip
-    common(stats)
-    stats.set_defaults(handler=stats_command)
 
 
 def _percent(value: float | None) -> str:
@@ -101,17 +84,27 @@ def stats_command(args: argparse.Namespace) -> int:
 
     from engine.queue.instance import make_huey
     from engine.services.stats_report import collect_statistics, statistics_document
-    from wfconsole.commands.context import database_for, settings_for
 
     settings = settings_for(args)
-    db = database_for(args, settings)
-    try:
+    with opened_database(args, settings) as db:
         stats = collect_statistics(db, make_huey(settings), now=datetime.now(UTC), days=args.days)
-    finally:
-        db.dispose()
     document = statistics_document(stats)
     if args.json:
         print(json.dumps(document, indent=2))
     else:
         print_report(document)
     return 0
+
+
+COMMANDS: tuple[Row, ...] = (
+    Command(
+        ("stats",), stats_command,
+        "execution statistics: per hour, success rate, durations, daily, failures",
+        (arg("--json", action="store_true", help="print the JSON document"),
+         arg("--days", type=lambda t: _count(t, most=366), default=30, metavar="N",
+             help="days of daily figures and lists (default 30)")),
+        description="Executions per hour and the success rate, mean and p95 duration of "
+        "the last 24 hours; per-day figures, top failing and most executed workflows, "
+        "failure reasons and workflows created over the last --days (30).",
+    ),
+)  # fmt: skip

@@ -12,36 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
-from wfconsole.commands import CommonOptions
+from wfconsole.cli.command_table import Command, Group, Row, arg
+from wfconsole.cli.context import current_user, opened_database
+from wfconsole.cli.output import print_table, timestamp
 
-
-def register(commands: Any, common: CommonOptions) -> None:
-    """Add the ``token`` group."""
-    group = commands.add_parser("token", help="API tokens: create, list, revoke")
-    sub = group.add_subparsers(dest="token_command", metavar="COMMAND", required=True)
-
-    create = sub.add_parser("create", help="create a token and print it once")
-    create.add_argument("--name", required=True, help="what the token is for")
-    create.add_argument(
-        "--for-user",
-        metavar="USER",
-        help="owner, an active user (default: you; others need SUPER_ADMIN)",
-    )
-    create.add_argument("--json", action="store_true", help="machine-readable output")
-    common(create)
-    create.set_defaults(handler=create_command)
-
-    listing = sub.add_parser("list", help="your tokens (everyone's for a SUPER_ADMIN)")
-    listing.add_argument("--json", action="store_true", help="machine-readable output")
-    common(listing)
-    listing.set_defaults(handler=list_command)
-
-    revoke = sub.add_parser("revoke", help="revoke a token at once")
-    revoke.add_argument("id", type=int, metavar="ID")
-    common(revoke)
-    revoke.set_defaults(handler=revoke_command)
+JSON_OUTPUT = arg("--json", action="store_true", help="machine-readable output")
 
 
 def create_command(args: argparse.Namespace) -> int:
@@ -49,17 +25,11 @@ def create_command(args: argparse.Namespace) -> int:
     from engine.access.roles import PermissionDenied
     from engine.services.tokens import create_token
     from engine.services.users import UserNotFound
-    from wfconsole.cli import current_user
-    from wfconsole.commands.context import with_database
 
-    created = with_database(
-        args,
-        lambda db: create_token(
-            db, actor=current_user(args), name=args.name, for_user=args.for_user
-        ),
-        user_errors=(PermissionDenied, ValueError, UserNotFound),
-        prefix="cannot create the token: ",
-    )
+    refusals = (PermissionDenied, ValueError, UserNotFound)
+    prefix = "cannot create the token: "
+    with opened_database(args, user_errors=refusals, prefix=prefix) as db:
+        created = create_token(db, actor=current_user(args), name=args.name, for_user=args.for_user)
     info = created.info
     if args.json:
         print(json.dumps({"id": info.id, "user": info.username, "name": info.name,
@@ -77,11 +47,9 @@ def create_command(args: argparse.Namespace) -> int:
 def list_command(args: argparse.Namespace) -> int:
     """Print tokens without their secrets."""
     from engine.services.tokens import list_tokens
-    from wfconsole.cli import current_user
-    from wfconsole.commands.context import with_database
-    from wfconsole.commands.output import print_table, timestamp
 
-    tokens = with_database(args, lambda db: list_tokens(db, actor=current_user(args)))
+    with opened_database(args) as db:
+        tokens = list_tokens(db, actor=current_user(args))
     rows = [
         {
             "id": t.id,
@@ -108,14 +76,26 @@ def revoke_command(args: argparse.Namespace) -> int:
     """Revoke a token; requests with it get 401 from then on."""
     from engine.access.roles import PermissionDenied
     from engine.services.tokens import TokenNotFound, revoke_token
-    from wfconsole.cli import current_user
-    from wfconsole.commands.context import with_database
 
-    changed = with_database(
-        args,
-        lambda db: revoke_token(db, args.id, actor=current_user(args)),
-        user_errors=(PermissionDenied, TokenNotFound),
-        prefix=f"cannot revoke token {args.id}: ",
-    )
+    refusals = (PermissionDenied, TokenNotFound)
+    prefix = f"cannot revoke token {args.id}: "
+    with opened_database(args, user_errors=refusals, prefix=prefix) as db:
+        changed = revoke_token(db, args.id, actor=current_user(args))
     print(f"token {args.id}: {'revoked' if changed else 'already revoked'}")
     return 0
+
+
+COMMANDS: tuple[Row, ...] = (
+    Group("token", "API tokens: create, list, revoke"),
+    Command(
+        ("token", "create"), create_command, "create a token and print it once",
+        (arg("--name", required=True, help="what the token is for"),
+         arg("--for-user", metavar="USER",
+             help="owner, an active user (default: you; others need SUPER_ADMIN)"),
+         JSON_OUTPUT),
+    ),
+    Command(("token", "list"), list_command, "your tokens (everyone's for a SUPER_ADMIN)",
+            (JSON_OUTPUT,)),
+    Command(("token", "revoke"), revoke_command, "revoke a token at once",
+            (arg("id", type=int, metavar="ID"),)),
+)  # fmt: skip

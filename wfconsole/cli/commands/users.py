@@ -8,50 +8,21 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
-from wfconsole.commands import CommonOptions
+from wfconsole.cli.command_table import Command, Group, Row, arg
+from wfconsole.cli.context import current_user, opened_database
+from wfconsole.cli.errors import UserError
+from wfconsole.cli.output import print_table, timestamp
 
 ROLE_HELP = "VIEWER, OPERATOR, ADMIN or SUPER_ADMIN"
-
-
-def register(commands: Any, common: CommonOptions) -> None:
-    """Add the ``user`` group."""
-    group = commands.add_parser("user", help="users and their roles (SUPER_ADMIN)")
-    sub = group.add_subparsers(dest="user_command", metavar="COMMAND", required=True)
-
-    listing = sub.add_parser("list", help="active users with their roles")
-    listing.add_argument("--json", action="store_true", help="machine-readable output")
-    common(listing)
-    listing.set_defaults(handler=list_command)
-
-    add = sub.add_parser("add", help="add a user (or restore a removed one) with a role")
-    add.add_argument("name", metavar="NAME")
-    add.add_argument("--role", required=True, metavar="ROLE", help=ROLE_HELP)
-    common(add)
-    add.set_defaults(handler=add_command)
-
-    set_role = sub.add_parser("set-role", help="change a user's role")
-    set_role.add_argument("name", metavar="NAME")
-    set_role.add_argument("role", metavar="ROLE", help=ROLE_HELP)
-    common(set_role)
-    set_role.set_defaults(handler=set_role_command)
-
-    remove = sub.add_parser("remove", help="disable a user and revoke their API tokens")
-    remove.add_argument("name", metavar="NAME")
-    remove.add_argument("--yes", action="store_true", help="confirm: their tokens stop working")
-    common(remove)
-    remove.set_defaults(handler=remove_command)
 
 
 def list_command(args: argparse.Namespace) -> int:
     """Print the active users by name."""
     from engine.services.users import list_users
-    from wfconsole.cli import current_user
-    from wfconsole.commands.context import with_database
-    from wfconsole.commands.output import print_table, timestamp
 
-    users = with_database(args, lambda db: list_users(db, actor=current_user(args)))
+    with opened_database(args) as db:
+        users = list_users(db, actor=current_user(args))
     rows = [
         {
             "user": u.username,
@@ -71,14 +42,9 @@ def list_command(args: argparse.Namespace) -> int:
 def add_command(args: argparse.Namespace) -> int:
     """Add one user with the given role."""
     from engine.services.users import UserConflict, add_user
-    from wfconsole.cli import current_user
-    from wfconsole.commands.context import with_database
 
-    added = with_database(
-        args,
-        lambda db: add_user(db, args.name, args.role, actor=current_user(args)),
-        user_errors=(ValueError, UserConflict),
-    )
+    with opened_database(args, user_errors=(ValueError, UserConflict)) as db:
+        added = add_user(db, args.name, args.role, actor=current_user(args))
     print(f"{added.username}: added as {added.role}")
     return 0
 
@@ -86,14 +52,10 @@ def add_command(args: argparse.Namespace) -> int:
 def set_role_command(args: argparse.Namespace) -> int:
     """Change one user's role."""
     from engine.services.users import UserConflict, UserNotFound, set_role
-    from wfconsole.cli import current_user
-    from wfconsole.commands.context import with_database
 
-    change = with_database(
-        args,
-        lambda db: set_role(db, args.name, args.role, actor=current_user(args)),
-        user_errors=(ValueError, UserConflict, UserNotFound),
-    )
+    refusals = (ValueError, UserConflict, UserNotFound)
+    with opened_database(args, user_errors=refusals) as db:
+        change = set_role(db, args.name, args.role, actor=current_user(args))
     if change.previous == change.role:
         print(f"{change.username}: already {change.role}")
     else:
@@ -104,16 +66,26 @@ def set_role_command(args: argparse.Namespace) -> int:
 def remove_command(args: argparse.Namespace) -> int:
     """Remove one user after ``--yes``; their API tokens are revoked with them."""
     from engine.services.users import UserConflict, UserNotFound, remove_user
-    from wfconsole.cli import UserError, current_user
-    from wfconsole.commands.context import with_database
 
     if not args.yes:
         raise UserError(f"--yes: removing {args.name!r} also revokes their API tokens; confirm")
-    removed = with_database(
-        args,
-        lambda db: remove_user(db, args.name, actor=current_user(args)),
-        user_errors=(UserConflict, UserNotFound),
-    )
+    with opened_database(args, user_errors=(UserConflict, UserNotFound)) as db:
+        removed = remove_user(db, args.name, actor=current_user(args))
     revoked = f"{removed.revoked_tokens} token(s) revoked"
     print(f"{removed.username}: removed (was {removed.role}; {revoked})")
     return 0
+
+
+NAME = arg("name", metavar="NAME")
+COMMANDS: tuple[Row, ...] = (
+    Group("user", "users and their roles (SUPER_ADMIN)"),
+    Command(("user", "list"), list_command, "active users with their roles",
+            (arg("--json", action="store_true", help="machine-readable output"),)),
+    Command(("user", "add"), add_command, "add a user (or restore a removed one) with a role",
+            (NAME, arg("--role", required=True, metavar="ROLE", help=ROLE_HELP))),
+    Command(("user", "set-role"), set_role_command, "change a user's role",
+            (NAME, arg("role", metavar="ROLE", help=ROLE_HELP))),
+    Command(("user", "remove"), remove_command, "disable a user and revoke their API tokens",
+            (NAME, arg("--yes", action="store_true",
+                       help="confirm: their tokens stop working"))),
+)  # fmt: skip

@@ -14,62 +14,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from wfconsole.commands import CommonOptions
+from wfconsole.cli.command_table import Command, Group, Row, arg
+from wfconsole.cli.context import current_user, opened_database
+from wfconsole.cli.errors import UserError
+from wfconsole.cli.output import print_table, timestamp
 
-
-def register(commands: Any, common: CommonOptions) -> None:
-    """Add the ``workflow`` group."""
-    group = commands.add_parser("workflow", help="workflow definitions as files")
-    sub = group.add_subparsers(dest="workflow_command", metavar="COMMAND", required=True)
-
-    validate = sub.add_parser("validate", help="check definition files without storing them")
-    validate.add_argument("files", nargs="+", metavar="FILE")
-    common(validate)
-    validate.set_defaults(handler=validate_command)
-
-    do_import = sub.add_parser("import", help="store definitions (upsert by name)")
-    do_import.add_argument("files", nargs="+", metavar="FILE")
-    common(do_import)
-    do_import.set_defaults(handler=import_command)
-
-    export = sub.add_parser("export", help="write definitions as JSON")
-    export.add_argument("name", nargs="?", metavar="NAME", help="one workflow (default: all)")
-    export.add_argument(
-        "-o", "--output", metavar="FILE", help="file, or a directory for one file per workflow"
-    )
-    common(export)
-    export.set_defaults(handler=export_command)
-
-    listing = sub.add_parser("list", help="list workflows")
-    listing.add_argument("--json", action="store_true", help="machine-readable output")
-    common(listing)
-    listing.set_defaults(handler=list_command)
-
-    versions = sub.add_parser("versions", help="list the saved versions of a workflow")
-    versions.add_argument("name", metavar="NAME")
-    versions.add_argument("--json", action="store_true", help="machine-readable output")
-    common(versions)
-    versions.set_defaults(handler=versions_command)
-
-    for verb, enabled in (("enable", True), ("disable", False)):
-        switch = sub.add_parser(verb, help=f"{verb} a workflow (no new version; needs ADMIN)")
-        switch.add_argument("name", metavar="NAME")
-        common(switch)
-        switch.set_defaults(handler=switch_command, enabled=enabled)
-
-    delete = sub.add_parser(
-        "delete", help="delete a workflow with its versions and executions (needs ADMIN)"
-    )
-    delete.add_argument("name", metavar="NAME")
-    delete.add_argument("--yes", action="store_true", help="confirm: the executions go too")
-    common(delete)
-    delete.set_defaults(handler=delete_command)
+JSON_OUTPUT = arg("--json", action="store_true", help="machine-readable output")
 
 
 def _load_files(paths: list[str]) -> list[Any]:
     """Validate every file first; the first bad one is an error naming file and field."""
     from engine.definitions.schema import DefinitionError, load_definition_text
-    from wfconsole.cli import UserError
 
     definitions = []
     for name in paths:
@@ -102,22 +57,18 @@ def import_command(args: argparse.Namespace) -> int:
     """Validate every file, then store them all in one transaction."""
     from engine.definitions.schema import DefinitionError
     from engine.services.workflows import save_definitions
-    from wfconsole.cli import UserError, current_user
-    from wfconsole.commands.context import database_for
 
     definitions = _load_files(args.files)
     names = [d.name for d in definitions]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise UserError(f"name: {duplicates[0]!r} is defined by more than one file")
-    db = database_for(args)
-    try:
-        results = save_definitions(db, definitions, actor=current_user(args), check_role=True)
-    except DefinitionError as exc:
-        source = args.files[exc.index] if exc.index is not None else "import"
-        raise UserError(f"{source}: {exc.first_line}") from None
-    finally:
-        db.dispose()
+    with opened_database(args) as db:
+        try:
+            results = save_definitions(db, definitions, actor=current_user(args), check_role=True)
+        except DefinitionError as exc:
+            source = args.files[exc.index] if exc.index is not None else "import"
+            raise UserError(f"{source}: {exc.first_line}") from None
     for result in results:
         print(f"{result.name}: {result.outcome} (version {result.version})")
     return 0
@@ -130,9 +81,9 @@ def _slug(name: str) -> str:
 def export_command(args: argparse.Namespace) -> int:
     """Print or write definitions as JSON."""
     from engine.services.workflows import export_documents
-    from wfconsole.commands.context import with_database
 
-    documents = with_database(args, lambda db: export_documents(db, args.name))
+    with opened_database(args) as db:
+        documents = export_documents(db, args.name)
     output = Path(args.output) if args.output else None
     if args.name is None and output is not None and (output.is_dir() or args.output.endswith("/")):
         output.mkdir(parents=True, exist_ok=True)
@@ -156,33 +107,21 @@ def _dumps(value: Any) -> str:
 def list_command(args: argparse.Namespace) -> int:
     """Print the workflows as a table or JSON."""
     from engine.services.workflows import list_workflows
-    from wfconsole.commands.context import with_database
-    from wfconsole.commands.output import print_table, timestamp
 
-    rows = with_database(args, list_workflows)
+    with opened_database(args) as db:
+        rows = list_workflows(db)
     if args.json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "id": r.id,
-                        "name": r.name,
-                        "enabled": r.enabled,
-                        "version": r.version,
-                        "category": r.category,
-                        "triggers": list(r.trigger_types),
-                        "actions": r.action_count,
-                        "execution_count": r.execution_count,
-                        "success_count": r.success_count,
-                        "failure_count": r.failure_count,
-                        "last_execution_at": timestamp(r.last_execution_at),
-                        "avg_execution_ms": r.avg_execution_ms,
-                    }
-                    for r in rows
-                ],
-                indent=2,
-            )
-        )
+        print(json.dumps([
+            {
+                "id": r.id, "name": r.name, "enabled": r.enabled, "version": r.version,
+                "category": r.category, "triggers": list(r.trigger_types),
+                "actions": r.action_count, "execution_count": r.execution_count,
+                "success_count": r.success_count, "failure_count": r.failure_count,
+                "last_execution_at": timestamp(r.last_execution_at),
+                "avg_execution_ms": r.avg_execution_ms,
+            }
+            for r in rows
+        ], indent=2))  # fmt: skip
         return 0
     print_table(
         ["NAME", "ENABLED", "VER", "TRIGGERS", "RUNS", "SUCCESS", "LAST RUN"],
@@ -205,25 +144,15 @@ def list_command(args: argparse.Namespace) -> int:
 def versions_command(args: argparse.Namespace) -> int:
     """Print the saved versions of one workflow, newest first."""
     from engine.services.workflows import list_versions
-    from wfconsole.commands.context import with_database
-    from wfconsole.commands.output import print_table, timestamp
 
-    versions = with_database(args, lambda db: list_versions(db, args.name))
+    with opened_database(args) as db:
+        versions = list_versions(db, args.name)
     if args.json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "version": v.version,
-                        "created_at": timestamp(v.created_at),
-                        "created_by": v.created_by,
-                        "definition": v.definition,
-                    }
-                    for v in versions
-                ],
-                indent=2,
-            )
-        )
+        print(json.dumps([
+            {"version": v.version, "created_at": timestamp(v.created_at),
+             "created_by": v.created_by, "definition": v.definition}
+            for v in versions
+        ], indent=2))  # fmt: skip
         return 0
     print_table(
         ["VERSION", "SAVED AT", "BY"],
@@ -235,12 +164,9 @@ def versions_command(args: argparse.Namespace) -> int:
 def switch_command(args: argparse.Namespace) -> int:
     """Enable or disable one workflow; says whether that changed it."""
     from engine.services.workflow_admin import set_enabled
-    from wfconsole.cli import current_user
-    from wfconsole.commands.context import with_database
 
-    changed = with_database(
-        args, lambda db: set_enabled(db, args.name, args.enabled, actor=current_user(args))
-    )
+    with opened_database(args) as db:
+        changed = set_enabled(db, args.name, args.enabled, actor=current_user(args))
     state = "enabled" if args.enabled else "disabled"
     print(f"{args.name}: {state}" if changed else f"{args.name}: already {state}")
     return 0
@@ -249,13 +175,37 @@ def switch_command(args: argparse.Namespace) -> int:
 def delete_command(args: argparse.Namespace) -> int:
     """Delete one workflow and everything that belongs to it, after ``--yes``."""
     from engine.services.workflow_admin import delete_workflow
-    from wfconsole.cli import UserError, current_user
-    from wfconsole.commands.context import with_database
 
     if not args.yes:
         raise UserError(f"--yes: deleting {args.name!r} also deletes its executions; confirm")
-    removed = with_database(
-        args, lambda db: delete_workflow(db, args.name, actor=current_user(args))
-    )
+    with opened_database(args) as db:
+        removed = delete_workflow(db, args.name, actor=current_user(args))
     print(f"{args.name}: deleted with {removed} execution(s)")
     return 0
+
+
+NAME = arg("name", metavar="NAME")
+COMMANDS: tuple[Row, ...] = (
+    Group("workflow", "workflow definitions as files"),
+    Command(("workflow", "validate"), validate_command,
+            "check definition files without storing them",
+            (arg("files", nargs="+", metavar="FILE"),)),
+    Command(("workflow", "import"), import_command, "store definitions (upsert by name)",
+            (arg("files", nargs="+", metavar="FILE"),)),
+    Command(("workflow", "export"), export_command, "write definitions as JSON",
+            (arg("name", nargs="?", metavar="NAME", help="one workflow (default: all)"),
+             arg("-o", "--output", metavar="FILE",
+                 help="file, or a directory for one file per workflow"))),
+    Command(("workflow", "list"), list_command, "list workflows", (JSON_OUTPUT,)),
+    Command(("workflow", "versions"), versions_command,
+            "list the saved versions of a workflow", (NAME, JSON_OUTPUT)),
+    *(
+        Command(("workflow", verb), switch_command,
+                f"{verb} a workflow (no new version; needs ADMIN)", (NAME,),
+                defaults={"enabled": enabled})
+        for verb, enabled in (("enable", True), ("disable", False))
+    ),
+    Command(("workflow", "delete"), delete_command,
+            "delete a workflow with its versions and executions (needs ADMIN)",
+            (NAME, arg("--yes", action="store_true", help="confirm: the executions go too"))),
+)  # fmt: skip

@@ -9,7 +9,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from wfconsole.widgets.safe_text import safe_text
+from wfconsole.console.widgets.safe_text import safe_text
 
 
 class ConfirmScreen(ModalScreen[bool]):

@@ -19,63 +19,29 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import Digits, Header, Sparkline, Static
 from textual.worker import Worker, WorkerState
 
 from engine.services.dashboard import DashboardMetrics
 from engine.services.health import HealthReport
-from wfconsole.backend import ConsoleBackend
-from wfconsole.display import duration, first_line, percent
-from wfconsole.execution_filter import ExecutionFilter
-from wfconsole.screens.alerts import AlertsScreen
-from wfconsole.screens.dashboard_lists import (
+from wfconsole.console.backend import ConsoleBackend
+from wfconsole.console.host import console_host
+from wfconsole.console.screens.alerts import AlertsScreen
+from wfconsole.console.views.dashboard_figures import DEPTH_TILES, day_line, depth_figures
+from wfconsole.console.views.dashboard_lists import (
     latest_failure_rows,
     list_widths,
     refill,
     top_failing_rows,
 )
-from wfconsole.widgets.console_footer import ConsoleFooter
-from wfconsole.widgets.record_table import RecordTable
-from wfconsole.widgets.safe_text import clean, safe_text
+from wfconsole.console.views.display import first_line
+from wfconsole.console.views.execution_filter import ExecutionFilter
+from wfconsole.console.views.refresh_loop import RefreshLoop
+from wfconsole.console.widgets.console_footer import ConsoleFooter
+from wfconsole.console.widgets.record_table import RecordTable
+from wfconsole.console.widgets.safe_text import clean, safe_text
 
 REFRESH_GROUP = "dashboard-refresh"
-DEPTH_TILES = (
-    ("queued", "queued"),
-    ("scheduled", "scheduled"),
-    ("running", "running"),
-    ("pending", "pending in DB"),
-)
-
-
-def _depth_figures(metrics: DashboardMetrics) -> dict[str, str]:
-    messages = metrics.messages
-    return {
-        "queued": "-" if messages is None else str(messages.queued),
-        "scheduled": "-" if messages is None else str(messages.scheduled),
-        "running": str(metrics.active.running),
-        "pending": str(metrics.active.pending),
-    }
-
-
-def day_line(metrics: DashboardMetrics) -> Text:
-    """The last 24 hours and the workers, on one line."""
-    day = metrics.last_day
-    alive = metrics.workers_alive
-    gone = len(metrics.workers) - alive
-    workers = Text(f"{alive} alive", style="green" if alive else "bold red")
-    if gone:
-        workers.append(f" · {gone} gone", style="dim")
-    return Text.assemble(
-        ("24 h ", "bold"),
-        "success ",
-        percent(day.success_rate),
-        f" · avg {duration(day.avg_duration_ms)} · finished {day.finished:,}",
-        " · failed ",
-        (f"{day.failed:,}", "red" if day.failed else ""),
-        ("   workers ", "bold"),
-        workers,
-    )
 
 
 class DashboardScreen(Screen[None]):
@@ -114,8 +80,8 @@ class DashboardScreen(Screen[None]):
         """A fixed clock for tests and snapshots; None: the real time at each refresh."""
         self.metrics: DashboardMetrics | None = None
         self.error: str | None = None
-        self._timer: Timer | None = None
-        self._missed = True  # the first showing loads at once
+        self._refresh = RefreshLoop(self, self.reload)
+        self._refresh.missed = True  # the first showing loads at once
         self._latest_workflows: dict[str, str] = {}
         self._widths = list_widths(80)
 
@@ -161,7 +127,7 @@ class DashboardScreen(Screen[None]):
 
     def reload(self) -> None:
         """Refresh now; its completion schedules the next tick."""
-        self._missed = False
+        self._refresh.missed = False
         self._fetch(self.metrics)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=REFRESH_GROUP)
@@ -180,28 +146,15 @@ class DashboardScreen(Screen[None]):
         if event.state == WorkerState.ERROR:  # even health() failed: say so, keep going
             self._show_error(clean(first_line(str(event.worker.error))))
         if event.state in (WorkerState.SUCCESS, WorkerState.ERROR):
-            if self._timer is not None:
-                self._timer.stop()
-            self._timer = self.set_timer(self.refresh_interval, self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        if not self.is_active:
-            self._missed = True  # hidden: no queries until it is shown again
-            return
-        self.reload()
+            self._refresh.schedule(self.refresh_interval)
 
     def on_screen_resume(self) -> None:
         """Shown (again): catch up at once when a tick was skipped while hidden."""
-        if self._missed:
-            self.reload()
+        self._refresh.resume()
 
     def on_screen_suspend(self) -> None:
         """Hidden: the pending tick will be skipped (and caught up on resume)."""
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-            self._missed = True
+        self._refresh.suspend()
 
     # --- showing -------------------------------------------------------------------------
 
@@ -210,7 +163,7 @@ class DashboardScreen(Screen[None]):
         metrics = message.metrics
         self.metrics = metrics
         self.error = None
-        for key, value in _depth_figures(metrics).items():
+        for key, value in depth_figures(metrics).items():
             self.query_one(f"#depth-{key}", Digits).update(value)
         hour = metrics.last_hour
         self.query_one("#finished-label", Static).update(
@@ -236,9 +189,7 @@ class DashboardScreen(Screen[None]):
         self._show_status()
 
     def _report_health(self, report: HealthReport) -> None:
-        show_health = getattr(self.app, "show_health", None)
-        if show_health is not None:
-            show_health(report)
+        console_host(self).show_health(report)
 
     def _show_status(self) -> None:
         status = self.query_one("#dashboard-status", Static)
@@ -280,6 +231,4 @@ class DashboardScreen(Screen[None]):
             if workflow is None:
                 return
             shown = ExecutionFilter(status="FAILED", workflow=workflow, workflow_exact=True)
-        show_executions = getattr(self.app, "show_executions", None)
-        if show_executions is not None:
-            await show_executions(shown)
+        await console_host(self).show_executions(shown)

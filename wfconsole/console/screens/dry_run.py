@@ -21,22 +21,12 @@ from textual.screen import ModalScreen
 from textual.widgets import Static, TextArea
 from textual.worker import Worker, WorkerState
 
-from engine.definitions.sample_payload import sample_payload
 from engine.definitions.schema import DefinitionError, validate_definition
 from engine.execution.dry_run import DryRunResult, dry_run
-from wfconsole.widgets.dry_run_report import dry_run_report
-from wfconsole.widgets.safe_text import safe_text
+from wfconsole.console.views.dry_run_report import default_payload_text, dry_run_report
+from wfconsole.console.widgets.safe_text import safe_text
 
 RUN_GROUP = "dry-run"
-
-
-def default_payload_text(document: Any) -> str:
-    """A sample payload derived from the definition, as indented JSON (``{}`` if none)."""
-    try:
-        sample = sample_payload(validate_definition(document))
-    except DefinitionError:
-        sample = {}
-    return json.dumps(sample, indent=2, ensure_ascii=False)
 
 
 class DryRunScreen(ModalScreen[str]):

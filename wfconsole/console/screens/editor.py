@@ -6,12 +6,11 @@ remain. ``ctrl+r`` opens a dry run of the current text against a sample payload.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import events, work
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -25,14 +24,13 @@ from engine.access.roles import Permission, PermissionDenied
 from engine.definitions.schema import DefinitionError
 from engine.services.workflow_editing import DefinitionCheck, check_definition_text
 from engine.services.workflows import SaveResult, WorkflowNotFound
-from wfconsole.backend import ConsoleBackend
-from wfconsole.screens.discard_changes import DiscardChangesScreen
-from wfconsole.screens.dry_run import DryRunScreen
-from wfconsole.widgets.console_footer import ConsoleFooter
-from wfconsole.widgets.safe_text import clean, safe_text
-
-if TYPE_CHECKING:
-    from wfconsole.app import WfConsoleApp
+from wfconsole.console.backend import ConsoleBackend
+from wfconsole.console.screens.discard_changes import DiscardChangesScreen
+from wfconsole.console.screens.dry_run import DryRunScreen
+from wfconsole.console.views.editor_text import document_text, errors_text, only_rename
+from wfconsole.console.views.permission_gate import PermissionGate
+from wfconsole.console.widgets.console_footer import ConsoleFooter
+from wfconsole.console.widgets.safe_text import clean, safe_text
 
 CHECK_GROUP = "editor-check"
 SAVE_GROUP = "editor-save"
@@ -40,27 +38,11 @@ CHECK_DELAY = 0.15
 """Seconds of quiet typing before the text is checked again."""
 
 
-def document_text(document: dict[str, Any]) -> str:
-    """A definition document as the editor shows it: indented JSON, non-ASCII kept."""
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+class EditorScreen(PermissionGate, Screen[str | None]):
+    """Edit one definition; dismisses with the saved workflow's name, or None.
 
-
-def errors_text(errors: tuple[tuple[str, str], ...]) -> Text:
-    """One ``path: message`` line per error, the path in bold; literal, never markup."""
-    text = Text()
-    for number, (path, message) in enumerate(errors):
-        if number:
-            text.append("\n")
-        text.append("• ", style="red")
-        if path:
-            text.append_text(safe_text(path, style="bold"))
-            text.append(": ")
-        text.append_text(safe_text(message, multiline=True))
-    return text
-
-
-class EditorScreen(Screen[str | None]):
-    """Edit one definition; dismisses with the saved workflow's name, or None."""
+    Saving needs EDIT (``Permission.EDIT``): for other roles ``ctrl+s`` shows disabled.
+    """
 
     TITLE = "wfconsole · editor"
     AUTO_FOCUS = "#editor-text"
@@ -72,6 +54,8 @@ class EditorScreen(Screen[str | None]):
         # Only reached when the text does not have focus (there, q is typed).
         Binding("q", "quit_console", "Quit", show=False),
     ]
+    PERMISSIONS: ClassVar[dict[str, Permission]] = {"save": Permission.EDIT}
+    REFUSALS: ClassVar[dict[str, str]] = {"save": "cannot save"}
 
     @dataclass
     class Checked(Message):
@@ -108,11 +92,6 @@ class EditorScreen(Screen[str | None]):
         self.payload_text: str | None = None
         """The dry run's last payload, offered again by the next dry run."""
 
-    @property
-    def console(self) -> WfConsoleApp:
-        """The app, for the operator and role checks."""
-        return cast("WfConsoleApp", self.app)
-
     def compose(self) -> ComposeResult:
         """Header, status line, the text beside its errors, footer."""
         yield Header()
@@ -144,24 +123,6 @@ class EditorScreen(Screen[str | None]):
     def on_mount(self) -> None:
         """Show the check of the document as loaded."""
         self._show_check()
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Save needs the EDIT permission; shown disabled otherwise."""
-        if action == "save":
-            return self.console.allowed_action(Permission.EDIT)
-        return True
-
-    def denial_for(self, action: str) -> str | None:
-        """Why the operator may not run ``action`` (the palette shows it), or None."""
-        return self.console.denied(Permission.EDIT) if action == "save" else None
-
-    def on_key(self, event: events.Key) -> None:
-        """A disabled save key still says why nothing happened."""
-        if event.key == "ctrl+s":
-            reason = self.console.denied(Permission.EDIT)
-            if reason is not None:
-                event.stop()
-                self.notify(f"cannot save: {reason}", severity="warning", markup=False)
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         """Check the text again once typing pauses."""
@@ -216,16 +177,14 @@ class EditorScreen(Screen[str | None]):
             status.append(f"invalid ({count} error{'s' if count > 1 else ''})", style="bold red")
         if self.dirty:
             status.append(" · unsaved changes", style="yellow")
-        reason = self.console.denied(Permission.EDIT)
+        reason = self.denial_for("save")
         if reason is not None:
             status.append(f" · save disabled: {reason}", style="dim")
         self.query_one("#editor-status", Static).update(status)
 
     def action_save(self) -> None:
         """Save the text as a new version, unless it is invalid or not checked yet."""
-        reason = self.console.denied(Permission.EDIT)
-        if reason is not None:
-            self.notify(f"cannot save: {reason}", severity="warning", markup=False)
+        if self.refuse("save"):
             return
         check = check_definition_text(self.text_area.text, original_name=self.original_name)
         if not check.valid:
@@ -283,7 +242,7 @@ class EditorScreen(Screen[str | None]):
     def action_dry_run(self) -> None:
         """Open the dry run of the current text (refused while it is invalid)."""
         check = check_definition_text(self.text_area.text, original_name=self.original_name)
-        if not check.valid and not _only_rename(check):
+        if not check.valid and not only_rename(check):
             self.notify("fix the errors before a dry run", severity="warning")
             return
 
@@ -319,8 +278,3 @@ class EditorScreen(Screen[str | None]):
         self.app.push_screen(
             DiscardChangesScreen("Quit wfconsole and lose your changes?"), answered
         )
-
-
-def _only_rename(check: DefinitionCheck) -> bool:
-    """A dry run is still useful when the only error is the refused rename."""
-    return all(path == "name" and "renaming" in message for path, message in check.errors)

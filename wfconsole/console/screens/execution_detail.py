@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any
 
 from rich.text import Text
 from textual import work
@@ -17,80 +15,12 @@ from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState
 
 from engine.services.executions import ExecutionDetail, ExecutionNotFound
-from wfconsole.backend import ConsoleBackend
-from wfconsole.display import STATUS_STYLES, duration, full_time, status_text
-from wfconsole.widgets.console_footer import ConsoleFooter
-from wfconsole.widgets.safe_text import clean, safe_text
+from wfconsole.console.backend import ConsoleBackend
+from wfconsole.console.views.execution_text import json_text, logs_text, steps_text, summary_text
+from wfconsole.console.widgets.console_footer import ConsoleFooter
+from wfconsole.console.widgets.safe_text import clean, safe_text
 
 LOAD_GROUP = "execution-detail-load"
-LEVEL_STYLES = {"DEBUG": "dim", "INFO": "", "WARNING": "yellow", "ERROR": "bold red"}
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
-
-
-def _field(label: str, value: Text | str) -> Text:
-    return Text.assemble((f"{label:<12}", "bold"), value, "\n")
-
-
-def summary_text(detail: ExecutionDetail) -> Text:
-    """Identity, status, timings and retries."""
-    row = detail.row
-    text = Text()
-    text.append_text(_field("execution", safe_text(row.id)))
-    text.append_text(_field("workflow", safe_text(row.workflow)))
-    text.append_text(_field("status", status_text(row.status)))
-    text.append_text(_field("trigger", safe_text(row.trigger_type)))
-    text.append_text(_field("created", full_time(row.created_at)))
-    text.append_text(_field("started", full_time(row.started_at)))
-    text.append_text(_field("completed", full_time(row.completed_at)))
-    text.append_text(_field("duration", duration(row.duration_ms)))
-    text.append_text(_field("retries", str(row.retry_count)))
-    text.append_text(_field("available", full_time(detail.available_at)))
-    text.append_text(_field("worker", safe_text(detail.worker_id or "-")))
-    if row.error:
-        text.append_text(_field("error", safe_text(row.error, style="red", multiline=True)))
-    text.rstrip()
-    return text
-
-
-def steps_text(detail: ExecutionDetail) -> Text:
-    """One line per finished step, its error indented below it."""
-    if not detail.steps:
-        return Text("no finished steps", style="dim")
-    text = Text()
-    for step in detail.steps:
-        action = safe_text(step.action_type, max_length=16)
-        text.append(f"#{step.step_index:<3}")
-        text.append_text(action)
-        text.append(" " * (17 - action.cell_len))
-        text.append(f"{step.status:<9}", style=STATUS_STYLES.get(step.status, ""))
-        text.append(f" {duration(step.duration_ms):>8}  attempt {step.attempt}\n")
-        if step.error:
-            text.append("     ")
-            text.append_text(safe_text(step.error, style="red", multiline=True))
-            text.append("\n")
-    text.rstrip()
-    return text
-
-
-def logs_text(detail: ExecutionDetail) -> Text:
-    """The log lines with time, level and step."""
-    if not detail.logs:
-        return Text("no log lines", style="dim")
-    text = Text()
-    for line in detail.logs:
-        text.append(full_time(line.timestamp)[11:23] + " ", style="dim")
-        text.append(f"{line.level:<7} ", style=LEVEL_STYLES.get(line.level, ""))
-        text.append("" if line.step_index is None else f"#{line.step_index} ")
-        text.append_text(safe_text(line.message, multiline=True))
-        if line.data:
-            text.append(" ")
-            text.append_text(safe_text(json.dumps(line.data, default=str), style="dim"))
-        text.append("\n")
-    text.rstrip()
-    return text
 
 
 class ExecutionDetailScreen(Screen[None]):
@@ -144,9 +74,9 @@ class ExecutionDetailScreen(Screen[None]):
         detail = self.detail = message.detail
         self.query_one("#detail-summary", Static).update(summary_text(detail))
         self.query_one("#detail-trigger", Static).update(
-            safe_text(_json(detail.trigger_data), multiline=True)
+            safe_text(json_text(detail.trigger_data), multiline=True)
         )
-        result = "-" if detail.result is None else _json(detail.result)
+        result = "-" if detail.result is None else json_text(detail.result)
         self.query_one("#detail-result", Static).update(safe_text(result, multiline=True))
         self.query_one("#detail-steps", Static).update(steps_text(detail))
         self.query_one("#detail-logs", Static).update(logs_text(detail))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import events, work
@@ -12,23 +12,36 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState
 
+from engine.access.roles import Permission
 from engine.services.blast_radius import BulkAction
 from engine.services.executions import Cursor, ExecutionRow
-from wfconsole.backend import ConsoleBackend
-from wfconsole.execution_filter import ExecutionFilter, FilterSyntaxError, parse_filter
-from wfconsole.execution_window import merge_newest, tail_cursor
-from wfconsole.screens.execution_columns import cells, column_widths, columns, mark_cell
-from wfconsole.screens.execution_detail import ExecutionDetailScreen
-from wfconsole.screens.operate_gate import OperateGate
-from wfconsole.widgets.bulk_actions import BulkActions
-from wfconsole.widgets.console_footer import ConsoleFooter
-from wfconsole.widgets.filter_bar import FilterBar
-from wfconsole.widgets.record_table import RecordTable
-from wfconsole.widgets.safe_text import clean, safe_text
+from wfconsole.console.backend import ConsoleBackend
+from wfconsole.console.screens.blast_radius import BlastRadiusScreen
+from wfconsole.console.screens.execution_detail import ExecutionDetailScreen
+from wfconsole.console.views.bulk_actions import BulkActions
+from wfconsole.console.views.execution_columns import (
+    cells,
+    column_widths,
+    columns,
+    list_status,
+    mark_cell,
+)
+from wfconsole.console.views.execution_filter import (
+    ExecutionFilter,
+    FilterSyntaxError,
+    list_arguments,
+    parse_filter,
+)
+from wfconsole.console.views.execution_window import merge_newest, tail_cursor
+from wfconsole.console.views.permission_gate import PermissionGate
+from wfconsole.console.views.refresh_loop import RefreshLoop
+from wfconsole.console.widgets.console_footer import ConsoleFooter
+from wfconsole.console.widgets.filter_bar import FilterBar
+from wfconsole.console.widgets.record_table import RecordTable
+from wfconsole.console.widgets.safe_text import clean
 
 PAGE_SIZE = 100
 PREFETCH_ROWS = 10  # the next page loads when the cursor is this close to the last row
@@ -37,18 +50,16 @@ REFRESH_GROUP = "executions-refresh"
 FILTER_HINT = "status:FAILED workflow:NAME trigger:webhook since:24h until:2024-05-01 error:TEXT"
 
 
-def list_arguments(shown: ExecutionFilter, now: datetime) -> dict[str, Any]:
-    """``list_executions`` keywords for a filter: status and workflow always, others when set."""
-    args = shown.query_args(now)
-    return {k: v for k, v in args.items() if v is not None or k in ("status", "workflow")}
-
-
-class ExecutionsScreen(OperateGate, Screen[None]):
+class ExecutionsScreen(PermissionGate, Screen[None]):
     """Executions newest first; keyset pages load as the cursor nears the end."""
 
     TITLE = "wfconsole · executions"
     AUTO_FOCUS = "#executions-table"
-    OPERATE_ACTIONS: ClassVar[dict[str, str]] = {"retry": "r", "cancel": "c"}
+    PERMISSIONS: ClassVar[dict[str, Permission]] = {
+        "retry": Permission.OPERATE,
+        "cancel": Permission.OPERATE,
+    }
+    REFUSALS: ClassVar[dict[str, str]] = {"retry": "cannot retry", "cancel": "cannot cancel"}
     BINDINGS = [
         Binding("slash", "open_filter", "Filter", key_display="/"),
         Binding("space", "toggle_mark", "Mark"),
@@ -82,8 +93,7 @@ class ExecutionsScreen(OperateGate, Screen[None]):
         self.exhausted = False
         self._generation = 0
         self._loading_page = False
-        self._refresh_timer: Timer | None = None
-        self._refresh_missed = False
+        self._refresh = RefreshLoop(self, self.reload)
         self._news_above = False
         self._last_error: str | None = None
         self._widths = column_widths(80)
@@ -94,7 +104,7 @@ class ExecutionsScreen(OperateGate, Screen[None]):
         yield Static(id="executions-status")
         yield FilterBar(placeholder=FILTER_HINT, id="executions-filter")
         yield RecordTable(id="executions-table")
-        yield BulkActions(self.backend, id="executions-bulk")
+        yield BulkActions(self.backend, confirm=BlastRadiusScreen, id="executions-bulk")
         yield ConsoleFooter()
 
     @property
@@ -201,26 +211,11 @@ class ExecutionsScreen(OperateGate, Screen[None]):
         elif state == WorkerState.SUCCESS:
             self._last_error = None
         if group == REFRESH_GROUP and state in (WorkerState.SUCCESS, WorkerState.ERROR):
-            self._schedule_refresh()
-
-    def _schedule_refresh(self) -> None:
-        if self._refresh_timer is not None:
-            self._refresh_timer.stop()
-        self._refresh_timer = self.set_timer(self.refresh_interval, self._on_refresh_timer)
-
-    def _on_refresh_timer(self) -> None:
-        self._refresh_timer = None
-        if not self.is_active:
-            # Hidden behind another screen or mode: pick up again on resume.
-            self._refresh_missed = True
-            return
-        self.reload()
+            self._refresh.schedule(self.refresh_interval)
 
     def on_screen_resume(self) -> None:
         """Catch up at once when shown again after missing a refresh."""
-        if self._refresh_missed:
-            self._refresh_missed = False
-            self.reload()
+        self._refresh.resume()
 
     def _load_next_page(self) -> None:
         after = tail_cursor(self.rows)
@@ -277,18 +272,15 @@ class ExecutionsScreen(OperateGate, Screen[None]):
         return self.table.cursor_key
 
     def _show_status(self) -> None:
-        parts: list[str | Text] = [f"{len(self.rows)} loaded"]
-        if self._news_above:
-            parts.append(Text(" · newer executions above (home)", style="bold"))
-        if self.marked:
-            parts.append(Text(f" · {len(self.marked)} marked", style="bold yellow"))
-        if self._loading_page:
-            parts.append(" · loading…")
-        elif not self.exhausted:
-            parts.append(" · more below")
-        if not self.filter.is_empty:
-            parts += [" · filter ", safe_text(self.filter.to_query(), style="bold")]
-        self.query_one("#executions-status", Static).update(Text.assemble(*parts))
+        status = list_status(
+            len(self.rows),
+            news_above=self._news_above,
+            marked=len(self.marked),
+            loading=self._loading_page,
+            exhausted=self.exhausted,
+            shown=self.filter,
+        )
+        self.query_one("#executions-status", Static).update(status)
 
     # --- keys ----------------------------------------------------------------------------
 
@@ -362,7 +354,7 @@ class ExecutionsScreen(OperateGate, Screen[None]):
             return
         ids = self.target_ids()
         if ids:
-            self.query_one(BulkActions).start(action, ids, actor=self.app_console.operator)
+            self.query_one(BulkActions).start(action, ids, actor=self.console.operator)
 
     def on_bulk_actions_applied(self, message: BulkActions.Applied) -> None:
         """Tell the outcome, drop the marks and show the new states."""

@@ -1,17 +1,11 @@
-"""One failure cluster's executions: ``enter`` opens one, ``r`` retries them all.
-
-Also ``start_cluster_retry``, which the cluster list shares: it reads the cluster's
-execution ids in a worker, then hands them to the screen's ``BulkActions`` (blast radius
-preview, confirmation, retry through the backend with the operator's role).
-"""
+"""One failure cluster's executions: ``enter`` opens one, ``r`` retries them all."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, cast
+from typing import ClassVar
 
-from rich.text import Text
 from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -23,116 +17,24 @@ from textual.worker import Worker, WorkerState
 from engine.access.roles import Permission
 from engine.services.executions import ExecutionRow
 from engine.services.failures import FailureCluster
-from wfconsole.backend import ConsoleBackend
-from wfconsole.display import short_time
-from wfconsole.screens.execution_columns import cells, column_widths, columns
-from wfconsole.screens.execution_detail import ExecutionDetailScreen
-from wfconsole.widgets.bulk_actions import BulkActions
-from wfconsole.widgets.console_footer import ConsoleFooter
-from wfconsole.widgets.record_table import RecordTable
-from wfconsole.widgets.safe_text import clean, safe_text
-
-if TYPE_CHECKING:
-    from wfconsole.app import WfConsoleApp
+from wfconsole.console.backend import ConsoleBackend
+from wfconsole.console.screens.blast_radius import BlastRadiusScreen
+from wfconsole.console.screens.execution_detail import ExecutionDetailScreen
+from wfconsole.console.views.bulk_actions import BulkActions
+from wfconsole.console.views.execution_columns import cells, column_widths, columns
+from wfconsole.console.views.failure_clusters import retry_ids, start_cluster_retry, summary_text
+from wfconsole.console.views.permission_gate import PermissionGate
+from wfconsole.console.widgets.console_footer import ConsoleFooter
+from wfconsole.console.widgets.record_table import RecordTable
+from wfconsole.console.widgets.safe_text import clean
 
 LOAD_GROUP = "failure-cluster-load"
-IDS_GROUP = "failure-cluster-ids"
 MAX_ROWS = 1000
 """Executions listed at most (newest first); a retry still covers the whole cluster."""
 
 
-def start_cluster_retry(screen: Screen[None], cluster: FailureCluster, *, since: datetime) -> None:
-    """Read the cluster's ids in a worker, then preview and confirm their retry."""
-    app = cast("WfConsoleApp", screen.app)
-
-    def load_ids() -> None:
-        try:
-            ids = app.backend.failure_cluster_ids(cluster.key, since=since)
-        except Exception as exc:  # the database went away: say so, keep the screen
-            message = clean(f"could not read the cluster: {exc}")
-            app.call_from_thread(screen.notify, message, severity="error", markup=False)
-            return
-        app.call_from_thread(retry_ids, screen, ids)
-
-    screen.run_worker(load_ids, thread=True, exclusive=True, group=IDS_GROUP)
-
-
-def retry_ids(screen: Screen[None], ids: list[str]) -> None:
-    """Preview, confirm and retry ``ids`` with the screen's ``BulkActions``."""
-    if not ids:
-        screen.notify("nothing left to retry in this cluster", severity="warning")
-        return
-    operator = cast("WfConsoleApp", screen.app).operator
-    screen.query_one(BulkActions).start("retry", ids, actor=operator)
-
-
-def summary_text(cluster: FailureCluster, since: datetime, shown: int, total: int) -> Text:
-    """What the cluster shares, and how many of its executions are listed."""
-    kind = ("transient", "yellow") if cluster.transient else ("permanent", "red")
-    listed = f"{total:,}" if shown == total else f"newest {shown:,} of {total:,}"
-    return Text.assemble(
-        ("workflow ", "bold"), safe_text(cluster.workflow, max_length=40),
-        ("  action ", "bold"), safe_text(cluster.action_type, max_length=24),
-        ("  ", ""), kind,
-        "\n", ("error    ", "bold"), safe_text(cluster.signature or "(no message)"),
-        "\n", ("sample   ", "bold"), safe_text(cluster.sample_error or "(no message)"),
-        "\n", f"{listed} executions since {short_time(since).plain} UTC",
-    )  # fmt: skip
-
-
-class ClusterRetryScreen(Screen[None]):
-    """What the failure screens share: ``r`` needs OPERATE, a finished retry reloads.
-
-    Subclasses bind ``r`` to ``retry`` and provide ``reload`` and ``action_retry`` (which
-    starts with ``retry_denied``).
-    """
-
-    @property
-    def console(self) -> WfConsoleApp:
-        """The app, for the operator and role checks."""
-        return cast("WfConsoleApp", self.app)
-
-    def reload(self) -> None:
-        """Read what the screen shows again."""
-        raise NotImplementedError
-
-    def retry_key_active(self) -> bool:
-        """Whether ``r`` is meant for the retry now (not typed into an input)."""
-        return True
-
-    def retry_denied(self) -> bool:
-        """Say why the operator may not retry, if so; True then."""
-        reason = self.console.denied(Permission.OPERATE)
-        if reason is not None:
-            self.notify(f"cannot retry: {reason}", severity="warning", markup=False)
-        return reason is not None
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Retry needs OPERATE: shown disabled otherwise."""
-        if action == "retry":
-            return self.console.allowed_action(Permission.OPERATE)
-        return True
-
-    def denial_for(self, action: str) -> str | None:
-        """Why an action is unavailable (the command palette shows it)."""
-        return self.console.denied(Permission.OPERATE) if action == "retry" else None
-
-    def on_key(self, event: events.Key) -> None:
-        """A disabled ``r`` still says why nothing happened."""
-        if event.key == "r" and self.retry_key_active():
-            reason = self.console.denied(Permission.OPERATE)
-            if reason is not None:
-                event.stop()
-                self.notify(f"cannot retry: {reason}", severity="warning", markup=False)
-
-    def on_bulk_actions_applied(self, message: BulkActions.Applied) -> None:
-        """Tell the outcome and show what changed."""
-        self.notify(clean(message.summary), markup=False)
-        self.reload()
-
-
-class FailureClusterScreen(ClusterRetryScreen):
-    """The executions of one failure cluster, newest first."""
+class FailureClusterScreen(PermissionGate, Screen[None]):
+    """The executions of one failure cluster, newest first; ``r`` needs OPERATE."""
 
     TITLE = "wfconsole · failure cluster"
     AUTO_FOCUS = "#cluster-table"
@@ -140,6 +42,8 @@ class FailureClusterScreen(ClusterRetryScreen):
         Binding("escape", "app.pop_screen", "Back"),
         Binding("r", "retry", "Retry cluster"),
     ]
+    PERMISSIONS: ClassVar[dict[str, Permission]] = {"retry": Permission.OPERATE}
+    REFUSALS: ClassVar[dict[str, str]] = {"retry": "cannot retry"}
 
     @dataclass
     class Loaded(Message):
@@ -163,7 +67,7 @@ class FailureClusterScreen(ClusterRetryScreen):
         yield Header()
         yield Static(id="cluster-summary")
         yield RecordTable(id="cluster-table")
-        yield BulkActions(self.backend)
+        yield BulkActions(self.backend, confirm=BlastRadiusScreen)
         yield ConsoleFooter()
 
     @property
@@ -228,9 +132,15 @@ class FailureClusterScreen(ClusterRetryScreen):
 
     def action_retry(self) -> None:
         """Retry every execution of the cluster, after the blast radius."""
-        if self.retry_denied():
+        if self.refuse("retry"):
             return
+        operator = self.console.operator
         if self.ids is None:
-            start_cluster_retry(self, self.cluster, since=self.since)
+            start_cluster_retry(self, self.backend, self.cluster, since=self.since, actor=operator)
         else:
-            retry_ids(self, self.ids)
+            retry_ids(self, self.ids, actor=operator)
+
+    def on_bulk_actions_applied(self, message: BulkActions.Applied) -> None:
+        """Tell the outcome and show what changed."""
+        self.notify(clean(message.summary), markup=False)
+        self.reload()

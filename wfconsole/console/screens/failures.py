@@ -11,31 +11,33 @@ import time
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
+from typing import ClassVar
 
 from rich.text import Text
 from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.timer import Timer
+from textual.screen import Screen
 from textual.widgets import Header, Input, Static
 from textual.worker import Worker, WorkerState
 
+from engine.access.roles import Permission
 from engine.models import utcnow
 from engine.services.failures import WINDOWS, FailureCluster
-from wfconsole.backend import ConsoleBackend
-from wfconsole.display import first_line, short_time
-from wfconsole.screens.failure_cluster import (
-    ClusterRetryScreen,
-    FailureClusterScreen,
-    start_cluster_retry,
-)
-from wfconsole.screens.failure_columns import Column, cells, columns
-from wfconsole.widgets.bulk_actions import BulkActions
-from wfconsole.widgets.console_footer import ConsoleFooter
-from wfconsole.widgets.filter_bar import FilterBar
-from wfconsole.widgets.record_table import RecordTable, RowDoesNotExist
-from wfconsole.widgets.safe_text import clean, safe_text
+from wfconsole.console.backend import ConsoleBackend
+from wfconsole.console.screens.blast_radius import BlastRadiusScreen
+from wfconsole.console.screens.failure_cluster import FailureClusterScreen
+from wfconsole.console.views.bulk_actions import BulkActions
+from wfconsole.console.views.display import first_line, short_time
+from wfconsole.console.views.failure_clusters import matches, row_key, start_cluster_retry
+from wfconsole.console.views.failure_columns import Column, cells, columns
+from wfconsole.console.views.permission_gate import PermissionGate
+from wfconsole.console.views.refresh_loop import RefreshLoop
+from wfconsole.console.widgets.console_footer import ConsoleFooter
+from wfconsole.console.widgets.filter_bar import FilterBar
+from wfconsole.console.widgets.record_table import RecordTable, RowDoesNotExist
+from wfconsole.console.widgets.safe_text import clean, safe_text
 
 LOAD_GROUP = "failures-load"
 DEFAULT_WINDOW = "24h"
@@ -43,21 +45,8 @@ SLOW_FACTOR = 5
 """A refresh that took s seconds waits at least SLOW_FACTOR·s before the next one."""
 
 
-def row_key(cluster: FailureCluster) -> str:
-    """A table row key that stays the same for a cluster across refreshes."""
-    key = cluster.key
-    return "\x1f".join((key.workflow_id, key.action_type, key.signature))
-
-
-def matches(cluster: FailureCluster, words: list[str]) -> bool:
-    """True when every word occurs in the cluster's workflow, action, error or kind."""
-    kind = "transient" if cluster.transient else "permanent"
-    haystack = " ".join((cluster.workflow, cluster.action_type, cluster.signature, kind))
-    return all(word in haystack.casefold() for word in words)
-
-
-class FailuresScreen(ClusterRetryScreen):
-    """Failure clusters of a time window, the biggest first."""
+class FailuresScreen(PermissionGate, Screen[None]):
+    """Failure clusters of a time window, the biggest first; ``r`` needs OPERATE."""
 
     TITLE = "wfconsole · failures"
     AUTO_FOCUS = "#failures-table"
@@ -66,6 +55,8 @@ class FailuresScreen(ClusterRetryScreen):
         Binding("t", "next_window", "Window"),
         Binding("r", "retry", "Retry cluster"),
     ]
+    PERMISSIONS: ClassVar[dict[str, Permission]] = {"retry": Permission.OPERATE}
+    REFUSALS: ClassVar[dict[str, str]] = {"retry": "cannot retry"}
 
     @dataclass
     class ClustersLoaded(Message):
@@ -88,8 +79,7 @@ class FailuresScreen(ClusterRetryScreen):
         self._generation = 0
         self._layout: list[Column] = columns(80)
         self._last_seconds = 0.0
-        self._refresh_timer: Timer | None = None
-        self._refresh_missed = False
+        self._refresh = RefreshLoop(self, self.reload)
         self._last_error: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -101,7 +91,7 @@ class FailuresScreen(ClusterRetryScreen):
         )
         yield RecordTable(id="failures-table")
         yield Static(id="failures-sample")
-        yield BulkActions(self.backend)
+        yield BulkActions(self.backend, confirm=BlastRadiusScreen)
         yield ConsoleFooter()
 
     @property
@@ -161,27 +151,12 @@ class FailuresScreen(ClusterRetryScreen):
         elif event.state == WorkerState.SUCCESS:
             self._last_error = None
         if event.state in (WorkerState.SUCCESS, WorkerState.ERROR):
-            self._schedule_refresh()
-
-    def _schedule_refresh(self) -> None:
-        if self._refresh_timer is not None:
-            self._refresh_timer.stop()
-        # A slow window (many distinct errors) is read less often, never back to back.
-        delay = max(self.refresh_interval, SLOW_FACTOR * self._last_seconds)
-        self._refresh_timer = self.set_timer(delay, self._on_refresh_timer)
-
-    def _on_refresh_timer(self) -> None:
-        self._refresh_timer = None
-        if not self.is_active:
-            self._refresh_missed = True  # hidden: catch up when shown again
-            return
-        self.reload()
+            # A slow window (many distinct errors) is read less often, never back to back.
+            self._refresh.schedule(max(self.refresh_interval, SLOW_FACTOR * self._last_seconds))
 
     def on_screen_resume(self) -> None:
         """Catch up at once when shown again after missing a refresh."""
-        if self._refresh_missed:
-            self._refresh_missed = False
-            self.reload()
+        self._refresh.resume()
 
     # --- showing -------------------------------------------------------------------------
 
@@ -288,16 +263,19 @@ class FailuresScreen(ClusterRetryScreen):
         self._show_status()
         self.reload()
 
-    def retry_key_active(self) -> bool:
-        """``r`` typed into the filter is a letter, not a retry."""
-        return not self.filter_bar.has_focus
-
     def action_retry(self) -> None:
         """Retry every execution of the highlighted cluster, after the blast radius."""
-        if self.retry_denied():
+        if self.refuse("retry"):
             return
         cluster = self.selected_cluster()
         if cluster is None or self.since is None:
             self.notify("no cluster to retry", severity="warning")
             return
-        start_cluster_retry(self, cluster, since=self.since)
+        start_cluster_retry(
+            self, self.backend, cluster, since=self.since, actor=self.console.operator
+        )
+
+    def on_bulk_actions_applied(self, message: BulkActions.Applied) -> None:
+        """Tell the outcome and show what changed."""
+        self.notify(clean(message.summary), markup=False)
+        self.reload()

@@ -13,46 +13,47 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
+from textual.screen import Screen
 from textual.widgets import Header, Log, ProgressBar, Static
 
 from engine.access.roles import Permission
 from engine.maintenance.cleanup import CleanupPlan
 from engine.services.maintenance import BackupFile, MaintenanceOverview
 from engine.services.queue_tools import QueueReport
-from wfconsole.backend import ConsoleBackend
-from wfconsole.display import first_line
-from wfconsole.screens import maintenance_jobs as jobs
-from wfconsole.screens.alerts import AlertsScreen
-from wfconsole.screens.confirm import ConfirmScreen
-from wfconsole.screens.maintenance_text import (
+from wfconsole.console.backend import ConsoleBackend
+from wfconsole.console.screens.alerts import AlertsScreen
+from wfconsole.console.screens.confirm import ConfirmScreen
+from wfconsole.console.views import maintenance_jobs as jobs
+from wfconsole.console.views.display import first_line
+from wfconsole.console.views.maintenance_text import (
     backup_row,
     cleanup_question,
     restore_question,
     retention_panel,
     vacuum_question,
 )
-from wfconsole.screens.permission_keys import PermissionKeysScreen
-from wfconsole.screens.queue_text import (
+from wfconsole.console.views.permission_gate import PermissionGate
+from wfconsole.console.views.queue_text import (
     flush_question,
     health_panel,
     nothing_stale_line,
     queue_panel,
 )
-from wfconsole.widgets.console_footer import ConsoleFooter
-from wfconsole.widgets.record_table import RecordTable
-from wfconsole.widgets.safe_text import clean
+from wfconsole.console.widgets.console_footer import ConsoleFooter
+from wfconsole.console.widgets.record_table import RecordTable
+from wfconsole.console.widgets.safe_text import clean
 
 JOB_GROUP = "maintenance-job"
 
 
-class MaintenanceScreen(PermissionKeysScreen):
+class MaintenanceScreen(PermissionGate, Screen[None]):
     """The database's upkeep: retention cleanup, vacuum, backups and restore."""
 
     TITLE = "wfconsole · maintenance"
@@ -65,7 +66,7 @@ class MaintenanceScreen(PermissionKeysScreen):
         Binding("l", "flush_locks", "Flush locks"),
         Binding("a", "show_alerts", "Alerts"),
     ]
-    PERMISSIONS = {
+    PERMISSIONS: ClassVar[dict[str, Permission]] = {
         "cleanup": Permission.EDIT,
         "vacuum": Permission.EDIT,
         "backup": Permission.EDIT,
@@ -290,10 +291,8 @@ class MaintenanceScreen(PermissionKeysScreen):
     def on_record_table_row_selected(self, event: RecordTable.RowSelected) -> None:
         """``enter`` on a backup: restore it (after the same warning)."""
         event.stop()
-        if self.denial_for("restore") is None:
+        if not self.refuse("restore"):
             self.action_restore()
-        else:
-            self.notify(f"Restore: {self.denial_for('restore')}", severity="warning")
 
     @work(thread=True, exit_on_error=False, group=JOB_GROUP)
     def _restore(self, path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from rich.text import Text
@@ -12,29 +11,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static, TextArea
 
-from wfconsole.widgets.safe_text import safe_text
-
-MAX_PAYLOAD_BYTES = 1024 * 1024
-
-
-def parse_payload(text: str) -> dict[str, Any]:
-    """The trigger data typed into the dialog; ValueError says what is wrong with it."""
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_PAYLOAD_BYTES:
-        raise ValueError("the payload is larger than 1 MiB")
-    if not text.strip():
-        return {}
-    try:
-        payload = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(
-            f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
-        ) from None
-    except RecursionError:
-        raise ValueError("not accepted: nested too deeply") from None
-    if not isinstance(payload, dict):
-        kind = "an array" if isinstance(payload, list) else type(payload).__name__
-        raise ValueError(f"the payload must be a JSON object, not {kind}")
-    return payload
+from wfconsole.console.views.run_payload import parse_payload
+from wfconsole.console.widgets.safe_text import safe_text
 
 
 class RunWorkflowScreen(ModalScreen[dict[str, Any] | None]):

@@ -16,6 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
+from textual.screen import Screen
 from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState
 
@@ -23,33 +24,22 @@ from engine.access.roles import Permission, PermissionDenied
 from engine.definitions.schema import DefinitionError
 from engine.services.workflow_versions import VersionDiff
 from engine.services.workflows import VersionSummary
-from wfconsole.backend import ConsoleBackend
-from wfconsole.display import full_time
-from wfconsole.screens.confirm import ConfirmScreen
-from wfconsole.screens.permission_keys import PermissionKeysScreen
-from wfconsole.widgets.console_footer import ConsoleFooter
-from wfconsole.widgets.record_table import RecordTable
-from wfconsole.widgets.safe_text import clean, safe_text
+from wfconsole.console.backend import ConsoleBackend
+from wfconsole.console.screens.confirm import ConfirmScreen
+from wfconsole.console.views.display import full_time
+from wfconsole.console.views.permission_gate import PermissionGate
+from wfconsole.console.views.version_diff import diff_text
+from wfconsole.console.widgets.console_footer import ConsoleFooter
+from wfconsole.console.widgets.record_table import RecordTable
+from wfconsole.console.widgets.safe_text import clean, safe_text
 
 LOAD_GROUP = "versions-load"
 DIFF_GROUP = "versions-diff"
 CHANGE_GROUP = "versions-change"
 Base = Literal["current", "previous"]
-DIFF_STYLES = (("+++", "bold"), ("---", "bold"), ("@@", "cyan"), ("+", "green"), ("-", "red"))
 
 
-def diff_text(diff: VersionDiff) -> Text:
-    """A unified diff, coloured by line kind; every line literal."""
-    text = Text()
-    for number, line in enumerate(diff.lines):
-        if number:
-            text.append("\n")
-        style = next((s for prefix, s in DIFF_STYLES if line.startswith(prefix)), "")
-        text.append_text(safe_text(line, style=style))
-    return text
-
-
-class WorkflowVersionsScreen(PermissionKeysScreen):
+class WorkflowVersionsScreen(PermissionGate, Screen[None]):
     """Every saved version of one workflow, newest first, with the highlighted one's diff."""
 
     TITLE = "wfconsole · versions"

@@ -1,66 +1,73 @@
 """The workflow list: counters at a glance, the schedule ahead, and the operator's changes.
 
-``/`` narrows by name, ``enter`` opens the editor, ``l`` lists the runs; the changes
-(``space``, ``r``, ``n``, ``delete``, ``v``) live in ``WorkflowCommands``.
+``/`` narrows by name, ``enter`` opens the editor, ``l`` lists the runs; ``space``
+(on/off), ``n`` (new) and ``delete`` need ADMIN, ``r`` (run now) needs OPERATOR. Each
+change runs in a worker (``views/workflow_changes.py``) and the list then reloads.
 """
 
 from __future__ import annotations
 
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from typing import Any, ClassVar
 
-from rich.text import Text
 from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
+from textual.screen import Screen
 from textual.widgets import Header, Input, Static
 from textual.worker import Worker, WorkerState
 
-from engine.services.workflow_admin import SchedulePreview
+from engine.access.roles import Permission
+from engine.definitions.starter_templates import template_document, workflow_templates
 from engine.services.workflows import WorkflowSummary
-from wfconsole.backend import ConsoleBackend
-from wfconsole.display import number, percent, short_time, trigger_list
-from wfconsole.screens.workflow_commands import WorkflowCommands
-from wfconsole.widgets.console_footer import ConsoleFooter
-from wfconsole.widgets.filter_bar import FilterBar
-from wfconsole.widgets.record_table import RecordTable, RowDoesNotExist
-from wfconsole.widgets.safe_text import clean, safe_text
-from wfconsole.widgets.schedule_panel import SchedulePanel
+from wfconsole.console.backend import ConsoleBackend
+from wfconsole.console.screens.confirm import ConfirmScreen
+from wfconsole.console.screens.editor import EditorScreen
+from wfconsole.console.screens.run_workflow import RunWorkflowScreen
+from wfconsole.console.screens.template_picker import TemplatePickerScreen
+from wfconsole.console.screens.workflow_versions import WorkflowVersionsScreen
+from wfconsole.console.views import workflow_changes as changes
+from wfconsole.console.views.permission_gate import PermissionGate
+from wfconsole.console.views.workflow_columns import (
+    FIXED_COLUMNS,
+    NAME_MIN,
+    list_status,
+    name_width,
+    workflow_cells,
+)
+from wfconsole.console.widgets.console_footer import ConsoleFooter
+from wfconsole.console.widgets.filter_bar import FilterBar
+from wfconsole.console.widgets.record_table import RecordTable, RowDoesNotExist
+from wfconsole.console.widgets.safe_text import clean
+from wfconsole.console.widgets.schedule_panel import SchedulePanel
 
 LOAD_GROUP = "workflows-load"
-SCHEDULE_GROUP = "workflows-schedule"
-# Fixed columns (key, label, width); the name column takes what is left.
-FIXED_COLUMNS = (
-    ("enabled", "on", 3),
-    ("triggers", "triggers", 17),
-    ("last_run", "last run (UTC)", 14),
-    ("success", "success", 7),
-    ("executions", "runs", 6),
-)
-NAME_MIN, NAME_MAX = 14, 48
-# Cell padding on both sides of every column, and the vertical scrollbar.
-CHROME = 2 * (len(FIXED_COLUMNS) + 1) + 1
+CHANGE_GROUP = "workflows-change"
+LOOKUP_GROUP = "workflows-lookup"
 
 
-def name_width(screen_width: int) -> int:
-    """Width of the name column at a screen width."""
-    fixed = sum(width for _, _, width in FIXED_COLUMNS) + CHROME
-    return max(NAME_MIN, min(NAME_MAX, screen_width - fixed))
-
-
-def now() -> datetime:
-    """The clock the schedule preview counts from (tests pin it)."""
-    return datetime.now(UTC)
-
-
-class WorkflowsScreen(WorkflowCommands):
+class WorkflowsScreen(PermissionGate, Screen[None]):
     """Every workflow with its triggers, last run and success rate."""
 
     TITLE = "wfconsole · workflows"
     AUTO_FOCUS = "#workflows-table"
-    BINDINGS = [Binding("slash", "open_filter", "Filter", key_display="/")]
+    PERMISSIONS: ClassVar[dict[str, Permission]] = {
+        "toggle_enabled": Permission.EDIT,
+        "run_workflow": Permission.OPERATE,
+        "new_workflow": Permission.EDIT,
+        "delete_workflow": Permission.EDIT,
+    }
+    BINDINGS = [
+        Binding("space", "toggle_enabled", "On/off", key_display="space"),
+        Binding("r", "run_workflow", "Run now"),
+        Binding("n", "new_workflow", "New"),
+        Binding("v", "show_versions", "Versions"),
+        Binding("l", "show_runs", "Runs"),
+        Binding("delete,ctrl+d", "delete_workflow", "Delete", key_display="del"),
+        Binding("slash", "open_filter", "Filter", key_display="/"),
+    ]
 
     @dataclass
     class WorkflowsLoaded(Message):
@@ -73,13 +80,6 @@ class WorkflowsScreen(WorkflowCommands):
         """The operator opened a workflow: the app shows its executions."""
 
         name: str
-
-    @dataclass
-    class SchedulesLoaded(Message):
-        """The schedule preview of one workflow arrived."""
-
-        workflow_id: str
-        previews: list[SchedulePreview]
 
     def __init__(self, backend: ConsoleBackend) -> None:
         super().__init__()
@@ -95,7 +95,7 @@ class WorkflowsScreen(WorkflowCommands):
         yield Static(id="workflows-status")
         yield FilterBar(placeholder="name contains…  (esc clears)", id="workflows-filter")
         yield RecordTable(id="workflows-table")
-        yield SchedulePanel(id="workflows-schedule")
+        yield SchedulePanel(self.backend, id="workflows-schedule")
         yield ConsoleFooter()
 
     @property
@@ -122,6 +122,8 @@ class WorkflowsScreen(WorkflowCommands):
         if name_width(event.size.width) != self._name_width:
             self._layout_columns(event.size.width)
 
+    # --- the list ------------------------------------------------------------------------
+
     def reload(self) -> None:
         """Fetch the workflow list again (in a worker)."""
         self._fetch_workflows()
@@ -138,7 +140,7 @@ class WorkflowsScreen(WorkflowCommands):
 
     def selected_workflow(self) -> WorkflowSummary | None:
         """The workflow under the cursor, if any."""
-        selected = self._selected_id()
+        selected = self.table.cursor_key
         return next((w for w in self.workflows if w.id == selected), None)
 
     def select_workflow(self, name: str) -> None:
@@ -151,31 +153,17 @@ class WorkflowsScreen(WorkflowCommands):
         self._preview_schedule()
 
     def _preview_schedule(self) -> None:
-        workflow = self.selected_workflow()
-        panel = self.query_one("#workflows-schedule", SchedulePanel)
-        if workflow is None or "schedule" not in workflow.trigger_types:
-            panel.show_previews([])
-            return
-        self._fetch_schedule(workflow.id, workflow.name)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group=SCHEDULE_GROUP)
-    def _fetch_schedule(self, workflow_id: str, name: str) -> None:
-        previews = self.backend.workflow_schedules(name, after=now())
-        self.post_message(self.SchedulesLoaded(workflow_id, previews))
-
-    def on_workflows_screen_schedules_loaded(self, message: SchedulesLoaded) -> None:
-        """Show the preview if its workflow is still the highlighted one."""
-        if message.workflow_id == self._selected_id():
-            self.query_one("#workflows-schedule", SchedulePanel).show_previews(message.previews)
+        self.query_one("#workflows-schedule", SchedulePanel).show_workflow(self.selected_workflow())
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """Report a failed load; the last list stays on screen."""
-        if event.worker.group == LOAD_GROUP and event.state == WorkerState.ERROR:
-            self.notify(
-                clean(f"could not load workflows: {event.worker.error}"),
-                severity="error",
-                markup=False,
-            )
+        """Report a failed load (the last list stays) or a change that failed unexpectedly."""
+        if event.state != WorkerState.ERROR:
+            return
+        if event.worker.group == LOAD_GROUP:
+            message = clean(f"could not load workflows: {event.worker.error}")
+            self.notify(message, severity="error", markup=False)
+        elif event.worker.group in (CHANGE_GROUP, LOOKUP_GROUP):
+            self.notify(clean(f"failed: {event.worker.error}"), severity="error", markup=False)
 
     def visible_workflows(self) -> list[WorkflowSummary]:
         """The workflows whose name contains the filter (case-insensitive)."""
@@ -190,42 +178,24 @@ class WorkflowsScreen(WorkflowCommands):
             self.table.add_column(label, width=width, key=key)
         self._fill_rows()
 
-    def _cells(self, workflow: WorkflowSummary) -> tuple[Text, ...]:
-        return (
-            safe_text(workflow.name, max_length=self._name_width),
-            Text("yes", style="green") if workflow.enabled else Text("no", style="dim"),
-            trigger_list(workflow.trigger_types, max_length=17),
-            short_time(workflow.last_execution_at),
-            percent(workflow.success_rate),
-            number(workflow.execution_count),
-        )
-
     def _fill_rows(self) -> None:
         table = self.table
-        selected = self._selected_id()
+        selected = table.cursor_key
         if self._select_name is not None:
             wanted = next((w.id for w in self.workflows if w.name == self._select_name), None)
             if wanted is not None:
                 selected, self._select_name = wanted, None
         table.clear()
         for workflow in self.visible_workflows():
-            table.add_row(*self._cells(workflow), key=workflow.id)
+            table.add_row(*workflow_cells(workflow, self._name_width), key=workflow.id)
         if selected is not None:
             with suppress(RowDoesNotExist):
                 table.move_cursor(row=table.get_row_index(selected), animate=False)
         self._show_status()
 
-    def _selected_id(self) -> str | None:
-        return self.table.cursor_key
-
     def _show_status(self) -> None:
         shown, total = len(self.visible_workflows()), len(self.workflows)
-        status = Text(f"{total} workflows")
-        if self.name_filter:
-            status = Text.assemble(
-                f"{shown} of {total} workflows · name contains ",
-                safe_text(self.name_filter, style="bold"),
-            )
+        status = list_status(shown, total, self.name_filter)
         self.query_one("#workflows-status", Static).update(status)
 
     def action_open_filter(self) -> None:
@@ -253,10 +223,115 @@ class WorkflowsScreen(WorkflowCommands):
         event.stop()
         chosen = next((w for w in self.workflows if w.id == event.row_key), None)
         if chosen is not None:
-            self.open_editor(chosen.name)
+            self._load_document(chosen.name)
 
     def action_show_runs(self) -> None:
         """Ask the app for the highlighted workflow's executions."""
         workflow = self.selected_workflow()
         if workflow is not None:
             self.post_message(self.WorkflowChosen(workflow.name))
+
+    def action_show_versions(self) -> None:
+        """Open the version history of the highlighted workflow."""
+        workflow = self.selected_workflow()
+        if workflow is not None:
+            self.app.push_screen(
+                WorkflowVersionsScreen(self.backend, workflow.name), lambda _: self.reload()
+            )
+
+    # --- the changes ---------------------------------------------------------------------
+
+    def action_toggle_enabled(self) -> None:
+        """Enable a disabled workflow, disable an enabled one."""
+        workflow = self.selected_workflow()
+        if workflow is None:
+            return
+        name, enabled, actor = workflow.name, not workflow.enabled, self.console.operator
+
+        def toggle() -> str:
+            self.backend.set_workflow_enabled(name, enabled, actor=actor)
+            return f"{name}: {'enabled' if enabled else 'disabled'}"
+
+        self._change(toggle)
+
+    def action_run_workflow(self) -> None:
+        """Ask for the trigger data, then start a run of the highlighted workflow."""
+        workflow = self.selected_workflow()
+        if workflow is None:
+            return
+        name, actor = workflow.name, self.console.operator
+
+        def answered(payload: dict[str, Any] | None) -> None:
+            if payload is None:
+                return
+
+            def run() -> str:
+                ids = self.backend.run_workflow(name, payload, actor=actor)
+                return f"{name}: started execution {', '.join(ids)}"
+
+            self._change(run)
+
+        self.app.push_screen(RunWorkflowScreen(name), answered)
+
+    def action_new_workflow(self) -> None:
+        """Pick a template and open it in the editor as a new workflow."""
+
+        def picked(action_type: str | None) -> None:
+            if action_type is not None:
+                self._edit(template_document(action_type), original_name=None)
+
+        self.app.push_screen(TemplatePickerScreen(workflow_templates()), picked)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group=LOOKUP_GROUP)
+    def _load_document(self, name: str) -> None:
+        changes.load_document(self.backend, name, self.post_message)
+
+    def on_document_loaded(self, message: changes.DocumentLoaded) -> None:
+        """Open the editor on the loaded definition."""
+        self._edit(message.document, original_name=message.name)
+
+    def _edit(self, document: dict[str, Any], *, original_name: str | None) -> None:
+        def closed(saved: str | None) -> None:
+            if saved is not None:
+                self.select_workflow(saved)
+            self.reload()
+
+        self.app.push_screen(
+            EditorScreen(self.backend, document, original_name=original_name), closed
+        )
+
+    def action_delete_workflow(self) -> None:
+        """Count what would go with the workflow, then ask before deleting it."""
+        workflow = self.selected_workflow()
+        if workflow is not None:
+            self._count_for_delete(workflow.name)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group=LOOKUP_GROUP)
+    def _count_for_delete(self, name: str) -> None:
+        changes.count_for_delete(self.backend, name, self.post_message)
+
+    def on_delete_counted(self, message: changes.DeleteCounted) -> None:
+        """Ask, naming the workflow and the executions that go with it."""
+        name, actor = message.name, self.console.operator
+
+        def answered(confirmed: bool | None) -> None:
+            if not confirmed:
+                return
+
+            def delete() -> str:
+                gone = self.backend.delete_workflow(name, actor=actor)
+                return f"deleted {name} and {gone} execution{'' if gone == 1 else 's'}"
+
+            self._change(delete)
+
+        question = changes.delete_question(name, message.executions)
+        self.app.push_screen(ConfirmScreen("Delete workflow", question, yes="delete"), answered)
+
+    @work(thread=True, exit_on_error=False, group=CHANGE_GROUP)
+    def _change(self, call: changes.Change) -> None:
+        changes.run_change(call, self.post_message)
+
+    def on_change_done(self, message: changes.ChangeDone) -> None:
+        """Say what happened and show the list as it is now."""
+        self.notify(message.note, severity=message.severity, markup=False)
+        self.reload()

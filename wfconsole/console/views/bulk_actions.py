@@ -1,27 +1,31 @@
 """Retry or cancel a set of executions: preview the blast radius, confirm, apply, report.
 
 A screen composes one ``BulkActions`` (it draws nothing) and calls ``start(action, ids)``;
-the preview and the change run in thread workers, the confirmation is a
-``BlastRadiusScreen``, and the screen hears ``BulkActions.Applied`` when it is done.
+the preview and the change run in thread workers, the confirmation is the dialog the
+screen hands in (``BlastRadiusScreen``: views never import screens), and the screen hears
+``BulkActions.Applied`` when it is done.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
 from textual import work
 from textual.message import Message
+from textual.screen import Screen
 from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
 from engine.services.blast_radius import BlastRadius, BulkAction
-from wfconsole.backend import ConsoleBackend
-from wfconsole.screens.blast_radius import BlastRadiusScreen, plural
-from wfconsole.widgets.safe_text import clean
+from wfconsole.console.backend import ConsoleBackend
+from wfconsole.console.views.blast_radius_text import plural
+from wfconsole.console.widgets.safe_text import clean
 
 GROUP = "bulk-actions"
+Confirmation = Callable[[BlastRadius], Screen[bool]]
+"""Builds the dialog that shows a blast radius and dismisses with the operator's answer."""
 
 
 class BulkActions(Widget):
@@ -45,9 +49,12 @@ class BulkActions(Widget):
         changed: list[str]
         summary: str
 
-    def __init__(self, backend: ConsoleBackend, *, id: str | None = None) -> None:
+    def __init__(
+        self, backend: ConsoleBackend, *, confirm: Confirmation, id: str | None = None
+    ) -> None:
         super().__init__(id=id)
         self.backend = backend
+        self.confirm = confirm
         self.busy = False
 
     def start(self, action: BulkAction, ids: Sequence[str], *, actor: str) -> None:
@@ -72,7 +79,7 @@ class BulkActions(Widget):
             else:
                 self.busy = False
 
-        self.app.push_screen(BlastRadiusScreen(message.radius), answered)
+        self.app.push_screen(self.confirm(message.radius), answered)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=GROUP)
     def _apply(self, radius: BlastRadius, actor: str) -> None:

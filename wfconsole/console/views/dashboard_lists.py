@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from rich.text import Text
 
 from engine.services.dashboard import DashboardMetrics
-from wfconsole.display import first_line, number, short_time
-from wfconsole.widgets.record_table import RecordTable
-from wfconsole.widgets.safe_text import safe_text
+from wfconsole.console.views.display import first_line, number, short_time
+from wfconsole.console.widgets.record_table import RecordTable
+from wfconsole.console.widgets.safe_text import safe_text
 
 TIME, FAILS = 14, 5
 CELL_PADDING = 2  # RecordTable pads each cell by one column on both sides

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from rich.text import Text
 
-from wfconsole.widgets.safe_text import safe_text
+from wfconsole.console.widgets.safe_text import safe_text
 
 STATUS_STYLES = {
     "SUCCESS": "green",

@@ -1,4 +1,5 @@
-"""A dry-run result as inert Rich text: condition verdicts, then each action's request."""
+"""The dry run's texts: a sample payload to start from, and the result as inert Rich text
+(condition verdicts, then each action's request)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from typing import Any
 
 from rich.text import Text
 
+from engine.definitions.sample_payload import sample_payload
+from engine.definitions.schema import DefinitionError, validate_definition
 from engine.execution.dry_run import ActionPreview, DryRunResult
-from wfconsole.widgets.safe_text import safe_text
+from wfconsole.console.widgets.safe_text import safe_text
 
 PASS = ("✓", "green")
 FAIL = ("✗", "red")
@@ -106,3 +109,12 @@ def dry_run_report(result: DryRunResult) -> Text:
         _action(preview, text)
     text.append("\nNothing was sent and nothing was stored.", style="dim")
     return text
+
+
+def default_payload_text(document: Any) -> str:
+    """A sample payload derived from the definition, as indented JSON (``{}`` if none)."""
+    try:
+        sample = sample_payload(validate_definition(document))
+    except DefinitionError:
+        sample = {}
+    return json.dumps(sample, indent=2, ensure_ascii=False)

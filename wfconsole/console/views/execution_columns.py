@@ -7,8 +7,9 @@ from functools import lru_cache
 from rich.text import Text
 
 from engine.services.executions import ExecutionRow
-from wfconsole.display import duration, first_line, number, short_time, status_text
-from wfconsole.widgets.safe_text import safe_text
+from wfconsole.console.views.display import duration, first_line, number, short_time, status_text
+from wfconsole.console.views.execution_filter import ExecutionFilter
+from wfconsole.console.widgets.safe_text import safe_text
 
 MARK = "●"
 FIXED_COLUMNS = (
@@ -69,3 +70,27 @@ def cells(row: ExecutionRow, widths: tuple[int, int], *, marked: bool) -> tuple[
         number(row.retry_count),
         safe_text(first_line(row.error), style="red", max_length=error_width),
     )
+
+
+def list_status(
+    loaded: int,
+    *,
+    news_above: bool,
+    marked: int,
+    loading: bool,
+    exhausted: bool,
+    shown: ExecutionFilter,
+) -> Text:
+    """The line above the list: rows loaded, newer ones waiting, marks, paging, filter."""
+    parts: list[str | Text] = [f"{loaded} loaded"]
+    if news_above:
+        parts.append(Text(" · newer executions above (home)", style="bold"))
+    if marked:
+        parts.append(Text(f" · {marked} marked", style="bold yellow"))
+    if loading:
+        parts.append(" · loading…")
+    elif not exhausted:
+        parts.append(" · more below")
+    if not shown.is_empty:
+        parts += [" · filter ", safe_text(shown.to_query(), style="bold")]
+    return Text.assemble(*parts)

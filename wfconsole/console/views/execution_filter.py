@@ -145,3 +145,9 @@ def _value(key: str, value: str) -> str | None:
     if key in ("since", "until"):
         resolve_time(value, datetime.now(UTC))  # refuse a bad time now, not at every refresh
     return value
+
+
+def list_arguments(shown: ExecutionFilter, now: datetime) -> dict[str, Any]:
+    """``list_executions`` keywords for a filter: status and workflow always, others when set."""
+    args = shown.query_args(now)
+    return {k: v for k, v in args.items() if v is not None or k in ("status", "workflow")}

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from rich.text import Text
 
 from engine.services.failures import FailureCluster
-from wfconsole.display import number, short_time
-from wfconsole.widgets.safe_text import safe_text
+from wfconsole.console.views.display import number, short_time
+from wfconsole.console.widgets.safe_text import safe_text
 
 Column = tuple[str, str, int]  # key, label, width
 WIDE = 110

@@ -15,10 +15,10 @@ from textual.message import Message
 
 from engine.maintenance.cleanup import CleanupPlan
 from engine.services.queue_tools import QueueReport
-from wfconsole.backend import ConsoleBackend
-from wfconsole.display import first_line
-from wfconsole.screens.maintenance_text import size_text
-from wfconsole.screens.queue_text import flushed_line
+from wfconsole.console.backend import ConsoleBackend
+from wfconsole.console.views.display import first_line
+from wfconsole.console.views.maintenance_text import size_text
+from wfconsole.console.views.queue_text import flushed_line
 
 Post = Callable[[Message], object]
 

@@ -8,7 +8,7 @@ from rich.text import Text
 
 from engine.maintenance.cleanup import CleanupPlan
 from engine.services.maintenance import BackupFile, MaintenanceOverview
-from wfconsole.widgets.safe_text import safe_text
+from wfconsole.console.widgets.safe_text import safe_text
 
 
 def size_text(count: int | None) -> str:

@@ -1,63 +1,77 @@
-"""Gate a screen's retry/cancel-style actions on ``Permission.OPERATE``.
+"""The console's one permission gate: keys that need a role, shown disabled and saying why.
 
-Mixed into a ``Screen`` (before it in the bases): the gated actions show disabled in the
-footer for a VIEWER, the command palette lists them with the reason (``denial_for``),
-and pressing their key anyway says why instead of doing nothing.
+Mixed into a ``Screen`` (before it in the bases). The screen names its gated actions in
+``PERMISSIONS``; for an operator whose role lacks the permission they show disabled in
+the footer, the command palette lists them with the reason (``denial_for``), and pressing
+the key anyway, or reaching the action another way (``refuse``), tells the reason instead
+of acting. The engine checks the stored role again on every change.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import Any, ClassVar, cast
 
 from textual import events
-from textual.widgets import Input
+from textual.screen import Screen
+from textual.widgets import Input, TextArea
 
 from engine.access.roles import Permission
-
-if TYPE_CHECKING:
-    from textual.app import App
-
-    from wfconsole.app import WfConsoleApp
+from wfconsole.console.host import ConsoleHost, console_host
 
 
-class OperateGate:
-    """Refuses ``OPERATE_ACTIONS`` (action name → its key) unless the operator may operate."""
+class PermissionGate:
+    """Refuses the actions in ``PERMISSIONS`` (action name → permission) to roles without it.
 
-    OPERATE_ACTIONS: ClassVar[dict[str, str]] = {}
+    A refusal reads ``REFUSALS[action]`` (``cannot retry``), else the key's description
+    (``Run now``), then the reason: ``cannot retry: needs OPERATOR (you are VIEWER)``.
+    """
 
-    if TYPE_CHECKING:
-        app: App[object]
+    PERMISSIONS: ClassVar[dict[str, Permission]] = {}
+    REFUSALS: ClassVar[dict[str, str]] = {}
 
     @property
-    def app_console(self) -> WfConsoleApp:
-        """The app, for the operator and role checks."""
-        return cast("WfConsoleApp", self.app)
+    def console(self) -> ConsoleHost:
+        """The app, for the operator and the role checks."""
+        return console_host(self._screen)
 
-    def operate_denied(self) -> str | None:
-        """Why the operator may not retry or cancel, or None."""
-        return self.app_console.denied(Permission.OPERATE)
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Gated actions are shown disabled without OPERATE."""
-        if action in self.OPERATE_ACTIONS:
-            return self.app_console.allowed_action(Permission.OPERATE)
-        return True
+    @property
+    def _screen(self) -> Screen[Any]:
+        return cast("Screen[Any]", self)
 
     def denial_for(self, action: str) -> str | None:
-        """Why an action is unavailable (the command palette shows it)."""
-        return self.operate_denied() if action in self.OPERATE_ACTIONS else None
+        """Why the operator may not run ``action`` (None when they may)."""
+        permission = self.PERMISSIONS.get(action)
+        return None if permission is None else self.console.denied(permission)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Actions the operator's role does not allow are shown disabled."""
+        permission = self.PERMISSIONS.get(action)
+        return True if permission is None else self.console.allowed_action(permission)
 
     def refuse(self, action: str) -> bool:
         """Tell why ``action`` cannot be done and return True, or return False if it can."""
-        reason = self.operate_denied()
+        reason = self.denial_for(action)
         if reason is None:
             return False
-        self.app.notify(f"cannot {action}: {reason}", severity="warning", markup=False)
+        self._screen.notify(f"{self._label(action)}: {reason}", severity="warning", markup=False)
         return True
 
+    def _label(self, action: str) -> str:
+        if action in self.REFUSALS:
+            return self.REFUSALS[action]
+        bindings = self._screen._bindings.key_to_bindings.values()
+        described = (b.description for keys in bindings for b in keys if b.action == action)
+        return next((d for d in described if d), action)
+
     def on_key(self, event: events.Key) -> None:
-        """A disabled key still says why nothing happened (not while typing in an input)."""
-        actions = {key: action for action, key in self.OPERATE_ACTIONS.items()}
-        typing = isinstance(self.app.focused, Input)
-        if event.key in actions and not typing and self.refuse(actions[event.key]):
-            event.stop()
+        """A disabled key still says why nothing happened (not a key an input is typing)."""
+        screen = self._screen
+        focused = screen.focused
+        if isinstance(focused, Input | TextArea) and (
+            event.is_printable or event.key in focused._bindings.key_to_bindings
+        ):
+            return
+        for binding in screen._bindings.key_to_bindings.get(event.key, ()):
+            if self.refuse(binding.action):
+                event.stop()
+                return

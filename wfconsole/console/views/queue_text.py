@@ -12,8 +12,8 @@ from rich.text import Text
 
 from engine.services.maintenance import MaintenanceOverview
 from engine.services.queue_tools import FlushResult, QueueReport
-from wfconsole.screens.maintenance_text import size_text
-from wfconsole.widgets.safe_text import safe_text
+from wfconsole.console.views.maintenance_text import size_text
+from wfconsole.console.widgets.safe_text import safe_text
 
 LISTED = 4
 """Stale leases and locks named in the flush question (the rest are counted)."""

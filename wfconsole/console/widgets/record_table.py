@@ -23,8 +23,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from wfconsole.widgets.table_cells import row_segments
-from wfconsole.widgets.table_rows import Row, RowDoesNotExist, TableRows
+from wfconsole.console.widgets.table_cells import row_segments
+from wfconsole.console.widgets.table_rows import Row, RowDoesNotExist, TableRows
 
 __all__ = ["RecordTable", "RowDoesNotExist"]
 

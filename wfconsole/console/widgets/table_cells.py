@@ -15,7 +15,7 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 
-from wfconsole.widgets.safe_text import is_clean, safe_text
+from wfconsole.console.widgets.safe_text import is_clean, safe_text
 
 CELL_PADDING = 1
 """Blank columns on each side of every cell."""

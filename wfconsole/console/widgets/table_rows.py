@@ -12,8 +12,8 @@ from typing import Any
 
 from rich.text import Text
 
-from wfconsole.widgets.safe_text import safe_text
-from wfconsole.widgets.table_cells import CELL_PADDING, Cell, text_width
+from wfconsole.console.widgets.safe_text import safe_text
+from wfconsole.console.widgets.table_cells import CELL_PADDING, Cell, text_width
 
 Row = tuple[Text, ...]
 

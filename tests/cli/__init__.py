@@ -1,0 +1,1 @@
+"""Tests of the ``wfconsole`` command line (``wfconsole/cli``)."""

@@ -1,0 +1,1 @@
+"""The terminal console: the app, its screens, their views and widgets."""
