@@ -190,7 +190,7 @@ def test_console_writes_go_to_the_primary_which_it_then_reads_for_a_while(
     with pytest.raises(ExecutionNotFound):
         get_execution(db, started)
     # ...and once the window is over the console reads the replica again.
-    backend.primary_until = float("-inf")
+    backend.deployment.primary_until = float("-inf")
     assert {w.name: w.enabled for w in backend.list_workflows()}["invoice-alert"] is True
     assert REPLICA_ONLY in names(backend.list_workflows())
 
@@ -331,5 +331,5 @@ def test_sqlite_without_read_url_reads_and_writes_one_database(sqlite_db: Databa
     backend = EngineBackend(sqlite_db, settings)
     assert not sqlite_db.has_replica and sqlite_db.on_primary() is sqlite_db
     assert backend.set_workflow_enabled("invoice-alert", False, actor=ACTOR) is True
-    backend.primary_until = float("-inf")
+    backend.deployment.primary_until = float("-inf")
     assert {w.name: w.enabled for w in backend.list_workflows()}["invoice-alert"] is False

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from engine.access.audit import ensure_user
 from engine.alerts.incidents import AlertRow
 from engine.alerts.incidents import list_alerts as _list_alerts
 from engine.config import Settings
-from engine.db import Database, redact_url, session_scope
+from engine.db import Database
+from engine.deployment import Deployment
 from engine.http.health import health_document
 from engine.maintenance.backup import BackupResult
 from engine.maintenance.cleanup import CleanupPlan, CleanupResult
@@ -47,7 +46,6 @@ from engine.services.maintenance import (
     restore_database,
     vacuum_database,
 )
-from engine.services.metrics import QueueCounter
 from engine.services.queue_tools import FlushResult, QueueReport, inspect_queue
 from engine.services.queue_tools import flush_stale_locks as _flush_stale_locks
 from engine.services.workflow_admin import (
@@ -71,15 +69,6 @@ from engine.services.workflows import list_workflows as _list_workflows
 from engine.triggers.new_executions import Dispatcher
 from wfconsole.console.backend import BackendInfo
 
-READ_PRIMARY_AFTER_CHANGE = 5.0
-"""Seconds the console reads the primary after it changed something itself.
-
-With a read replica (``database.read_url``) the screen an operator returns to after a
-save, retry or cancel would otherwise show the replica's state from before the change
-for as long as the replica lags (normally well under a second, this is the margin).
-"""
-
-
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -94,7 +83,7 @@ def _changes(
         try:
             return method(self, *args, **kwargs)
         finally:
-            self.primary_until = time.monotonic() + READ_PRIMARY_AFTER_CHANGE
+            self.deployment.wrote()
 
     return changing
 
@@ -104,9 +93,8 @@ class EngineBackend:
 
     Each public method is the protocol's method of the same name, documented there.
 
-    Reads go to ``db.read_engine`` (the replica when configured), except for
-    ``READ_PRIMARY_AFTER_CHANGE`` seconds after one of this console's own changes; writes
-    and the role look-up go to the primary.
+    Routing (reads on the replica, on the primary right after this console's own change)
+    and the queue are the engine's: ``engine.deployment.Deployment``.
     """
 
     def __init__(
@@ -114,40 +102,24 @@ class EngineBackend:
     ) -> None:
         self.db = db
         self.settings = settings
-        self._queue = queue
-        self.queue_counter: QueueCounter | None = None
-        """Counts queue messages for the dashboard; the deployment's Huey unless set."""
-        self._huey: Any = None
-        """The queue's storage for the queue tools when ``queue`` is not an engine Queue."""
-        self.primary_until = float("-inf")
-        """Until this ``time.monotonic()``, reads go to the primary (see ``_changes``)."""
+        self.deployment = Deployment(db, settings, queue=queue)
 
     @property
     def reads(self) -> Database:
-        """The database for reads: the replica, or the primary right after a change."""
-        if time.monotonic() < self.primary_until:
-            return self.db.on_primary()
-        return self.db
+        """The database for reads, as the deployment routes them."""
+        return self.deployment.reads
 
     @property
     def queue(self) -> Dispatcher:
-        """The deployment's queue, for starting runs; opened on first use."""
-        if self._queue is None:
-            from engine.workers.runtime import Queue
-
-            self._queue = Queue(self.settings, db=self.db)
-        return self._queue
+        """The deployment's queue, for starting runs."""
+        return self.deployment.queue
 
     def describe(self) -> BackendInfo:
-        if self.settings.uses_redis:
-            return BackendInfo(
-                self.db.display_url, "redis", redact_url(self.settings.queue.redis_url)
-            )
-        return BackendInfo(self.db.display_url, "sqlite", str(self.settings.queue_path))
+        info = self.deployment.describe()
+        return BackendInfo(info.database_url, info.queue_kind, info.queue_location)
 
     def user_role(self, username: str) -> str:
-        with session_scope(self.db) as session:
-            return ensure_user(session, username).role
+        return self.deployment.user_role(username)
 
     def list_workflows(self) -> list[WorkflowSummary]:
         return _list_workflows(self.reads)
@@ -206,26 +178,19 @@ class EngineBackend:
     def executions_by_ids(self, ids: Sequence[str]) -> list[ExecutionRow]:
         return cluster_executions(self.reads, ids)
 
-    def _counter(self) -> QueueCounter:
-        if self.queue_counter is None:
-            from engine.queue.instance import make_huey
-
-            self.queue_counter = make_huey(self.settings)
-        return self.queue_counter
-
     def dashboard_metrics(
         self, *, now: datetime | None = None, previous: DashboardMetrics | None = None
     ) -> DashboardMetrics:
         return collect_dashboard(
             self.reads,
-            self._counter(),
+            self.deployment.queue_counter(),
             now=now or datetime.now(UTC),
             heartbeat_interval=self.settings.queue.heartbeat_interval,
             previous=previous,
         )
 
     def health(self) -> HealthReport:
-        return check_health(self.db, self._counter())
+        return check_health(self.db, self.deployment.queue_counter())
 
     def list_alerts(self, *, open_only: bool = False, limit: int = 200) -> list[AlertRow]:
         return _list_alerts(self.reads, open_only=open_only, limit=limit)
@@ -296,23 +261,12 @@ class EngineBackend:
         return restore_database(self.db, path, actor=actor)
 
     def health_checks(self) -> dict[str, Any]:
-        return health_document(self.db, self._counter().pending_count)
-
-    def _queue_storage(self) -> Any:
-        """The deployment's Huey instance (its messages, schedule and locks)."""
-        from engine.queue.instance import make_huey
-        from engine.workers.runtime import Queue
-
-        if isinstance(self._queue, Queue) or self._queue is None:
-            return self.queue.huey  # type: ignore[attr-defined]
-        if self._huey is None:
-            self._huey = make_huey(self.settings)
-        return self._huey
+        return health_document(self.db, self.deployment.queue_counter().pending_count)
 
     def queue_report(self) -> QueueReport:
         return inspect_queue(
             self.reads,
-            self._queue_storage(),
+            self.deployment.queue_storage(),
             heartbeat_interval=self.settings.queue.heartbeat_interval,
         )
 
@@ -320,7 +274,7 @@ class EngineBackend:
     def flush_stale_locks(self, plan: QueueReport, *, actor: str) -> FlushResult:
         return _flush_stale_locks(
             self.db,
-            self._queue_storage(),
+            self.deployment.queue_storage(),
             self.queue,
             plan,
             actor=actor,

@@ -1,0 +1,112 @@
+"""One deployment as a long-lived client (the console) sees it: its database with
+read-your-writes routing, its queue, and what to call them.
+
+The user interface asks this rather than choosing between the primary and the read replica
+itself or building Queue and Huey objects: routing and queue construction are engine
+policy.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from engine.access.audit import ensure_user
+from engine.config import Settings
+from engine.db import Database, redact_url, session_scope
+from engine.queue.instance import make_huey
+from engine.services.metrics import QueueCounter
+from engine.triggers.new_executions import Dispatcher
+from engine.workers.runtime import Queue
+
+READ_PRIMARY_AFTER_CHANGE = 5.0
+"""Seconds a client reads the primary after it changed something itself.
+
+With a read replica (``database.read_url``) the screen an operator returns to after a
+save, retry or cancel would otherwise show the replica's state from before the change
+for as long as the replica lags (normally well under a second; this is the margin).
+"""
+
+QueueKind = Literal["sqlite", "redis"]
+
+
+@dataclass(frozen=True)
+class DeploymentInfo:
+    """What a client shows about the deployment it is attached to (no password)."""
+
+    database_url: str
+    queue_kind: QueueKind
+    queue_location: str
+    """The SQLite queue file or the Redis URL (password hidden)."""
+
+
+class Deployment:
+    """A database and a queue, with reads routed for read-your-writes.
+
+    ``queue`` may be given (a test's recorder, an embedded worker's queue); otherwise the
+    deployment's own is built on first use.
+    """
+
+    def __init__(self, db: Database, settings: Settings, *, queue: Dispatcher | None = None):
+        self.db = db
+        self.settings = settings
+        self._queue = queue
+        self._huey: Any = None
+        self._counter: QueueCounter | None = None
+        self._lock = threading.Lock()
+        self.primary_until = float("-inf")
+        """Until this ``time.monotonic()``, reads go to the primary (see ``wrote``)."""
+
+    @property
+    def reads(self) -> Database:
+        """The database for reads: the replica, or the primary right after a change."""
+        if time.monotonic() < self.primary_until:
+            return self.db.on_primary()
+        return self.db
+
+    def wrote(self) -> None:
+        """This client changed something: read the primary for a while, to see it."""
+        self.primary_until = time.monotonic() + READ_PRIMARY_AFTER_CHANGE
+
+    @property
+    def queue(self) -> Dispatcher:
+        """The deployment's queue, for starting runs; opened on first use."""
+        with self._lock:
+            if self._queue is None:
+                self._queue = Queue(self.settings, db=self.db)
+            return self._queue
+
+    def queue_storage(self) -> Any:
+        """The deployment's Huey instance: its messages, schedule and locks."""
+        queue = self.queue
+        if isinstance(queue, Queue):
+            return queue.huey
+        with self._lock:
+            if self._huey is None:
+                self._huey = make_huey(self.settings)
+            return self._huey
+
+    def queue_counter(self) -> QueueCounter:
+        """What counts queued messages for figures and health (a Huey instance of its own)."""
+        with self._lock:
+            if self._counter is None:
+                self._counter = make_huey(self.settings)
+            return self._counter
+
+    def use_queue_counter(self, counter: QueueCounter) -> None:
+        """Count with ``counter`` instead (a test's stand-in, a shared instance)."""
+        self._counter = counter
+
+    def describe(self) -> DeploymentInfo:
+        """The database and queue, passwords hidden."""
+        if self.settings.uses_redis:
+            location = redact_url(self.settings.queue.redis_url)
+            return DeploymentInfo(self.db.display_url, "redis", location)
+        return DeploymentInfo(self.db.display_url, "sqlite", str(self.settings.queue_path))
+
+    def user_role(self, username: str) -> str:
+        """The role of ``username`` (first sight creates the user), read on the primary."""
+        with session_scope(self.db) as session:
+            return ensure_user(session, username).role
