@@ -32,18 +32,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import http.client
-import itertools
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,31 +47,42 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import psycopg
 import redis
 
 from bench import _profile
 from bench._args import add_admin_url
-from bench._baseline import raw_redis_rate
 from bench._machine import describe
 from bench._procs import (
-    BENCH,
     PYTHON,
     Children,
     consumer_cmd,
-    cpu_seconds,
     fresh_database,
     note,
     start_sink,
     terminate_as_interrupt,
 )
-from bench._raw_baselines import pg_insert_commits
+from bench._real_path_deployment import (
+    SECRET,
+    Rows,
+    cli,
+    delete_redis_keys,
+    wait_final,
+    workflow_document,
+    write_config,
+)
+from bench._real_path_processes import (
+    Meter,
+    free_port,
+    load_result,
+    machine_cpu,
+    measure_baselines,
+    run_load,
+    spy_summary,
+    start_py_spy,
+    wait_http,
+)
+from bench._real_path_report import print_report
 from bench._sink import sink_stats
-
-HOOK_PATH = "orders"
-SECRET = "bench-real-path-secret"
-WORKFLOW = "bench-orders"
-FINAL = ("SUCCESS", "SKIPPED", "FAILED", "CANCELLED")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -130,488 +137,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--database", default="wf_bench_real", help="throwaway database name")
     add_admin_url(parser)
     return parser.parse_args(argv)
-
-
-# --------------------------------------------------------------------------- processes
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_http(port: int, proc: subprocess.Popen[bytes], log: Path | None, timeout: float = 60):
-    """Until something answers HTTP on ``port`` (any status)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            tail = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
-            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}\n{tail}")
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        try:
-            conn.request("GET", "/health")
-            conn.getresponse().read()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing answers on port {port}") from None
-            time.sleep(0.1)
-        finally:
-            conn.close()
-
-
-def run_load(
-    children: Children,
-    port: int,
-    requests: int,
-    threads: int,
-    prefix: str,
-    secret: str,
-    skip_share: float = 0.5,
-) -> subprocess.Popen[bytes]:
-    """Start the load generator; its JSON result comes on stdout (``load_result``)."""
-    args = [PYTHON, str(BENCH / "_hook_load.py"), "--port", str(port), "--path", HOOK_PATH,
-            "--requests", str(requests), "--threads", str(threads), "--prefix", prefix,
-            "--skip-share", str(skip_share)]  # fmt: skip
-    return children.start(args, env={"WF_BENCH_HOOK_SECRET": secret}, stdout_pipe=True)
-
-
-def load_result(children: Children, proc: subprocess.Popen[bytes]) -> dict[str, Any]:
-    assert proc.stdout is not None
-    out = proc.stdout.read().decode()
-    proc.wait()
-    children.stop(proc)
-    lines = [line for line in out.splitlines() if line.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"load generator failed (exit {proc.returncode}): {out[-500:]}")
-    return json.loads(lines[-1])
-
-
-def machine_cpu() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    tick = os.sysconf("SC_CLK_TCK")
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return (sum(fields[:8]) - idle) / tick, sum(fields[:8]) / tick
-
-
-class Meter:
-    """CPU seconds of named process groups over a window, sampled while it runs.
-
-    Sampling (``sample()``) keeps the last value seen of every pid, so a process that
-    ends inside the window still counts up to its last sample; pids that appear inside
-    the window count from zero.
-    """
-
-    def __init__(self, groups: dict[str, Callable[[], list[int]]]) -> None:
-        self.groups = groups
-        self.before: dict[str, dict[int, float]] = {}
-        self.last: dict[str, dict[int, float]] = {}
-
-    def start(self) -> None:
-        self.before = {name: cpu_seconds(pids()) for name, pids in self.groups.items()}
-        self.last = {name: dict(values) for name, values in self.before.items()}
-
-    def sample(self) -> None:
-        for name, pids in self.groups.items():
-            self.last[name].update(cpu_seconds(pids()))
-
-    def stop(self) -> dict[str, float]:
-        self.sample()
-        return {
-            name: sum(v - self.before[name].get(pid, 0.0) for pid, v in self.last[name].items())
-            for name in self.groups
-        }
-
-
-# --------------------------------------------------------------------------- baselines
-
-
-def baseline_asgi(children: Children, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    """Bare uvicorn + Starlette answering 202, driven by the same new-connection client."""
-    port = free_port()
-    log = tmp / "noop-asgi.log"
-    proc = children.start(
-        [PYTHON, "-m", "uvicorn", "bench._noop_asgi:app", "--host", "127.0.0.1", "--port",
-         str(port), "--log-level", "warning"],
-        log=log,
-    )  # fmt: skip
-    try:
-        wait_http(port, proc, log)
-        before = cpu_seconds([proc.pid]).get(proc.pid, 0.0)
-        load = load_result(
-            children, run_load(children, port, args.requests, args.threads, "noop", SECRET)
-        )
-        used = cpu_seconds([proc.pid]).get(proc.pid, 0.0) - before
-    finally:
-        children.stop(proc)
-    window = load["last_end"] - load["first_start"]
-    accepted = load["statuses"].get("202", 0)
-    return {
-        "per_second": accepted / window if window > 0 else float("nan"),
-        "p50_ms": load["p50_ms"],
-        "p99_ms": load["p99_ms"],
-        "statuses": load["statuses"],
-        "server_cpu_ms_per_request": used * 1000 / max(1, accepted),
-        "client_cpu_ms_per_request": load["cpu_seconds"] * 1000 / max(1, load["requests"]),
-    }
-
-
-def measure_baselines(
-    children: Children, args: argparse.Namespace, tmp: Path, url: str
-) -> dict[str, Any]:
-    base: dict[str, Any] = {}
-    note(f"baseline: bare uvicorn + Starlette 202, {args.requests} new-connection requests")
-    base["asgi"] = baseline_asgi(children, args, tmp)
-    note(f"  {base['asgi']['per_second']:,.0f}/s")
-    c, w = args.consumers, args.workers
-    note(f"baseline: raw Huey no-op on Redis, {c} consumers x {w} threads, {args.requests} tasks")
-    raw = raw_redis_rate(children, args.redis_url, args.requests, c, w, tmp)
-    base["huey"] = {
-        "per_second": raw.per_second,
-        "e2e_per_second": raw.e2e_per_second,
-        "cpu_ms_per_task": sum(raw.cpu.values()) * 1000 / raw.count,
-    }
-    note(f"  {raw.per_second:,.0f} tasks/s")
-    note(f"baseline: PostgreSQL single-row INSERT commits, 1 connection, {args.commit_seconds:g}s")
-    loop = pg_insert_commits(url, args.commit_seconds)
-    base["pg_insert"] = loop.as_dict()
-    note(f"  {loop.per_second:,.0f} commits/s")
-    return base
-
-
-# --------------------------------------------------------------------------- deployment
-
-
-def workflow_document(sink_port: int) -> dict[str, Any]:
-    return {
-        "name": WORKFLOW,
-        "description": "bench/real_path.py: orders over 500 are POSTed to the sink",
-        "enabled": True,
-        "triggers": [{"type": "webhook", "path": HOOK_PATH, "secret": "${WF_BENCH_HOOK_SECRET}"}],
-        "conditions": {"path": "trigger.amount", "op": "gt", "value": 500},
-        "actions": [
-            {
-                "type": "webhook",
-                "method": "POST",
-                "url": f"http://127.0.0.1:{sink_port}/orders",
-                "body": {
-                    "order": "{{ trigger.order_id }}",
-                    "amount": "{{ trigger.amount }}",
-                    "execution": "{{ execution.id }}",
-                },
-            }
-        ],
-    }
-
-
-def write_config(path: Path, args: argparse.Namespace, db_url: str, queue_name: str) -> None:
-    sections: dict[str, dict[str, Any]] = {
-        "database": {"url": db_url, "pool_size": max(10, args.workers + 2)},
-        "queue": {
-            "redis_url": args.redis_url,
-            "name": queue_name,
-            "concurrency": args.workers,
-            "signing_key": f"bench-{uuid.uuid4().hex}",
-        },
-        "workflow": {"max_concurrent_executions": args.max_running},
-        # The sender is one client: the default limit (60/min) would answer 429.
-        "security": {"allowed_hosts": ["127.0.0.1"], "rate_limit_per_minute": 100_000_000},
-        "logging": {"level": args.log_level},
-    }
-    lines = []
-    for section, values in sections.items():
-        lines.append(f"[{section}]")
-        lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-def cli(config: Path, *command: str) -> str:
-    """Run ``wfconsole COMMAND`` as a user would; its output, or an error with it."""
-    done = subprocess.run(
-        [PYTHON, "-m", "wfconsole", *command],
-        env={**os.environ, "WFCONSOLE_CONFIG": str(config), "WF_BENCH_HOOK_SECRET": SECRET},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"wfconsole {' '.join(command)}: {done.stderr.strip()[-1000:]}")
-    return done.stdout.strip()
-
-
-def delete_redis_keys(url: str, marker: str) -> int:
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=f"*{marker}*", count=1000))
-        if keys:
-            client.delete(*keys)
-        return len(keys)
-    finally:
-        client.close()
-
-
-class Rows:
-    """Read-only questions about the executions table (one autocommit connection)."""
-
-    def __init__(self, url: str) -> None:
-        self.conn = psycopg.connect(url, autocommit=True)
-        row = self.conn.execute("SELECT pg_backend_pid()").fetchone()
-        self.backend_pid = int(row[0]) if row else -1
-        self._owner: dict[int, str] = {}  # backend pid → whose connection it serves
-        self._groups: tuple[float, dict[str, list[int]]] = (-1.0, {})
-        self._tries: Counter[int] = Counter()
-        self.server_port = int(self.conn.info.port)
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def last_created(self) -> Any:
-        row = self.conn.execute("SELECT max(created_at) FROM workflow_execution").fetchone()
-        return row[0] if row else None
-
-    def progress(self, after: Any) -> tuple[int, int]:
-        """(rows created after ``after``, of them final)."""
-        row = self.conn.execute(
-            "SELECT count(*), count(*) FILTER (WHERE status = ANY(%s)) FROM workflow_execution"
-            " WHERE created_at > %s",
-            (list(FINAL), after),
-        ).fetchone()
-        assert row is not None
-        return int(row[0]), int(row[1])
-
-    def summary(self, after: Any) -> dict[str, Any]:
-        statuses: dict[Any, Any] = dict(
-            self.conn.execute(
-                "SELECT status, count(*) FROM workflow_execution WHERE created_at > %s"
-                " GROUP BY status",
-                (after,),
-            ).fetchall()
-        )
-        row = self.conn.execute(
-            "SELECT extract(epoch FROM min(created_at)), extract(epoch FROM max(completed_at)),"
-            " percentile_cont(0.5) WITHIN GROUP (ORDER BY completed_at - created_at),"
-            " percentile_cont(0.99) WITHIN GROUP (ORDER BY completed_at - created_at),"
-            " count(*) FILTER (WHERE retry_count > 0)"
-            " FROM workflow_execution WHERE created_at > %s",
-            (after,),
-        ).fetchone()
-        assert row is not None
-        errors = [
-            f"{count} x {error}"
-            for error, count in self.conn.execute(
-                "SELECT coalesce(error, '(none)'), count(*) FROM workflow_execution"
-                " WHERE created_at > %s AND status NOT IN ('SUCCESS', 'SKIPPED')"
-                " GROUP BY 1 ORDER BY 2 DESC LIMIT 5",
-                (after,),
-            ).fetchall()
-        ]
-        return {
-            "statuses": {str(k): int(v) for k, v in statuses.items()},
-            "first_created": float(row[0]) if row[0] is not None else float("nan"),
-            "last_completed": float(row[1]) if row[1] is not None else float("nan"),
-            "final_p50_ms": row[2].total_seconds() * 1000 if row[2] is not None else float("nan"),
-            "final_p99_ms": row[3].total_seconds() * 1000 if row[3] is not None else float("nan"),
-            "retried": int(row[4]),
-            "errors": errors,
-        }
-
-    def postgres_pids(self, owners: dict[str, list[int]]) -> dict[str, list[int]]:
-        """PostgreSQL processes by whom they work for: each of ``owners`` (label → client
-        pids, matched through the backend's client port and the owner's sockets), then
-        "server" (walwriter, checkpointer, … — shared with anything else running) and
-        "other" (backends of this database with no known owner). This connection's own
-        backend is left out.
-        """
-        now = time.monotonic()
-        if now - self._groups[0] < 0.02:  # the meter asks once per group per sample
-            return self._groups[1]
-        rows = self.conn.execute(
-            "SELECT pid, client_port, backend_type, datname IS NOT NULL"
-            " FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND"
-            " (datname = current_database() OR (datname IS NULL AND backend_type <> 'client"
-            " backend'))"
-        ).fetchall()
-        unknown = [
-            r
-            for r in rows
-            if r[1] is not None and int(r[0]) not in self._owner and self._tries[r[0]] < 3
-        ]
-        if unknown:
-            port_inode = _tcp_port_inodes(self.server_port)
-            inode_owner = {
-                inode: label
-                for label, pids in owners.items()
-                for pid in pids
-                for inode in _socket_inodes(pid)
-            }
-            for pid, port, _kind, _ours in unknown:
-                owner = inode_owner.get(port_inode.get(int(port), -1))
-                if owner is not None:
-                    self._owner[int(pid)] = owner
-                else:
-                    self._tries[pid] += 1  # gone, or not ours: stop looking after 3 tries
-        groups: dict[str, list[int]] = {label: [] for label in owners}
-        groups.update(server=[], other=[])
-        for pid, port, _kind, ours in rows:
-            label = self._owner.get(int(pid))
-            if label is None:
-                label = "other" if ours and port is not None else "server"
-            groups[label].append(int(pid))
-        self._groups = (now, groups)
-        return groups
-
-
-def _socket_inodes(pid: int) -> set[int]:
-    inodes = set()
-    with contextlib.suppress(OSError):
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            with contextlib.suppress(OSError):
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-                if target.startswith("socket:["):
-                    inodes.add(int(target[8:-1]))
-    return inodes
-
-
-def _tcp_port_inodes(server_port: int) -> dict[int, int]:
-    """Local port → socket inode of every open TCP connection to ``server_port``."""
-    found: dict[int, int] = {}
-    remote = f":{server_port:04X}"
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with contextlib.suppress(OSError):
-            for line in Path(table).read_text().splitlines()[1:]:
-                fields = line.split()
-                inode = int(fields[9])
-                if inode and fields[2].endswith(remote):  # not TIME_WAIT; to the server
-                    found[int(fields[1].rsplit(":", 1)[1], 16)] = inode
-    return found
-
-
-def wait_final(
-    rows: Rows,
-    after: Any,
-    load: subprocess.Popen[bytes] | None,
-    expected: int | None,
-    procs: list[subprocess.Popen[bytes]],
-    timeout: float,
-    meter: Meter | None = None,
-    what: str = "runs",
-) -> None:
-    """Poll until the load generator is done and every row it created is final."""
-    deadline = time.monotonic() + timeout
-    next_note = time.monotonic() + 2.0
-    while True:
-        created, final = rows.progress(after)
-        loading = load is not None and load.poll() is None
-        if not loading and created == final and (expected is None or final >= expected):
-            return
-        if meter is not None:
-            meter.sample()
-        for proc in procs:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} ({what})")
-        now = time.monotonic()
-        if now > deadline:
-            raise TimeoutError(f"{what}: {final} of {created} final after {timeout:.0f}s")
-        if now >= next_note:
-            note(f"  {what}: {created} accepted, {final} final")
-            next_note = now + 2.0
-        time.sleep(0.05)
-
-
-# --------------------------------------------------------------------------- py-spy
-
-
-def py_spy_exe() -> str | None:
-    exe = shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy")
-    return exe if Path(exe).exists() else None
-
-
-def start_py_spy(children: Children, pid: int, out: Path) -> subprocess.Popen[bytes] | None:
-    """py-spy samples of the thread holding the GIL (``--gil``): Python's CPU, not waits.
-
-    Without ``--gil`` py-spy also counts threads blocked in C (psycopg's and redis-py's
-    socket waits, BRPOP) as busy.
-    """
-    exe = py_spy_exe()
-    if exe is None:
-        note("py-spy not installed (.venv/bin/pip install py-spy): no CPU samples")
-        return None
-    return children.start(
-        [exe, "record", "--pid", str(pid), "--rate", "250", "--gil", "--nonblocking",
-         "--format", "raw", "--output", str(out)],
-        log=out.with_suffix(".log"),
-    )  # fmt: skip
-
-
-PROJECT = ("engine/", "wfconsole/")
-
-
-def _frame_name(frame: str) -> str:
-    """``func (path/to/file.py:123)`` → ``func (package/file.py)``, without the line."""
-    func, _, where = frame.partition(" (")
-    where = where.rstrip(")").rsplit(":", 1)[0]
-    for marker in ("site-packages/", "/work/main/", "/lib/python3.11/", "/lib/python3.12/"):
-        if marker in where:
-            where = where.split(marker, 1)[1]
-            break
-    return f"{func} ({where})"
-
-
-def _is_project(name: str) -> bool:
-    return any(f"({prefix}" in name for prefix in PROJECT)
-
-
-def spy_summary(collapsed: Path, cpu_ms_per_exec: float, top: int = 20) -> dict[str, Any]:
-    """Shares of py-spy's samples, scaled to the process's measured CPU ms per execution.
-
-    ``self``: the function on top of the stack. ``project``: our functions, inclusive.
-    ``calls out``: the first library function below one of ours, inclusive (what our
-    code pays a library for: psycopg, redis, httpx, huey, json …).
-    """
-    if not collapsed.exists():
-        return {}
-    inclusive: Counter[str] = Counter()
-    own: Counter[str] = Counter()
-    calls_out: Counter[str] = Counter()
-    total = 0
-    for line in collapsed.read_text().splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not count_text.isdigit() or not stack:
-            continue
-        count = int(count_text)
-        total += count
-        frames = [_frame_name(f) for f in stack.split(";") if "(" in f]
-        for name in set(frames):
-            if _is_project(name):
-                inclusive[name] += count
-        outs = {
-            callee
-            for caller, callee in itertools.pairwise(frames)
-            if _is_project(caller) and not _is_project(callee)
-        }
-        for name in outs:
-            calls_out[name] += count
-        if frames:
-            own[frames[-1]] += count
-    if not total:
-        return {}
-
-    def scaled(counter: Counter[str]) -> list[tuple[str, float, float]]:
-        return [
-            (name, n / total, n / total * cpu_ms_per_exec) for name, n in counter.most_common(top)
-        ]
-
-    return {
-        "samples": total,
-        "self": scaled(own),
-        "project": scaled(inclusive),
-        "calls out": scaled(calls_out),
-    }
 
 
 # --------------------------------------------------------------------------- the run
@@ -793,125 +318,6 @@ def drive(
     }
 
 
-# --------------------------------------------------------------------------- report
-
-
-def print_report(machine: dict[str, str], base: dict[str, Any], fig: dict[str, Any]) -> None:
-    print("machine")
-    for key, value in machine.items():
-        print(f"  {key:<22} {value}")
-    n = fig["executions"]
-    print(
-        f"\nreal path: {fig['requests']:,} signed webhooks (new connection each, "
-        f"{fig['threads']} client threads) → wfconsole serve → PostgreSQL + Redis → "
-        f"{fig['consumers']} consumers x {fig['workers']} threads → POST to sink "
-        f"(max_concurrent_executions {fig['max_running']})"
-    )
-    asgi = base.get("asgi", {})
-    huey = base.get("huey", {})
-    pg = base.get("pg_insert", {})
-
-    def beside(value: float, floor: float | None, label: str) -> str:
-        if not floor:
-            return ""
-        return f"   | {label} {floor:,.0f}/s, ratio {value / floor:.2f}"
-
-    print(
-        f"  accepts/s (202s over the sending window, {fig['send_seconds']:.2f} s)"
-        f"{'':>4}{fig['accepts_per_second']:>9,.0f}/s"
-        + beside(fig["accepts_per_second"], asgi.get("per_second"), "bare uvicorn 202")
-    )
-    print(
-        f"  accept latency p50 / p99 / max{'':>28}{fig['accept_p50_ms']:.1f} / "
-        f"{fig['accept_p99_ms']:.1f} / {fig['accept_max_ms']:.1f} ms"
-        + (
-            f"   | bare uvicorn p50 / p99 {asgi['p50_ms']:.1f} / {asgi['p99_ms']:.1f} ms"
-            if asgi
-            else ""
-        )
-    )
-    print(
-        f"  executions/s (first request → last run final, {fig['run_seconds']:.2f} s)"
-        f"{'':>2}{fig['executions_per_second']:>9,.0f}/s"
-        + beside(fig["executions_per_second"], huey.get("per_second"), "raw Huey no-op")
-    )
-    print(
-        f"  accept → final p50 / p99 (created_at → completed_at){'':>6}"
-        f"{fig['accept_to_final_p50_ms']:.1f} / {fig['accept_to_final_p99_ms']:.1f} ms"
-    )
-    if pg:
-        print(
-            f"  PostgreSQL single-row INSERT commits, 1 connection{'':>9}"
-            f"{pg['per_second']:>9,.0f}/s   p50 {pg['p50_ms']:.2f} ms, p99 {pg['p99_ms']:.2f} ms"
-        )
-    statuses = ", ".join(f"{k} {v:,}" for k, v in sorted(fig["statuses"].items()))
-    want = fig["expected"]
-    print(
-        f"  executions by status: {statuses} (of {n:,}; {fig['retried']} retried; expected "
-        f"SKIPPED {want['SKIPPED']:,}, SUCCESS {want['SUCCESS']:,}: "
-        f"{'ok' if fig['as_expected'] else 'MISMATCH'})"
-    )
-    http = ", ".join(f"{k} {v:,}" for k, v in sorted(fig["http_statuses"].items()))
-    print(f"  HTTP answers: {http}")
-    for problem in fig["http_problems"]:
-        print(f"    NOT 202: {problem}")
-    for error in fig["errors"]:
-        print(f"    NOT SUCCESS/SKIPPED: {error}")
-    sink = fig["sink"]
-    print(
-        f"  sink: {sink['requests']:,} requests, {sink['keys']:,} distinct Idempotency-Keys, "
-        f"{sink['repeats']} repeats; {fig['left_in_queue']} messages left in the queue"
-    )
-    print(f"\n  CPU over the run window{'':>14}{'seconds':>8} {'ms/execution':>13}")
-    for name, used in fig["cpu_seconds"].items():
-        print(f"    {name:<35}{used:8.2f} {fig['cpu_ms_per_execution'][name]:13.3f}")
-    total = sum(fig["cpu_seconds"].values())
-    print(f"    {'total':<35}{total:8.2f} {total * 1000 / max(1, n):13.3f}")
-    others = fig["machine_cpu_busy_seconds"] - total
-    print(
-        f"    {'other processes on the machine':<35}{max(0.0, others):8.2f}"
-        f"   (machine busy {fig['machine_cpu_busy_seconds']:.2f} of "
-        f"{fig['machine_cpu_seconds']:.2f} CPU s in the window)"
-    )
-    if total:
-        print(
-            f"  CPU bound: {fig['cores']} cores / {total * 1000 / max(1, n):.2f} ms per execution"
-            f" = {fig['cores'] * n / total:,.0f} executions/s if nothing else ran"
-        )
-    if asgi:
-        print(
-            f"  bare uvicorn: server {asgi['server_cpu_ms_per_request']:.3f} ms CPU/request, "
-            f"client {asgi['client_cpu_ms_per_request']:.3f} ms"
-        )
-    if huey:
-        print(
-            f"  raw Huey no-op: {huey['cpu_ms_per_task']:.3f} ms CPU/task (consumers + Redis); "
-            f"end to end with the producer enqueueing {huey['e2e_per_second']:,.0f}/s"
-        )
-    print(
-        "  (PostgreSQL for serve / consumers: this database's backends serving their"
-        " connections; server processes (walwriter, checkpointer, …) are shared with"
-        " anything else running)"
-    )
-    profile = fig.get("profile") or {}
-    if profile.get("stages"):
-        _profile.print_profile(profile["stages"], n, [])
-    for label in ("serve", "consumer 0"):
-        spy = profile.get(label)
-        if not spy:
-            continue
-        measured = fig["cpu_ms_per_execution"].get(label, 0.0)
-        print(
-            f"\npy-spy --gil, {label}: {spy['samples']:,} samples; ms/execution = share of"
-            f" samples x the process's measured CPU ({measured:.3f} ms)"
-        )
-        for kind in ("self", "project", "calls out"):
-            print(f"  top by {kind}")
-            for name, share, ms in spy[kind]:
-                print(f"    {share * 100:5.1f} %  {ms:6.3f} ms  {name[:110]}")
-    print(f"\nload average at end {machine.get('load average at end', '')}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     children = Children()
@@ -947,3 +353,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
