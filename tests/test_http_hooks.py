@@ -325,7 +325,7 @@ def test_a_503_does_not_burn_the_signature_for_the_retry(
     real_start = http_app.start_hooks
     failures = [RuntimeError("database is down")]
 
-    def flaky_start(*args: Any) -> list[str]:
+    def flaky_start(*args: Any) -> Any:
         if failures:
             raise failures.pop()
         return real_start(*args)

@@ -29,6 +29,7 @@ from engine.definitions.templating import TemplateError
 from engine.execution.claims import Claimed, PendingWrites
 from engine.execution.decisions import (
     LEASE_GRACE,
+    SKIPPED_LOG,
     Continue,
     Decision,
     Finish,
@@ -58,6 +59,7 @@ class EventEmitter(Protocol):
         step_index: int,
         depth: int,
     ) -> list[str]: ...
+
 
 class Attempt:
     """The state of one attempt of one claimed execution."""
@@ -131,7 +133,7 @@ class Attempt:
             self.log(LogLevel.INFO, f"resuming after step {self.next_step - 1}")
         elif self.definition.conditions is not None:
             if not evaluate(self.definition.conditions, self.context()):
-                self.log(LogLevel.INFO, "conditions not met: skipped")
+                self.log(LogLevel.INFO, SKIPPED_LOG)
                 self.finish(ExecutionStatus.SKIPPED)
                 return
             self.log(LogLevel.DEBUG, "conditions met")
@@ -259,11 +261,13 @@ class Attempt:
             self.db, event, data, execution_id=self.id, step_index=index, depth=depth
         )
         self.log(LogLevel.INFO, f"event {event!r} started {len(ids)} execution(s)", step=index)
-        if ids and self.dispatch is not None:
+        # Runs whose conditions were false are stored SKIPPED already: nothing to enqueue.
+        pending = list(getattr(ids, "to_enqueue", ids))
+        if pending and self.dispatch is not None:
             try:
-                self.dispatch(ids)
+                self.dispatch(pending)
             except Exception as exc:  # the rows are committed: the sweeper enqueues them
-                log.warning("could not enqueue %d event execution(s): %s", len(ids), exc)
+                log.warning("could not enqueue %d event execution(s): %s", len(pending), exc)
 
     def record(
         self,

@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 LEASE_GRACE = timedelta(seconds=30)
+SKIPPED_LOG = "conditions not met: skipped"
+"""The log line of a run whose conditions are false (the executor's, and ingress's)."""
 
 
 @dataclass(frozen=True)

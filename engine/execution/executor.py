@@ -33,7 +33,7 @@ from engine.definitions.schema import WorkflowDefinition, validate_definition
 from engine.execution import claims as store
 from engine.execution import commit_rounds, postgres_pipeline
 from engine.execution.attempt import Attempt, EventEmitter
-from engine.execution.decisions import LEASE_GRACE, Outcome, retry_delay
+from engine.execution.decisions import LEASE_GRACE, Finish, Outcome, retry_delay
 from engine.execution.step_pool import Slots, StepPool
 from engine.models import WorkflowVersion, table_of, utcnow
 
@@ -84,6 +84,24 @@ def _open_round(conn: sa.Connection) -> AbstractContextManager[commit_rounds.Rou
     if postgres_pipeline.fast_path(conn):
         return postgres_pipeline.pg_round(conn)
     return commit_rounds.core_round(conn)
+
+
+def _item(attempt: Attempt) -> commit_rounds.RoundItem:
+    assert attempt.decision is not None
+    return commit_rounds.RoundItem(
+        attempt.id, attempt.claimed.workflow_id, attempt.next_step, attempt.decision,
+        attempt.writes,
+    )  # fmt: skip
+
+
+def _finishes_only(conn: sa.Connection, attempts: list[Attempt]) -> bool:
+    """A round that only finishes runs, none of them with a step run again, on PostgreSQL:
+    ``postgres_pipeline.finish_round`` writes it in one round trip."""
+    return (
+        postgres_pipeline.fast_path(conn)
+        and all(isinstance(a.decision, Finish) for a in attempts)
+        and not any(step["attempt"] > 0 for a in attempts for step in a.writes.steps)
+    )
 
 
 def _busy_delay() -> float:
@@ -191,14 +209,16 @@ class Executor:
     ) -> None:
         """Drive the claimed attempts; then claim again the ids that found the cap full."""
         try:
-            for _ in range(MAX_CLAIMS_PER_CALL):
+            for claims in range(1, MAX_CLAIMS_PER_CALL + 1):
                 try:
                     outcomes.update(self._drive(attempts))
                 finally:
                     self.slots.release(len(attempts))
                 # Ids that found the cap full: this batch has freed slots, so try again
-                # now rather than after the queue's re-check delay.
-                if not busy:
+                # now rather than after the queue's re-check delay — unless this was the
+                # last claim allowed (what it took must still be driven): their busy
+                # outcomes then have the queue look again.
+                if not busy or claims == MAX_CLAIMS_PER_CALL:
                     break
                 held = self.slots.acquire(max(len(busy), fill))
                 attempts = []
@@ -330,20 +350,27 @@ class Executor:
         attempts = list(attempts)
         for tries in range(3):
             try:
-                with self.db.engine.connect() as conn, _open_round(conn) as round_:
-                    owned = round_.lock_owned([a.id for a in attempts], worker_id=self.worker_id)
-                    for attempt in attempts:
-                        if owned.get(attempt.id):
-                            attempt.cancel_requested()
-                    items = [
-                        commit_rounds.RoundItem(
-                            a.id, a.claimed.workflow_id, a.next_step, a.decision, a.writes
+                with self.db.engine.connect() as conn:
+                    if _finishes_only(conn, attempts):
+                        # One round trip, no lock first: the finishes are conditional on
+                        # the rows being ours and say which were.
+                        finished = postgres_pipeline.finish_round(
+                            conn, [_item(a) for a in attempts], worker_id=self.worker_id
                         )
-                        for a in attempts
-                        if a.id in owned and a.decision is not None
-                    ]
-                    if items:
-                        round_.write(items, worker_id=self.worker_id)
+                        owned = dict.fromkeys(finished, False)
+                        break
+                    with _open_round(conn) as round_:
+                        owned = round_.lock_owned(
+                            [a.id for a in attempts], worker_id=self.worker_id
+                        )
+                        for attempt in attempts:
+                            if owned.get(attempt.id):
+                                attempt.cancel_requested()
+                        items = [
+                            _item(a) for a in attempts if a.id in owned and a.decision is not None
+                        ]
+                        if items:
+                            round_.write(items, worker_id=self.worker_id)
                 break
             except (sa.exc.DBAPIError, psycopg.Error) as exc:
                 if tries == 2 or not _retryable(exc):

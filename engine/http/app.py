@@ -17,11 +17,12 @@ address, or behind ``http.trusted_proxies`` the one they forwarded for
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,9 +39,11 @@ from engine.definitions.json_values import MAX_VALUE_DEPTH, json_value_problem, 
 from engine.http.api import api_mount
 from engine.http.api.common import error_response
 from engine.http.clients import ForwardedClient, TrustedProxies
+from engine.http.group_commit import Answer, Job, Rounds
 from engine.http.health import DetailGate, health_document, public_health
-from engine.http.hooks import Hook, HooksChanged, hooks_on, start_hooks
-from engine.http.limits import Limits
+from engine.http.hooks import Hook, hooks_on
+from engine.http.hooks import start_requests as start_hooks  # a round's inserts (tests patch it)
+from engine.http.limits import Limits, first_use_many, hit_many, release_many
 from engine.http.metrics import metrics_endpoint
 from engine.http.signature import SignatureError, parse, verify
 from engine.security.env_references import MissingSecret, resolve
@@ -147,73 +150,132 @@ class Unavailable(Exception):
     """A store the request needs did not answer (the message says which): a 503."""
 
 
-def _admit(receiver: Receiver, path: str, client: str) -> tuple[list[Hook], float | None]:
-    """The path's hooks, then the rate limit (when there are any): one thread-pool trip."""
+def _unavailable(message: str, cause: BaseException) -> Unavailable:
+    error = Unavailable(message)
+    error.__cause__ = cause
+    return error
+
+
+class _Admit(Job):
+    """A new request: its path's hooks, then its rate limit."""
+
+    def __init__(self, path: str, client: str) -> None:
+        self.path = path
+        self.client = client
+
+
+class _Accept(Job):
+    """A request whose signature holds: replay check, then its executions."""
+
+    def __init__(
+        self,
+        path: str,
+        hooks: list[Hook],
+        signatures: list[str],
+        data: dict[str, Any],
+        problem: str | None,
+    ) -> None:
+        self.path = path
+        self.hooks = hooks
+        self.signatures = signatures
+        self.data = data
+        self.problem = problem  # the body is not storable: a 400 once the replay check passed
+
+
+def _round(receiver: Receiver, jobs: list[Job], answer: Answer) -> None:
+    """One round of requests (engine/http/group_commit.py): the new ones are answered
+    after one Redis pipeline, the accepted ones after one transaction and one enqueue."""
+    admits = [job for job in jobs if isinstance(job, _Admit)]
+    accepts = [job for job in jobs if isinstance(job, _Accept)]
+    if admits:
+        answer(_admit(receiver, admits))
+    if accepts:
+        answer(_accept(receiver, accepts))
+
+
+def _admit(receiver: Receiver, jobs: list[_Admit]) -> list[tuple[Job, Any]]:
+    """Each request's hooks, then (when there are any) its rate limit: one read of the
+    cache's number and one Redis pipeline for the round."""
+    db = receiver.db
+    found: dict[str, list[Hook] | Unavailable] = {}
     try:
-        hooks = hooks_on(receiver.db, path)
+        generation = db.workflow_cache.generation(db)
     except Exception as exc:
-        raise Unavailable("hook lookup failed") from exc
-    if not hooks:
-        return hooks, None
+        failed = _unavailable("hook lookup failed", exc)
+        return [(job, failed) for job in jobs]
+    for path in dict.fromkeys(job.path for job in jobs):
+        try:
+            found[path] = hooks_on(db, path, generation=generation)
+        except Exception as exc:
+            found[path] = _unavailable("hook lookup failed", exc)
+    results: list[tuple[Job, Any]] = []
+    counted: list[_Admit] = []
+    for job in jobs:
+        hooks = found[job.path]
+        if isinstance(hooks, Unavailable) or not hooks:
+            results.append((job, hooks if isinstance(hooks, Unavailable) else (hooks, None)))
+        else:
+            counted.append(job)
     limit = receiver.settings.security.rate_limit_per_minute
     try:
-        return hooks, receiver.limits.hit(f"{client}|{path}", limit)
+        waits = hit_many(receiver.limits, [(f"{job.client}|{job.path}", limit) for job in counted])
     except Exception as exc:
-        raise Unavailable("rate limit store unavailable") from exc
+        failed = _unavailable("rate limit store unavailable", exc)
+        return results + [(job, failed) for job in counted]
+    for job, wait in zip(counted, waits, strict=True):
+        results.append((job, (found[job.path], wait)))
+    return results
 
 
-def _release(receiver: Receiver, keys: list[str]) -> None:
-    for key in keys:
-        with contextlib.suppress(Exception):
-            receiver.limits.release(key)
-
-
-def _claim_signatures(receiver: Receiver, signatures: list[str]) -> Response | None:
-    """Mark each signature used; a 401 when one already was (on any path), 503 when the
-    replay store does not answer. A refusal releases what this request claimed.
-
-    The key is the signature alone: the signed string does not name the path, so a
-    signature is good for every path whose hooks share the secret — and used once on any
-    of them, it is used up on all.
-    """
+def _accept(receiver: Receiver, jobs: list[_Accept]) -> list[tuple[Job, Any]]:
+    """Replay checks (one Redis pipeline), then the executions of every request that
+    passed (one transaction, one enqueue: ``start_hooks``). A request refused after its
+    signatures were claimed releases them, so the sender's retry passes."""
     # A signature stays valid for the tolerance on either side of its timestamp.
     keep = 2 * receiver.settings.security.signature_tolerance
-    claimed: list[str] = []
-    for signature in signatures:
-        try:
-            fresh = receiver.limits.first_use(signature, keep)
-        except Exception:
-            log.exception("replay store unavailable")
-            _release(receiver, claimed)
-            return _error(503, "temporarily unavailable", **{"Retry-After": "5"})
-        if not fresh:
-            _release(receiver, claimed)
-            return _error(401, "signature already used (replay)")
-        claimed.append(signature)
-    return None
-
-
-def _accept(
-    receiver: Receiver, path: str, hooks: list[Hook], signatures: list[str], body: bytes
-) -> Response:
-    """Replay check, body, then the executions (committed, enqueued): one thread-pool trip."""
-    refused = _claim_signatures(receiver, signatures)
-    if refused is not None:
-        return refused
+    unavailable = _error(503, "temporarily unavailable", **{"Retry-After": "5"})
     try:
-        data = _json_object(body)
-    except BadBody as exc:
-        return _error(400, str(exc))
-    try:
-        ids = start_hooks(receiver.db, receiver.queue, hooks, data)
-    except Exception as exc:
-        if isinstance(exc, HooksChanged):  # a workflow changed during the accept (a race)
-            log.warning("webhook on %r not started: %s; answered 503", path, exc)
+        fresh = first_use_many(receiver.limits, [s for job in jobs for s in job.signatures], keep)
+    except Exception:
+        log.exception("replay store unavailable")
+        return [(job, unavailable) for job in jobs]
+    results: list[tuple[Job, Any]] = []
+    release: list[str] = []
+    starting: list[_Accept] = []
+    position = 0
+    for job in jobs:
+        mine = fresh[position : position + len(job.signatures)]
+        position += len(job.signatures)
+        if not all(mine):
+            # Used already (on any path): the key is the signature alone, so a signature
+            # shared by hooks with one secret is used up on all of them.
+            release.extend(s for s, claimed in zip(job.signatures, mine, strict=True) if claimed)
+            results.append((job, _error(401, "signature already used (replay)")))
+        elif job.problem is not None:
+            results.append((job, _error(400, job.problem)))
         else:
+            starting.append(job)
+    if starting:
+        try:
+            started = start_hooks(
+                receiver.db, receiver.queue, [(job.hooks, job.data) for job in starting]
+            )
+        except Exception:
             log.exception("could not start webhook executions")
-        _release(receiver, signatures)  # nothing was accepted: the sender's retry must pass
-        return _error(503, "temporarily unavailable", **{"Retry-After": "5"})
-    return JSONResponse({"executions": ids}, status_code=202)
+            started = None
+        for index, job in enumerate(starting):
+            outcome = None if started is None else started[index]
+            if isinstance(outcome, list):
+                results.append((job, JSONResponse({"executions": outcome}, status_code=202)))
+                continue
+            if outcome is not None:  # a workflow changed during the accept (a race)
+                log.warning("webhook on %r not started: %s; answered 503", job.path, outcome)
+            release.extend(job.signatures)  # nothing was accepted: the retry must pass
+            results.append((job, unavailable))
+    if release:
+        with contextlib.suppress(Exception):
+            release_many(receiver.limits, release)
+    return results
 
 
 _JSON_MEDIA_TYPE = re.compile(r"application/(?:[a-z0-9!#$&^_.+-]+\+)?json")
@@ -233,14 +295,23 @@ def json_media_type(request: Request) -> bool:
 async def receive_hook(request: Request) -> Response:
     """``POST /hooks/{path}``: start every enabled workflow listening on the path.
 
-    Two trips to the thread pool: hooks + rate limit before the body is read, replay +
-    insert + enqueue after the signature (each trip costs ~50 µs of CPU).
+    The checks that need no store run on the event loop; the hook lookup and rate limit,
+    and then the replay check and the insert, each go to the receiver's rounds
+    (engine/http/group_commit.py), which do them for every request waiting at once.
     """
-    receiver: Receiver = request.app.state.receiver
+    rounds: Rounds = request.app.state.rounds
+    rounds.enter()
+    try:
+        return await _receive_hook(request, rounds)
+    finally:
+        rounds.leave()
+
+
+async def _receive_hook(request: Request, rounds: Rounds) -> Response:
     path = request.path_params["path"]
     client = request.client.host if request.client else "unknown"
     try:
-        hooks, wait = await run_in_threadpool(_admit, receiver, path, client)
+        hooks, wait = await rounds.submit(_Admit(path, client))
     except Unavailable as exc:
         log.error("%s", exc, exc_info=exc.__cause__)
         return _error(503, "temporarily unavailable", **{"Retry-After": "5"})
@@ -250,6 +321,7 @@ async def receive_hook(request: Request) -> Response:
         return _error(429, "rate limit exceeded", **{"Retry-After": str(int(wait))})
     if not json_media_type(request):
         return _error(415, "Content-Type must be application/json")
+    receiver: Receiver = request.app.state.receiver
     try:
         body = await _read_body(request, receiver.settings.security.webhook_max_body_bytes)
     except TooLarge:
@@ -262,7 +334,16 @@ async def receive_hook(request: Request) -> Response:
         )
     except SignatureError as exc:
         return _error(401, str(exc))
-    return await run_in_threadpool(_accept, receiver, path, hooks, signatures, body)
+    data: dict[str, Any] = {}
+    problem = None
+    try:
+        data = _json_object(body)
+    except BadBody as exc:
+        if not signatures:  # no replay to check first
+            return _error(400, str(exc))
+        problem = str(exc)
+    response: Response = await rounds.submit(_Accept(path, hooks, signatures, data, problem))
+    return response
 
 
 async def no_hook(request: Request) -> Response:
@@ -303,6 +384,15 @@ def create_app(receiver: Receiver) -> Starlette:
     forwarded headers to believe is ``http.trusted_proxies``' business, not uvicorn's.
     """
     proxies = TrustedProxies(receiver.settings.http.trusted_proxies)
+    rounds = Rounds(functools.partial(_round, receiver), name="wfconsole-hooks")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            rounds.close()
+
     app = Starlette(
         routes=[
             Route("/hooks/{path:path}", receive_hook, methods=["POST"]),
@@ -314,6 +404,8 @@ def create_app(receiver: Receiver) -> Starlette:
         ],
         middleware=[Middleware(ForwardedClient, proxies=proxies)],
         exception_handlers={404: not_found},
+        lifespan=lifespan,
     )
     app.state.receiver = receiver
+    app.state.rounds = rounds
     return app

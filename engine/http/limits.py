@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 WINDOW = 60
@@ -31,6 +31,28 @@ class Limits(Protocol):
     def release(self, key: str) -> None:
         """Forget ``key`` (a request that was not accepted may be sent again)."""
         ...
+
+
+def hit_many(limits: Limits, keys: Sequence[tuple[str, int]]) -> list[float | None]:
+    """``hit`` for several (key, limit) pairs: one Redis round trip when the store can."""
+    many = getattr(limits, "hit_many", None)
+    return many(keys) if many is not None else [limits.hit(key, n) for key, n in keys]
+
+
+def first_use_many(limits: Limits, keys: Sequence[str], ttl: int) -> list[bool]:
+    """``first_use`` for several keys, in order (a key repeated is used by its first)."""
+    many = getattr(limits, "first_use_many", None)
+    return many(keys, ttl) if many is not None else [limits.first_use(k, ttl) for k in keys]
+
+
+def release_many(limits: Limits, keys: Sequence[str]) -> None:
+    """``release`` several keys."""
+    many = getattr(limits, "release_many", None)
+    if many is not None:
+        many(keys)
+        return
+    for key in keys:
+        limits.release(key)
 
 
 class MemoryLimits:
@@ -69,6 +91,16 @@ class MemoryLimits:
         with self._lock:
             self._seen.pop(key, None)
 
+    def hit_many(self, keys: Sequence[tuple[str, int]]) -> list[float | None]:
+        return [self.hit(key, limit) for key, limit in keys]
+
+    def first_use_many(self, keys: Sequence[str], ttl: int) -> list[bool]:
+        return [self.first_use(key, ttl) for key in keys]
+
+    def release_many(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self.release(key)
+
 
 class RedisLimits:
     """``Limits`` in Redis: INCR+EXPIRE per window, SET NX EX for signatures."""
@@ -78,16 +110,38 @@ class RedisLimits:
         self.prefix = prefix
 
     def hit(self, key: str, limit: int) -> float | None:
+        return self.hit_many([(key, limit)])[0]
+
+    def hit_many(self, keys: Sequence[tuple[str, int]]) -> list[float | None]:
+        """INCR + EXPIRE of every key in one MULTI pipeline (one round trip)."""
+        if not keys:
+            return []
         now = time.time()
         window = int(now // WINDOW)
-        name = f"{self.prefix}:rate:{key}:{window}"
         pipe = self.client.pipeline()  # type: ignore[attr-defined]
-        pipe.incr(name)
-        pipe.expire(name, WINDOW + 5)
-        count, _ = pipe.execute()
-        if int(count) <= limit:
-            return None
-        return max(1.0, math.ceil((window + 1) * WINDOW - now))
+        for key, _ in keys:
+            name = f"{self.prefix}:rate:{key}:{window}"
+            pipe.incr(name)
+            pipe.expire(name, WINDOW + 5)
+        replies = pipe.execute()
+        wait = max(1.0, math.ceil((window + 1) * WINDOW - now))
+        return [
+            None if int(count) <= limit else wait
+            for count, (_, limit) in zip(replies[::2], keys, strict=True)
+        ]
+
+    def first_use_many(self, keys: Sequence[str], ttl: int) -> list[bool]:
+        """SET NX EX of every key in one pipeline, in order."""
+        if not keys:
+            return []
+        pipe = self.client.pipeline(transaction=False)  # type: ignore[attr-defined]
+        for key in keys:
+            pipe.set(f"{self.prefix}:replay:{key}", b"1", nx=True, ex=ttl)
+        return [bool(reply) for reply in pipe.execute()]
+
+    def release_many(self, keys: Sequence[str]) -> None:
+        if keys:
+            self.client.delete(*(f"{self.prefix}:replay:{key}" for key in keys))  # type: ignore[attr-defined]
 
     def first_use(self, key: str, ttl: int) -> bool:
         name = f"{self.prefix}:replay:{key}"

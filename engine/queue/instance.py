@@ -10,6 +10,7 @@ It is never derived from the database URL or from ``ENCRYPTION_KEY``.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import tempfile
 from collections.abc import Callable
@@ -74,6 +75,26 @@ def _local_key(path: Path) -> str:
     if not key:
         raise RuntimeError(f"the queue signing key file {path} is empty: delete it")
     return key
+
+
+_PER_TASK_LINES = frozenset({"Executing %s", "%s executed in %0.3fs"})
+
+
+class _QuietPerTask(logging.Filter):
+    """Drops Huey's two INFO lines per message ("Executing …", "… executed in …") unless
+    the ``huey`` logger is at DEBUG (``huey_consumer -v``): at hundreds of messages a second
+    they cost the consumer more CPU than claiming does, and say nothing the execution's
+    own log does not. Start, stop and every warning still show."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or record.msg not in _PER_TASK_LINES:
+            return True
+        return logging.getLogger("huey").getEffectiveLevel() <= logging.DEBUG
+
+
+_HUEY_LOG = logging.getLogger("huey")
+if not any(isinstance(f, _QuietPerTask) for f in _HUEY_LOG.filters):
+    _HUEY_LOG.addFilter(_QuietPerTask())
 
 
 def make_huey(settings: Settings, database: Callable[[], Database] | None = None) -> Huey:

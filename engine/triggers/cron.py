@@ -31,6 +31,7 @@ from croniter import croniter
 from engine.config import Settings
 from engine.db import Database
 from engine.models import Workflow, WorkflowTrigger, table_of, utcnow
+from engine.triggers import ingress
 from engine.triggers.new_executions import Dispatcher, _row, dispatch_all, insert_once
 from engine.triggers.schedule import next_fire_times
 
@@ -121,6 +122,7 @@ def cron_tick(
     """Fire what is due; returns the new execution ids (already enqueued)."""
     now = now or utcnow()
     created: list[str] = []
+    to_enqueue: list[str] = []
     with db.engine.begin() as conn:
         for due in _due(conn, now):
             upcoming = next_fire_times(due.cron, due.timezone, 1, after=now)
@@ -140,7 +142,10 @@ def cron_tick(
                     }, now, 0)  # fmt: skip
                     row["dedupe_key"] = f"{due.workflow_id}:{due.position}:{fire.isoformat()}"
                     rows.append(row)
-                created.extend(insert_once(conn, rows))
+                ingress.decide(db, rows)  # false conditions: stored SKIPPED, not enqueued
+                started = insert_once(conn, rows)
+                created.extend(started)
+                to_enqueue.extend(started.to_enqueue)
             conn.execute(
                 sa.update(table_of(WorkflowTrigger))
                 .where(T.id == due.trigger_id)
@@ -148,5 +153,5 @@ def cron_tick(
             )
     if created:
         log.info("cron tick started %d execution(s)", len(created))
-        dispatch_all(queue, created)
+        dispatch_all(queue, to_enqueue)
     return created

@@ -20,8 +20,9 @@ from engine.access.audit import authorize, record_audit
 from engine.access.roles import Permission
 from engine.db import Database, session_scope
 from engine.execution import postgres_pipeline
-from engine.execution.claims import EXECUTIONS
+from engine.execution.claims import EXECUTIONS, LOGS, add_counters
 from engine.models import AuditLog, new_id, table_of, utcnow
+from engine.triggers import ingress
 from engine.triggers.versioned_inserts import insert_all_if_current, insert_if_current
 from engine.workflow_cache.lookups import (
     WorkflowNotFound,
@@ -34,6 +35,7 @@ from engine.workflow_cache.lookups import (
 
 log = logging.getLogger("wfconsole.runs")
 _INSERT_AUDIT = sa.insert(table_of(AuditLog))
+_INSERT_LOGS = sa.insert(LOGS)
 
 
 class Dispatcher(Protocol):
@@ -76,6 +78,10 @@ def _row(
         "trigger_data": data,
         "created_at": now,
         "available_at": now,
+        # A run whose conditions are false is stored finished (engine/triggers/ingress.py).
+        "started_at": None,
+        "completed_at": None,
+        "duration_ms": None,
         "retry_count": 0,
         "next_step": 0,
         "cancel_requested": False,
@@ -128,9 +134,10 @@ def run_workflow(
     """
     workflow = find_workflow(db, name)
     for _ in range(2):
-        ids = _insert_run(db, _runnable(workflow, name), name, data or {}, actor, count)
-        if ids is not None:
-            dispatch_all(queue, ids)
+        started = _insert_run(db, _runnable(workflow, name), name, data or {}, actor, count)
+        if started is not None:
+            ids, pending = started
+            dispatch_all(queue, pending)
             return ids
         db.workflow_cache.recheck_now()
         workflow = fresh_workflow(db, name)
@@ -153,10 +160,12 @@ def _insert_run(
     data: dict[str, Any],
     actor: str,
     count: int,
-) -> list[str] | None:
-    """The new execution ids, or None when the workflow changed since its lookup."""
+) -> tuple[list[str], list[str]] | None:
+    """The new execution ids and those to enqueue (not skipped by their conditions), or
+    None when the workflow changed since its lookup."""
     now = utcnow()
     rows = [_row(workflow.id, workflow.version, "manual", data, now, 0) for _ in range(count)]
+    ingress.decide(db, rows)
     audit = {
         "timestamp": now,
         "actor": actor,
@@ -169,7 +178,9 @@ def _insert_run(
         inserted = insert_executions(db, rows, audit)
     except (sa.exc.IntegrityError, psycopg.IntegrityError):
         inserted = False  # deleted between the condition and its foreign key check
-    return [row["id"] for row in rows] if inserted else None
+    if not inserted:
+        return None
+    return [row["id"] for row in rows], ingress.pending_ids(rows, [row["id"] for row in rows])
 
 
 def insert_executions(
@@ -178,20 +189,61 @@ def insert_executions(
     """Commit a trigger's execution rows (and its audit row) in one transaction.
 
     All or nothing: only if every row's workflow is still enabled at the row's version;
-    False (nothing written) otherwise. Core statements, not the ORM: every manual run and
-    webhook passes here. On PostgreSQL the whole transaction is one pipelined round trip
-    (``postgres_pipeline.insert_executions``).
+    False (nothing written) otherwise. Rows ``ingress.decide`` marked SKIPPED go in with
+    their log line and the workflow's counters. Core statements, not the ORM: every manual
+    run and webhook passes here. On PostgreSQL the whole transaction is one pipelined round
+    trip (``postgres_pipeline.insert_groups``).
+    """
+    return insert_groups(db, [rows], audit)[0]
+
+
+def insert_groups(
+    db: Database,
+    groups: Sequence[list[dict[str, Any]]],
+    audit: dict[str, Any] | None = None,
+) -> list[bool]:
+    """Commit the rows of several triggers (webhook requests of one group commit) in one
+    transaction; each group all or nothing, as ``insert_executions``. Returns, per group,
+    whether its rows went in. ``audit`` is written only when every group went in.
     """
     with db.engine.connect() as conn:
         if postgres_pipeline.fast_path(conn):
-            return postgres_pipeline.insert_executions(conn, rows, audit)
-        with conn.begin() as transaction:
-            if not insert_all_if_current(conn, rows):
-                transaction.rollback()
-                return False
-            if audit is not None:
+            return postgres_pipeline.insert_groups(conn, groups, audit)
+        results: list[bool] = []
+        with conn.begin():
+            for rows in groups:
+                whole = insert_all_if_current(conn, rows)
+                if not whole and rows:  # some went in: take them out again, all or nothing
+                    conn.execute(
+                        sa.delete(EXECUTIONS).where(EXECUTIONS.c.id.in_([r["id"] for r in rows]))
+                    )
+                results.append(whole)
+            write_skipped(
+                conn, [r for ok, rows in zip(results, groups, strict=True) if ok for r in rows]
+            )
+            if audit is not None and all(results) and any(groups):
                 conn.execute(_INSERT_AUDIT, audit)
-    return True
+    return results
+
+
+def write_skipped(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """For the inserted ``rows`` that are SKIPPED: their log lines and the workflows'
+    counters (one UPDATE per workflow, in id order as commit rounds lock them)."""
+    skipped = ingress.skipped_rows(rows)
+    if not skipped:
+        return
+    conn.execute(_INSERT_LOGS, ingress.skipped_logs(skipped))
+    counters = ingress.skipped_counters(skipped)
+    for workflow_id in sorted(counters):
+        add_counters(conn, workflow_id, counters[workflow_id])
+
+
+class Started(list[str]):
+    """New execution ids; ``to_enqueue`` those not skipped at ingress by their conditions."""
+
+    def __init__(self, ids: Sequence[str], to_enqueue: Sequence[str]) -> None:
+        super().__init__(ids)
+        self.to_enqueue = list(to_enqueue)
 
 
 def start_listeners(
@@ -200,22 +252,33 @@ def start_listeners(
     event: str,
     listeners: Sequence[WorkflowRef],
     make_row: Callable[[WorkflowRef], dict[str, Any]],
-) -> list[str]:
+) -> Started:
     """Insert a row per listener in the caller's transaction; returns the new ids.
 
     A listener found disabled or changed since the (cached) lookup gets no row; the
     listeners are then read again in this transaction, and those not started yet — at
-    their current version, newly enabled ones too — get one.
+    their current version, newly enabled ones too — get one. A row whose conditions are
+    false goes in SKIPPED (with its log line and counters) and is not to be enqueued.
     """
     rows = [make_row(workflow) for workflow in listeners]
+    ingress.decide(db, rows)
     ids = insert_if_current(conn, rows)
-    if len(ids) == len(rows):
-        return ids
-    db.workflow_cache.recheck_now()
-    new = set(ids)
-    started = {row["workflow_id"] for row in rows if row["id"] in new}
-    current = [w for w in load_listeners(conn, event) if w.id not in started]
-    return ids + insert_if_current(conn, [make_row(workflow) for workflow in current])
+    if len(ids) != len(rows):
+        db.workflow_cache.recheck_now()
+        new = set(ids)
+        started = {row["workflow_id"] for row in rows if row["id"] in new}
+        current = [w for w in load_listeners(conn, event) if w.id not in started]
+        more = [make_row(workflow) for workflow in current]
+        ingress.decide(db, more)
+        ids += insert_if_current(conn, more)
+        rows += more
+    return _started(conn, rows, ids)
+
+
+def _started(conn: sa.Connection, rows: list[dict[str, Any]], ids: list[str]) -> Started:
+    inserted = set(ids)
+    write_skipped(conn, [row for row in rows if row["id"] in inserted])
+    return Started(ids, ingress.pending_ids(rows, ids))
 
 
 def emit_event(
@@ -253,12 +316,14 @@ def emit_event(
             target_id=event,
             details={"executions": len(ids)},
         )
-    dispatch_all(queue, ids)
-    return ids
+    dispatch_all(queue, ids.to_enqueue)
+    return list(ids)
 
 
-def insert_once(conn: sa.Connection, rows: list[dict[str, Any]]) -> list[str]:
-    """Insert executions, skipping any whose ``dedupe_key`` exists; returns the new ids.
+def insert_once(conn: sa.Connection, rows: list[dict[str, Any]]) -> Started:
+    """Insert executions, skipping any whose ``dedupe_key`` exists; returns the new ids
+    (``to_enqueue``: those not SKIPPED by ``ingress.decide``, whose log lines and counters
+    go in here too).
 
     Unconditional: for callers that read their workflows in the same transaction (cron).
     """
@@ -275,7 +340,7 @@ def insert_once(conn: sa.Connection, rows: list[dict[str, Any]]) -> list[str]:
     inserted: list[str] = []
     for row in rows:  # RETURNING says which ones were new
         inserted.extend(str(i) for i in conn.execute(statement, row).scalars().all())
-    return inserted
+    return _started(conn, rows, inserted)
 
 
 def emit_from_step(
@@ -286,11 +351,12 @@ def emit_from_step(
     execution_id: str,
     step_index: int,
     depth: int,
-) -> list[str]:
+) -> Started:
     """Start the listeners of ``event`` for one step's emission, once per listener.
 
     Each execution is keyed ``event:<execution>:<step>:<workflow>``, so a step that runs
-    again after a crash or a retry emits nothing twice. The caller enqueues the ids.
+    again after a crash or a retry emits nothing twice. The caller enqueues the ids
+    (``Started.to_enqueue``: runs whose conditions are false are already SKIPPED).
     """
     now = utcnow()
     listeners = event_listeners(db, event)

@@ -43,6 +43,8 @@ class Queue:
     def __init__(self, settings: Settings, *, db: Database | None = None) -> None:
         self.settings = settings
         self.huey = make_huey(settings, lambda: self.db)
+        # A worker takes the messages waiting behind the one it popped, up to a batch of ids.
+        self.huey.merge_up_to = settings.queue.batch_size
         self._db = db
         self._executor: Executor | None = None
         self._lock = threading.Lock()
@@ -155,8 +157,11 @@ class Queue:
         """What the tasks do: ``handle_many``, but the worker thread is free after the claim.
 
         The batch runs on a batch thread of the executor, which schedules what comes next.
+        No top-up (``fill``): the ids of the messages waiting behind this one come with it
+        (``dequeue`` merges them), and topping up with rows that have messages of their own
+        only made those messages' claims come back empty.
         """
-        fill = self.settings.queue.batch_size
+        fill = 0
         try:
             executor = self.executor
         except DatabaseError:  # logged once per outage by ``db``; the rows stay PENDING

@@ -184,12 +184,21 @@ class WorkflowCache:
         """Where entries are shared: ``redis`` or ``process``."""
         return "redis" if self.redis_url else "process"
 
-    def lookup(self, db: Database, kind: Lookup, key: str) -> Any:
-        """The answer for ``key``: from this process, Redis, or the database."""
+    def generation(self, db: Database) -> int | None:
+        """The current number (one read), for several ``lookup(..., generation=)`` calls
+        that stand for requests which all arrived before this read; None when inactive."""
+        return self._current_generation(db) if self.active else None
+
+    def lookup(self, db: Database, kind: Lookup, key: str, *, generation: int | None = None) -> Any:
+        """The answer for ``key``: from this process, Redis, or the database.
+
+        ``generation``: the number as read by ``generation()`` for this lookup (a group of
+        requests reads it once); by default it is read now.
+        """
         if not self.active:
             self._count(kind.name, hit=False)
             return kind.build(self._load(db, kind, key))
-        gen = self._current_generation(db)
+        gen = self._current_generation(db) if generation is None else generation
         now = self.clock()
         with self._lock:
             if gen != self._gen:  # a change committed: every entry is stale

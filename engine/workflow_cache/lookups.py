@@ -106,9 +106,10 @@ def find_workflow(db: Database, name: str) -> WorkflowRef | None:
     return ref
 
 
-def webhook_hooks(db: Database, path: str) -> tuple[Hook, ...]:
-    """Every enabled workflow's webhook trigger on ``path``."""
-    hooks: tuple[Hook, ...] = db.workflow_cache.lookup(db, HOOKS, path)
+def webhook_hooks(db: Database, path: str, *, generation: int | None = None) -> tuple[Hook, ...]:
+    """Every enabled workflow's webhook trigger on ``path`` (``generation``: the cache's
+    number as read for a group of requests, see ``WorkflowCache.generation``)."""
+    hooks: tuple[Hook, ...] = db.workflow_cache.lookup(db, HOOKS, path, generation=generation)
     return hooks
 
 

@@ -67,9 +67,10 @@ def test_false_conditions_skip_without_a_request(engine: Engine, http_sink: Http
     )  # fmt: skip
     execution_id = engine.trigger(name, {"amount": 5})
 
-    assert engine.run(execution_id).status == "SKIPPED"
-
+    # Decided at ingress: stored SKIPPED by the trigger, nothing left for a worker.
     assert execution_row(engine.db, execution_id).status == "SKIPPED"
+    assert engine.queue.huey.pending_count() == 0
+    assert engine.run(execution_id).status == "NOOP"
     assert http_sink.requests == []
     assert step_rows(engine.db, execution_id) == []
     assert_counters_match_table(engine.db, name)
@@ -84,7 +85,7 @@ def test_counters_match_the_table_after_a_mix_of_outcomes(
     )  # fmt: skip
     http_sink.reply(Reply(200), Reply(404), Reply(200))
     outcomes = [engine.run(engine.trigger(name, {"go": True})) for _ in range(3)]
-    skipped = engine.run(engine.trigger(name, {"go": False}))
+    skipped = execution_row(engine.db, engine.trigger(name, {"go": False}))  # at ingress
     [cancelled] = cancel_executions(engine.db, [engine.trigger(name, {"go": True})], actor="t")
     engine.trigger(name, {"go": True})  # still PENDING: not counted
 

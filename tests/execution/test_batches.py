@@ -14,7 +14,9 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from engine.db import Database
@@ -326,4 +328,41 @@ def test_a_run_of_many_is_one_message_per_batch_and_each_message_runs_as_a_batch
     assert statuses(engine, ids) == ["SUCCESS"] * len(ids)
     assert sorted(keys_seen(http_sink)) == sorted(f"{i}:0" for i in ids)
     assert huey.pending_count() == 0
+    assert_counters_match_table(engine.db, name)
+
+
+def test_many_one_id_messages_become_few_claims_and_no_empty_ones(
+    db: Database, tmp_path: Path, http_sink: HttpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trickle arrival (issue 14, item 4): a worker's pop takes the messages waiting behind
+    the first one, up to a batch of ids, and claims them together; no claim comes back
+    empty because another batch topped itself up with its ids."""
+    from engine.execution import postgres_pipeline
+
+    engine = make_engine(db, tmp_path, max_concurrent_executions=64)  # the cap is not tested
+
+    name = engine.workflow("trickle", [http_sink.url("/hook")])
+    ids = [engine.trigger(name, {"n": n}) for n in range(20)]  # one message each
+    huey = engine.queue.huey
+    assert huey.pending_count() == 20
+    claims: list[tuple[int, int]] = []
+    for module in (store, postgres_pipeline):
+        real = module.claim_batch
+
+        def counted(conn: Any, wanted: Any, *, _real: Any = real, **kw: Any) -> Any:
+            result = _real(conn, wanted, **kw)
+            claims.append((len(wanted), len(result.claimed)))
+            return result
+
+        monkeypatch.setattr(module, "claim_batch", counted)
+
+    while (task := huey.dequeue()) is not None:
+        huey.execute(task)
+    assert engine.queue.wait_idle(30)
+
+    size = engine.settings.queue.batch_size
+    assert len(claims) == -(-20 // size)  # 3 claims for 20 ids at batch_size 8
+    assert all(taken == wanted for wanted, taken in claims)  # none empty, none short
+    assert statuses(engine, ids) == ["SUCCESS"] * 20
+    assert sorted(keys_seen(http_sink)) == sorted(f"{i}:0" for i in ids)
     assert_counters_match_table(engine.db, name)
