@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -148,8 +149,13 @@ def list_executions(
     error_contains: str | None = None,
     limit: int = 50,
     after: Cursor | None = None,
+    newer_than: Cursor | None = None,
 ) -> list[ExecutionRow]:
     """Executions newest first; pass the last row's cursor as ``after`` for the next page.
+
+    ``newer_than`` instead lists the executions created after a cursor, oldest first (what
+    came since): pass the last row's cursor again for the next page. A page holds at most
+    ``MAX_PAGE`` rows; ``iter_executions`` streams any number of them.
 
     ``workflow`` is an exact name, ``workflow_contains`` a case-insensitive part of one
     (both are resolved to ids in the small workflow table first, so the execution scan
@@ -186,22 +192,68 @@ def list_executions(
                 session.connection().exec_driver_sql(
                     f"SET LOCAL statement_timeout = {ERROR_SEARCH_TIMEOUT_MS}"
                 )
+        key = tuple_(col(WorkflowExecution.created_at), col(WorkflowExecution.id))
         if after is not None:
             # A row-value comparison is an index condition on (…, created_at, id), so a
             # deep page starts at its cursor instead of filtering every newer row.
-            query = query.where(
-                tuple_(col(WorkflowExecution.created_at), col(WorkflowExecution.id))
-                < (after.created_at, after.id)
+            query = query.where(key < (after.created_at, after.id))
+        if newer_than is not None:
+            query = query.where(key > (newer_than.created_at, newer_than.id)).order_by(
+                col(WorkflowExecution.created_at), col(WorkflowExecution.id)
             )
-        query = query.order_by(
-            col(WorkflowExecution.created_at).desc(), col(WorkflowExecution.id).desc()
-        ).limit(limit)
+        else:
+            query = query.order_by(
+                col(WorkflowExecution.created_at).desc(), col(WorkflowExecution.id).desc()
+            )
+        query = query.limit(limit)
         try:
             return [_row(execution, name) for execution, name in session.exec(query)]
         except OperationalError as exc:
             if error_contains and "statement timeout" in str(exc):
                 raise SearchTooBroad(ERROR_SEARCH_TIMEOUT_MS) from None
             raise
+
+
+def iter_executions(
+    db: Database,
+    *,
+    limit: int | None,
+    before: str | None = None,
+    after: str | None = None,
+    **filters: Any,
+) -> Iterator[ExecutionRow]:
+    """Every matching execution up to ``limit`` (None: all), streamed a page at a time.
+
+    Newest first, continuing past the execution ``before`` when given; with ``after``, the
+    executions created after that one, oldest first. ``filters`` are ``list_executions``'s
+    (``status``, ``workflow``, …). Raises ExecutionNotFound for an unknown cursor id.
+    """
+    older = cursor_for(db, before) if before else None
+    newer = cursor_for(db, after) if after else None
+    left = limit
+    while left is None or left > 0:
+        page_size = MAX_PAGE if left is None else min(left, MAX_PAGE)
+        page = list_executions(db, limit=page_size, after=older, newer_than=newer, **filters)
+        yield from page
+        if len(page) < page_size:
+            return
+        if left is not None:
+            left -= len(page)
+        if newer is not None:
+            newer = cursor_of(page[-1])
+        else:
+            older = cursor_of(page[-1])
+
+
+def cursor_for(db: Database, execution_id: str) -> Cursor:
+    """The cursor of an execution by its id; ExecutionNotFound when there is none."""
+    with db.read_session() as session:
+        found = session.exec(
+            select(WorkflowExecution.created_at).where(WorkflowExecution.id == execution_id)
+        ).first()
+    if found is None:
+        raise ExecutionNotFound(execution_id)
+    return Cursor(found, execution_id)
 
 
 def _workflow_ids(session: Session, exact: str | None, contains: str | None) -> list[str] | None:
