@@ -3,6 +3,8 @@ counter checks, and ``Engine`` (one database, a real local queue and an executor
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -151,3 +153,19 @@ def claim_now(db: Database, execution_id: str, *, lease: float = 60.0, cap: int 
             conn, execution_id, now=now, lease_until=now + timedelta(seconds=lease),
             worker_id="other-worker", max_running=cap,
         )  # fmt: skip
+
+
+def run_in_background(engine: Engine, execution_id: str) -> tuple[threading.Thread, list[Outcome]]:
+    """Run one execution on a thread of its own; its outcome lands in the list."""
+    outcomes: list[Outcome] = []
+    worker = threading.Thread(target=lambda: outcomes.append(engine.run(execution_id)))
+    worker.start()
+    return worker, outcomes
+
+
+def await_request(sink: HttpSink, what: str, timeout: float = 5.0) -> None:
+    """Wait until ``sink`` got a request; fail naming ``what`` when it never came."""
+    deadline = time.monotonic() + timeout
+    while not sink.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sink.requests, f"{what} never started"

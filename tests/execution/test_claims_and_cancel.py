@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -17,10 +15,12 @@ from tests.execution_support import (
     Engine,
     W,
     assert_counters_match_table,
+    await_request,
     claim_now,
     execution_row,
     keys_seen,
     make_engine,
+    run_in_background,
     step_rows,
     webhook_action,
 )
@@ -86,14 +86,9 @@ def test_a_failed_step_that_continues_is_committed_before_the_next_step(
     http_sink.reply(Reply(404))
     second_sink.reply(Reply(delay=1.0))
     execution_id = engine.trigger(name)
-    outcomes: list[Outcome] = []
-    worker = threading.Thread(target=lambda: outcomes.append(engine.run(execution_id)))
-    worker.start()
+    worker, outcomes = run_in_background(engine, execution_id)
     try:
-        deadline = time.monotonic() + 5
-        while not second_sink.requests and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert second_sink.requests, "step 1 never started"
+        await_request(second_sink, "step 1")
         # A worker dying now must not send step 0 again on retry.
         in_flight = execution_row(engine.db, execution_id)
     finally:
@@ -130,14 +125,9 @@ def test_cancel_on_running_stops_before_the_next_step(
     name = engine.workflow("cancel-running", [http_sink.url("/slow"), second_sink.url("/next")])
     http_sink.reply(Reply(delay=1.0))
     execution_id = engine.trigger(name)
-    outcomes: list[Outcome] = []
-    worker = threading.Thread(target=lambda: outcomes.append(engine.run(execution_id)))
-    worker.start()
+    worker, outcomes = run_in_background(engine, execution_id)
     try:
-        deadline = time.monotonic() + 5
-        while not http_sink.requests and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert http_sink.requests, "step 0 never started"
+        await_request(http_sink, "step 0")
         [result] = cancel_executions(engine.db, [execution_id], actor="tester")
         assert result.outcome == "cancel requested"
     finally:
@@ -155,13 +145,9 @@ def test_cancel_on_running_is_not_undone_by_a_retry(engine: Engine, http_sink: H
     name = engine.workflow("cancel-then-fail", [http_sink.url("/flaky")], max_retries=3)
     http_sink.reply(Reply(503, delay=1.0))
     execution_id = engine.trigger(name)
-    outcomes: list[Outcome] = []
-    worker = threading.Thread(target=lambda: outcomes.append(engine.run(execution_id)))
-    worker.start()
+    worker, outcomes = run_in_background(engine, execution_id)
     try:
-        deadline = time.monotonic() + 5
-        while not http_sink.requests and time.monotonic() < deadline:
-            time.sleep(0.01)
+        await_request(http_sink, "step 0")
         [result] = cancel_executions(engine.db, [execution_id], actor="tester")
         assert result.outcome == "cancel requested"
     finally:

@@ -8,10 +8,11 @@ builds SQL or touches the queue's storage itself. ``EngineBackend``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from engine.deployment import DeploymentInfo
 
 if TYPE_CHECKING:
     from engine.alerts.incidents import AlertRow
@@ -32,18 +33,8 @@ if TYPE_CHECKING:
     from engine.services.workflow_versions import VersionDiff
     from engine.services.workflows import SaveResult, VersionSummary, WorkflowSummary
 
-QueueKind = Literal["sqlite", "redis"]
-
-
-@dataclass(frozen=True)
-class BackendInfo:
-    """What the header shows about the deployment the console is attached to."""
-
-    database_url: str
-    """The database URL with its password hidden."""
-    queue_kind: QueueKind
-    queue_location: str
-    """The SQLite queue file or the Redis URL (password hidden)."""
+BackendInfo = DeploymentInfo
+"""What the header shows about the deployment the console is attached to."""
 
 
 class ConsoleBackend(Protocol):

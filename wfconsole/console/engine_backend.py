@@ -115,8 +115,7 @@ class EngineBackend:
         return self.deployment.queue
 
     def describe(self) -> BackendInfo:
-        info = self.deployment.describe()
-        return BackendInfo(info.database_url, info.queue_kind, info.queue_location)
+        return self.deployment.describe()
 
     def user_role(self, username: str) -> str:
         return self.deployment.user_role(username)
