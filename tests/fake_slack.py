@@ -12,12 +12,13 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
+
+from tests.loopback_server import LoopbackServer
 
 BOT_TOKEN = "xoxb-fake-bot-token"
 WEBHOOK_PATH = "/services/T000/B000/fakewebhooksecret"
@@ -34,7 +35,7 @@ class Posted:
     received_at: float = field(default_factory=time.monotonic)
 
 
-class FakeSlack:
+class FakeSlack(LoopbackServer):
     """ThreadingHTTPServer on 127.0.0.1:0 with channels, a bot token and a webhook."""
 
     def __init__(self) -> None:
@@ -49,14 +50,7 @@ class FakeSlack:
         self.delay = 0.0  # seconds before every answer (a hung Slack)
         self.calls = 0
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._server.block_on_close = False
-        self._server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
+        super().__init__(self._handler_class())
 
     @property
     def api_base_url(self) -> str:
@@ -65,20 +59,6 @@ class FakeSlack:
     @property
     def webhook_url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}{self.webhook_path}"
-
-    def __enter__(self) -> FakeSlack:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
 
     # --- what Slack decides -------------------------------------------------------------
 

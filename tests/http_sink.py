@@ -7,10 +7,11 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 
 import pytest
+
+from tests.loopback_server import LoopbackServer
 
 
 @dataclass
@@ -34,31 +35,15 @@ class RecordedRequest:
     received_at: float = field(default_factory=time.monotonic)
 
 
-class HttpSink:
-    """ThreadingHTTPServer on 127.0.0.1:0 (TLS when given a context); replies in script order."""
+class HttpSink(LoopbackServer):
+    """A loopback server (TLS when given a context) that replies in script order."""
 
     def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.requests: list[RecordedRequest] = []
         self.script: list[Reply] = []
         self.default = Reply()
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._server.block_on_close = False
-        self._scheme = "http"
-        if tls is not None:
-            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
-            self._scheme = "https"
-        # Clients that give up mid-reply (timeouts) reset the socket; that is expected.
-        self._server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
+        super().__init__(self._handler_class(), tls)
 
     def url(self, path: str = "/", host: str = "127.0.0.1") -> str:
         """URL of `path` on this sink, addressed through `host`."""
@@ -68,20 +53,6 @@ class HttpSink:
         """Queue replies for the next requests, in order."""
         with self._lock:
             self.script.extend(replies)
-
-    def __enter__(self) -> HttpSink:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
 
     def _next_reply(self, request: RecordedRequest) -> Reply:
         with self._lock:

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -106,29 +106,29 @@ class Attacker:
         self.name = deployed.settings.queue.name
 
     def push(self, data: bytes, copies: int = 3) -> None:
+        """Onto the queue, ``copies`` times."""
         for _ in range(copies):
-            if self.deployed.kind == "sqlite":
-                with sqlite3.connect(self.deployed.settings.queue.path) as conn:
-                    conn.execute(
-                        "insert into task (queue, data, priority) values (?, ?, 0)",
-                        (self.name, data),
-                    )
-            else:
-                client = redis.Redis.from_url(self.deployed.settings.queue.redis_url)
-                client.lpush(self.storage.queue_key, data)
-                client.close()
+            self._write(
+                "insert into task (queue, data, priority) values (?, ?, 0)",
+                lambda client: client.lpush(self.storage.queue_key, data),
+                data,
+            )
 
     def schedule(self, data: bytes) -> None:
         """Into the schedule, due at once: the consumer's scheduler reads it."""
+        self._write(
+            "insert into schedule (queue, data, timestamp) values (?, ?, 0)",
+            lambda client: client.zadd(self.storage.schedule_key, {data: 0}),
+            data,
+        )
+
+    def _write(self, sqlite_sql: str, in_redis: Callable[[redis.Redis], Any], data: bytes) -> None:
         if self.deployed.kind == "sqlite":
             with sqlite3.connect(self.deployed.settings.queue.path) as conn:
-                conn.execute(
-                    "insert into schedule (queue, data, timestamp) values (?, ?, 0)",
-                    (self.name, data),
-                )
+                conn.execute(sqlite_sql, (self.name, data))
         else:
             client = redis.Redis.from_url(self.deployed.settings.queue.redis_url)
-            client.zadd(self.storage.schedule_key, {data: 0})
+            in_redis(client)
             client.close()
 
 
