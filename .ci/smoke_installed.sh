@@ -49,8 +49,11 @@ export XDG_DATA_HOME="$work/data"
 
 step "copying the project's own files"
 mkdir -p "$work/src"
+# Caches by exact name: a pattern like '.*_cache' also matched ./engine/workflow_cache (tar's
+# wildcards match across '/'), and the wheel silently lost a package.
 tar -C "$repo" --exclude=./.venv --exclude=./.git --exclude='*.egg-info' --exclude=./build \
-    --exclude=./dist --exclude='__pycache__' --exclude='.*_cache' -cf - . | tar -C "$work/src" -xf -
+    --exclude=./dist --exclude='__pycache__' --exclude=./.pytest_cache --exclude=./.mypy_cache \
+    --exclude=./.ruff_cache --exclude=./.hypothesis -cf - . | tar -C "$work/src" -xf -
 
 step "a fresh virtual environment from requirements.lock (as make installs)"
 "$python" -m venv "$venv"
