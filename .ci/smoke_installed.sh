@@ -92,6 +92,10 @@ assert venv in versions.resolve().parents, f"migrations at {versions}"
 assert sorted(p.name for p in versions.glob("0*.py")), f"no revisions in {versions}"
 assert (engine.db.MIGRATIONS_DIR / "env.py").is_file(), "env.py missing"
 assert engine.db.head_revision() is not None, "no head revision"
+import wfconsole.console.app
+
+styles = sorted(Path(wfconsole.console.app.__file__).parent.rglob("*.tcss"))
+assert len(styles) >= 18 and venv in styles[0].resolve().parents, f"console styles: {styles}"
 PY
 
 step "wfconsole --help"
