@@ -98,14 +98,6 @@ def claim(
     return refusals(conn, [execution_id], now=now)[execution_id]
 
 
-# On PostgreSQL every claim first takes this transaction-level advisory lock, in a
-# statement of its own (the claim's snapshot is then taken after the lock is held), and
-# keeps it until it commits: claims run one after another, each counting the RUNNING rows
-# of every claim before it, so concurrent claims never take more than the free slots. A
-# claim holds it for one statement and its commit (no WAL flush wait), and takes it before
-# any row lock, so it never waits on anything holding a row lock of its own.
-CLAIM_LOCK = "SELECT pg_advisory_xact_lock(7956436521858953001)"
-
 # The claim, in one statement: how many RUNNING slots are free (``slots``), the given ids
 # that are due (``own``), and — when ``fill`` asks for it — other due rows, oldest first,
 # up to ``fill`` in all (``other``). PostgreSQL skips rows another claim has locked, so
@@ -196,12 +188,10 @@ def claim_batch(
     max_running: int,
     fill: int = 0,
 ) -> ClaimResult:
-    """Claim (``claim_many``) and commit.
+    """Claim (``claim_many``) and commit; then, on PostgreSQL, read the cap excess.
 
     Call outside a transaction. SQLite runs the claim's cap test under its one write
-    lock and PostgreSQL under ``CLAIM_LOCK``, so concurrent claims cannot overshoot the
-    cap; any other dialect reads the cap excess after committing (the one that checks
-    last sees both).
+    lock, so it cannot race; PostgreSQL claims can, and the one that checks last sees both.
     """
     with conn.begin():
         claimed = claim_many(
@@ -212,7 +202,7 @@ def claim_batch(
         missing = [i for i in ids if i not in taken]
         refused = refusals(conn, missing, now=now) if missing else {}
     excess = 0
-    if claimed and conn.dialect.name not in ("sqlite", "postgresql"):
+    if claimed and conn.dialect.name != "sqlite":
         excess = running_excess(conn, max_running)
         conn.rollback()  # end the read transaction the check opened
     return ClaimResult(claimed, refused, excess)
@@ -230,15 +220,12 @@ def claim_many(
 ) -> list[Claimed]:
     """PENDING → RUNNING for the due ones of ``ids`` (and other due rows up to ``fill``).
 
-    Never takes more than the free RUNNING slots; on PostgreSQL concurrent claims wait
-    for each other (``CLAIM_LOCK``, held until the caller commits), so none sees slots
-    another has taken.
+    Never takes more than the free RUNNING slots. Two workers claiming at the same moment
+    can both see the same free slots; the caller checks ``running_excess`` after
+    committing and gives the excess back (see ``Executor``).
     """
     dialect = conn.dialect.name
     if dialect == "postgresql":
-        # Claims one after another (``CLAIM_LOCK``), so each one's count of RUNNING rows
-        # includes every claim committed before it.
-        conn.exec_driver_sql(CLAIM_LOCK)
         # A claim need not wait for its WAL flush: a claim lost in a crash leaves the row
         # PENDING (nothing ran), and any later commit of this run flushes it anyway.
         conn.exec_driver_sql("SET LOCAL synchronous_commit = off")

@@ -2,17 +2,15 @@
 
 The same statements, conditions and locks as ``execution_store.claim_batch`` and
 ``round_store.core_round`` (which serve SQLite and any other dialect), sent through the
-pooled connection's psycopg connection in autocommit mode: a claim is one round trip
-(the claim lock and the claim with its refusal look-up, pipelined as one implicit
-transaction), a commit round two (lock the rows; then write and COMMIT, pipelined), a
-round of finishes and a trigger's inserts (manual run, webhook) one — as a single
-statement, its own transaction, whenever the counters it updates are of one workflow.
-Statements run often are prepared by psycopg automatically.
+pooled connection's psycopg connection in pipeline mode: BEGIN, the statements and
+COMMIT go out together, so a claim costs one round trip (claim, refusal look-up, COMMIT
+and the post-commit cap check) and a commit round two (lock the rows; then write and
+COMMIT), a trigger's inserts (manual run, webhook) one. Statements run often are
+prepared by psycopg automatically.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -23,7 +21,6 @@ import sqlalchemy as sa
 from psycopg.types.json import Jsonb
 
 from engine.execution.claims import (
-    CLAIM_LOCK,
     CLAIM_SQL_PYFORMAT,
     Claimed,
     ClaimResult,
@@ -56,6 +53,7 @@ _CLAIM_AND_LOOK = (
     " available_at FROM workflow_execution WHERE id = ANY(CAST(%(ids)s AS VARCHAR[]))"
     " AND id NOT IN (SELECT id FROM claimed)"
 )
+_RUNNING = "SELECT count(*) FROM workflow_execution WHERE status = 'RUNNING'"
 _LOCK_OWNED = (
     "SELECT id, cancel_requested FROM workflow_execution"
     " WHERE id = ANY(%s) AND status = 'RUNNING' AND worker_id = %s ORDER BY id FOR UPDATE"
@@ -119,27 +117,6 @@ def _pipeline(conn: sa.Connection) -> Iterator[psycopg.Connection[Any]]:
             raw.autocommit = False
 
 
-@contextmanager
-def _autocommit(conn: sa.Connection) -> Iterator[psycopg.Connection[Any]]:
-    """The pooled connection's psycopg connection in autocommit mode, for a transaction
-    that is one statement (its own implicit transaction: all or nothing, committed when it
-    returns): one round trip, no BEGIN or COMMIT to send, parse and poll for."""
-    if conn.in_transaction():
-        conn.rollback()
-    raw = conn.connection.driver_connection
-    assert isinstance(raw, psycopg.Connection)
-    raw.autocommit = True
-    try:
-        yield raw
-    except BaseException:
-        if raw.broken or raw.closed:
-            conn.invalidate()
-        raise
-    finally:
-        if not (raw.broken or raw.closed):
-            raw.autocommit = False
-
-
 def claim_batch(
     conn: sa.Connection,
     ids: Sequence[str],
@@ -150,11 +127,9 @@ def claim_batch(
     max_running: int,
     fill: int = 0,
 ) -> ClaimResult:
-    """``execution_store.claim_batch`` in one round trip (call outside a transaction): in
-    autocommit, the claim lock (``CLAIM_LOCK``) and the claim (which also turns off the
-    WAL flush wait of its commit and reads why the ids it did not take were left) as one
-    implicit transaction, committed by the pipeline's Sync. Under the lock the claim's
-    count of RUNNING rows is exact, so there is no excess to look for afterwards."""
+    """``execution_store.claim_batch`` in one round trip (call outside a transaction):
+    BEGIN, the claim (which also turns off the WAL flush wait of its commit and reads why
+    the ids it did not take were left), COMMIT, and the post-commit cap check."""
     params = {
         "ids": list(ids),
         "now": now,
@@ -166,12 +141,14 @@ def claim_batch(
         "false": False,
     }
     with _pipeline(conn) as raw:
-        claim = raw.cursor()
-        # No BEGIN: until the Sync that ends the pipeline, both statements are one
-        # implicit transaction; the claim's snapshot is taken once the lock is held.
-        raw.cursor().execute(CLAIM_LOCK)
+        claim, running = raw.cursor(), raw.cursor()
+        claim.execute("BEGIN")
         claim.execute(_CLAIM_AND_LOOK, params)
-    rows = claim.fetchall()
+        running.execute("COMMIT")
+        # After our COMMIT: whichever of two racing claims checks last sees both.
+        running.execute(_RUNNING)
+        rows = claim.fetchall()
+        count_row = running.fetchone()
     claimed_by_id = {row[1]: Claimed(*row[1:9]) for row in rows if row[0]}
     found = {row[1]: (row[9], row[10]) for row in rows if not row[0]}
     # The message's own ids first, in their order; then the rest, as claimed.
@@ -179,76 +156,56 @@ def claim_batch(
     claimed += claimed_by_id.values()
     taken = {c.id for c in claimed}
     refused = classify_refusals([i for i in ids if i not in taken], found, now)
-    return ClaimResult(claimed, refused)
+    running_now = int(count_row[0]) if count_row else 0
+    return ClaimResult(claimed, refused, max(0, running_now - max_running) if claimed else 0)
 
 
 _STEP_COLUMNS = (
     "execution_id", "step_index", "action_type", "status", "result", "error", "attempt",
     "started_at", "completed_at", "duration_ms",
 )  # fmt: skip
-# Multi-row forms: one statement per kind of write, however many rows (a JSON array of
-# objects, read as rows by jsonb_to_recordset).
+_LOG_COLUMNS = ("execution_id", "level", "message", "data", "step_index", "timestamp")
+# Multi-row forms: one statement per kind of write, however many rows (arrays unnested).
 _ROUND_FINISHED = """
 UPDATE workflow_execution AS e SET status = r.status, completed_at = r.completed_at,
     duration_ms = r.duration_ms, next_step = r.next_step, result = r.result, error = r.error,
     lease_until = NULL
-FROM jsonb_to_recordset(%(finishes)s::jsonb) AS r(id varchar, status varchar,
-    completed_at timestamptz, duration_ms float8, next_step int, result jsonb, error text)
+FROM unnest(%(f_id)s::varchar[], %(f_status)s::varchar[], %(f_completed_at)s::timestamptz[],
+    %(f_duration_ms)s::float8[], %(f_next_step)s::int[], %(f_result)s::jsonb[],
+    %(f_error)s::text[]) AS r(id, status, completed_at, duration_ms, next_step, result, error)
 WHERE e.id = r.id AND e.status = 'RUNNING' AND e.worker_id = %(worker)s
 RETURNING e.id
 """
-_STEP_RECORDS = """jsonb_to_recordset(%(steps)s::jsonb) AS s(execution_id varchar,
-    step_index int, action_type varchar, status varchar, result jsonb, error text, attempt int,
-    started_at timestamptz, completed_at timestamptz, duration_ms float8)"""
-_ROUND_STEPS = f"""
-INSERT INTO workflow_execution_step ({", ".join(_STEP_COLUMNS)})
-SELECT {", ".join(_STEP_COLUMNS)} FROM {_STEP_RECORDS}
+_ROUND_STEPS = """
+INSERT INTO workflow_execution_step (execution_id, step_index, action_type, status, result,
+    error, attempt, started_at, completed_at, duration_ms)
+SELECT * FROM unnest(%(s_execution_id)s::varchar[], %(s_step_index)s::int[],
+    %(s_action_type)s::varchar[], %(s_status)s::varchar[], %(s_result)s::jsonb[],
+    %(s_error)s::text[], %(s_attempt)s::int[], %(s_started_at)s::timestamptz[],
+    %(s_completed_at)s::timestamptz[], %(s_duration_ms)s::float8[])
 """
-_LOG_RECORDS = """jsonb_to_recordset(%(logs)s::jsonb) AS l(execution_id varchar, level varchar,
-    message text, data jsonb, step_index int, "timestamp" timestamptz)"""
-_LOG_NAMES = 'execution_id, level, message, data, step_index, "timestamp"'
-_ROUND_LOGS = f"""
-INSERT INTO workflow_execution_log ({_LOG_NAMES})
-SELECT {_LOG_NAMES} FROM {_LOG_RECORDS}
+_ROUND_LOGS = """
+INSERT INTO workflow_execution_log (execution_id, level, message, data, step_index, "timestamp")
+SELECT * FROM unnest(%(l_execution_id)s::varchar[], %(l_level)s::varchar[],
+    %(l_message)s::text[], %(l_data)s::jsonb[], %(l_step_index)s::int[],
+    %(l_timestamp)s::timestamptz[])
 """
 # A round whose every decision is a finish, in one statement and without locking first:
 # the finish is conditional on the row being ours, and the step and log rows go in only
 # for the rows it finished (the cancel flag the lock would read changes no finish).
 _FINISH_ROUND = (
     "WITH finished AS (" + _ROUND_FINISHED.strip() + "),"
-    " steps AS (" + _ROUND_STEPS.strip() + " WHERE s.execution_id IN (SELECT id FROM finished)),"
-    " logs AS (" + _ROUND_LOGS.strip() + " WHERE l.execution_id IN (SELECT id FROM finished))"
+    " steps AS ("
+    + _ROUND_STEPS.strip().replace("SELECT * FROM unnest(", "SELECT s.* FROM unnest(", 1)
+    + " AS s("
+    + ", ".join(_STEP_COLUMNS)
+    + ")"
+    " WHERE s.execution_id IN (SELECT id FROM finished)),"
+    " logs AS ("
+    + _ROUND_LOGS.strip().replace("SELECT * FROM unnest(", "SELECT l.* FROM unnest(", 1)
+    + ' AS l(execution_id, level, message, data, step_index, "timestamp")'
+    " WHERE l.execution_id IN (SELECT id FROM finished))"
     " SELECT id FROM finished"
-)
-# The same round and the counters of its one workflow from what it finished, as one
-# statement (for ``finish_round`` when every finish is of one workflow: one row lock, so
-# no lock order to keep). Sent alone in autocommit, it is its own transaction.
-_FINISH_ROUND_COUNTED = (
-    _FINISH_ROUND.replace(
-        "RETURNING e.id", "RETURNING e.id, e.status, e.duration_ms, e.completed_at", 1
-    ).removesuffix(" SELECT id FROM finished")
-    + """, counted AS (
-UPDATE workflow SET
-    execution_count = execution_count + s.n,
-    last_execution_at = CASE WHEN last_execution_at IS NULL OR last_execution_at < s.latest
-        THEN s.latest ELSE last_execution_at END,
-    avg_execution_ms = CASE WHEN s.success + s.failure > 0
-        THEN (COALESCE(avg_execution_ms, 0.0) * (success_count + failure_count) + s.timed_ms)
-            / (success_count + failure_count + s.success + s.failure)
-        ELSE avg_execution_ms END,
-    success_count = success_count + s.success,
-    failure_count = failure_count + s.failure
-FROM (
-    SELECT count(*) AS n,
-        count(*) FILTER (WHERE status = 'SUCCESS') AS success,
-        count(*) FILTER (WHERE status = 'FAILED') AS failure,
-        COALESCE(sum(duration_ms) FILTER (WHERE status IN ('SUCCESS', 'FAILED')), 0.0)
-            AS timed_ms,
-        max(completed_at) AS latest
-    FROM finished
-) AS s
-WHERE workflow.id = %(workflow_id)s AND s.n > 0
-) SELECT id FROM finished"""
 )
 # The counters of one workflow from the rows this round finished (matched by id and by
 # the completed_at it wrote), as ``_ADD_COUNTERS``: for a round that learns which rows were
@@ -280,26 +237,23 @@ WHERE workflow.id = %(workflow_id)s AND s.n > 0
 """
 
 
-def _json_value(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+def _columns(prefix: str, rows: Sequence[dict[str, Any]], names: Sequence[str],
+             json_column: str) -> dict[str, list[Any]]:  # fmt: skip
+    arrays = {f"{prefix}{name}": [row[name] for row in rows] for name in names}
+    arrays[f"{prefix}{json_column}"] = [_jsonb(v) for v in arrays[f"{prefix}{json_column}"]]
+    return arrays
 
 
-def _records(rows: Sequence[dict[str, Any]]) -> str:
-    """Rows as one JSON array of objects (read by ``jsonb_to_recordset``): one parameter
-    for psycopg to send instead of an array per column, each dumped element by element;
-    datetimes as ISO 8601 with their offset, so they arrive unchanged."""
-    return json.dumps(rows, default=_json_value, separators=(",", ":"))
-
-
-def _finish_records(finishes: Sequence[dict[str, Any]]) -> str:
-    return _records([
-        {"id": row["b_id"], "status": row["b_status"], "completed_at": row["b_completed_at"],
-         "duration_ms": row["b_duration_ms"], "next_step": row["b_next_step"],
-         "result": row.get("b_result"), "error": row["b_error"]}
-        for row in finishes
-    ])  # fmt: skip
+def _finish_arrays(finishes: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    return {
+        "f_id": [row["b_id"] for row in finishes],
+        "f_status": [row["b_status"] for row in finishes],
+        "f_completed_at": [row["b_completed_at"] for row in finishes],
+        "f_duration_ms": [row["b_duration_ms"] for row in finishes],
+        "f_next_step": [row["b_next_step"] for row in finishes],
+        "f_result": [_jsonb(row.get("b_result")) for row in finishes],
+        "f_error": [row["b_error"] for row in finishes],
+    }
 
 
 class PgRound:
@@ -323,44 +277,33 @@ class PgRound:
                 cursor.executemany(statement, params)
         finishes = rows.finishes + rows.finishes_with_result
         if finishes:
-            cursor.execute(
-                _ROUND_FINISHED, {"finishes": _finish_records(finishes), "worker": worker_id}
-            )
+            cursor.execute(_ROUND_FINISHED, {**_finish_arrays(finishes), "worker": worker_id})
         if rows.steps_again:
             cursor.executemany(_DELETE_STEPS, rows.steps_again)
         if rows.steps:
-            cursor.execute(_ROUND_STEPS, {"steps": _records(rows.steps)})
+            cursor.execute(_ROUND_STEPS, _columns("s_", rows.steps, _STEP_COLUMNS, "result"))
         if rows.logs:
-            cursor.execute(_ROUND_LOGS, {"logs": _records(rows.logs)})
+            cursor.execute(_ROUND_LOGS, _columns("l_", rows.logs, _LOG_COLUMNS, "data"))
         # In workflow id order, so rounds of different workers lock counter rows alike.
         for workflow_id in sorted(rows.counters):
             cursor.execute(_ADD_COUNTERS, _counter_params(workflow_id, rows.counters[workflow_id]))
 
 
 def finish_round(conn: sa.Connection, items: Sequence[RoundItem], *, worker_id: str) -> set[str]:
-    """A round of finishes only, in one round trip: the finishes with their step and log
-    rows (only for rows still ours) and the counters of their workflow from the rows it
-    finished, as one statement in autocommit when they are of one workflow; otherwise
-    pipelined: BEGIN, the finishes, one counters UPDATE per workflow (in id order), COMMIT.
-    Returns the ids it finished (the rest were no longer ours). Not for steps run again
-    (their earlier rows are deleted first: ``pg_round``)."""
+    """A round of finishes only, in one round trip: BEGIN, the finishes with their step and
+    log rows (one statement, only for rows still ours), the workflows' counters from the
+    rows it finished (one UPDATE per workflow, in id order), COMMIT. Returns the ids it
+    finished (the rest were no longer ours). Not for steps run again (their earlier rows
+    are deleted first: ``pg_round``)."""
     rows = round_rows(items, worker_id=worker_id)
     finishes = rows.finishes + rows.finishes_with_result
-    params: dict[str, Any] = {
-        "finishes": _finish_records(finishes),
-        "steps": _records(rows.steps),
-        "logs": _records(rows.logs),
-        "worker": worker_id,
-    }
+    params: dict[str, Any] = {**_finish_arrays(finishes), "worker": worker_id}
+    params.update(_columns("s_", rows.steps, _STEP_COLUMNS, "result"))
+    params.update(_columns("l_", rows.logs, _LOG_COLUMNS, "data"))
     by_workflow: dict[str, list[dict[str, Any]]] = {}
     workflow_of = {item.execution_id: item.workflow_id for item in items}
     for row in finishes:
         by_workflow.setdefault(workflow_of[row["b_id"]], []).append(row)
-    if len(by_workflow) <= 1:
-        params["workflow_id"] = next(iter(by_workflow), None)
-        with _autocommit(conn) as raw, raw.cursor() as cursor:
-            cursor.execute(_FINISH_ROUND_COUNTED, params)
-            return {row[0] for row in cursor.fetchall()}
     with _pipeline(conn) as raw:
         cursor, finish = raw.cursor(), raw.cursor()
         cursor.execute("BEGIN")
@@ -403,16 +346,19 @@ def pg_round(conn: sa.Connection) -> Iterator[PgRound]:
 # one trigger) in one statement, each group all or none: a group goes in only when every
 # one of its rows' workflows is, at this statement, enabled at the row's version
 # (engine/triggers/versioned_inserts.py has the same condition for every dialect). One
-# JSON array of objects, read as rows by jsonb_to_recordset. A row decided SKIPPED at ingress
+# array per column, unnested into rows. A row decided SKIPPED at ingress
 # (engine/triggers/ingress.py) gets its log line from the same statement.
 _INSERT_GROUPS = """
 WITH wanted AS (
-    SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb)
-        AS r(grp int, id varchar, workflow_id varchar, workflow_version int, status varchar,
-            trigger_type varchar, trigger_data jsonb, created_at timestamptz,
-            available_at timestamptz, started_at timestamptz, completed_at timestamptz,
-            duration_ms float8, retry_count int, next_step int, cancel_requested bool,
-            event_depth int)
+    SELECT * FROM unnest(%(grp)s::int[], %(id)s::varchar[], %(workflow_id)s::varchar[],
+        %(workflow_version)s::int[], %(status)s::varchar[], %(trigger_type)s::varchar[],
+        %(trigger_data)s::jsonb[], %(created_at)s::timestamptz[], %(available_at)s::timestamptz[],
+        %(started_at)s::timestamptz[], %(completed_at)s::timestamptz[],
+        %(duration_ms)s::float8[], %(retry_count)s::int[], %(next_step)s::int[],
+        %(cancel_requested)s::bool[], %(event_depth)s::int[])
+        AS r(grp, id, workflow_id, workflow_version, status, trigger_type, trigger_data,
+            created_at, available_at, started_at, completed_at, duration_ms, retry_count,
+            next_step, cancel_requested, event_depth)
 ), whole AS (
     SELECT wanted.grp FROM wanted LEFT JOIN workflow ON workflow.id = wanted.workflow_id
         AND workflow.version = wanted.workflow_version AND workflow.enabled
@@ -434,25 +380,6 @@ WITH wanted AS (
 )
 SELECT id FROM inserted
 """
-# The same with the counters of the skipped runs that went in, when they are all of one
-# workflow (``skipped_workflow``; NULL: none skipped), as one statement: sent alone in
-# autocommit, it is its own transaction.
-_INSERT_GROUPS_COUNTED = (
-    _INSERT_GROUPS.replace(
-        "RETURNING id, status, completed_at", "RETURNING id, status, completed_at, workflow_id", 1
-    ).removesuffix("SELECT id FROM inserted\n")
-    + """, skipped_counted AS (
-    UPDATE workflow SET
-        execution_count = execution_count + s.n,
-        last_execution_at = CASE WHEN last_execution_at IS NULL OR last_execution_at < s.latest
-            THEN s.latest ELSE last_execution_at END
-    FROM (SELECT count(*) AS n, max(completed_at) AS latest FROM inserted
-          WHERE status = 'SKIPPED' AND workflow_id = %(skipped_workflow)s) AS s
-    WHERE workflow.id = %(skipped_workflow)s AND s.n > 0
-)
-SELECT id FROM inserted
-"""
-)
 # The skipped runs of one workflow that went in, added to its counters (as
 # ``_ADD_COUNTERS``: execution_count and last_execution_at; no duration to average).
 _ADD_SKIPPED = """
@@ -494,10 +421,8 @@ def insert_groups(
     groups: Sequence[Sequence[dict[str, Any]]],
     audit: dict[str, Any] | None = None,
 ) -> list[bool]:
-    """The rows of several triggers in one transaction and one round trip: one INSERT
-    (each group all or none; skipped runs' log lines with it) and the skipped runs'
-    counters, as one statement in autocommit when the skipped runs are of one workflow and
-    there is no audit row; otherwise pipelined: BEGIN, the INSERT, the skipped runs'
+    """The rows of several triggers in one transaction and one round trip: BEGIN, one
+    INSERT (each group all or none; skipped runs' log lines with it), the skipped runs'
     counters (one UPDATE per workflow, in id order), the audit row, COMMIT.
 
     Returns, per group, whether its rows went in. ``audit`` goes in with the first group's
@@ -506,23 +431,14 @@ def insert_groups(
     rows = [row for group in groups for row in group]
     if not rows:
         return [True] * len(groups)
-    params: dict[str, Any] = {
-        "rows": _records([
-            {**{name: row.get(name) for name in _EXECUTION_COLUMNS}, "grp": number}
-            for number, group in enumerate(groups) for row in group
-        ]),
-        "skipped_log": SKIPPED_LOG,
-    }  # fmt: skip
+    params: dict[str, Any] = {name: [row.get(name) for row in rows] for name in _EXECUTION_COLUMNS}
+    params["grp"] = [number for number, group in enumerate(groups) for _ in group]
+    params["trigger_data"] = [Jsonb(data) for data in params["trigger_data"]]
+    params["skipped_log"] = SKIPPED_LOG
     skipped: dict[str, list[str]] = {}
     for row in rows:
         if row["status"] == "SKIPPED":
             skipped.setdefault(row["workflow_id"], []).append(row["id"])
-    if audit is None and len(skipped) <= 1:
-        params["skipped_workflow"] = next(iter(skipped), None)
-        with _autocommit(conn) as raw, raw.cursor() as cursor:
-            cursor.execute(_INSERT_GROUPS_COUNTED, params)
-            inserted = {row[0] for row in cursor.fetchall()}
-        return [all(row["id"] in inserted for row in group) for group in groups]
     with _pipeline(conn) as raw:
         cursor, insert = raw.cursor(), raw.cursor()
         cursor.execute("BEGIN")
