@@ -55,13 +55,14 @@ def render_fields(
     for name in WHOLE_REFERENCE_FIELDS.get(kind, ()):
         raw = fields.get(name)
         if isinstance(raw, str):
-            rendered[name] = _whole(raw, context, name, vault)
+            rendered[name] = _whole(raw, rendered[name], name, vault)
             if name in SECRET_FIELDS and rendered[name] != raw and "{{" not in raw:
                 found.append(str(rendered[name]))
         elif isinstance(raw, list):
             rendered[name] = [
-                _whole(item, context, f"{name}[{index}]", vault) if isinstance(item, str) else
-                rendered[name][index]
+                _whole(item, rendered[name][index], f"{name}[{index}]", vault)
+                if isinstance(item, str)
+                else rendered[name][index]
                 for index, item in enumerate(raw)
             ]
     headers = fields.get("headers")
@@ -74,10 +75,10 @@ def render_fields(
     return rendered
 
 
-def _whole(raw: str, context: Mapping[str, Any], field: str, vault: Vault | None) -> Any:
+def _whole(raw: str, rendered: Any, field: str, vault: Vault | None) -> Any:
     if "{{" in raw:
         # A template: its output is data, used exactly as rendered.
-        return render_value(raw, context)
+        return rendered
     try:
         return resolve(raw, vault=vault)
     except MissingSecret as exc:
