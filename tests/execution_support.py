@@ -145,6 +145,7 @@ def make_engine(db: Database, tmp_path: Path, **workflow_settings: Any) -> Engin
     executor = Executor(db, settings, "test-worker", emit_event=emit_from_step)
     return Engine(db, settings, queue, executor)
 
+
 def claim_now(db: Database, execution_id: str, *, lease: float = 60.0, cap: int = 10) -> Any:
     """Claim one execution as a worker would (lease seconds from now, RUNNING cap)."""
     now = utcnow()

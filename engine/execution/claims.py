@@ -178,6 +178,12 @@ class ClaimResult:
     excess: int = 0  # RUNNING beyond the cap right after our commit (0 on SQLite)
 
 
+def claim_limit(ids: Sequence[str], fill: int, most: int | None) -> int:
+    """How many rows a claim may take: its ids (or ``fill``), never more than ``most``."""
+    wanted = max(len(ids), fill)
+    return wanted if most is None else max(0, min(wanted, most))
+
+
 def claim_batch(
     conn: Connection,
     ids: Sequence[str],
@@ -187,6 +193,7 @@ def claim_batch(
     worker_id: str,
     max_running: int,
     fill: int = 0,
+    most: int | None = None,
 ) -> ClaimResult:
     """Claim (``claim_many``) and commit; then, on PostgreSQL, read the cap excess.
 
@@ -196,7 +203,7 @@ def claim_batch(
     with conn.begin():
         claimed = claim_many(
             conn, ids, now=now, lease_until=lease_until, worker_id=worker_id,
-            max_running=max_running, fill=fill,
+            max_running=max_running, fill=fill, most=most,
         )  # fmt: skip
         taken = {c.id for c in claimed}
         missing = [i for i in ids if i not in taken]
@@ -217,12 +224,14 @@ def claim_many(
     worker_id: str,
     max_running: int,
     fill: int = 0,
+    most: int | None = None,
 ) -> list[Claimed]:
     """PENDING → RUNNING for the due ones of ``ids`` (and other due rows up to ``fill``).
 
-    Never takes more than the free RUNNING slots. Two workers claiming at the same moment
-    can both see the same free slots; the caller checks ``running_excess`` after
-    committing and gives the excess back (see ``Executor``).
+    Never takes more than the free RUNNING slots, nor more than ``most`` rows (the room
+    the calling process has; the ids left over are refused as ``busy``). Two workers
+    claiming at the same moment can both see the same free slots; the caller checks
+    ``running_excess`` after committing and gives the excess back (see ``Executor``).
     """
     dialect = conn.dialect.name
     if dialect == "postgresql":
@@ -238,7 +247,7 @@ def claim_many(
             "lease_until": lease_until,
             "worker_id": worker_id,
             "cap": max_running,
-            "most": max(len(ids), fill),
+            "most": claim_limit(ids, fill, most),
             "fill": fill,
             "false": False,
         },

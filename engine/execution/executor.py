@@ -187,7 +187,7 @@ class Executor:
             # A pooled connection only while talking to the database, never during steps,
             # so a process needs few connections however many executions it runs.
             with self.db.engine.connect() as conn:
-                attempts, outcomes, busy = self._claim(conn, todo, fill)
+                attempts, outcomes, busy = self._claim(conn, todo, fill, held)
         finally:
             self.slots.release(held - len(attempts))
         if not attempts:
@@ -224,7 +224,7 @@ class Executor:
                 attempts = []
                 try:
                     with self.db.engine.connect() as conn:
-                        attempts, refused, busy = self._claim(conn, busy, fill)
+                        attempts, refused, busy = self._claim(conn, busy, fill, held)
                 finally:
                     self.slots.release(held - len(attempts))
                 outcomes.update(refused)
@@ -238,9 +238,14 @@ class Executor:
     # --- claiming -----------------------------------------------------------------------
 
     def _claim(
-        self, conn: sa.Connection, ids: list[str], fill: int
+        self, conn: sa.Connection, ids: list[str], fill: int, room: int
     ) -> tuple[list[Attempt], dict[str, Outcome], list[str]]:
-        """Claim a batch; returns its attempts, outcomes of what was not claimed, busy ids."""
+        """Claim a batch; returns its attempts, outcomes of what was not claimed, busy ids.
+
+        Never more than ``room`` rows (the slots this call holds): a process holds at most
+        ``concurrency * batch_size`` executions, however many ids a message names; the ids
+        beyond the room are refused as busy and looked at again shortly.
+        """
         now = utcnow()
         cap = self.settings.workflow.max_concurrent_executions
         lease = now + timedelta(seconds=self.settings.workflow.default_timeout) + LEASE_GRACE
@@ -248,7 +253,7 @@ class Executor:
         claim_batch = postgres_pipeline.claim_batch if fast else store.claim_batch
         result = claim_batch(
             conn, ids, now=now, lease_until=lease, worker_id=self.worker_id,
-            max_running=cap, fill=fill,
+            max_running=cap, fill=fill, most=room,
         )  # fmt: skip
         claimed = result.claimed
         outcomes: dict[str, Outcome] = {}

@@ -25,6 +25,7 @@ from engine.execution.claims import (
     Claimed,
     ClaimResult,
     CounterDelta,
+    claim_limit,
     classify_refusals,
 )
 from engine.execution.commit_rounds import RoundItem, round_rows
@@ -126,6 +127,7 @@ def claim_batch(
     worker_id: str,
     max_running: int,
     fill: int = 0,
+    most: int | None = None,
 ) -> ClaimResult:
     """``execution_store.claim_batch`` in one round trip (call outside a transaction):
     BEGIN, the claim (which also turns off the WAL flush wait of its commit and reads why
@@ -136,7 +138,7 @@ def claim_batch(
         "lease_until": lease_until,
         "worker_id": worker_id,
         "cap": max_running,
-        "most": max(len(ids), fill),
+        "most": claim_limit(ids, fill, most),
         "fill": fill,
         "false": False,
     }

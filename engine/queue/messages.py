@@ -323,6 +323,13 @@ def _ids_of(task: Any) -> list[str]:
     return [argument] if isinstance(argument, str) else list(argument)
 
 
+def _ids_message(task_id: str, ids: list[str]) -> Message:
+    """A ``run_executions`` message naming ``ids``."""
+    return Message(id=task_id, name=RUN_EXECUTIONS, eta=None, retries=0, retry_delay=0,
+                   priority=None, args=(ids,), kwargs={}, timeout=None,
+                   retry_backoff=0)  # fmt: skip
+
+
 class _Guarded:
     """What our Huey classes add: refused messages are dropped and logged once.
 
@@ -386,7 +393,11 @@ class _Guarded:
         more messages in one round trip, without waiting. Their executions are then claimed,
         run and committed as one batch instead of one claim each. Nothing is lost: the
         messages only name rows that the database holds, and a worker that dies holding
-        them leaves those rows PENDING for the sweeper, as with one message."""
+        them leaves those rows PENDING for the sweeper, as with one message.
+
+        A popped message may name several ids: what goes past ``merge_up_to`` ids goes
+        back to the head of the queue, so a task never names more executions than one
+        worker thread may hold."""
         if task.name not in _SHORT_NAMES:
             return task
         ids = _ids_of(task)
@@ -399,10 +410,26 @@ class _Guarded:
         for other in more:
             ids.extend(_ids_of(other))
         ids = list(dict.fromkeys(ids))
-        message = Message(id=task.id, name=RUN_EXECUTIONS, eta=None, retries=0, retry_delay=0,
-                          priority=None, args=(ids,), kwargs={}, timeout=None,
-                          retry_backoff=0)  # fmt: skip
-        return self._registry.create_task(message)  # type: ignore[attr-defined]
+        ids, over = ids[: self.merge_up_to], ids[self.merge_up_to :]
+        if over:
+            self._put_back(over)
+        return self._registry.create_task(_ids_message(task.id, ids))  # type: ignore[attr-defined]
+
+    def _put_back(self, ids: list[str]) -> None:
+        """Ids popped past the merge limit, back at the head of the queue (one round trip)
+        as messages of at most ``merge_up_to`` ids, in their order."""
+        size = self.merge_up_to
+        data = [
+            self.serializer.serialize(_ids_message(secrets.token_hex(16), ids[at : at + size]))
+            for at in range(0, len(ids), size)
+        ]
+        storage = self.storage
+        if isinstance(storage, RedisStorage):
+            # dequeue pops from this end: the first chunk goes in last, to be popped first
+            storage.conn.rpush(storage.queue_key, *reversed(data))
+        else:
+            for item in data:
+                storage.enqueue(item)
 
     def _pop(self, count: int) -> list[Any]:
         """Up to ``count`` more stored messages, without waiting (one Redis round trip)."""

@@ -374,3 +374,45 @@ def test_many_one_id_messages_become_few_claims_and_no_empty_ones(
     assert statuses(engine, ids) == ["SUCCESS"] * 20
     assert sorted(set(keys_seen(http_sink))) == sorted(f"{i}:0" for i in ids)
     assert_counters_match_table(engine.db, name)
+
+
+def test_a_process_never_holds_more_executions_than_its_slots_however_many_ids_it_gets(
+    engine: Engine, http_sink: HttpSink
+) -> None:
+    # One worker thread with batches of 4: the process may hold 4 executions at once, even
+    # when one call names 10 ids (the cap of 10 RUNNING would let it take them all).
+    queue = engine.settings.queue.model_copy(update={"concurrency": 1, "batch_size": 4})
+    settings = engine.settings.model_copy(update={"queue": queue})
+    executor = Executor(engine.db, settings, "small-worker")
+    http_sink.default = Reply(delay=0.2)
+    name = engine.workflow("held", [http_sink.url("/hook")])
+    ids = trigger_many(engine, name, 10)
+
+    def held() -> int:
+        with engine.db.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(store.EXECUTIONS)
+                    .where(E.worker_id == "small-worker", E.status == "RUNNING")
+                ).scalar_one()
+            )
+
+    most = 0
+    try:
+        thread, results = in_background(lambda: executor.run_batch(ids))
+        while thread.is_alive():
+            most = max(most, held())
+            time.sleep(0.01)
+        thread.join()
+    finally:
+        executor.close()
+
+    [outcomes] = results
+    assert isinstance(outcomes, dict)
+    assert 1 <= most <= 4, f"the process held {most} executions with 4 slots"
+    ran = [i for i in ids if outcomes[i].status == "SUCCESS"]
+    assert all(outcomes[i].busy for i in ids if i not in ran)
+    succeeded = [i for i, s in zip(ids, statuses(engine, ids), strict=True) if s == "SUCCESS"]
+    assert sorted(succeeded) == sorted(ran)
+    assert_counters_match_table(engine.db, name)

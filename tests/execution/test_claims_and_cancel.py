@@ -29,7 +29,6 @@ from tests.http_sink import HttpSink, Reply
 # --- claims and the cap -------------------------------------------------------------------
 
 
-
 def test_claiming_the_same_execution_twice_refuses_the_second(
     engine: Engine, http_sink: HttpSink
 ) -> None:

@@ -101,8 +101,9 @@ def test_https_to_http_redirect_is_never_followed(tmp_path: Path) -> None:
         target = plain.url("/downgraded", host="localhost")
         secure.reply(Reply(status=302, headers={"Location": target}))
         transport = outbound.GuardedTransport(POLICY, max_redirects=5, ssl_context=trust)
-        with httpx.Client(transport=transport, timeout=5) as client, pytest.raises(
-            httpx.TransportError, match="refused redirect from https to plain http"
+        with (
+            httpx.Client(transport=transport, timeout=5) as client,
+            pytest.raises(httpx.TransportError, match="refused redirect from https to plain http"),
         ):
             client.get(secure.url("/start", host="localhost"), headers=CREDENTIALS)
     assert plain.requests == []
@@ -128,8 +129,9 @@ def test_a_refused_downgrade_fails_the_webhook_step_permanently(
 
 def test_a_private_address_is_never_reached_through_the_client() -> None:
     with HttpSink() as sink:
-        with make_client(OutboundPolicy(), timeout=2) as client, pytest.raises(
-            outbound.BlockedTarget
+        with (
+            make_client(OutboundPolicy(), timeout=2) as client,
+            pytest.raises(outbound.BlockedTarget),
         ):
             client.post(sink.url("/internal"), content=b"x")
         with pytest.raises(ActionError, match="refused outbound call"):
