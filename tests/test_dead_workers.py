@@ -21,7 +21,7 @@ from engine.execution import claims as store
 from engine.models import WorkerHeartbeat, table_of, utcnow
 from engine.queue.heartbeat import dead_workers, process_exists
 from engine.queue.sweeper import WORKER_LOST, sweep
-from tests.execution_support import Engine, execution_row, make_engine
+from tests.execution_support import Engine, execution_row, make_due, make_engine
 
 INTERVAL = 1.0
 HOST = socket.gethostname()
@@ -127,3 +127,36 @@ def test_a_run_whose_worker_has_no_heartbeat_row_waits_for_its_lease(engine: Eng
 
     assert sweep(engine.db, heartbeat_interval=INTERVAL).retried == 0
     assert execution_row(engine.db, execution_id).status == "RUNNING"
+
+
+def test_runs_due_while_a_dead_worker_lived_are_enqueued_again_at_once_not_after_30_s(
+    engine: Engine,
+) -> None:
+    # The worker may have popped their messages and died before claiming: waiting for the
+    # 30-second stale-PENDING rule would hold them up. Rows due after its death are not
+    # its, and a backlog in the queue may still hold their messages.
+    pid = gone_pid()
+    dead = f"{HOST}:{pid}:0a0b0c0d"
+    beat_as(engine.db, dead, host=HOST, pid=pid, silent_for=4 * INTERVAL)
+    popped, later = engine.trigger("slow"), engine.trigger("slow")
+    make_due(engine.db, popped, ago=6 * INTERVAL)  # due while the worker still beat
+    make_due(engine.db, later, ago=1 * INTERVAL)  # due after its last beat + one interval
+
+    assert sweep(engine.db, heartbeat_interval=INTERVAL, queue_depth=1).enqueue == []
+    first = sweep(engine.db, heartbeat_interval=INTERVAL)
+    second = sweep(engine.db, heartbeat_interval=INTERVAL)
+
+    assert (first.enqueue, second.enqueue) == ([popped], [])
+    assert execution_row(engine.db, popped).status == "PENDING"
+
+
+def test_a_death_long_ago_leaves_pending_runs_to_the_30_second_rule(engine: Engine) -> None:
+    pid = gone_pid()
+    dead = f"{HOST}:{pid}:0a0b0c0d"
+    beat_as(engine.db, dead, host=HOST, pid=pid, silent_for=200)
+    waiting = engine.trigger("slow")
+    make_due(engine.db, waiting, ago=20)
+
+    assert sweep(engine.db, heartbeat_interval=INTERVAL).enqueue == []
+    make_due(engine.db, waiting, ago=31)
+    assert sweep(engine.db, heartbeat_interval=INTERVAL).enqueue == [waiting]

@@ -21,7 +21,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -94,6 +94,19 @@ def dead_workers(db: Database, *, interval: float, now: datetime | None = None) 
         for row in silent
         if (not process_exists(row.pid) if row.hostname == host else row.long_silent)
     ]
+
+
+def last_beat(db: Database, worker_ids: list[str]) -> datetime | None:
+    """The latest ``last_seen_at`` among ``worker_ids`` (None: none has a row)."""
+    if not worker_ids:
+        return None
+    with db.engine.connect() as conn:
+        latest = conn.execute(
+            sa.select(sa.func.max(_table.c.last_seen_at)).where(_table.c.worker_id.in_(worker_ids))
+        ).scalar_one()
+    if not isinstance(latest, datetime):
+        return None
+    return latest if latest.tzinfo is not None else latest.replace(tzinfo=UTC)
 
 
 def silent_worker(worker_id: sa.ColumnElement[str], *, interval: float,

@@ -29,7 +29,13 @@ from engine.execution.claims import (
     bump_counters,
 )
 from engine.models import ExecutionStatus, LogLevel, utcnow
-from engine.queue.heartbeat import dead_workers, silent_worker
+from engine.queue.heartbeat import (
+    REMOTE_DEAD_AFTER,
+    REMOTE_DEAD_INTERVALS,
+    dead_workers,
+    last_beat,
+    silent_worker,
+)
 
 log = logging.getLogger("wfconsole.sweeper")
 STALE_PENDING = timedelta(seconds=30)
@@ -57,17 +63,23 @@ def sweep(
     """One pass: lost runs go to retry or FAILED; long-due PENDING rows are re-enqueued.
 
     A run is lost when its lease expired or, given ``heartbeat_interval``
-    (``queue.heartbeat_interval``), when its worker is dead for certain. ``queue_depth`` is
-    how many messages wait in the queue right now: that many overdue rows may simply be
-    waiting their turn behind a backlog, so only the excess is re-enqueued (all of them
-    once the queue has drained).
+    (``queue.heartbeat_interval``), when its worker is dead for certain. A PENDING row is
+    overdue once it has been due for ``STALE_PENDING`` — or, in the ``STALE_PENDING`` after a
+    worker died, once it was due while that worker lived: the dead worker may have popped
+    its message and not claimed it yet, and waiting 30 s for it would hold the run up.
+    ``queue_depth`` is how many messages wait in the queue right now: that many overdue
+    rows may simply be waiting their turn behind a backlog, so only the excess is
+    re-enqueued (all of them once the queue has drained). A message enqueued twice runs
+    once (the claim is conditional), so a row a live worker holds is never run again.
     """
     now = now or utcnow()
     report = SweepReport()
     _expired_leases(db, now, batch, report)
+    cutoff = now - STALE_PENDING
     if heartbeat_interval is not None:
-        _dead_workers(db, now, batch, heartbeat_interval, report)
-    _stale_pending(db, now, batch, queue_depth, report)
+        dead = _dead_workers(db, now, batch, heartbeat_interval, report)
+        cutoff = max(cutoff, _orphan_cutoff(db, dead, now, heartbeat_interval))
+    _stale_pending(db, cutoff, now, batch, queue_depth, report)
     if report.retried or report.failed or report.enqueue:
         log.info(
             "sweep: %d lost run(s) retried, %d failed, %d re-enqueued",
@@ -85,11 +97,14 @@ def _expired_leases(db: Database, now: datetime, batch: int, report: SweepReport
 
 def _dead_workers(
     db: Database, now: datetime, batch: int, interval: float, report: SweepReport
-) -> None:
-    """Runs held by a worker that is dead for certain: back before their lease expires."""
+) -> list[str]:
+    """Runs held by a worker that is dead for certain: back before their lease expires.
+
+    Returns the dead workers' ids.
+    """
     dead = dead_workers(db, interval=interval, now=now)
     if not dead:
-        return
+        return dead
     before = report.retried + report.failed + report.cancelled
     # Repeating the silence in the UPDATE keeps the claims of a worker that beat again.
     lost = sa.and_(E.worker_id.in_(dead), silent_worker(E.worker_id, interval=interval, now=now))
@@ -98,6 +113,22 @@ def _dead_workers(
     taken = report.retried + report.failed + report.cancelled - before
     if taken:
         log.warning("took back %d run(s) of dead worker(s) before their lease ended", taken)
+    return dead
+
+
+def _orphan_cutoff(db: Database, dead: list[str], now: datetime, interval: float) -> datetime:
+    """Rows due before this may have had their message popped by a worker that died.
+
+    The last beat of the most recent death, plus one interval (the worker may have lived
+    until its next beat was due). Only for a death recent enough that the 30-second rule
+    has not covered it yet (a death is certain some intervals after the last beat, a
+    minute or more for another host): otherwise the epoch.
+    """
+    latest = last_beat(db, dead)
+    proven_after = max(REMOTE_DEAD_AFTER, timedelta(seconds=REMOTE_DEAD_INTERVALS * interval))
+    if latest is None or latest < now - proven_after - STALE_PENDING:
+        return datetime.min.replace(tzinfo=now.tzinfo)
+    return min(now, latest + timedelta(seconds=interval))
 
 
 def reclaim_lost(
@@ -194,10 +225,15 @@ def reclaim_lost(
 
 
 def _stale_pending(
-    db: Database, now: datetime, batch: int, queue_depth: int, report: SweepReport
+    db: Database,
+    cutoff: datetime,
+    now: datetime,
+    batch: int,
+    queue_depth: int,
+    report: SweepReport,
 ) -> None:
-    """PENDING rows due for over 30 s: their message was lost (or never sent)."""
-    overdue = sa.and_(E.status == PENDING, E.available_at < now - STALE_PENDING)
+    """PENDING rows due since before ``cutoff``: their message was lost (or never sent)."""
+    overdue = sa.and_(E.status == PENDING, E.available_at < cutoff)
     with db.read_engine.connect() as conn:
         waiting = conn.execute(
             sa.select(sa.func.count()).select_from(
@@ -209,7 +245,8 @@ def _stale_pending(
         return
     stale = sa.select(E.id).where(overdue).order_by(E.available_at).limit(excess).scalar_subquery()
     with db.engine.begin() as conn:
-        # Touching available_at re-enqueues each row at most once per 30 s.
+        # Touching available_at re-enqueues each row at most once per 30 s (and once per
+        # death: ``now`` is past the cutoff of the deaths seen so far).
         ids = (
             conn.execute(
                 sa.update(EXECUTIONS)
