@@ -31,7 +31,6 @@ WORKFLOW = "bench-orders"
 FINAL = ("SUCCESS", "SKIPPED", "FAILED", "CANCELLED")
 
 
-
 # --------------------------------------------------------------------------- deployment
 
 
@@ -270,5 +269,3 @@ def wait_final(
             note(f"  {what}: {created} accepted, {final} final")
             next_note = now + 2.0
         time.sleep(0.05)
-
-

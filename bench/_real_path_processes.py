@@ -178,7 +178,6 @@ def measure_baselines(
     return base
 
 
-
 # --------------------------------------------------------------------------- py-spy
 
 
@@ -268,5 +267,3 @@ def spy_summary(collapsed: Path, cpu_ms_per_exec: float, top: int = 20) -> dict[
         "project": scaled(inclusive),
         "calls out": scaled(calls_out),
     }
-
-

@@ -17,7 +17,8 @@ def print_report(machine: dict[str, str], base: dict[str, Any], fig: dict[str, A
     n = fig["executions"]
     print(
         f"\nreal path: {fig['requests']:,} signed webhooks (new connection each, "
-        f"{fig['threads']} client threads) → wfconsole serve → PostgreSQL + Redis → "
+        f"{fig['threads']} client threads) → wfconsole serve --workers "
+        f"{fig.get('serve_workers', 1)} → PostgreSQL + Redis → "
         f"{fig['consumers']} consumers x {fig['workers']} threads → POST to sink "
         f"(max_concurrent_executions {fig['max_running']})"
     )
@@ -124,5 +125,3 @@ def print_report(machine: dict[str, str], base: dict[str, Any], fig: dict[str, A
             for name, share, ms in spy[kind]:
                 print(f"    {share * 100:5.1f} %  {ms:6.3f} ms  {name[:110]}")
     print(f"\nload average at end {machine.get('load average at end', '')}")
-
-

@@ -95,6 +95,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--consumers", "-c", type=int, default=2, help="consumer processes")
     parser.add_argument("--workers", "-w", type=int, default=4, help="threads per consumer")
     parser.add_argument(
+        "--serve-workers", type=int, default=1, help="HTTP processes of serve (serve --workers)"
+    )
+    parser.add_argument(
         "--max-running",
         type=int,
         default=64,
@@ -142,6 +145,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # --------------------------------------------------------------------------- the run
 
 
+def child_pids(pid: int) -> list[int]:
+    """Live child processes of ``pid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid and fields[0] != "Z":
+                    found.append(int(entry.name))
+    return found
+
+
 def real_path(
     children: Children, args: argparse.Namespace, tmp: Path, url: str, sink: tuple[Any, int]
 ) -> dict[str, Any]:
@@ -171,7 +186,18 @@ def real_path(
         port = free_port()
         serve_log = tmp / "serve.log"
         serve = children.start(
-            [PYTHON, "-m", "wfconsole", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [
+                PYTHON,
+                "-m",
+                "wfconsole",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(args.serve_workers),
+            ],
             env=env,
             log=serve_log,
         )
@@ -217,10 +243,11 @@ def drive(
 
     with redis.Redis.from_url(args.redis_url) as client:
         redis_pid = int(client.info("server")["process_id"])
-    groups: dict[str, Callable[[], list[int]]] = {"serve": lambda: [serve.pid]}
+    serve_pids = [serve.pid, *child_pids(serve.pid)]  # serve --workers N: its children too
+    groups: dict[str, Callable[[], list[int]]] = {"serve": lambda: serve_pids}
     for i, proc in enumerate(consumers):
         groups[f"consumer {i}"] = functools.partial(lambda pid: [pid], proc.pid)
-    owners = {"serve": [serve.pid], "consumers": [proc.pid for proc in consumers]}
+    owners = {"serve": serve_pids, "consumers": [proc.pid for proc in consumers]}
 
     def postgres(label: str) -> Callable[[], list[int]]:
         return lambda: rows.postgres_pids(owners)[label]
@@ -286,6 +313,7 @@ def drive(
         "threads": args.threads,
         "consumers": args.consumers,
         "workers": args.workers,
+        "serve_workers": args.serve_workers,
         "max_running": args.max_running,
         "skip_share": args.skip_share,
         "expected": expected,
@@ -353,4 +381,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

@@ -140,9 +140,7 @@ def main() -> None:
             script.write(BARE_APP)
         bare = best_frames([PYTHON, script.name], env, [b"bare-app-ready"], args.repeat)
         os.unlink(script.name)
-        console = best_frames(
-            [WFCONSOLE], env, [b"large-invoice-alert", b"db ok"], args.repeat
-        )
+        console = best_frames([WFCONSOLE], env, [b"large-invoice-alert", b"db ok"], args.repeat)
     finally:
         shutil.rmtree(home, ignore_errors=True)
     report = {

@@ -21,13 +21,13 @@ from tests.consumers import Deployment
 class ServeProcess:
     """``wfconsole serve`` on a free loopback port; its output goes to ``log_path``."""
 
-    def __init__(self, deployment: Deployment, log_path: Path) -> None:
+    def __init__(self, deployment: Deployment, log_path: Path, *extra: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         env = {**os.environ, CONFIG_ENV: str(deployment.config_path)}
         command = [sys.executable, "-m", "wfconsole.cli", "serve", "--host", "127.0.0.1",
-                   "--port", str(self.port)]  # fmt: skip
+                   "--port", str(self.port), *extra]  # fmt: skip
         with log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
@@ -63,9 +63,10 @@ class ServeProcess:
 
 
 @contextmanager
-def running_serve(deployment: Deployment, log_path: Path) -> Iterator[ServeProcess]:
-    """A ready ``wfconsole serve`` for the block, stopped however it ends."""
-    serve = ServeProcess(deployment, log_path)
+def running_serve(deployment: Deployment, log_path: Path, *extra: str) -> Iterator[ServeProcess]:
+    """A ready ``wfconsole serve`` (``extra``: more options) for the block, stopped however
+    it ends."""
+    serve = ServeProcess(deployment, log_path, *extra)
     try:
         serve.wait_ready()
         yield serve

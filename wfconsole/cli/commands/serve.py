@@ -3,11 +3,17 @@
 With the local queue and ``queue.embedded_worker`` on (the default), a consumer runs in
 threads of this process too, as in the console, so accepted webhooks run with nothing
 else started; it stops, letting running steps finish, when the server stops.
+
+``--workers N`` (N > 1) runs N HTTP processes on one listening socket (uvicorn's
+supervisor): each builds its own receiver from the same configuration (``http_worker_app``),
+so one process per core serves requests. The embedded worker, when there is one, stays in
+the supervising process.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -18,6 +24,7 @@ from typing import Any
 from wfconsole.cli.command_table import Command, Row, arg
 from wfconsole.cli.commands.console import background_services
 from wfconsole.cli.context import opened_database, settings_for
+from wfconsole.cli.errors import UserError
 
 
 def build_receiver(settings: Any, db: Any) -> Any:
@@ -51,31 +58,68 @@ def _sigterm_unwinds() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def http_worker_app() -> Any:
+    """The app of one ``serve --workers N`` process (uvicorn calls it in each child).
+
+    The child inherits the environment, where ``serve`` named the configuration file it
+    read; the database was migrated (or found migrated) by ``serve`` before any child
+    started.
+    """
+    from engine.config import load_settings
+    from engine.db import open_database
+    from engine.error_reporting import init_sentry
+    from engine.http.app import create_app
+
+    settings = load_settings()
+    init_sentry(settings)
+    db = open_database(settings, migrate=False)
+    return create_app(build_receiver(settings, db))
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def serve_command(args: argparse.Namespace) -> int:
     """Run uvicorn (and the embedded worker, when the queue is local) until stopped."""
     import uvicorn
 
+    from engine.config import CONFIG_ENV, find_config_file
     from engine.error_reporting import init_sentry
     from engine.http.app import create_app
 
     settings = settings_for(args)
+    workers = getattr(args, "workers", None) or 1
+    if workers > 1 and not settings.uses_redis:
+        # Rate limits and the replay store live in the process without Redis: a signature
+        # accepted by one process could be replayed to another.
+        raise UserError("--workers above 1 needs Redis (queue.redis_url): the processes "
+                        "share rate limits and the replay store there")  # fmt: skip
     init_sentry(settings)
+    server_options: dict[str, Any] = {
+        "host": args.host or settings.http.host,
+        "port": args.port or settings.http.port,
+        "log_level": settings.logging.level.lower(),
+        # uvicorn would believe X-Forwarded-For from any loopback peer; the app decides
+        # by http.trusted_proxies instead (engine/http/clients.py).
+        "proxy_headers": False,
+        "server_header": False,
+    }
     with ExitStack() as stack:
         db = stack.enter_context(opened_database(args, settings))
         stack.enter_context(_sigterm_unwinds())
         for service in background_services(settings, db):
             stack.enter_context(service)
-        app = create_app(build_receiver(settings, db))
-        uvicorn.run(
-            app,
-            host=args.host or settings.http.host,
-            port=args.port or settings.http.port,
-            log_level=settings.logging.level.lower(),
-            # uvicorn would believe X-Forwarded-For from any loopback peer; the app decides
-            # by http.trusted_proxies instead (engine/http/clients.py).
-            proxy_headers=False,
-            server_header=False,
-        )
+        if workers == 1:
+            uvicorn.run(create_app(build_receiver(settings, db)), **server_options)
+            return 0
+        config_file = find_config_file(getattr(args, "config", None))
+        if config_file is not None:  # the children read the same file
+            os.environ[CONFIG_ENV] = str(config_file.resolve())
+        uvicorn.run(f"{__name__}:http_worker_app", factory=True, workers=workers, **server_options)
     return 0
 
 
@@ -84,9 +128,12 @@ COMMANDS: tuple[Row, ...] = (
         ("serve",), serve_command,
         "HTTP: webhook receiver (POST /hooks/PATH), /health, /metrics, REST API (/api)",
         (arg("--host", help="address to listen on (default: http.host)"),
-         arg("--port", type=int, help="port to listen on (default: http.port)")),
-        description="Serve webhooks and health over HTTP (uvicorn). Run one per core behind "
-        "a load balancer; with Redis configured they share rate limits and replay checks. "
+         arg("--port", type=int, help="port to listen on (default: http.port)"),
+         arg("--workers", type=_positive, default=1,
+             help="HTTP processes sharing the port, e.g. one per core (default: 1)")),
+        description="Serve webhooks and health over HTTP (uvicorn). --workers N runs N "
+        "processes on one port; on several hosts, run one per host behind a load balancer. "
+        "With Redis configured they share rate limits and replay checks. "
         "With the local queue it also runs the embedded worker (queue.embedded_worker).",
     ),
 )  # fmt: skip
