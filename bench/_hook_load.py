@@ -50,6 +50,12 @@ def main() -> None:
     parser.add_argument("--prefix", default="ord", help="order id prefix (unique per run)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
     parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="requests/s in all, evenly paced (0: as fast as possible)",
+    )
+    parser.add_argument(
         "--skip-share",
         type=float,
         default=0.5,
@@ -71,13 +77,19 @@ def main() -> None:
         """Order ``i`` is below the threshold: the i-th step of an even spread."""
         return math.floor((i + 1) * args.skip_share) > math.floor(i * args.skip_share)
 
+    begin = [0.0]  # when the first request may go (set as the threads are released)
+
     def take() -> int | None:
         with lock:
             i = next_index[0]
             if i >= args.requests:
                 return None
             next_index[0] = i + 1
-            return i
+        if args.rate > 0:  # request i goes at i / rate seconds after the start
+            delay = begin[0] + i / args.rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        return i
 
     def sender() -> None:
         mine: list[float] = []
@@ -126,6 +138,7 @@ def main() -> None:
     for thread in threads:
         thread.start()
     cpu_before = os.times()
+    begin[0] = time.monotonic()
     ready.wait()
     for thread in threads:
         thread.join()

@@ -144,7 +144,12 @@ class Rows:
             "SELECT extract(epoch FROM min(created_at)), extract(epoch FROM max(completed_at)),"
             " percentile_cont(0.5) WITHIN GROUP (ORDER BY completed_at - created_at),"
             " percentile_cont(0.99) WITHIN GROUP (ORDER BY completed_at - created_at),"
-            " count(*) FILTER (WHERE retry_count > 0)"
+            " count(*) FILTER (WHERE retry_count > 0),"
+            # enqueue → start of the runs a worker started (the skipped ones never queue)
+            " percentile_cont(0.5) WITHIN GROUP (ORDER BY started_at - created_at)"
+            "   FILTER (WHERE status <> 'SKIPPED'),"
+            " percentile_cont(0.99) WITHIN GROUP (ORDER BY started_at - created_at)"
+            "   FILTER (WHERE status <> 'SKIPPED')"
             " FROM workflow_execution WHERE created_at > %s",
             (after,),
         ).fetchone()
@@ -165,6 +170,8 @@ class Rows:
             "final_p50_ms": row[2].total_seconds() * 1000 if row[2] is not None else float("nan"),
             "final_p99_ms": row[3].total_seconds() * 1000 if row[3] is not None else float("nan"),
             "retried": int(row[4]),
+            "start_p50_ms": row[5].total_seconds() * 1000 if row[5] is not None else float("nan"),
+            "start_p99_ms": row[6].total_seconds() * 1000 if row[6] is not None else float("nan"),
             "errors": errors,
         }
 

@@ -66,11 +66,12 @@ def run_load(
     prefix: str,
     secret: str,
     skip_share: float = 0.5,
+    rate: float = 0.0,
 ) -> subprocess.Popen[bytes]:
     """Start the load generator; its JSON result comes on stdout (``load_result``)."""
     args = [PYTHON, str(BENCH / "_hook_load.py"), "--port", str(port), "--path", HOOK_PATH,
             "--requests", str(requests), "--threads", str(threads), "--prefix", prefix,
-            "--skip-share", str(skip_share)]  # fmt: skip
+            "--skip-share", str(skip_share), "--rate", str(rate)]  # fmt: skip
     return children.start(args, env={"WF_BENCH_HOOK_SECRET": secret}, stdout_pipe=True)
 
 

@@ -53,6 +53,9 @@ def print_report(machine: dict[str, str], base: dict[str, Any], fig: dict[str, A
     print(
         f"  accept → final p50 / p99 (created_at → completed_at){'':>6}"
         f"{fig['accept_to_final_p50_ms']:.1f} / {fig['accept_to_final_p99_ms']:.1f} ms"
+        f"\n  enqueue → start p50 / p99 (created_at → started_at, runs not skipped)"
+        f"{'':>4}{fig['enqueue_to_start_p50_ms']:.1f} / {fig['enqueue_to_start_p99_ms']:.1f} ms"
+        + (f"  (paced at {fig['rate']:.0f} requests/s)" if fig.get("rate") else "")
     )
     if pg:
         print(

@@ -98,6 +98,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--serve-workers", type=int, default=1, help="HTTP processes of serve (serve --workers)"
     )
     parser.add_argument(
+        "--rate", type=float, default=0.0,
+        help="pace the timed requests at this many per second (0: as fast as they go); "
+        "e.g. 250 for the enqueue → start latency at a steady rate",
+    )  # fmt: skip
+    parser.add_argument(
         "--max-running",
         type=int,
         default=64,
@@ -278,7 +283,9 @@ def drive(
     note(f"timed: {args.requests} signed orders, {args.threads} threads, new connection each")
     meter.start()
     machine_before = machine_cpu()
-    load = run_load(children, port, args.requests, args.threads, prefix, SECRET, args.skip_share)
+    load = run_load(
+        children, port, args.requests, args.threads, prefix, SECRET, args.skip_share, args.rate
+    )
     wait_final(rows, after, load, None, procs, args.timeout, meter, what="timed run")
     cpu = meter.stop()
     machine_after = machine_cpu()
@@ -334,6 +341,9 @@ def drive(
         "errors": summary["errors"],
         "accept_to_final_p50_ms": summary["final_p50_ms"],
         "accept_to_final_p99_ms": summary["final_p99_ms"],
+        "enqueue_to_start_p50_ms": summary["start_p50_ms"],
+        "enqueue_to_start_p99_ms": summary["start_p99_ms"],
+        "rate": args.rate,
         "sink": {k: sink_after[k] - sink_before.get(k, 0) for k in sink_after},
         "left_in_queue": queued,
         "cpu_seconds": cpu,
