@@ -40,6 +40,10 @@ class Group:
     metavar: str = "COMMAND"
     common_options: bool = False
     """Whether ``--config``/``--user`` may also come between the word and its sub-command."""
+    handler: Handler | None = None
+    """What the word alone runs (``wfconsole schedules``); None: a sub-command is required."""
+    arguments: tuple[Argument, ...] = ()
+    """The word's own arguments, when it runs alone."""
 
 
 @dataclass(frozen=True)
@@ -94,10 +98,14 @@ def build_parser(
     for row in rows:
         if isinstance(row, Group):
             group = commands.add_parser(row.name, help=row.help)
-            if row.common_options:
+            for argument in row.arguments:
+                group.add_argument(*argument.names, **argument.options)
+            if row.common_options or row.handler is not None:
                 add_common_options(group)
+            if row.handler is not None:
+                group.set_defaults(handler=row.handler)
             groups[row.name] = group.add_subparsers(
-                dest=f"{row.name}_command", metavar=row.metavar, required=True
+                dest=f"{row.name}_command", metavar=row.metavar, required=row.handler is None
             )
             continue
         *group_words, name = row.words

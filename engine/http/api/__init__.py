@@ -1,4 +1,5 @@
-"""The REST API under ``/api``: workflows and executions, bearer tokens, roles checked."""
+"""The REST API under ``/api``: workflows, executions and schedules, bearer tokens, roles
+checked."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 
-from engine.http.api import executions, workflows
+from engine.http.api import executions, schedules, workflows
 from engine.http.api.common import error_response
 from engine.http.api.openapi import openapi_route
 
@@ -14,6 +15,7 @@ ROUTES: list[BaseRoute] = [
     Route("/openapi.json", openapi_route, methods=["GET"]),
     *workflows.ROUTES,
     *executions.ROUTES,
+    *schedules.ROUTES,
 ]
 EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 

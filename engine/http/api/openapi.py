@@ -40,6 +40,15 @@ OPERATIONS: list[tuple[str, str, str, str, bool, int, tuple[int, ...]]] = [
     ("/executions/{id}", "get", "An execution with steps and logs", "VIEWER", False, 200, (404,)),
     ("/executions/{id}/retry", "post", "Retry", "OPERATOR", False, 200, (404, 409)),
     ("/executions/{id}/cancel", "post", "Cancel", "OPERATOR", False, 200, (404, 409)),
+    (
+        "/schedules",
+        "get",
+        "Schedule triggers: next, last run, gaps, late starts",
+        "VIEWER",
+        False,
+        200,
+        (400,),
+    ),
 ]
 
 REQUEST_BODIES = {
@@ -62,6 +71,9 @@ def _parameters(path: str, method: str) -> list[dict[str, Any]]:
             {"name": n, "in": "query", "description": d, "schema": {"type": "string"}}
             for n, d in PAGE_FILTERS
         ]
+    if (path, method) == ("/schedules", "get"):
+        params.append({"name": "window_hours", "in": "query", "description": "how far back "
+                       "to look for gaps (default 24)", "schema": {"type": "number"}})  # fmt: skip
     if (path, method) == ("/executions/{id}", "get"):
         params.append(
             {"name": "log_limit", "in": "query", "schema": {"type": "integer", "default": 500}}
