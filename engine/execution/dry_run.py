@@ -137,9 +137,10 @@ def condition_lines(trace: ConditionTrace, depth: int = 0) -> list[ConditionLine
 class _Renderer:
     """Renders one action's fields, collecting problems by path instead of stopping."""
 
-    def __init__(self, context: Mapping[str, Any], index: int) -> None:
+    def __init__(self, context: Mapping[str, Any], index: int, steps_known: bool = False) -> None:
         self.context = context
         self.index = index
+        self.steps_known = steps_known
         self.problems: list[FieldProblem] = []
         self.deferred: list[str] = []
 
@@ -173,7 +174,8 @@ class _Renderer:
     def resolve(self, part: TemplatePath) -> Any:
         segments = part.segments
         if (
-            len(segments) > 1
+            not self.steps_known
+            and len(segments) > 1
             and segments[0] == "steps"
             and segments[1].isdigit()
             and len(segments[1]) <= 4
@@ -216,9 +218,15 @@ def _webhook_request(fields: dict[str, Any], index: int) -> HttpRequest:
     return HttpRequest(method, str(fields.get("url")), headers, body)
 
 
-def preview_action(spec: Action, index: int, context: Mapping[str, Any]) -> ActionPreview:
-    """One action's rendered fields, problems by path, deferred paths and secret names."""
-    renderer = _Renderer(context, index)
+def preview_action(
+    spec: Action, index: int, context: Mapping[str, Any], *, steps_known: bool = False
+) -> ActionPreview:
+    """One action's rendered fields, problems by path, deferred paths and secret names.
+
+    ``steps_known``: ``context["steps"]`` holds the results the earlier steps stored (a
+    run diff, a replay), so templates into them are rendered rather than deferred.
+    """
+    renderer = _Renderer(context, index, steps_known)
     model_fields = type(spec).model_fields
     raw = {
         name: getattr(spec, name)

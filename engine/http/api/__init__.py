@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 
-from engine.http.api import executions, schedules, workflows
+from engine.http.api import executions, run_diff, schedules, workflows
 from engine.http.api.common import error_response
 from engine.http.api.openapi import openapi_route
 
@@ -15,6 +15,7 @@ ROUTES: list[BaseRoute] = [
     Route("/openapi.json", openapi_route, methods=["GET"]),
     *workflows.ROUTES,
     *executions.ROUTES,
+    *run_diff.ROUTES,
     *schedules.ROUTES,
 ]
 EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]

@@ -40,16 +40,11 @@ OPERATIONS: list[tuple[str, str, str, str, bool, int, tuple[int, ...]]] = [
     ("/executions/{id}", "get", "An execution with steps and logs", "VIEWER", False, 200, (404,)),
     ("/executions/{id}/retry", "post", "Retry", "OPERATOR", False, 200, (404, 409)),
     ("/executions/{id}/cancel", "post", "Cancel", "OPERATOR", False, 200, (404, 409)),
-    (
-        "/schedules",
-        "get",
-        "Schedule triggers: next, last run, gaps, late starts",
-        "VIEWER",
-        False,
-        200,
-        (400,),
-    ),
-]
+    ("/executions/{id}/diff", "get", "Compare with another run (default: the last success)",
+     "VIEWER", False, 200, (400, 404)),
+    ("/schedules", "get", "Schedule triggers: next, last run, gaps, late starts", "VIEWER",
+     False, 200, (400,)),
+]  # fmt: skip
 
 REQUEST_BODIES = {
     "/workflows": "A workflow definition (see DESIGN.md, Workflow definition).",
@@ -71,6 +66,9 @@ def _parameters(path: str, method: str) -> list[dict[str, Any]]:
             {"name": n, "in": "query", "description": d, "schema": {"type": "string"}}
             for n, d in PAGE_FILTERS
         ]
+    if (path, method) == ("/executions/{id}/diff", "get"):
+        params.append({"name": "against", "in": "query", "description": "the execution to "
+                       "compare with", "schema": {"type": "string"}})  # fmt: skip
     if (path, method) == ("/schedules", "get"):
         params.append({"name": "window_hours", "in": "query", "description": "how far back "
                        "to look for gaps (default 24)", "schema": {"type": "number"}})  # fmt: skip
