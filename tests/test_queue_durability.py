@@ -99,6 +99,8 @@ def test_killed_consumer_loses_no_execution_and_repeats_at_most_its_in_flight_ru
     deployed: Deployment, http_sink: HttpSink, tmp_path: Path
 ) -> None:
     http_sink.default = Reply(delay=0.02)
+    # Quick heartbeats: the death is certain 1.5 s after the last beat, not 15 s.
+    settings = deployed.variant(deployed.config_path, heartbeat_interval=0.5)
     name = define(deployed, "burst", http_sink, max_retries=3, retry_delay=1)
     doomed = ConsumerProcess(deployed, tmp_path / "doomed.log", workers=4)
     try:
@@ -135,7 +137,7 @@ def test_killed_consumer_loses_no_execution_and_repeats_at_most_its_in_flight_ru
     taken_back = handed_back_at(deployed, [row.id for row in orphans])
     assert set(taken_back) == {row.id for row in orphans}
     # Its last beat was at most one interval before the kill.
-    beat = deployed.settings.queue.heartbeat_interval
+    beat = settings.queue.heartbeat_interval
     silent = timedelta(seconds=(ALIVE_INTERVALS - 1) * beat)
     for row in orphans:
         late = (taken_back[row.id] - row.lease_until).total_seconds()
