@@ -125,7 +125,8 @@ def _flush_redis(url: str, queue_name: str) -> None:
     client = redis.Redis.from_url(url)
     try:
         kinds = ("redis", "schedule", "results", "counters")
-        client.delete(*[f"huey.{kind}.{queue_name}" for kind in kinds])
+        client.delete(*[f"huey.{kind}.{queue_name}" for kind in kinds],
+                      f"wfconsole:{queue_name}:queue-epoch")  # fmt: skip
     finally:
         client.close()
 

@@ -125,3 +125,27 @@ def make_huey(settings: Settings, database: Callable[[], Database] | None = None
         )
     path = ensure_private_sqlite(settings.queue_path)  # 0600, so its -wal/-shm are too
     return GuardedSqliteHuey(name, filename=str(path), results=False, serializer=serializer)
+
+
+def queue_epoch_key(settings: Settings) -> str:
+    """The Redis key that is there as long as the queue's messages are (see
+    ``queue_was_emptied``)."""
+    return f"wfconsole:{settings.queue.name}:queue-epoch"
+
+
+def queue_was_emptied(huey: Huey, settings: Settings) -> bool:
+    """Whether the queue may have lost its messages since the last call: Redis restarted
+    without persistence, or was flushed (a marker key set at the first call is gone).
+
+    True at the first call of a new Redis too. Never for the local queue (a file). One
+    round trip; a Redis that cannot be reached says False (nothing is known).
+    """
+    from huey.storage import RedisStorage
+
+    storage = huey.storage
+    if not isinstance(storage, RedisStorage):
+        return False
+    try:
+        return bool(storage.conn.set(queue_epoch_key(settings), b"1", nx=True))
+    except Exception:  # unreachable: the sweep goes on; the next call tells
+        return False

@@ -59,6 +59,7 @@ def sweep(
     batch: int = 1000,
     queue_depth: int = 0,
     heartbeat_interval: float | None = None,
+    queue_emptied: bool = False,
 ) -> SweepReport:
     """One pass: lost runs go to retry or FAILED; long-due PENDING rows are re-enqueued.
 
@@ -69,13 +70,15 @@ def sweep(
     its message and not claimed it yet, and waiting 30 s for it would hold the run up.
     ``queue_depth`` is how many messages wait in the queue right now: that many overdue
     rows may simply be waiting their turn behind a backlog, so only the excess is
-    re-enqueued (all of them once the queue has drained). A message enqueued twice runs
-    once (the claim is conditional), so a row a live worker holds is never run again.
+    re-enqueued (all of them once the queue has drained). ``queue_emptied`` (the queue
+    lost its messages, e.g. a Redis restarted without persistence) makes every due
+    PENDING row overdue at once. A message enqueued twice runs once (the claim is
+    conditional), so a row a live worker holds is never run again.
     """
     now = now or utcnow()
     report = SweepReport()
     _expired_leases(db, now, batch, report)
-    cutoff = now - STALE_PENDING
+    cutoff = now if queue_emptied else now - STALE_PENDING
     if heartbeat_interval is not None:
         dead = _dead_workers(db, now, batch, heartbeat_interval, report)
         cutoff = max(cutoff, _orphan_cutoff(db, dead, now, heartbeat_interval))

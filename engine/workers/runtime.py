@@ -26,7 +26,7 @@ from engine.db import Database, DatabaseError, open_database
 from engine.execution.decisions import Outcome
 from engine.execution.executor import Executor
 from engine.queue.heartbeat import Heartbeat
-from engine.queue.instance import make_huey
+from engine.queue.instance import make_huey, queue_was_emptied
 from engine.queue.sweeper import sweep
 from engine.triggers.new_executions import emit_from_step
 
@@ -51,6 +51,7 @@ class Queue:
         self._sweeper: threading.Thread | None = None
         self._stop = threading.Event()
         self._outage = False  # the last attempt to open the database failed (and said so)
+        self._queue_emptied = False  # the queue lost its messages; the next sweep looks
         self.heartbeat = Heartbeat(lambda: self.db, settings.queue.heartbeat_interval)
         self._register_tasks()
 
@@ -239,8 +240,14 @@ class Queue:
 
     def sweep_once(self) -> int:
         """One sweeper pass; enqueues what it found and returns how many."""
+        # A Redis that restarted without persistence lost every message it held: their
+        # rows are looked at now rather than once 30 s overdue. (Kept until a pass ends:
+        # a pass that fails, say on a database outage, must not lose the news.)
+        self._queue_emptied = self._queue_emptied or queue_was_emptied(self.huey, self.settings)
         try:
             depth = self.huey.pending_count()
+            if self._queue_emptied:  # the first pass of a new queue: messages held for later
+                depth += self.huey.scheduled_count()  # count too (an outage's, a retry's)
         except Exception:  # queue unreachable: recover what we can, duplicates are harmless
             depth = 0
         # A message carries up to batch_size ids: that many rows may wait behind each one.
@@ -248,7 +255,9 @@ class Queue:
             self.db,
             queue_depth=depth * self.settings.queue.batch_size,
             heartbeat_interval=self.settings.queue.heartbeat_interval,
+            queue_emptied=self._queue_emptied,
         )
+        self._queue_emptied = False
         self.dispatch_many(report.enqueue)
         return len(report.enqueue)
 

@@ -79,3 +79,17 @@ def test_sweeper_reenqueues_a_long_due_pending_run_once(
     assert first.enqueue == [stale]
     assert second.enqueue == []
     assert execution_row(engine.db, stale).status == "PENDING"
+
+
+def test_after_the_queue_lost_its_messages_due_runs_are_enqueued_at_once(
+    engine: Engine, http_sink: HttpSink
+) -> None:
+    # A Redis restarted without persistence: their messages are gone, 30 s is too long.
+    name = engine.workflow("lost-queue", [http_sink.url("/hook")])
+    due = engine.trigger(name)
+    make_due(engine.db, due, ago=2)
+
+    assert sweep(engine.db).enqueue == []  # not 30 s overdue
+    assert sweep(engine.db, queue_emptied=True, queue_depth=1).enqueue == []  # maybe queued
+    assert sweep(engine.db, queue_emptied=True).enqueue == [due]
+    assert sweep(engine.db).enqueue == []
