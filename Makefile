@@ -49,8 +49,9 @@ run: $(STAMP)
 		$(BIN)/wfconsole; \
 	fi
 
+# On every core (pytest-xdist); worksteal evens out the long chaos tests.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist worksteal
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
