@@ -118,6 +118,10 @@ def backend_reads(r: Replicated) -> dict[str, Callable[[EngineBackend], object]]
         "preview_retry": lambda b: b.preview_retry(marked).unchanged,
         "preview_cancel": lambda b: b.preview_cancel(marked).changes,
         "get_execution": lambda b: b.get_execution(r.replica_execution).row.workflow,
+        "diff_executions": lambda b: (
+            b.diff_executions(r.replica_execution, r.replica_execution).left.workflow
+        ),
+        "schedule_board": lambda b: [s.trigger.workflow for s in b.schedule_board()],
         "failure_clusters": lambda b: len(b.failure_clusters(since=since)),
         "failure_cluster_ids": lambda b: b.failure_cluster_ids(
             b.failure_clusters(since=since)[0].key, since=since
@@ -142,7 +146,7 @@ PRIMARY_CALLS = {
     "user_role", "retry_executions", "cancel_executions", "save_workflow",
     "set_workflow_enabled", "delete_workflow", "run_workflow", "roll_back_workflow",
     "run_cleanup", "vacuum_database", "backup_database", "restore_database",
-    "flush_stale_locks",
+    "flush_stale_locks", "backfill_schedule",
 }  # fmt: skip
 
 
@@ -161,7 +165,8 @@ def test_every_console_read_works_on_the_read_only_replica_and_shows_its_rows(
 
     assert REPLICA_ONLY in seen["list_workflows"]
     assert REPLICA_ONLY in seen["list_executions"]
-    assert seen["get_execution"] == REPLICA_ONLY
+    assert seen["get_execution"] == seen["diff_executions"] == REPLICA_ONLY
+    assert seen["schedule_board"] == ["nightly-report"]
     assert seen["executions_by_ids"] == [REPLICA_ONLY]
     assert seen["count_workflow_executions"] == 1
     assert (seen["workflow_document"], seen["list_workflow_versions"]) == (REPLICA_ONLY, 1)
@@ -245,6 +250,11 @@ def get_paths(r: Replicated) -> dict[str, str]:
         "/api/workflows/{name}": f"/api/workflows/{REPLICA_ONLY}",
         "/api/executions": "/api/executions?limit=100",
         "/api/executions/{id}": f"/api/executions/{r.replica_execution}",
+        # Compared with itself: both sides exist only on the replica.
+        "/api/executions/{id}/diff": (
+            f"/api/executions/{r.replica_execution}/diff?against={r.replica_execution}"
+        ),
+        "/api/schedules": "/api/schedules",
     }
 
 

@@ -96,6 +96,14 @@ def _restore(s: Seeded) -> list[str]:
     return ["maintenance", "restore", str(path), "--force"]
 
 
+def _backfill(s: Seeded) -> list[str]:
+    """An hourly schedule that has not run: three fire times to backfill."""
+    document = {"name": "hourly", "triggers": [{"type": "schedule", "cron": "0 * * * *"}],
+                "actions": [{"type": "create_task", "title": "tick"}]}  # fmt: skip
+    save_document(s.db, document, actor=ROOT)
+    return ["schedules", "backfill", "hourly", "--since", "3h"]
+
+
 def _leaver(s: Seeded) -> list[str]:
     set_role(s.db, "leaver", Role.OPERATOR)
     return ["user", "remove", "leaver", "--yes"]
@@ -133,6 +141,7 @@ CASES = {
     "maintenance flush-locks": Case(_flush_locks, Role.ADMIN, "maintenance.flush_locks"),
     "maintenance restore": Case(_restore, Role.ADMIN, "maintenance.restore"),
     "alerts check": Case(lambda s: ["alerts", "check"], Role.OPERATOR, "alerts.check"),
+    "schedules backfill": Case(_backfill, Role.OPERATOR, "schedule.backfill"),
     "token create": Case(
         lambda s: ["token", "create", "--name", "ci", "--for-user", PEOPLE[Role.VIEWER]],
         Role.SUPER_ADMIN, "token.create",
@@ -192,7 +201,7 @@ def test_the_matrix_covers_every_changing_command() -> None:
         "db upgrade", "workflow validate", "workflow export", "workflow list",
         "workflow versions", "executions list", "maintenance queue", "worker", "serve",
         "token list", "user list", "secrets status", "secrets generate-key", "health",
-        "alerts list", "stats",
+        "alerts list", "stats", "executions diff",
     }  # fmt: skip
     # db upgrade sets a database up; worker and serve run the engine itself.
     assert commands - read_only == set(CASES)

@@ -70,8 +70,9 @@ def _parameters(path: str, method: str) -> list[dict[str, Any]]:
         params.append({"name": "against", "in": "query", "description": "the execution to "
                        "compare with", "schema": {"type": "string"}})  # fmt: skip
     if (path, method) == ("/schedules", "get"):
-        params.append({"name": "window_hours", "in": "query", "description": "how far back "
-                       "to look for gaps (default 24)", "schema": {"type": "number"}})  # fmt: skip
+        params.append({"name": "window_hours", "in": "query", "description": "how many "
+                       "hours back to look for gaps (default 24)",
+                       "schema": {"type": "integer"}})  # fmt: skip
     if (path, method) == ("/executions/{id}", "get"):
         params.append(
             {"name": "log_limit", "in": "query", "schema": {"type": "integer", "default": 500}}
