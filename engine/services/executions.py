@@ -116,6 +116,7 @@ class ExecutionNotFound(LookupError):
 
     def __init__(self, execution_id: str) -> None:
         super().__init__(f"no execution with id {execution_id!r}")
+        self.execution_id = execution_id
 
 
 def _iso(value: datetime | None) -> str | None:
