@@ -29,11 +29,12 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._args import add_admin_url, print_load
+from bench.failure_clusters import migration
 from engine.config import Settings
 from engine.db import Database, connect_database, upgrade
 from engine.demo.seed import seed_demo
+from engine.execution.error_signature import _normalise
 from engine.models import utcnow
-from engine.services.error_signature import _normalise
 from engine.services.failures import WINDOWS, cluster_execution_ids, list_failure_clusters
 
 BENCH_DB = "wf_fail_bench"
@@ -82,7 +83,8 @@ def measure(db: Database) -> None:
 
 
 def unique_failures(db: Database, count: int) -> None:
-    """Turn ``count`` of the last day's runs into FAILED with a one-off error each."""
+    """Turn ``count`` of the last day's runs into FAILED with a one-off error each (signed
+    by migration 0008's backfill, as a worker failing them would have)."""
     with db.engine.begin() as conn:
         conn.execute(
             sa.text(
@@ -94,6 +96,9 @@ def unique_failures(db: Database, count: int) -> None:
             ),
             {"since": utcnow() - WINDOWS["24h"], "n": count},
         )
+    with db.engine.connect() as conn:  # signed as a worker failing them would have
+        migration().backfill(conn, commit_each_batch=True)
+    with db.engine.begin() as conn:
         conn.execute(sa.text("ANALYZE workflow_execution"))
 
 

@@ -7,23 +7,28 @@ file and the directories made for it are private to their owner (engine/security
 
 from __future__ import annotations
 
+import ast
+import functools
+import re
 import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
-from sqlmodel import Session
 
 from engine.config import Settings
 from engine.security.crypto import Vault
 from engine.security.private_files import ensure_private_sqlite
 from engine.workflow_cache.cache import SESSION_KEY, WorkflowCache
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # Less free space than this under a SQLite file that failed with an I/O error: a full disk.
@@ -153,12 +158,16 @@ class Database:
 
     def session(self) -> Session:
         """A read-write session (use as a context manager)."""
+        from sqlmodel import Session  # the ORM only for callers that ask for a session
+
         # The cache rides along so that a workflow change can announce itself on commit.
         info = {SESSION_KEY: self.workflow_cache}
         return Session(self.engine, expire_on_commit=False, info=info)
 
     def read_session(self) -> Session:
         """A session on the read replica when configured, otherwise the primary."""
+        from sqlmodel import Session
+
         return Session(self.read_engine, expire_on_commit=False)
 
     @property
@@ -248,8 +257,35 @@ def alembic_config(db: Database) -> Any:
     return config
 
 
+@functools.cache
 def head_revision() -> str | None:
-    """The newest migration shipped with this version."""
+    """The newest migration shipped with this version.
+
+    Read from the revision files' ``revision`` / ``down_revision`` lines: importing them
+    through Alembic would load Alembic and every model, the bulk of a small command's
+    start. Alembic itself answers when the text does not name exactly one head.
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):
+        found = dict(_REVISION_LINE.findall(path.read_text(encoding="utf-8")))
+        try:
+            revision = ast.literal_eval(found["revision"])
+            down = ast.literal_eval(found.get("down_revision", "None"))
+        except (KeyError, ValueError, SyntaxError):
+            continue  # not a revision file (or one spelled in a way we do not read)
+        revisions.add(str(revision))
+        parents.update([] if down is None else [down] if isinstance(down, str) else down)
+    heads = revisions - parents
+    if len(heads) == 1:
+        return heads.pop()
+    return _alembic_head()
+
+
+_REVISION_LINE = re.compile(r"^(revision|down_revision)\s*(?::[^=\n]*)?=\s*(.+?)\s*$", re.M)
+
+
+def _alembic_head() -> str | None:
     from alembic.script import ScriptDirectory
 
     config = _bare_config()
@@ -265,17 +301,33 @@ def _bare_config() -> Any:
 
 
 def current_revision(db: Database) -> str | None:
-    """The revision the database is at, or None when it has never been migrated."""
-    from alembic.runtime.migration import MigrationContext
+    """The revision the database is at, or None when it has never been migrated.
 
+    One query on the primary (through the SQLite reader engine, which takes no write
+    lock); a missing ``alembic_version`` table means never migrated.
+    """
     try:
-        with db.engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
-    except sa.exc.OperationalError as exc:
+        with db.primary_read_engine.connect() as connection:
+            rows = connection.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+    except sa.exc.DBAPIError as exc:
+        if _missing_table(exc):
+            return None
+        if not isinstance(exc, sa.exc.OperationalError):
+            raise
         trouble = disk_trouble(exc, db.url)
         if trouble is not None:  # the server or file answered: it is not a connection problem
             raise DatabaseError(f"database {db.display_url}: {trouble}") from None
         raise DatabaseError(f"cannot connect to {db.display_url}: {_first_line(exc)}") from None
+    if not rows:
+        return None
+    return ",".join(sorted(str(row[0]) for row in rows))
+
+
+def _missing_table(exc: sa.exc.DBAPIError) -> bool:
+    orig = exc.orig
+    if str(getattr(orig, "sqlstate", "") or "") == "42P01":  # PostgreSQL undefined_table
+        return True
+    return "no such table" in str(orig)
 
 
 def upgrade(db: Database, revision: str = "head") -> None:

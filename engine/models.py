@@ -193,6 +193,18 @@ class WorkflowExecution(SQLModel, table=True):
             postgresql_where=sa.text("completed_at IS NOT NULL"),
             sqlite_where=sa.text("completed_at IS NOT NULL"),
         ),
+        # Failure clusters of a window (engine/services/failures.py): FAILED rows only, so
+        # other runs add no entry; a range on created_at, with the grouping columns.
+        sa.Index(
+            "idx_execution_failed_signature",
+            "created_at",
+            "workflow_id",
+            "workflow_version",
+            "next_step",
+            "error_signature",
+            postgresql_where=sa.text("status = 'FAILED'"),
+            sqlite_where=sa.text("status = 'FAILED'"),
+        ),
         # Only scheduled runs carry a key; manual/event/webhook runs add no index entry.
         sa.Index(
             "uq_execution_dedupe_key",
@@ -214,6 +226,9 @@ class WorkflowExecution(SQLModel, table=True):
     context: dict[str, Any] | None = _json()
     result: dict[str, Any] | None = _json()
     error: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    error_signature: str | None = Field(default=None, max_length=120)
+    """``normalise_error(error)``, written with the FAILED status (the failure clusters group
+    by it); NULL for runs that never failed, and for FAILED rows nothing has filled yet."""
     created_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
     completed_at: datetime | None = None

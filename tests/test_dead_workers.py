@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from engine.db import Database
 from engine.execution import claims as store
 from engine.models import WorkerHeartbeat, table_of, utcnow
-from engine.queue.heartbeat import dead_workers, process_exists
+from engine.queue.heartbeat import dead_workers, new_worker_id, pid_space, process_exists
 from engine.queue.sweeper import WORKER_LOST, sweep
 from tests.execution_support import Engine, execution_row, make_due, make_engine
 
@@ -160,3 +160,31 @@ def test_a_death_long_ago_leaves_pending_runs_to_the_30_second_rule(engine: Engi
     assert sweep(engine.db, heartbeat_interval=INTERVAL).enqueue == []
     make_due(engine.db, waiting, ago=31)
     assert sweep(engine.db, heartbeat_interval=INTERVAL).enqueue == [waiting]
+
+
+def test_in_our_pid_namespace_a_gone_pid_is_dead_however_recently_it_beat(
+    engine: Engine,
+) -> None:
+    # Same kernel boot and pid namespace (the id says so): the pid's absence is certain,
+    # so a consumer restarted right after a crash takes the runs back at once.
+    space = pid_space()
+    assert space != "x"  # Linux with /proc: known
+    pid = gone_pid()
+    ours_gone = f"{HOST}:{pid}:{space}-0a0b0c0d"
+    ours_frozen = f"{HOST}:{os.getpid()}:{space}-0a0b0c0e"
+    other_space = f"{HOST}:{gone_pid()}:ffffffff-0a0b0c0f"  # a container sharing the name
+    beat_as(engine.db, ours_gone, host=HOST, pid=pid, silent_for=0.1)
+    beat_as(engine.db, ours_frozen, host=HOST, pid=os.getpid(), silent_for=3600)
+    beat_as(engine.db, other_space, host=HOST, pid=int(other_space.split(":")[1]),
+            silent_for=0.1)  # fmt: skip
+    taken, frozen, elsewhere = (claimed_by(engine, w) for w in (ours_gone, ours_frozen,
+                                                                 other_space))  # fmt: skip
+
+    dead = dead_workers(engine.db, interval=INTERVAL)
+    report = sweep(engine.db, heartbeat_interval=INTERVAL)
+
+    assert list(dead) == [ours_gone] and dead.certain == {ours_gone}
+    assert report.enqueue == [taken]
+    assert execution_row(engine.db, frozen).status == "RUNNING"
+    assert execution_row(engine.db, elsewhere).status == "RUNNING"
+    assert new_worker_id().split(":")[2].startswith(space + "-")

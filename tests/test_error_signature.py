@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.services.error_signature import (
+from engine.execution.error_signature import (
     MAX_SIGNATURE,
     classify_error,
     normalise_error,

@@ -94,7 +94,7 @@ def _slow_first_round(monkeypatch: pytest.MonkeyPatch, calls: list[int],
     def start(db: Database, queue: Any, requests: Any) -> Any:
         calls.append(len(requests))
         if len(calls) == 1:
-            time.sleep(0.4)
+            time.sleep(1.0)  # long enough for the other clients to connect, even when busy
         if fail:
             raise RuntimeError("database is down")
         return real(db, queue, requests)

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from engine.db import Database, session_scope
+from engine.execution.error_signature import normalise_error
 from engine.models import Workflow, WorkflowExecution, table_of
-from engine.services.error_signature import normalise_error
 from engine.services.statistics import (
     WorkflowCount,
     daily_statistics,

@@ -1,4 +1,4 @@
-"""Opening and resolving incidents, and reading the alert history.
+"""Opening and resolving incidents (the history is read in ``history.py``).
 
 ``evaluate_alerts`` runs the configured rules at ``now`` and reconciles their findings with
 the open incidents: a new breach opens one, a cleared condition resolves it, a breach that
@@ -8,12 +8,17 @@ is still there changes nothing (so nothing is sent twice). It sends nothing itse
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 
+from engine.alerts.history import AlertCursor as AlertCursor  # re-exported
+from engine.alerts.history import AlertNotFound as AlertNotFound  # re-exported
+from engine.alerts.history import AlertRow as AlertRow  # re-exported
+from engine.alerts.history import iter_alerts as iter_alerts  # re-exported
+from engine.alerts.history import list_alerts as list_alerts  # re-exported
+from engine.alerts.history import row_of as _row
 from engine.alerts.models import AlertEvent
 from engine.alerts.rules import RULES, Breach
 from engine.config import Settings
@@ -26,42 +31,6 @@ _events = table_of(AlertEvent)
 
 
 @dataclass(frozen=True)
-class AlertRow:
-    """One incident as the CLI, the console and notifications show it."""
-
-    id: int
-    rule: str
-    severity: str
-    subject: str
-    message: str
-    value: float | None
-    opened_at: datetime
-    resolved_at: datetime | None
-    notified_at: datetime | None
-    notify_count: int
-    deliveries: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def is_open(self) -> bool:
-        """True until the condition was found cleared."""
-        return self.resolved_at is None
-
-    def as_json(self) -> dict[str, Any]:
-        """A JSON-able dict (timestamps as ISO-8601 UTC)."""
-
-        def iso(value: datetime | None) -> str | None:
-            return value.isoformat() if value else None
-
-        return {
-            "id": self.id, "rule": self.rule, "severity": self.severity,
-            "subject": self.subject, "message": self.message, "value": self.value,
-            "open": self.is_open, "opened_at": iso(self.opened_at),
-            "resolved_at": iso(self.resolved_at), "notified_at": iso(self.notified_at),
-            "notify_count": self.notify_count, "deliveries": self.deliveries,
-        }  # fmt: skip
-
-
-@dataclass(frozen=True)
 class AlertReport:
     """What one evaluation changed."""
 
@@ -69,29 +38,11 @@ class AlertReport:
     resolved: list[AlertRow]
 
 
-def _row(record: Any) -> AlertRow:
-    return AlertRow(
-        id=record.id, rule=record.rule, severity=record.severity, subject=record.subject,
-        message=record.message, value=record.value, opened_at=record.opened_at,
-        resolved_at=record.resolved_at, notified_at=record.notified_at,
-        notify_count=record.notify_count, deliveries=list(record.deliveries or []),
-    )  # fmt: skip
-
-
 def open_incidents(db: Database) -> list[AlertRow]:
     """Every incident not resolved yet, oldest first."""
     query = sa.select(_events).where(_events.c.resolved_at.is_(None)).order_by(_events.c.id)
     with db.engine.connect() as conn:
         return [_row(record) for record in conn.execute(query)]
-
-
-def list_alerts(db: Database, *, open_only: bool = False, limit: int = 100) -> list[AlertRow]:
-    """The alert history, newest first (``idx_alert_event_opened``)."""
-    query = sa.select(_events).order_by(_events.c.opened_at.desc(), _events.c.id.desc())
-    if open_only:
-        query = query.where(_events.c.resolved_at.is_(None))
-    with db.read_engine.connect() as conn:
-        return [_row(record) for record in conn.execute(query.limit(limit))]
 
 
 def get_alert(db: Database, alert_id: int) -> AlertRow | None:

@@ -39,9 +39,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _STAGING = (
     """CREATE TEMP TABLE demo_shape (shape INTEGER PRIMARY KEY, workflow_id VARCHAR(36),
     workflow_version INTEGER, status VARCHAR(16), trigger_type VARCHAR(16),
-    trigger_data {json}, result {json}, error TEXT, start_off BIGINT, end_off BIGINT,
-    duration_ms {float}, retry_count INTEGER, available_off BIGINT, worker_id VARCHAR(128),
-    next_step INTEGER, cancel_requested {bool}){tail}""",
+    trigger_data {json}, result {json}, error TEXT, error_signature VARCHAR(120),
+    start_off BIGINT, end_off BIGINT, duration_ms {float}, retry_count INTEGER,
+    available_off BIGINT, worker_id VARCHAR(128), next_step INTEGER,
+    cancel_requested {bool}){tail}""",
     """CREATE TEMP TABLE demo_shape_step (shape INTEGER, step_index INTEGER,
     action_type VARCHAR(32), status VARCHAR(16), result {json}, error TEXT, attempt INTEGER,
     start_off BIGINT, end_off BIGINT, duration_ms {float},
@@ -56,11 +57,11 @@ _STAGING = (
 _TARGETS = (
     ("workflow_execution",
      "id, workflow_id, workflow_version, status, trigger_type, trigger_data, result, error,"
-     " created_at, started_at, completed_at, duration_ms, retry_count, available_at,"
-     " worker_id, next_step, cancel_requested, event_depth",
+     " error_signature, created_at, started_at, completed_at, duration_ms, retry_count,"
+     " available_at, worker_id, next_step, cancel_requested, event_depth",
      "SELECT r.id, s.workflow_id, s.workflow_version, s.status, s.trigger_type,"
-     " s.trigger_data, s.result, s.error, {created}, {start}, {end}, s.duration_ms,"
-     " s.retry_count, {available}, s.worker_id, s.next_step, s.cancel_requested, 0"
+     " s.trigger_data, s.result, s.error, s.error_signature, {created}, {start}, {end},"
+     " s.duration_ms, s.retry_count, {available}, s.worker_id, s.next_step, s.cancel_requested, 0"
      " FROM demo_run r JOIN demo_shape s ON s.shape = r.shape ORDER BY r.seq"),
     ("workflow_execution_step",
      "execution_id, step_index, action_type, status, result, error, attempt, started_at,"

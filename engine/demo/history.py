@@ -14,14 +14,15 @@ from typing import Any
 
 from engine.db import Database
 from engine.demo.workflows import PAYLOAD_SAMPLERS, RUN_WEIGHTS, action_profile, demo_documents
+from engine.execution.error_signature import normalise_error
 
 Row = tuple[Any, ...]
 Line = tuple[str, str, int | None, int]  # level, message, step index, offset
 STATUSES = ("SUCCESS", "SKIPPED", "FAILED", "CANCELLED")
 SHAPE_COLUMNS = (
     "shape", "workflow_id", "workflow_version", "status", "trigger_type", "trigger_data",
-    "result", "error", "start_off", "end_off", "duration_ms", "retry_count", "available_off",
-    "worker_id", "next_step", "cancel_requested",
+    "result", "error", "error_signature", "start_off", "end_off", "duration_ms",
+    "retry_count", "available_off", "worker_id", "next_step", "cancel_requested",
 )  # fmt: skip
 SHAPE_STEP_COLUMNS = (
     "shape", "step_index", "action_type", "status", "result", "error", "attempt",
@@ -86,7 +87,7 @@ class WorkflowPlan:
             shapes.logs.append((number, 1, "WARNING", "cancelled before it started", None, end))
             shapes.rows.append(
                 (number, self.workflow_id, self.version, status, trigger, payload, None, None,
-                 None, end, None, 0, 0, None, 0, True)
+                 None, None, end, None, 0, 0, None, 0, True)
             )  # fmt: skip
             shapes.outcomes.append((end, None))
             return number
@@ -148,9 +149,10 @@ class WorkflowPlan:
             _trimmed(lines, 2 + int(rng.random() * 4)), start=1
         ):
             shapes.logs.append((number, seq, level, text, step_index, when))
+        signature = normalise_error(error) if status == "FAILED" else None
         shapes.rows.append(
             (number, self.workflow_id, self.version, status, trigger, payload, result, error,
-             start, end, duration, retries, start - 10_000, _WORKERS[number % 4],
+             signature, start, end, duration, retries, start - 10_000, _WORKERS[number % 4],
              fail_at if status == "FAILED" else n_steps, status == "CANCELLED")
         )  # fmt: skip
         shapes.outcomes.append((end, duration if status in ("SUCCESS", "FAILED") else None))

@@ -37,6 +37,7 @@ from engine.execution.decisions import (
     Retry,
     retry_delay,
 )
+from engine.execution.error_signature import normalise_error
 from engine.models import ExecutionStatus, LogLevel, utcnow
 
 log = logging.getLogger("wfconsole.executor")
@@ -131,12 +132,13 @@ class Attempt:
         if self.next_step > 0:
             self.steps = finished_steps
             self.log(LogLevel.INFO, f"resuming after step {self.next_step - 1}")
-        elif self.definition.conditions is not None:
-            if not evaluate(self.definition.conditions, self.context()):
-                self.log(LogLevel.INFO, SKIPPED_LOG)
-                self.finish(ExecutionStatus.SKIPPED)
-                return
-            self.log(LogLevel.DEBUG, "conditions met")
+        elif self.definition.conditions is not None and not evaluate(
+            self.definition.conditions, self.context()
+        ):
+            # (Met conditions log nothing: a run's log is its start, steps and end.)
+            self.log(LogLevel.INFO, SKIPPED_LOG)
+            self.finish(ExecutionStatus.SKIPPED)
+            return
         if self.next_step >= len(self.definition.actions):
             self.finish(ExecutionStatus.SUCCESS)
 
@@ -323,4 +325,6 @@ class Attempt:
         if status is not ExecutionStatus.FAILED:
             self.log(LogLevel.INFO, f"finished {status.value} in {duration:.0f} ms")
         result = {"steps": len(self.steps)} if self.steps else None
-        self.decision = Finish(status.value, error, utcnow(), duration, result)
+        # Normalised once here, off the commit path, so the failure clusters group in SQL.
+        signature = normalise_error(error) if status is ExecutionStatus.FAILED else None
+        self.decision = Finish(status.value, error, utcnow(), duration, result, signature)

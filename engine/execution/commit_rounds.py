@@ -101,6 +101,7 @@ _FINISH_VALUES = {
     "duration_ms": sa.bindparam("b_duration_ms", type_=E.duration_ms.type),
     "next_step": sa.bindparam("b_next_step", type_=E.next_step.type),
     "error": sa.bindparam("b_error", type_=E.error.type),
+    "error_signature": sa.bindparam("b_error_signature", type_=E.error_signature.type),
     "lease_until": None,
 }
 # Two forms, so a run without a result stores SQL NULL (a JSON bind would store 'null').
@@ -157,6 +158,7 @@ def round_rows(items: Sequence[RoundItem], *, worker_id: str) -> RoundRows:
                 b_completed_at=decision.completed_at,
                 b_duration_ms=decision.duration_ms,
                 b_error=decision.error,
+                b_error_signature=decision.error_signature,
             )
             if decision.result is None:
                 rows.finishes.append(row)

@@ -51,6 +51,9 @@ class Finish:
     completed_at: datetime
     duration_ms: float
     result: dict[str, Any] | None
+    error_signature: str | None = None
+    """``normalise_error(error)`` of a FAILED finish (computed by the attempt, on its step
+    thread); None for every other status."""
 
 
 Decision = Continue | Retry | Finish

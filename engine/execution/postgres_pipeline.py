@@ -171,10 +171,11 @@ _LOG_COLUMNS = ("execution_id", "level", "message", "data", "step_index", "times
 _ROUND_FINISHED = """
 UPDATE workflow_execution AS e SET status = r.status, completed_at = r.completed_at,
     duration_ms = r.duration_ms, next_step = r.next_step, result = r.result, error = r.error,
-    lease_until = NULL
+    error_signature = r.error_signature, lease_until = NULL
 FROM unnest(%(f_id)s::varchar[], %(f_status)s::varchar[], %(f_completed_at)s::timestamptz[],
     %(f_duration_ms)s::float8[], %(f_next_step)s::int[], %(f_result)s::jsonb[],
-    %(f_error)s::text[]) AS r(id, status, completed_at, duration_ms, next_step, result, error)
+    %(f_error)s::text[], %(f_error_signature)s::varchar[])
+    AS r(id, status, completed_at, duration_ms, next_step, result, error, error_signature)
 WHERE e.id = r.id AND e.status = 'RUNNING' AND e.worker_id = %(worker)s
 RETURNING e.id
 """
@@ -255,6 +256,7 @@ def _finish_arrays(finishes: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
         "f_next_step": [row["b_next_step"] for row in finishes],
         "f_result": [_jsonb(row.get("b_result")) for row in finishes],
         "f_error": [row["b_error"] for row in finishes],
+        "f_error_signature": [row["b_error_signature"] for row in finishes],
     }
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from engine.core_tables import EXECUTION, WORKFLOW
 from engine.db import Database
-from engine.models import Workflow, WorkflowExecution, table_of, utcnow
-from engine.services.tokens import authenticate, hash_token
 
 
 def first_line(exc: BaseException) -> str:
@@ -25,8 +25,9 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-W = table_of(Workflow).c
-E = table_of(WorkflowExecution).c
+# The lightweight tables: ``wfconsole health`` reads three counts and no model.
+W = WORKFLOW.c
+E = EXECUTION.c
 
 
 def _workflow_counts(engine: sa.Engine) -> dict[str, int]:
@@ -92,7 +93,7 @@ def health_document(db: Database, queue_probe: Callable[[], object]) -> dict[str
         queue = {"status": "down", "error": first_line(exc)}
     return {
         "status": "healthy" if healthy else "unhealthy",
-        "timestamp": utcnow().isoformat(),
+        "timestamp": datetime.now(UTC).isoformat(),
         "checks": {"database": database, "queue": queue, "workflows": workflows},
     }
 
@@ -126,6 +127,8 @@ class DetailGate:
 
     def allows(self, db: Database, authorization: str | None) -> bool:
         """True when ``authorization`` holds a valid token (blocking: a database query)."""
+        from engine.services.tokens import authenticate, hash_token
+
         scheme, _, token = (authorization or "").partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:

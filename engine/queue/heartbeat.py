@@ -15,6 +15,7 @@ The row's ``worker_id`` (``host:pid:tag``) is also what the process's claims rec
 from __future__ import annotations
 
 import atexit
+import hashlib
 import logging
 import os
 import socket
@@ -22,11 +23,12 @@ import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 
+from engine.core_tables import WORKER_HEARTBEAT
 from engine.db import Database, DatabaseError
-from engine.models import WorkerHeartbeat, table_of, utcnow
 
 log = logging.getLogger("wfconsole.heartbeat")
 ALIVE_INTERVALS = 3
@@ -36,7 +38,12 @@ REMOTE_DEAD_INTERVALS = 12
 REMOTE_DEAD_AFTER = timedelta(seconds=60)
 # Rows of workers that vanished without a clean shutdown are dropped after this long.
 FORGET_AFTER = timedelta(days=1)
-_table = table_of(WorkerHeartbeat)
+_table = WORKER_HEARTBEAT
+
+
+def utcnow() -> datetime:
+    """Now, aware UTC (the storage convention)."""
+    return datetime.now(UTC)
 
 
 def alive_since(now: datetime, interval: float) -> datetime:
@@ -44,10 +51,42 @@ def alive_since(now: datetime, interval: float) -> datetime:
     return now - timedelta(seconds=ALIVE_INTERVALS * interval)
 
 
+def pid_space() -> str:
+    """Eight hex digits naming this kernel boot and pid namespace ("x" when unknown).
+
+    Two processes with the same value see the same pids, so one can tell for certain that
+    the other's process is gone; a container sharing the hostname but not the pids has
+    another value (another namespace), and so does another machine (another boot).
+    """
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except (OSError, ValueError):
+        return "x"
+    return hashlib.sha256(f"{boot}:{namespace}".encode()).hexdigest()[:8]
+
+
+_PID_SPACE = pid_space()
+
+
 def new_worker_id() -> str:
-    """``host:pid:tag``: one worker process, as its heartbeat row and its claims name it."""
-    # The column holds 128 characters; the tag tells apart processes that reused a pid.
-    return f"{socket.gethostname()[:100]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """``host:pid:space-tag``: one worker process, as its heartbeat row and its claims name
+    it. ``space`` is ``pid_space()``; the random tag tells apart processes that reused a
+    pid. The column holds 128 characters."""
+    return f"{socket.gethostname()[:100]}:{os.getpid()}:{_PID_SPACE}-{uuid.uuid4().hex[:8]}"
+
+
+def gone_for_certain(worker_id: str, hostname: str, pid: int) -> bool:
+    """The worker shares this process's kernel boot and pid namespace, and its pid is gone
+    (or is a zombie): dead, however recently it beat. False whenever that is not known."""
+    parts = worker_id.split(":")
+    space = parts[-1].split("-", 1)[0] if len(parts) >= 3 else ""
+    return (
+        _PID_SPACE != "x"
+        and space == _PID_SPACE
+        and hostname == socket.gethostname()[:255]
+        and not process_exists(pid)
+    )
 
 
 def process_exists(pid: int) -> bool:
@@ -66,34 +105,54 @@ def process_exists(pid: int) -> bool:
         return True
 
 
-def dead_workers(db: Database, *, interval: float, now: datetime | None = None) -> list[str]:
+class DeadWorkers(list[str]):
+    """Ids of dead workers; ``certain``: those whose pid is gone in this pid namespace
+    (their claims are taken back without waiting for silence)."""
+
+    def __init__(self, ids: list[str], certain: set[str]) -> None:
+        super().__init__(ids)
+        self.certain = certain
+
+
+def dead_workers(db: Database, *, interval: float, now: datetime | None = None) -> DeadWorkers:
     """Ids of workers whose process is gone for certain, so their claims may be taken back.
 
-    On this host: silent for ``ALIVE_INTERVALS`` intervals and its pid no longer exists (a
-    slow or frozen process keeps its claims however long it is silent). On another host:
-    silent for ``REMOTE_DEAD_INTERVALS`` intervals and at least ``REMOTE_DEAD_AFTER``.
-    Both tests must hold on this host because another container may share its hostname
-    but not its processes. A worker without a row (not beaten yet, or gone after a clean
-    stop) is never called dead here: its claims wait for their lease.
+    In this process's kernel boot and pid namespace (``gone_for_certain``): its pid no
+    longer exists, however recently it beat. Otherwise on this host: silent for
+    ``ALIVE_INTERVALS`` intervals and its pid no longer exists (a slow or frozen process
+    keeps its claims however long it is silent; both tests, because another container may
+    share the hostname but not the pids). On another host: silent for
+    ``REMOTE_DEAD_INTERVALS`` intervals and at least ``REMOTE_DEAD_AFTER``. A worker without
+    a row (not beaten yet, or gone after a clean stop) is never called dead here: its
+    claims wait for their lease.
     """
     now = now or utcnow()
     remote_cutoff = now - max(
         REMOTE_DEAD_AFTER, timedelta(seconds=REMOTE_DEAD_INTERVALS * interval)
     )
+    host = socket.gethostname()[:255]
+    silent = _table.c.last_seen_at < alive_since(now, interval)
     query = sa.select(
         _table.c.worker_id,
         _table.c.hostname,
         _table.c.pid,
+        silent.label("silent"),
         (_table.c.last_seen_at < remote_cutoff).label("long_silent"),
-    ).where(_table.c.last_seen_at < alive_since(now, interval))
+    ).where(sa.or_(silent, _table.c.hostname == host))
     with db.engine.connect() as conn:  # the primary: a replica may miss a fresh beat
-        silent = conn.execute(query).all()
-    host = socket.gethostname()[:255]
-    return [
-        row.worker_id
-        for row in silent
-        if (not process_exists(row.pid) if row.hostname == host else row.long_silent)
-    ]
+        rows = conn.execute(query).all()
+    dead, certain = [], set()
+    for row in rows:
+        if row.hostname != host:
+            gone = bool(row.silent and row.long_silent)
+        elif gone_for_certain(row.worker_id, row.hostname, row.pid):
+            gone = True
+            certain.add(row.worker_id)
+        else:
+            gone = bool(row.silent) and not process_exists(row.pid)
+        if gone:
+            dead.append(row.worker_id)
+    return DeadWorkers(dead, certain)
 
 
 def last_beat(db: Database, worker_ids: list[str]) -> datetime | None:
@@ -269,10 +328,13 @@ class Heartbeat:
 
 __all__ = [
     "ALIVE_INTERVALS",
+    "DeadWorkers",
     "Heartbeat",
     "alive_since",
     "dead_workers",
+    "gone_for_certain",
     "new_worker_id",
+    "pid_space",
     "process_exists",
     "remove_beat",
     "silent_worker",

@@ -52,7 +52,6 @@ from huey.utils import utcnow as huey_utcnow
 from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.db import Database
-from engine.models import QueueSigningKey, table_of, utcnow
 
 log = logging.getLogger("wfconsole.queue")
 
@@ -139,6 +138,8 @@ def stored_signing_key(db: Database) -> bytes:
 
     Two processes creating it at once both insert-if-absent and read back: they agree.
     """
+    from engine.models import QueueSigningKey, table_of, utcnow  # only a Redis queue asks
+
     table = table_of(QueueSigningKey)
     read = sa.select(table.c.key).where(table.c.id == 1)
     with db.primary_read_engine.connect() as conn:

@@ -28,6 +28,7 @@ from engine.execution.claims import (
     W,
     bump_counters,
 )
+from engine.execution.error_signature import normalise_error
 from engine.models import ExecutionStatus, LogLevel, utcnow
 from engine.queue.heartbeat import (
     REMOTE_DEAD_AFTER,
@@ -40,6 +41,7 @@ from engine.queue.heartbeat import (
 log = logging.getLogger("wfconsole.sweeper")
 STALE_PENDING = timedelta(seconds=30)
 WORKER_LOST = "worker lost"
+WORKER_LOST_SIGNATURE = normalise_error(WORKER_LOST)
 
 
 @dataclass
@@ -50,6 +52,10 @@ class SweepReport:
     retried: int = 0
     failed: int = 0
     cancelled: int = 0
+    look_again_soon: bool = False
+    """Rows a dead worker (or a lost queue) may have orphaned still wait behind a backlog
+    that may or may not hold their messages: the next pass should not wait a whole
+    ``queue.sweep_interval``."""
 
 
 def sweep(
@@ -109,8 +115,15 @@ def _dead_workers(
     if not dead:
         return dead
     before = report.retried + report.failed + report.cancelled
-    # Repeating the silence in the UPDATE keeps the claims of a worker that beat again.
-    lost = sa.and_(E.worker_id.in_(dead), silent_worker(E.worker_id, interval=interval, now=now))
+    # Repeating the silence in the UPDATE keeps the claims of a worker that beat again
+    # (one whose pid is gone in our pid namespace cannot).
+    lost = sa.and_(
+        E.worker_id.in_(dead),
+        sa.or_(
+            E.worker_id.in_(sorted(dead.certain)),
+            silent_worker(E.worker_id, interval=interval, now=now),
+        ),
+    )
     reclaim_lost(db, lost, now=now, batch=batch, report=report,
                  note=f"{WORKER_LOST} (its heartbeat stopped)")  # fmt: skip
     taken = report.retried + report.failed + report.cancelled - before
@@ -210,6 +223,7 @@ def reclaim_lost(
                 .values(
                     status=ExecutionStatus.FAILED.value,
                     error=WORKER_LOST,
+                    error_signature=WORKER_LOST_SIGNATURE,
                     completed_at=now,
                     duration_ms=duration,
                     lease_until=None,
@@ -245,6 +259,9 @@ def _stale_pending(
         ).scalar_one()
     excess = min(batch, waiting - queue_depth)
     if excess <= 0:
+        # Not 30 s overdue but suspected (a death, a lost queue): look again once the
+        # backlog has moved, rather than a whole interval later.
+        report.look_again_soon = waiting > 0 and cutoff > now - STALE_PENDING
         return
     stale = sa.select(E.id).where(overdue).order_by(E.available_at).limit(excess).scalar_subquery()
     with db.engine.begin() as conn:

@@ -5,22 +5,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import tuple_
+import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
-from sqlmodel import Session, col, select
 
+from engine.core_tables import EXECUTION, STATUSES, WORKFLOW
 from engine.db import Database
-from engine.models import (
-    ExecutionStatus,
-    Workflow,
-    WorkflowExecution,
-    WorkflowExecutionLog,
-    WorkflowExecutionStep,
-)
+
+if TYPE_CHECKING:
+    from engine.models import WorkflowExecution
 
 MAX_PAGE = 1000
+E, W = EXECUTION.c, WORKFLOW.c
+_LISTED = (
+    E.id, W.name, E.status, E.trigger_type, E.created_at, E.started_at, E.completed_at,
+    E.duration_ms, E.retry_count, E.error,
+)  # fmt: skip
 ERROR_SEARCH_TIMEOUT_MS = 5000
 """PostgreSQL stops an error-text search that found too little after this long."""
 
@@ -165,50 +166,44 @@ def list_executions(
     substring of the error: no index serves it, so it reads newest first and stops at
     ``limit`` matches (see ``ERROR_SEARCH_TIMEOUT_MS`` for the bound on PostgreSQL).
     """
-    if status is not None and status not in ExecutionStatus.__members__:
+    if status is not None and status not in STATUSES:
         raise ValueError(f"status: unknown status {status!r}")
     limit = max(1, min(limit, MAX_PAGE))
-    with db.read_session() as session:
-        workflow_ids = _workflow_ids(session, workflow, workflow_contains)
+    # Core over the lightweight tables: no ORM objects, and no model classes to build at
+    # the start of a command that lists a few rows.
+    with db.read_engine.connect() as conn:
+        workflow_ids = _workflow_ids(conn, workflow, workflow_contains)
         if workflow_ids is not None and not workflow_ids:
             return []
-        query = select(WorkflowExecution, Workflow.name).join(
-            Workflow, col(Workflow.id) == col(WorkflowExecution.workflow_id)
-        )
+        query = sa.select(*_LISTED).select_from(EXECUTION.join(WORKFLOW, W.id == E.workflow_id))
         if workflow_ids is not None:
-            query = query.where(col(WorkflowExecution.workflow_id).in_(workflow_ids))
+            query = query.where(E.workflow_id.in_(workflow_ids))
         if status is not None:
-            query = query.where(WorkflowExecution.status == status)
+            query = query.where(E.status == status)
         if trigger_type is not None:
-            query = query.where(WorkflowExecution.trigger_type == trigger_type)
+            query = query.where(E.trigger_type == trigger_type)
         if since is not None:
-            query = query.where(col(WorkflowExecution.created_at) >= since)
+            query = query.where(E.created_at >= since)
         if until is not None:
-            query = query.where(col(WorkflowExecution.created_at) < until)
+            query = query.where(E.created_at < until)
         if error_contains:
-            query = query.where(
-                col(WorkflowExecution.error).icontains(error_contains, autoescape=True)
-            )
-            if session.get_bind().dialect.name == "postgresql":
-                session.connection().exec_driver_sql(
-                    f"SET LOCAL statement_timeout = {ERROR_SEARCH_TIMEOUT_MS}"
-                )
-        key = tuple_(col(WorkflowExecution.created_at), col(WorkflowExecution.id))
+            query = query.where(E.error.icontains(error_contains, autoescape=True))
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SET LOCAL statement_timeout = {ERROR_SEARCH_TIMEOUT_MS}")
+        key = sa.tuple_(E.created_at, E.id)
         if after is not None:
             # A row-value comparison is an index condition on (…, created_at, id), so a
             # deep page starts at its cursor instead of filtering every newer row.
             query = query.where(key < (after.created_at, after.id))
         if newer_than is not None:
             query = query.where(key > (newer_than.created_at, newer_than.id)).order_by(
-                col(WorkflowExecution.created_at), col(WorkflowExecution.id)
+                E.created_at, E.id
             )
         else:
-            query = query.order_by(
-                col(WorkflowExecution.created_at).desc(), col(WorkflowExecution.id).desc()
-            )
+            query = query.order_by(E.created_at.desc(), E.id.desc())
         query = query.limit(limit)
         try:
-            return [_row(execution, name) for execution, name in session.exec(query)]
+            return [_listed(row) for row in conn.execute(query)]
         except OperationalError as exc:
             if error_contains and "statement timeout" in str(exc):
                 raise SearchTooBroad(ERROR_SEARCH_TIMEOUT_MS) from None
@@ -246,27 +241,34 @@ def iter_executions(
             older = cursor_of(page[-1])
 
 
+def _listed(row: Any) -> ExecutionRow:
+    (id_, workflow, status, trigger_type, created_at, started_at, completed_at, duration_ms,
+     retry_count, error) = row  # fmt: skip
+    return ExecutionRow(
+        id_, workflow, status, trigger_type, created_at, started_at, completed_at,
+        duration_ms, retry_count, error,
+    )  # fmt: skip
+
+
 def cursor_for(db: Database, execution_id: str) -> Cursor:
     """The cursor of an execution by its id; ExecutionNotFound when there is none."""
-    with db.read_session() as session:
-        found = session.exec(
-            select(WorkflowExecution.created_at).where(WorkflowExecution.id == execution_id)
-        ).first()
+    with db.read_engine.connect() as conn:
+        found = conn.execute(sa.select(E.created_at).where(E.id == execution_id)).scalar()
     if found is None:
         raise ExecutionNotFound(execution_id)
     return Cursor(found, execution_id)
 
 
-def _workflow_ids(session: Session, exact: str | None, contains: str | None) -> list[str] | None:
+def _workflow_ids(conn: sa.Connection, exact: str | None, contains: str | None) -> list[str] | None:
     """Ids of the workflows a name filter selects, or None when there is no name filter."""
     if exact is None and not contains:
         return None
-    query = select(Workflow.id)
+    query = sa.select(W.id)
     if exact is not None:
-        query = query.where(Workflow.name == exact)
+        query = query.where(W.name == exact)
     if contains:
-        query = query.where(col(Workflow.name).icontains(contains, autoescape=True))
-    return list(session.exec(query))
+        query = query.where(W.name.icontains(contains, autoescape=True))
+    return list(conn.execute(query).scalars())
 
 
 def cursor_of(row: ExecutionRow) -> Cursor:
@@ -276,6 +278,15 @@ def cursor_of(row: ExecutionRow) -> Cursor:
 
 def get_execution(db: Database, execution_id: str, *, log_limit: int = 500) -> ExecutionDetail:
     """One execution with its steps and (up to ``log_limit``) log lines."""
+    from sqlmodel import col, select
+
+    from engine.models import (
+        Workflow,
+        WorkflowExecution,
+        WorkflowExecutionLog,
+        WorkflowExecutionStep,
+    )
+
     with db.read_session() as session:
         found = session.exec(
             select(WorkflowExecution, Workflow.name)

@@ -1,11 +1,14 @@
 """Failed executions grouped into clusters: same workflow, failing action and error signature.
 
-Only the failures created inside a time window are read, through the (status,
-created_at) index, so a refresh costs the same at a million executions as at a
-thousand. The database groups the window's rows by workflow, definition version, the
-step the run stopped at, and raw error (cut to the part the signature reads); Python
-then normalises each distinct error once (cached) and merges the groups whose
-signatures agree.
+Only the failures created inside a time window are read, through the partial index of
+FAILED rows (``idx_execution_failed_signature``), so a refresh costs the same at a
+million executions as at a thousand. Each FAILED row carries its error signature,
+normalised once by the worker that wrote the failure (``error_signature``); the database
+groups the window's rows by workflow, definition version, the step the run stopped at
+and that signature (count, first and last sighting, newest id), and Python only merges the
+groups whose failing action agrees and reads one sample message per cluster shown. Rows
+without a stored signature (none after migration 0008) are grouped by their raw error
+and normalised here, as before.
 
 The failing action is the action at the execution's ``next_step`` in the definition
 version it ran: that is where the executor stopped, and the FAILED step row it wrote
@@ -27,9 +30,9 @@ import sqlalchemy as sa
 
 from engine.db import Database
 from engine.execution.claims import WORKFLOWS, E, W
+from engine.execution.error_signature import MAX_INPUT, classify_error, normalise_error
 from engine.models import ExecutionStatus, WorkflowVersion, table_of
 from engine.services.control import retry_executions
-from engine.services.error_signature import MAX_INPUT, classify_error, normalise_error
 from engine.services.executions import ExecutionRow
 from engine.triggers.new_executions import Dispatcher
 
@@ -81,7 +84,7 @@ class FailureCluster:
     transient: bool
     """True when the error looks like it may go away on retry (see ``classify_error``)."""
     sample_error: str
-    """One full error message of the cluster, as stored (its most common raw form)."""
+    """One full error message of the cluster, as stored (its newest failure's)."""
 
     @property
     def action_type(self) -> str:
@@ -94,23 +97,67 @@ class FailureCluster:
         return self.key.signature
 
 
-def _window_rows(conn: sa.Connection, since: datetime, workflow_id: str | None = None) -> Any:
-    """The failures created since ``since``, with the error cut to what the signature reads."""
-    error: Any = sa.func.substr(sa.func.coalesce(E.error, ""), 1, MAX_INPUT)
-    if conn.dialect.name == "postgresql":
-        error = error.collate("C")  # byte order: grouping needs no locale-aware comparisons
-    query = sa.select(
-        E.id,
-        E.workflow_id,
-        E.workflow_version,
-        E.next_step,
-        E.created_at,
-        sa.func.coalesce(E.completed_at, E.created_at).label("seen_at"),
-        error.label("error"),
-    ).where(E.status == FAILED, E.created_at >= since)
-    if workflow_id is not None:
-        query = query.where(E.workflow_id == workflow_id)
-    return query
+# A literal, not a bound parameter: SQLite uses a partial index only for a WHERE it can
+# match against the index's own, and the failure index holds FAILED rows alone.
+_FAILED_ROW = E.status == sa.literal_column(f"'{FAILED}'")
+
+
+@dataclass(frozen=True)
+class _Group:
+    """The window's failures of one workflow version, stopping step and signature."""
+
+    workflow_id: str
+    workflow_version: int
+    next_step: int
+    signature: str
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+    sample_id: str
+    """The newest failure of the group (ids are time-ordered UUIDv7)."""
+
+
+def _byte_order(conn: sa.Connection, column: Any) -> Any:
+    # PostgreSQL compares text by the database's locale; grouping and max() need no more
+    # than byte order, which is much cheaper.
+    return column.collate("C") if conn.dialect.name == "postgresql" else column
+
+
+def _groups(conn: sa.Connection, since: datetime) -> list[_Group]:
+    """The window's failures grouped in the database by the signature stored with them.
+
+    Rows without a stored signature (written before it existed and not backfilled) are
+    grouped by their error text instead and normalised here, one distinct text at a time.
+    """
+    seen = sa.func.coalesce(E.completed_at, E.created_at)
+    raw = sa.func.substr(sa.func.coalesce(E.error, ""), 1, MAX_INPUT)
+    groups: list[_Group] = []
+    for stored, text in ((True, E.error_signature), (False, raw)):
+        text = _byte_order(conn, text)
+        key = (E.workflow_id, E.workflow_version, E.next_step, text)
+        query = (
+            sa.select(
+                *key[:3],
+                text.label("text"),
+                sa.func.count().label("failures"),
+                sa.func.min(seen).label("first_seen"),
+                sa.func.max(seen).label("last_seen"),
+                sa.func.max(_byte_order(conn, E.id)).label("sample_id"),
+            )
+            .where(
+                _FAILED_ROW,
+                E.created_at >= since,
+                E.error_signature.is_not(None) if stored else E.error_signature.is_(None),
+            )
+            .group_by(*key)
+        )
+        for row in conn.execute(query):
+            signature = row.text if stored else normalise_error(row.text)
+            groups.append(_Group(
+                row.workflow_id, row.workflow_version, row.next_step, signature or "",
+                row.failures, row.first_seen, row.last_seen, row.sample_id,
+            ))  # fmt: skip
+    return groups
 
 
 class _Definitions:
@@ -166,59 +213,77 @@ def list_failure_clusters(
     """Clusters of the failures created since ``since``, most failures first."""
     with db.read_engine.connect() as conn:
         _tune(conn)
-        rows = _window_rows(conn, since).subquery()
-        columns = (rows.c.workflow_id, rows.c.workflow_version, rows.c.next_step, rows.c.error)
-        groups = conn.execute(
-            sa.select(
-                *columns,
-                sa.func.count().label("count"),
-                sa.func.min(rows.c.seen_at).label("first_seen"),
-                sa.func.max(rows.c.seen_at).label("last_seen"),
-            ).group_by(*columns)
-        ).all()
+        groups = _groups(conn, since)
         definitions = _Definitions(conn, ((g.workflow_id, g.workflow_version) for g in groups))
-    clusters: dict[ClusterKey, list[Any]] = {}
-    for group in groups:
-        action = definitions.action_type(group.workflow_id, group.workflow_version, group.next_step)
-        key = ClusterKey(group.workflow_id, action, normalise_error(group.error))
-        merged = clusters.get(key)
-        if merged is None:
-            name = definitions.names.get(group.workflow_id, "?")
-            clusters[key] = [name, group.count, group.first_seen, group.last_seen, group]
-            continue
-        merged[1] += group.count
-        merged[2] = min(merged[2], group.first_seen)
-        merged[3] = max(merged[3], group.last_seen)
-        sample = merged[4]
-        if (group.count, group.last_seen) > (sample.count, sample.last_seen):
-            merged[4] = group  # the most common raw form speaks, the newest of equals
-    result = [
-        FailureCluster(
-            key=key,
-            workflow=name,
-            count=count,
-            first_seen=_utc(first),
-            last_seen=_utc(last),
-            transient=classify_error(sample.error),
-            sample_error=sample.error,
-        )
-        for key, (name, count, first, last, sample) in clusters.items()
-    ]
-    result.sort(key=lambda c: (-c.count, -c.last_seen.timestamp(), c.workflow, c.signature))
-    return result[: max(1, limit)]
+        merged: dict[ClusterKey, list[Any]] = {}
+        for group in groups:
+            action = definitions.action_type(
+                group.workflow_id, group.workflow_version, group.next_step
+            )
+            key = ClusterKey(group.workflow_id, action, group.signature)
+            cluster = merged.get(key)
+            if cluster is None:
+                merged[key] = [group.count, group.first_seen, group.last_seen, group.sample_id]
+                continue
+            cluster[0] += group.count
+            cluster[1] = min(cluster[1], group.first_seen)
+            cluster[2] = max(cluster[2], group.last_seen)
+            cluster[3] = max(cluster[3], group.sample_id)
+        ranked = sorted(
+            merged.items(),
+            key=lambda item: (
+                -item[1][0], -_utc(item[1][2]).timestamp(),
+                definitions.names.get(item[0].workflow_id, "?"), item[0].signature,
+            ),
+        )[: max(1, limit)]  # fmt: skip
+        samples = _sample_errors(conn, [cluster[3] for _, cluster in ranked])
+    result = []
+    for key, (count, first, last, sample_id) in ranked:
+        sample = samples.get(sample_id, "")
+        result.append(FailureCluster(
+            key=key, workflow=definitions.names.get(key.workflow_id, "?"), count=count,
+            first_seen=_utc(first), last_seen=_utc(last), transient=classify_error(sample),
+            sample_error=sample,
+        ))  # fmt: skip
+    return result
+
+
+def _sample_errors(conn: sa.Connection, ids: Sequence[str]) -> dict[str, str]:
+    """The error text of each of ``ids`` (cut to what the signature reads)."""
+    error = sa.func.substr(sa.func.coalesce(E.error, ""), 1, MAX_INPUT)
+    samples: dict[str, str] = {}
+    for part in _chunks(ids):
+        for row in conn.execute(sa.select(E.id, error.label("error")).where(E.id.in_(part))):
+            samples[row.id] = row.error
+    return samples
 
 
 def cluster_execution_ids(db: Database, key: ClusterKey, *, since: datetime) -> list[str]:
     """The FAILED executions of one cluster created since ``since``, newest first."""
+    raw = sa.case(
+        (E.error_signature.is_(None), sa.func.substr(sa.func.coalesce(E.error, ""), 1, MAX_INPUT)),
+        else_=None,
+    )
+    query = (
+        sa.select(E.id, E.workflow_id, E.workflow_version, E.next_step, E.error_signature,
+                  raw.label("error"))
+        .where(
+            _FAILED_ROW,
+            E.created_at >= since,
+            E.workflow_id == key.workflow_id,
+            sa.or_(E.error_signature == key.signature, E.error_signature.is_(None)),
+        )
+        .order_by(E.created_at.desc(), E.id.desc())
+    )  # fmt: skip
     with db.read_engine.connect() as conn:
         _tune(conn)
-        query = _window_rows(conn, since, key.workflow_id)
-        rows = conn.execute(query.order_by(E.created_at.desc(), E.id.desc())).all()
+        rows = conn.execute(query).all()
         definitions = _Definitions(conn, ((r.workflow_id, r.workflow_version) for r in rows))
     return [
         row.id
         for row in rows
-        if normalise_error(row.error) == key.signature
+        if (row.error_signature if row.error_signature is not None else normalise_error(row.error))
+        == key.signature
         and definitions.action_type(row.workflow_id, row.workflow_version, row.next_step)
         == key.action_type
     ]

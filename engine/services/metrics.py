@@ -20,23 +20,22 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from engine.db import Database
-from engine.models import (
-    ExecutionStatus,
-    Workflow,
-    WorkflowExecution,
-    table_of,
+from engine.core_tables import (
+    CANCELLED,
+    EXECUTION,
+    FAILED,
+    PENDING,
+    RUNNING,
+    SKIPPED,
+    SUCCESS,
+    WORKFLOW,
 )
+from engine.db import Database
 from engine.services.executions import ExecutionRow, list_executions
 
-_executions = table_of(WorkflowExecution)
-_workflows = table_of(Workflow)
-_FINISHED_STATUSES = (
-    ExecutionStatus.SUCCESS,
-    ExecutionStatus.FAILED,
-    ExecutionStatus.CANCELLED,
-    ExecutionStatus.SKIPPED,
-)
+_executions = EXECUTION
+_workflows = WORKFLOW
+_FINISHED_STATUSES = (SUCCESS, FAILED, CANCELLED, SKIPPED)
 
 
 class QueueCounter(Protocol):
@@ -142,13 +141,13 @@ def active_executions(db: Database, *, now: datetime) -> ActiveExecutions:
             sa.func.count(),
             sa.func.count().filter(_executions.c.available_at > now),
         )
-        .where(status.in_([ExecutionStatus.PENDING.value, ExecutionStatus.RUNNING.value]))
+        .where(status.in_([PENDING, RUNNING]))
         .group_by(status)
     )
     with db.read_engine.connect() as conn:
         rows = {row[0]: (row[1], row[2]) for row in conn.execute(query)}
-    running = rows.get(ExecutionStatus.RUNNING.value, (0, 0))[0]
-    pending, later = rows.get(ExecutionStatus.PENDING.value, (0, 0))
+    running = rows.get(RUNNING, (0, 0))[0]
+    pending, later = rows.get(PENDING, (0, 0))
     return ActiveExecutions(running=running, pending=pending, pending_later=later)
 
 
@@ -191,7 +190,7 @@ def minute_activity(
                 failed_per[index] = previous.failed[index + shift]
     completed = _executions.c.completed_at
     minute = _minute_number(db, completed).label("minute")
-    failed = _executions.c.status == ExecutionStatus.FAILED.value
+    failed = _executions.c.status == FAILED
     query = (
         sa.select(minute, sa.func.count(), sa.func.count().filter(failed))
         .where(completed >= since, completed <= now)
@@ -227,19 +226,18 @@ def period_summary(db: Database, *, now: datetime, hours: float = 24) -> PeriodS
     with db.read_engine.connect() as conn:
         rows = {row[0]: (row[1], row[2] or 0.0, row[3]) for row in conn.execute(query)}
 
-    def count(which: ExecutionStatus) -> int:
-        return int(rows.get(which.value, (0, 0.0, 0))[0])
+    def count(which: str) -> int:
+        return int(rows.get(which, (0, 0.0, 0))[0])
 
-    timed = [rows[s.value] for s in (ExecutionStatus.SUCCESS, ExecutionStatus.FAILED)
-             if s.value in rows]  # fmt: skip
+    timed = [rows[s] for s in (SUCCESS, FAILED) if s in rows]
     timed_runs = sum(runs for _, _, runs in timed)
     avg = sum(total for _, total, _ in timed) / timed_runs if timed_runs else None
     return PeriodSummary(
         since=since,
-        succeeded=count(ExecutionStatus.SUCCESS),
-        failed=count(ExecutionStatus.FAILED),
-        cancelled=count(ExecutionStatus.CANCELLED),
-        skipped=count(ExecutionStatus.SKIPPED),
+        succeeded=count(SUCCESS),
+        failed=count(FAILED),
+        cancelled=count(CANCELLED),
+        skipped=count(SKIPPED),
         avg_duration_ms=float(avg) if avg is not None else None,
     )
 
@@ -256,7 +254,7 @@ def top_failing_workflows(
     grouped = (
         sa.select(_executions.c.workflow_id, failures, last)
         .where(
-            _executions.c.status == ExecutionStatus.FAILED.value,
+            _executions.c.status == FAILED,
             completed >= since,
             completed <= now,
         )
@@ -278,7 +276,7 @@ def top_failing_workflows(
 
 def latest_failures(db: Database, *, limit: int = 5) -> list[ExecutionRow]:
     """The newest FAILED executions (``idx_execution_status_created``)."""
-    return list_executions(db, status=ExecutionStatus.FAILED.value, limit=limit)
+    return list_executions(db, status=FAILED, limit=limit)
 
 
 def _aware(value: datetime | str) -> datetime:

@@ -25,21 +25,24 @@ plan listed and is still stale when it runs, and is audited (``maintenance.flush
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from huey import Huey
 
-from engine.access.audit import record_outcome, require_permission
-from engine.access.roles import Permission
+from engine.core_tables import EXECUTION, PENDING, RUNNING, WORKFLOW
 from engine.db import Database, first_line
-from engine.execution.claims import PENDING, RUNNING, WORKFLOWS, E, W
-from engine.models import utcnow
 from engine.queue.locks import HeldLock, held_locks, release_if_unchanged
-from engine.queue.sweeper import SweepReport, reclaim_lost
 from engine.services.workers import list_workers
-from engine.triggers.new_executions import Dispatcher
 
+if TYPE_CHECKING:
+    from huey import Huey
+
+    from engine.queue.sweeper import SweepReport
+    from engine.triggers.new_executions import Dispatcher
+
+# The lightweight tables: ``maintenance queue`` reads counts and a few leases, no model.
+E, W, WORKFLOWS = EXECUTION.c, WORKFLOW.c, WORKFLOW
 FLUSH_ACTION = "maintenance.flush_locks"
 LISTED_LEASES = 1000
 """At most this many stale leases are listed (and released by one flush)."""
@@ -93,7 +96,17 @@ class QueueReport:
     workers_alive: int
     workers_dead: int
     stale_leases: list[StaleLease] = field(default_factory=list)
+    """The oldest ``LISTED_LEASES`` stale leases (``stale_lease_total`` counts them all)."""
     locks: list[QueueLock] = field(default_factory=list)
+    stale_lease_total: int | None = None
+    """Every stale lease, listed or not (None: not counted, as in reports built by hand)."""
+
+    @property
+    def unlisted_leases(self) -> int:
+        """Stale leases beyond the listed ones (a flush releases the listed ones only)."""
+        if self.stale_lease_total is None:
+            return 0
+        return max(0, self.stale_lease_total - len(self.stale_leases))
 
     @property
     def stale_locks(self) -> list[QueueLock]:
@@ -146,13 +159,14 @@ def held_by(alive: set[str]) -> set[str]:
     return alive | {process_of(worker_id) for worker_id in alive}
 
 
-def _not_alive(alive: set[str]) -> sa.ColumnElement[bool]:
-    return sa.or_(E.worker_id.is_(None), E.worker_id.not_in(sorted(held_by(alive))))
+def _not_alive(alive: set[str], c: Any = E) -> sa.ColumnElement[bool]:
+    return sa.or_(c.worker_id.is_(None), c.worker_id.not_in(sorted(held_by(alive))))
 
 
-def stale_lease_condition(alive: set[str], now: datetime) -> sa.ColumnElement[bool]:
-    """RUNNING past the lease, held by no live worker."""
-    return sa.and_(E.status == RUNNING, E.lease_until < now, _not_alive(alive))
+def stale_lease_condition(alive: set[str], now: datetime, c: Any = E) -> sa.ColumnElement[bool]:
+    """RUNNING past the lease, held by no live worker (over the columns ``c`` of the
+    statement it goes into: the lightweight table's by default)."""
+    return sa.and_(c.status == RUNNING, c.lease_until < now, _not_alive(alive, c))
 
 
 def _lock_is_stale(lock: HeldLock, alive: set[str]) -> bool:
@@ -163,7 +177,7 @@ def inspect_queue(
     db: Database, huey: Huey, *, heartbeat_interval: float, now: datetime | None = None
 ) -> QueueReport:
     """Queue messages, PENDING/RUNNING counts, workers and the stale locks; reads only."""
-    now = now or utcnow()
+    now = now or datetime.now(UTC)
     alive, dead = alive_processes(db, now=now, interval=heartbeat_interval)
     counts = sa.select(
         sa.func.count().filter(E.status == PENDING, E.available_at <= now),
@@ -171,6 +185,7 @@ def inspect_queue(
         sa.func.count().filter(E.status == RUNNING),
         sa.func.count().filter(E.status == RUNNING, E.lease_until < now),
         sa.func.count().filter(E.status == RUNNING, E.lease_until >= now, _not_alive(alive)),
+        sa.func.count().filter(stale_lease_condition(alive, now)),
     ).where(E.status.in_([PENDING, RUNNING]))
     stale = (
         sa.select(E.id, W.name, E.worker_id, E.lease_until)
@@ -180,7 +195,7 @@ def inspect_queue(
         .limit(LISTED_LEASES)
     )
     with db.read_engine.connect() as conn:
-        due, later, running, expired, held_by_dead = conn.execute(counts).one()
+        due, later, running, expired, held_by_dead, stale_total = conn.execute(counts).one()
         leases = [StaleLease(*row) for row in conn.execute(stale)]
     queued: int | None = None
     scheduled: int | None = None
@@ -196,6 +211,7 @@ def inspect_queue(
         pending_due=int(due), pending_later=int(later), running=int(running),
         running_expired=int(expired), held_by_dead=int(held_by_dead),
         workers_alive=len(alive), workers_dead=dead, stale_leases=leases, locks=locks,
+        stale_lease_total=int(stale_total),
     )  # fmt: skip
 
 
@@ -214,6 +230,12 @@ def flush_stale_locks(
     the stale test, a lock deleted only while it holds the value read), so a run claimed
     or a lock taken since the plan is left alone.
     """
+    # Only a flush writes: its modules stay out of the start of a command that reads.
+    from engine.access.audit import record_outcome, require_permission
+    from engine.access.roles import Permission
+    from engine.execution.claims import E as claimed  # the table the sweeper's UPDATE names
+    from engine.queue.sweeper import SweepReport, reclaim_lost
+
     require_permission(db, actor, Permission.EDIT)
     report = SweepReport()
     planned = [lease.execution_id for lease in plan.stale_leases]
@@ -222,11 +244,11 @@ def flush_stale_locks(
     kept: list[str] = []
     failure: BaseException | None = None
     try:
-        now = utcnow()
+        now = datetime.now(UTC)
         alive, _ = alive_processes(db.on_primary(), now=now, interval=heartbeat_interval)
         for start in range(0, len(planned), 500):
             chunk = planned[start : start + 500]
-            stale = sa.and_(E.id.in_(chunk), stale_lease_condition(alive, now))
+            stale = sa.and_(claimed.id.in_(chunk), stale_lease_condition(alive, now, claimed))
             reclaim_lost(db, stale, now=now, report=report, batch=len(chunk),
                          note=f"worker lost; lease flushed by {actor}")  # fmt: skip
             looked_at += len(chunk)

@@ -20,14 +20,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from engine.core_tables import EXECUTION, FAILED, SUCCESS, WORKFLOW
 from engine.db import Database
-from engine.models import ExecutionStatus, Workflow, WorkflowExecution, table_of
-from engine.services.error_signature import classify_error, normalise_error
+from engine.execution.error_signature import classify_error, normalise_error
 from engine.services.metrics import utc
 
-E = table_of(WorkflowExecution).c
-W = table_of(Workflow).c
-SUCCESS, FAILED = ExecutionStatus.SUCCESS.value, ExecutionStatus.FAILED.value
+E = EXECUTION.c
+W = WORKFLOW.c
 DECIDED = (SUCCESS, FAILED)
 P95 = 0.95
 

@@ -7,12 +7,12 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from engine.core_tables import WORKER_HEARTBEAT
 from engine.db import Database
-from engine.models import WorkerHeartbeat, table_of
 from engine.queue.heartbeat import alive_since
 from engine.services.metrics import utc
 
-_heartbeats = table_of(WorkerHeartbeat)
+_heartbeats = WORKER_HEARTBEAT
 
 
 @dataclass(frozen=True)

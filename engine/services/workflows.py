@@ -23,6 +23,8 @@ from engine.definitions.schema import (
 from engine.models import Workflow, WorkflowTrigger, WorkflowVersion, utcnow
 from engine.security.crypto import Vault
 from engine.security.secret_fields import seal
+from engine.services.workflow_list import WorkflowSummary as WorkflowSummary  # re-exported
+from engine.services.workflow_list import list_workflows as list_workflows  # re-exported
 from engine.workflow_cache.cache import mark_changed
 from engine.workflow_cache.lookups import WorkflowNotFound
 
@@ -49,30 +51,6 @@ class SaveResult:
     name: str
     version: int
     outcome: Literal["created", "updated", "unchanged"]
-
-
-@dataclass(frozen=True)
-class WorkflowSummary:
-    """One row of the workflow list."""
-
-    id: str
-    name: str
-    enabled: bool
-    version: int
-    category: str | None
-    trigger_types: tuple[str, ...]
-    action_count: int
-    execution_count: int
-    success_count: int
-    failure_count: int
-    last_execution_at: datetime | None
-    avg_execution_ms: float | None
-
-    @property
-    def success_rate(self) -> float | None:
-        """Share of finished runs that succeeded, or None before the first run."""
-        finished = self.success_count + self.failure_count
-        return self.success_count / finished if finished else None
 
 
 @dataclass(frozen=True)
@@ -203,29 +181,6 @@ def save_definitions(
 def save_document(db: Database, data: Any, *, actor: str) -> SaveResult:
     """Validate and save one definition given as parsed JSON data."""
     return save_definitions(db, [validate_definition(data)], actor=actor)[0]
-
-
-def list_workflows(db: Database) -> list[WorkflowSummary]:
-    """Every workflow, by name."""
-    with db.read_session() as session:
-        rows = session.exec(select(Workflow).order_by(col(Workflow.name))).all()
-        return [
-            WorkflowSummary(
-                id=w.id,
-                name=w.name,
-                enabled=w.enabled,
-                version=w.version,
-                category=w.category,
-                trigger_types=tuple(t.get("type", "?") for t in w.triggers),
-                action_count=len(w.actions),
-                execution_count=w.execution_count,
-                success_count=w.success_count,
-                failure_count=w.failure_count,
-                last_execution_at=w.last_execution_at,
-                avg_execution_ms=w.avg_execution_ms,
-            )
-            for w in rows
-        ]
 
 
 def export_documents(db: Database, name: str | None = None) -> list[dict[str, Any]]:

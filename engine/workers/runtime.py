@@ -35,6 +35,8 @@ log = logging.getLogger("wfconsole.queue")
 LOCAL_POLL_SECONDS = 0.02
 # A message that found the database unreachable is looked at again this much later.
 OUTAGE_RETRY_SECONDS = 2.0
+# A sweep that suspects orphans behind a backlog looks again this much later.
+SOON_SECONDS = 1.0
 
 
 class Queue:
@@ -52,6 +54,7 @@ class Queue:
         self._stop = threading.Event()
         self._outage = False  # the last attempt to open the database failed (and said so)
         self._queue_emptied = False  # the queue lost its messages; the next sweep looks
+        self.look_again_soon = False  # the last sweep suspects orphans behind a backlog
         self.heartbeat = Heartbeat(lambda: self.db, settings.queue.heartbeat_interval)
         self._register_tasks()
 
@@ -239,7 +242,10 @@ class Queue:
         self.run_executions = run_executions
 
     def sweep_once(self) -> int:
-        """One sweeper pass; enqueues what it found and returns how many."""
+        """One sweeper pass; enqueues what it found and returns how many.
+
+        ``look_again_soon`` says whether the next pass should come sooner than
+        ``queue.sweep_interval`` (orphans of a death may wait behind a backlog)."""
         # A Redis that restarted without persistence lost every message it held: their
         # rows are looked at now rather than once 30 s overdue. (Kept until a pass ends:
         # a pass that fails, say on a database outage, must not lose the news.)
@@ -258,6 +264,7 @@ class Queue:
             queue_emptied=self._queue_emptied,
         )
         self._queue_emptied = False
+        self.look_again_soon = report.look_again_soon
         self.dispatch_many(report.enqueue)
         return len(report.enqueue)
 
@@ -276,7 +283,11 @@ class Queue:
         from engine.workers.housekeeping import PeriodicWork
 
         periodic: PeriodicWork | None = None
-        while not self._stop.wait(self.settings.queue.sweep_interval):
+        # The first pass at once: a consumer started after a crash takes back what the
+        # dead ones held (and ticks cron) without waiting a whole interval.
+        wait = 0.0
+        while not self._stop.wait(wait):
+            wait = self.settings.queue.sweep_interval
             try:  # the database may be down at start: opening it is retried every pass
                 self.sweep_once()
                 if periodic is None:
@@ -287,6 +298,8 @@ class Queue:
                 log.exception("sweeper pass failed")
             if periodic is not None:
                 periodic.run(queue_counter=self.huey)  # cron tick, alerts, daily cleanup
+            if self.look_again_soon:
+                wait = min(wait, SOON_SECONDS)
 
     def stop_sweeper(self) -> None:
         """Stop the sweeper thread."""

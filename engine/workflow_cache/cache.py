@@ -49,7 +49,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
 
 from engine.config import Settings
 from engine.workflow_cache.generation import (
@@ -60,6 +59,8 @@ from engine.workflow_cache.generation import (
 from engine.workflow_cache.redis_store import REDIS_BACKOFF, REDIS_TIMEOUT, RedisMirror
 
 if TYPE_CHECKING:
+    from sqlmodel import Session
+
     from engine.db import Database
 
 log = logging.getLogger("wfconsole.cache")

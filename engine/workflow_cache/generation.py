@@ -11,16 +11,22 @@ restored under the same Redis.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from engine.models import DefinitionGeneration, table_of, utcnow
+from engine.core_tables import DEFINITION_GENERATION
 
 if TYPE_CHECKING:
     from engine.db import Database
 
-GENERATION = table_of(DefinitionGeneration)
+GENERATION = DEFINITION_GENERATION
+
+
+def utcnow() -> datetime:
+    """Now, aware UTC (the storage convention)."""
+    return datetime.now(UTC)
 
 
 def first_generation() -> int:

@@ -14,6 +14,7 @@ from engine.db import Database, open_database
 from engine.execution import claims as store
 from engine.models import utcnow
 from engine.queue.heartbeat import write_beat
+from engine.services import queue_tools
 from engine.services.workflows import save_document
 from engine.triggers.new_executions import run_workflow
 from engine.workers.runtime import Queue
@@ -112,3 +113,55 @@ def test_flush_by_a_viewer_is_one_line_on_stderr(
     assert (code, out) == (1, "")
     assert err == "wfconsole: error: flush-locks: needs ADMIN (you are VIEWER)\n"
     assert execution_row(db, execution_id).status == "RUNNING"
+
+
+@pytest.fixture
+def three_lost_runs(config: Path, lost_run: tuple[Database, str]) -> list[str]:
+    """Three runs held by the dead worker, their leases over."""
+    db, first = lost_run
+    settings = load_settings(config)
+    ids = [first]
+    for _ in range(2):
+        [execution_id] = run_workflow(db, Queue(settings, db=db), "hook", actor="admin")
+        now = utcnow()  # after the insert: a claim takes only runs already due
+        with db.engine.begin() as conn:
+            store.claim(conn, execution_id, now=now, lease_until=now - timedelta(seconds=5),
+                        worker_id=DEAD, max_running=10)  # fmt: skip
+        ids.append(execution_id)
+    return ids
+
+
+def test_queue_counts_every_stale_lease_beyond_the_listed_ones(
+    capsys: pytest.CaptureFixture[str],
+    config: Path,
+    three_lost_runs: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(queue_tools, "LISTED_LEASES", 2)
+    code, out, _ = run(capsys, config, "maintenance", "queue", "--json")
+    document = json.loads(out)
+    assert (code, document["stale_leases_total"], len(document["stale_leases"])) == (0, 3, 2)
+    code, out, _ = run(capsys, config, "maintenance", "queue")
+    assert code == 0
+    assert "stale       3 lease(s), 0 lock(s)" in out
+    assert "listing the oldest 2 lease(s); a flush releases those, run it again" in out
+
+
+def test_flush_says_what_it_left_for_the_next_flush(
+    capsys: pytest.CaptureFixture[str],
+    config: Path,
+    lost_run: tuple[Database, str],
+    three_lost_runs: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    db, _ = lost_run
+    monkeypatch.setattr(queue_tools, "LISTED_LEASES", 2)
+    code, out, _ = run(capsys, config, "maintenance", "flush-locks", "--user", "admin")
+    assert code == 0
+    assert out.splitlines()[-1] == (
+        "1 more stale lease(s) were not in this flush: run flush-locks again"
+    )
+    code, out, _ = run(capsys, config, "maintenance", "flush-locks", "--user", "admin")
+    assert code == 0
+    assert out.splitlines()[-1].startswith("released 1 lease(s): 1 handed back for retry")
+    assert {execution_row(db, i).status for i in three_lost_runs} == {"PENDING"}

@@ -13,13 +13,16 @@ from typing import Any
 from wfconsole.cli.command_table import Command, Group, Row, arg
 from wfconsole.cli.context import current_user, opened_database, settings_for
 from wfconsole.cli.output import print_table, timestamp
+from wfconsole.cli.paging import (
+    limit_arguments,
+    output_arguments,
+    page_limit,
+    positive,
+    print_indented_json_array,
+    print_jsonl,
+)
 
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
+DEFAULT_LIMIT = 50
 
 
 def _deliveries(deliveries: list[dict[str, Any]]) -> str:
@@ -78,14 +81,22 @@ def check_command(args: argparse.Namespace) -> int:
 
 
 def list_command(args: argparse.Namespace) -> int:
-    """Print the alert history as a table or a JSON array."""
-    from engine.alerts.incidents import list_alerts
+    """Print the alert history as a table, a JSON array or JSON lines: exactly ``--limit``
+    rows when that many exist (every one with ``--all``), streamed page by page."""
+    from engine.alerts.history import AlertNotFound, iter_alerts
 
-    with opened_database(args) as db:
-        rows = list_alerts(db, open_only=args.open, limit=args.limit)
-    if args.json:
-        print(json.dumps([row.as_json() for row in rows], indent=2))
-        return 0
+    limit = page_limit(args, DEFAULT_LIMIT)
+    with opened_database(args, user_errors=(AlertNotFound,)) as db:
+        found = iter_alerts(
+            db, limit=limit, before=args.before, after=args.after, open_only=args.open
+        )
+        if args.jsonl:
+            print_jsonl(row.as_json() for row in found)
+            return 0
+        if args.json:
+            print_indented_json_array(row.as_json() for row in found)
+            return 0
+        rows = list(found)
     print_table(
         ("id", "opened", "state", "severity", "rule", "subject", "message", "sent"),
         [
@@ -112,7 +123,10 @@ COMMANDS: tuple[Row, ...] = (
     Command(
         ("alerts", "list"), list_command, "the alert history, newest first",
         (arg("--open", action="store_true", help="only incidents still open"),
-         arg("--limit", type=_positive, default=50, metavar="N"),
-         JSON_OUTPUT),
+         *limit_arguments(DEFAULT_LIMIT, "alerts"),
+         arg("--before", type=positive, metavar="ID", help="continue after ID: older alerts"),
+         arg("--after", type=positive, metavar="ID",
+             help="alerts opened after ID, oldest first"),
+         *output_arguments()),
     ),
 )  # fmt: skip

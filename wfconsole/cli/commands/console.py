@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from contextlib import AbstractContextManager, ExitStack
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from wfconsole.cli.context import current_user, opened_database, settings_for
@@ -11,6 +11,8 @@ from wfconsole.cli.context import current_user, opened_database, settings_for
 if TYPE_CHECKING:
     from engine.config import Settings
     from engine.db import Database
+    from wfconsole.console.engine_backend import EngineBackend
+    from wfconsole.console.launch import Lifetime
 
 
 def background_services(settings: Settings, db: Database) -> list[AbstractContextManager[object]]:
@@ -43,22 +45,26 @@ def _log_to_file(settings: Settings) -> None:
 
 
 def open_console(args: argparse.Namespace) -> int:
-    """Open the database, start the background services and run the console until it quits."""
-    from engine.error_reporting import init_sentry
-    from wfconsole.console.app import WfConsoleApp
-    from wfconsole.console.engine_backend import EngineBackend
+    """Run the console: it paints at once while the database opens beside it; the
+    background services start once the first page is on screen."""
+    from wfconsole.console.launch import run_console
 
     settings = settings_for(args)
-    with ExitStack() as stack:
-        db = stack.enter_context(opened_database(args, settings))
+
+    def open_backend(lifetime: Lifetime) -> EngineBackend:
+        from wfconsole.console.engine_backend import EngineBackend
+
+        db = lifetime.keep(opened_database(args, settings))
         _log_to_file(settings)
+        return EngineBackend(db, settings)
+
+    def start_services(backend: EngineBackend, lifetime: Lifetime) -> None:
+        from engine.error_reporting import init_sentry
+
         init_sentry(settings)
-        for service in background_services(settings, db):
-            stack.enter_context(service)
-        app = WfConsoleApp(
-            EngineBackend(db, settings),
-            operator=current_user(args),
-            console_settings=settings.console,
-        )
-        app.run()
-    return app.return_code or 0
+        for service in background_services(settings, backend.db):
+            lifetime.keep(service)
+
+    return run_console(
+        open_backend, start_services, operator=current_user(args), console_settings=settings.console
+    )

@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-from collections.abc import Iterator
-from typing import Any
 
 from wfconsole.cli.command_table import Command, Group, Row, arg
 from wfconsole.cli.context import current_user, opened_database, settings_for
 from wfconsole.cli.errors import UserError
 from wfconsole.cli.output import print_table, timestamp
+from wfconsole.cli.paging import (
+    limit_arguments,
+    output_arguments,
+    page_limit,
+    print_json_array,
+    print_jsonl,
+)
 
 DEFAULT_LIMIT = 50
 STATUSES = ("PENDING", "RUNNING", "SUCCESS", "FAILED", "CANCELLED", "SKIPPED")
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def list_command(args: argparse.Namespace) -> int:
@@ -29,24 +25,17 @@ def list_command(args: argparse.Namespace) -> int:
     ``--limit`` rows when that many exist (every one with ``--all``), streamed page by page."""
     from engine.services.executions import ExecutionNotFound, iter_executions
 
-    if args.all and args.limit is not None:
-        raise UserError("--all and --limit: give one of them")
-    if args.before and args.after:
-        raise UserError("--before and --after: give one of them")
-    if args.json and args.jsonl:
-        raise UserError("--json and --jsonl: give one of them")
-    limit = None if args.all else (args.limit or DEFAULT_LIMIT)
+    limit = page_limit(args, DEFAULT_LIMIT)
     with opened_database(args, user_errors=(ExecutionNotFound,)) as db:
         found = iter_executions(
             db, limit=limit, before=args.before, after=args.after,
             status=args.status, workflow=args.workflow,
         )  # fmt: skip
         if args.jsonl:
-            for row in found:
-                print(json.dumps(row.as_json()))
+            print_jsonl(row.as_json() for row in found)
             return 0
         if args.json:
-            _print_json_array(row.as_json() for row in found)
+            print_json_array(row.as_json() for row in found)
             return 0
         rows = list(found)
     print_table(
@@ -66,17 +55,6 @@ def list_command(args: argparse.Namespace) -> int:
         ],
     )
     return 0
-
-
-def _print_json_array(items: Iterator[dict[str, Any]]) -> None:
-    """The contract's JSON array, written as the rows come (a million never sit in memory)."""
-    first = True
-    sys.stdout.write("[")
-    for item in items:
-        sys.stdout.write("\n  " if first else ",\n  ")
-        sys.stdout.write(json.dumps(item))
-        first = False
-    sys.stdout.write("\n]\n" if not first else "]\n")
 
 
 def retry_command(args: argparse.Namespace) -> int:
@@ -126,13 +104,10 @@ COMMANDS: tuple[Row, ...] = (
         ("executions", "list"), list_command, "executions, newest first",
         (arg("--status", type=str.upper, choices=STATUSES),
          arg("--workflow", metavar="NAME"),
-         arg("--limit", type=_positive, metavar="N",
-             help=f"this many rows, when that many exist (default {DEFAULT_LIMIT})"),
-         arg("--all", action="store_true", help="every matching execution"),
+         *limit_arguments(DEFAULT_LIMIT, "executions"),
          arg("--before", metavar="ID", help="continue after ID: older executions"),
          arg("--after", metavar="ID", help="executions created after ID, oldest first"),
-         arg("--json", action="store_true", help="machine-readable output (one array)"),
-         arg("--jsonl", action="store_true", help="one JSON object per line")),
+         *output_arguments()),
     ),
     Command(
         ("executions", "retry"), retry_command, "retry FAILED (or CANCELLED) executions",

@@ -13,12 +13,12 @@ from wfconsole.cli.context import opened_database, settings_for
 def health_command(args: argparse.Namespace) -> int:
     """Print the checks; the exit status says whether everything answered."""
     from engine.http.health import health_document
-    from engine.workers.runtime import Queue
+    from engine.queue.depth import queue_depth
 
     settings = settings_for(args)
     # A database that is down is reported, not raised.
     with opened_database(args, settings, migrate=False) as db:
-        document = health_document(db, Queue(settings, db=db).huey.pending_count)
+        document = health_document(db, lambda: queue_depth(settings))
     if args.json:
         print(json.dumps(document, indent=2))
     else:

@@ -32,6 +32,7 @@ def report_document(report: QueueReport, queue_kind: str) -> dict[str, Any]:
                        "running": report.running, "running_expired": report.running_expired,
                        "held_by_dead": report.held_by_dead},
         "workers": {"alive": report.workers_alive, "dead": report.workers_dead},
+        "stale_leases_total": report.stale_lease_total,
         "stale_leases": [
             {"id": lease.execution_id, "workflow": lease.workflow, "worker_id": lease.worker_id,
              "lease_until": timestamp(lease.lease_until)}
@@ -60,7 +61,12 @@ def _print_report(report: QueueReport, queue_kind: str) -> None:
 
 def _print_stale(report: QueueReport) -> None:
     stale_locks = report.stale_locks
-    print(f"stale       {len(report.stale_leases):,} lease(s), {len(stale_locks)} lock(s)")
+    total = report.stale_lease_total
+    leases = len(report.stale_leases) if total is None else total
+    print(f"stale       {leases:,} lease(s), {len(stale_locks)} lock(s)")
+    if report.unlisted_leases:
+        print(f"            listing the oldest {len(report.stale_leases):,} lease(s); a flush "
+              "releases those, run it again for the rest")  # fmt: skip
     rows = [
         ["lease", lease.execution_id, lease.workflow, lease.worker_id or "-",
          timestamp(lease.lease_until) or "-"]
@@ -82,9 +88,15 @@ def _inspect(settings: Settings, db: Database) -> tuple[Queue, QueueReport]:
 
 def queue_command(args: argparse.Namespace) -> int:
     """Print the queue's figures; exit 1 when the queue did not answer."""
+    from engine.queue.instance import make_huey
+    from engine.services.queue_tools import inspect_queue
+
     settings = settings_for(args)
     with opened_database(args, settings) as db:
-        _, report = _inspect(settings, db)
+        # The bare queue, not the worker runtime: reading needs no tasks or executor.
+        report = inspect_queue(
+            db, make_huey(settings), heartbeat_interval=settings.queue.heartbeat_interval
+        )
     kind = "redis" if settings.uses_redis else "sqlite"
     if args.json:
         print(json.dumps(report_document(report, kind), indent=2))
@@ -130,6 +142,9 @@ def flush_locks_command(args: argparse.Namespace) -> int:
             heartbeat_interval=settings.queue.heartbeat_interval,
         )  # fmt: skip
     print(_released_line(result))
+    if report.unlisted_leases:
+        print(f"{report.unlisted_leases:,} more stale lease(s) were not in this flush: "
+              "run flush-locks again")  # fmt: skip
     if result.enqueue_error:
         print(f"the queue refused the retries ({result.enqueue_error}); the sweeper enqueues them")
     return 0

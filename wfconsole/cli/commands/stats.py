@@ -82,12 +82,12 @@ def stats_command(args: argparse.Namespace) -> int:
     """Collect the statistics and print them as a report or JSON."""
     from datetime import UTC, datetime
 
-    from engine.queue.instance import make_huey
+    from engine.queue.depth import QueueCounts
     from engine.services.stats_report import collect_statistics, statistics_document
 
     settings = settings_for(args)
     with opened_database(args, settings) as db:
-        stats = collect_statistics(db, make_huey(settings), now=datetime.now(UTC), days=args.days)
+        stats = collect_statistics(db, QueueCounts(settings), now=datetime.now(UTC), days=args.days)
     document = statistics_document(stats)
     if args.json:
         print(json.dumps(document, indent=2))

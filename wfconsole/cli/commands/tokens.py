@@ -16,6 +16,7 @@ import sys
 from wfconsole.cli.command_table import Command, Group, Row, arg
 from wfconsole.cli.context import current_user, opened_database
 from wfconsole.cli.output import print_table, timestamp
+from wfconsole.cli.paging import output_arguments, output_format, print_jsonl
 
 JSON_OUTPUT = arg("--json", action="store_true", help="machine-readable output")
 
@@ -48,6 +49,7 @@ def list_command(args: argparse.Namespace) -> int:
     """Print tokens without their secrets."""
     from engine.services.tokens import list_tokens
 
+    output_format(args)
     with opened_database(args) as db:
         tokens = list_tokens(db, actor=current_user(args))
     rows = [
@@ -62,6 +64,9 @@ def list_command(args: argparse.Namespace) -> int:
         }
         for t in tokens
     ]
+    if args.jsonl:
+        print_jsonl(rows)
+        return 0
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -95,7 +100,7 @@ COMMANDS: tuple[Row, ...] = (
          JSON_OUTPUT),
     ),
     Command(("token", "list"), list_command, "your tokens (everyone's for a SUPER_ADMIN)",
-            (JSON_OUTPUT,)),
+            output_arguments()),
     Command(("token", "revoke"), revoke_command, "revoke a token at once",
             (arg("id", type=int, metavar="ID"),)),
 )  # fmt: skip

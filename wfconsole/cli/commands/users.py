@@ -13,6 +13,7 @@ from wfconsole.cli.command_table import Command, Group, Row, arg
 from wfconsole.cli.context import current_user, opened_database
 from wfconsole.cli.errors import UserError
 from wfconsole.cli.output import print_table, timestamp
+from wfconsole.cli.paging import output_arguments, output_format, print_jsonl
 
 ROLE_HELP = "VIEWER, OPERATOR, ADMIN or SUPER_ADMIN"
 
@@ -21,6 +22,7 @@ def list_command(args: argparse.Namespace) -> int:
     """Print the active users by name."""
     from engine.services.users import list_users
 
+    output_format(args)
     with opened_database(args) as db:
         users = list_users(db, actor=current_user(args))
     rows = [
@@ -32,6 +34,9 @@ def list_command(args: argparse.Namespace) -> int:
         }
         for u in users
     ]
+    if args.jsonl:
+        print_jsonl(rows)
+        return 0
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -80,7 +85,7 @@ NAME = arg("name", metavar="NAME")
 COMMANDS: tuple[Row, ...] = (
     Group("user", "users and their roles (SUPER_ADMIN)"),
     Command(("user", "list"), list_command, "active users with their roles",
-            (arg("--json", action="store_true", help="machine-readable output"),)),
+            output_arguments()),
     Command(("user", "add"), add_command, "add a user (or restore a removed one) with a role",
             (NAME, arg("--role", required=True, metavar="ROLE", help=ROLE_HELP))),
     Command(("user", "set-role"), set_role_command, "change a user's role",

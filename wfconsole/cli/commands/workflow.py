@@ -12,12 +12,23 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wfconsole.cli.command_table import Command, Group, Row, arg
 from wfconsole.cli.context import current_user, opened_database
 from wfconsole.cli.errors import UserError
 from wfconsole.cli.output import print_table, timestamp
+from wfconsole.cli.paging import (
+    limit_arguments,
+    output_arguments,
+    output_format,
+    page_limit,
+    print_indented_json_array,
+    print_jsonl,
+)
+
+if TYPE_CHECKING:
+    from engine.services.workflow_list import WorkflowSummary
 
 JSON_OUTPUT = arg("--json", action="store_true", help="machine-readable output")
 
@@ -105,24 +116,20 @@ def _dumps(value: Any) -> str:
 
 
 def list_command(args: argparse.Namespace) -> int:
-    """Print the workflows as a table or JSON."""
-    from engine.services.workflows import list_workflows
+    """Print the workflows by name as a table, a JSON array or JSON lines: every one, or
+    exactly ``--limit`` when that many exist; ``--after NAME`` resumes after a name."""
+    from engine.services.workflow_list import iter_workflows
 
+    limit = page_limit(args, None)
     with opened_database(args) as db:
-        rows = list_workflows(db)
-    if args.json:
-        print(json.dumps([
-            {
-                "id": r.id, "name": r.name, "enabled": r.enabled, "version": r.version,
-                "category": r.category, "triggers": list(r.trigger_types),
-                "actions": r.action_count, "execution_count": r.execution_count,
-                "success_count": r.success_count, "failure_count": r.failure_count,
-                "last_execution_at": timestamp(r.last_execution_at),
-                "avg_execution_ms": r.avg_execution_ms,
-            }
-            for r in rows
-        ], indent=2))  # fmt: skip
-        return 0
+        found = iter_workflows(db, limit=limit, after=args.after)
+        if args.jsonl:
+            print_jsonl(_summary_json(r) for r in found)
+            return 0
+        if args.json:
+            print_indented_json_array(_summary_json(r) for r in found)
+            return 0
+        rows = list(found)
     print_table(
         ["NAME", "ENABLED", "VER", "TRIGGERS", "RUNS", "SUCCESS", "LAST RUN"],
         [
@@ -141,18 +148,34 @@ def list_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _summary_json(r: WorkflowSummary) -> dict[str, Any]:
+    return {
+        "id": r.id, "name": r.name, "enabled": r.enabled, "version": r.version,
+        "category": r.category, "triggers": list(r.trigger_types),
+        "actions": r.action_count, "execution_count": r.execution_count,
+        "success_count": r.success_count, "failure_count": r.failure_count,
+        "last_execution_at": timestamp(r.last_execution_at),
+        "avg_execution_ms": r.avg_execution_ms,
+    }  # fmt: skip
+
+
 def versions_command(args: argparse.Namespace) -> int:
     """Print the saved versions of one workflow, newest first."""
     from engine.services.workflows import list_versions
 
+    output_format(args)
     with opened_database(args) as db:
         versions = list_versions(db, args.name)
+    documents = (
+        {"version": v.version, "created_at": timestamp(v.created_at),
+         "created_by": v.created_by, "definition": v.definition}
+        for v in versions
+    )  # fmt: skip
+    if args.jsonl:
+        print_jsonl(documents)
+        return 0
     if args.json:
-        print(json.dumps([
-            {"version": v.version, "created_at": timestamp(v.created_at),
-             "created_by": v.created_by, "definition": v.definition}
-            for v in versions
-        ], indent=2))  # fmt: skip
+        print(json.dumps(list(documents), indent=2))
         return 0
     print_table(
         ["VERSION", "SAVED AT", "BY"],
@@ -196,9 +219,12 @@ COMMANDS: tuple[Row, ...] = (
             (arg("name", nargs="?", metavar="NAME", help="one workflow (default: all)"),
              arg("-o", "--output", metavar="FILE",
                  help="file, or a directory for one file per workflow"))),
-    Command(("workflow", "list"), list_command, "list workflows", (JSON_OUTPUT,)),
+    Command(("workflow", "list"), list_command, "list workflows, by name",
+            (*limit_arguments(None, "workflows"),
+             arg("--after", metavar="NAME", help="continue after NAME (the last one listed)"),
+             *output_arguments())),
     Command(("workflow", "versions"), versions_command,
-            "list the saved versions of a workflow", (NAME, JSON_OUTPUT)),
+            "list the saved versions of a workflow", (NAME, *output_arguments())),
     *(
         Command(("workflow", verb), switch_command,
                 f"{verb} a workflow (no new version; needs ADMIN)", (NAME,),
