@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import select
-from textual.widgets import Digits, Sparkline, Static
+from textual.widgets import Sparkline, Static
 
 from engine.db import Database, session_scope
 from engine.models import Workflow, WorkflowExecution
@@ -67,7 +67,7 @@ def add_running(db: Database, workflow: str) -> None:
 
 
 def digits(app: WfConsoleApp, key: str) -> str:
-    return app.screen.query_one(f"#depth-{key}", Digits).value
+    return str(app.screen.query_one(f"#depth-{key}", Static).render())
 
 
 def static_text(app: WfConsoleApp, selector: str) -> str:

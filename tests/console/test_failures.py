@@ -87,7 +87,7 @@ async def test_f_shows_the_clusters_biggest_first(make_app: MakeApp, settle: Set
         assert column(screen, "last")[0] == "05-01 11:55:03"
         text = screen_text(app)
         assert "5 clusters · 8 failed executions" in text
-        assert "sample  " + error_503(101) in text
+        assert "sample  " + error_503(103) in text  # the newest failure of the cluster
 
 
 async def test_hostile_error_messages_are_shown_literally(

@@ -54,9 +54,13 @@ async def test_question_mark_lists_app_and_screen_keys(make_app: MakeApp, settle
         await settle(pilot)
         assert isinstance(app.screen, HelpScreen)
         listed = {(item.key, item.description) for g in app.screen.groups for item in g.keys}
-        for expected in [("w", "Workflows"), ("x", "Executions"), ("?", "Help"), ("q", "Quit"),
-                         ("/", "Filter"), ("⏎", "Open")]:  # fmt: skip
+        for expected in [("w", "Workflows"), ("x", "Executions"), ("?", "Help"), ("q ^q", "Quit"),
+                         ("/", "Filter"), ("⏎", "Open"),
+                         ("^c super+c", "Copy selected text")]:  # fmt: skip
             assert expected in listed
+        for group in app.screen.groups:  # keys doing the same thing share one line
+            descriptions = [item.description for item in group.keys]
+            assert len(descriptions) == len(set(descriptions)), group.title
         await pilot.press("escape")
         assert isinstance(app.screen, ExecutionsScreen)
 

@@ -49,7 +49,8 @@ def test_execution_detail_screen(
     assert snap_compare(make_app(), terminal_size=size, run_before=open_detail)
 
 
-def test_help_screen(snap_compare: SnapCompare, make_app: MakeApp) -> None:
+@pytest.mark.parametrize("size", SIZES)
+def test_help_screen(snap_compare: SnapCompare, make_app: MakeApp, size: tuple[int, int]) -> None:
     assert snap_compare(
-        make_app(), terminal_size=(80, 24), press=["question_mark"], run_before=settle_app
+        make_app(), terminal_size=size, press=["question_mark"], run_before=settle_app
     )

@@ -15,20 +15,25 @@ from textual.app import App, ScreenStackError, SystemCommand
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
 from engine.access.roles import Permission, denial
 from engine.config import ConsoleSettings
-from engine.services.health import HealthReport
-from wfconsole.console.backend import ConsoleBackend
+from wfconsole.console.backend import BackendUnavailable, ConsoleBackend
+from wfconsole.console.host import SectionTab
 from wfconsole.console.screens.executions import ExecutionsScreen
 from wfconsole.console.screens.help import HelpScreen
 from wfconsole.console.sections import SECTIONS, Section
 from wfconsole.console.views.execution_filter import ExecutionFilter
-from wfconsole.console.views.key_help import KeyGroup, KeyHelp
+from wfconsole.console.views.key_help import KeyGroup, attached_group, merged_keys
 from wfconsole.console.widgets.safe_text import clean
 
 if TYPE_CHECKING:
+    from engine.services.health import HealthReport
+    from wfconsole.console.backend import BackendInfo
     from wfconsole.console.screens.workflows import WorkflowsScreen
+
+STARTUP_GROUP = "app-start"
 
 
 @runtime_checkable
@@ -80,7 +85,11 @@ class ConsoleCommands(Provider):
              partial(app.action_show_section, s.mode))
             for s in SECTIONS
         ]  # fmt: skip
-        commands.extend(screen_commands(app, self.screen))
+        here = screen_commands(app, self.screen)
+        if not any(name == "Schedules" for name, _, _ in here):  # the workflows list has it
+            commands.append(("Schedules", "Schedule triggers, their gaps and backfill (s on "
+                             "workflows)", app.action_show_schedules))  # fmt: skip
+        commands.extend(here)
         commands.append(("Refresh", "Load the current screen's data again", app.action_reload))
         commands.append(("Quit", "Leave the console (q)", app.action_quit))
         return commands
@@ -121,6 +130,9 @@ class WfConsoleApp(App[None]):
         "screens/failure_cluster.tcss",
         "screens/workflow_versions.tcss",
         "screens/maintenance.tcss",
+        "screens/run_diff.tcss",
+        "screens/run_picker.tcss",
+        "screens/schedules.tcss",
     ]
     COMMANDS = App.COMMANDS | {ConsoleCommands}
     BINDINGS = [
@@ -133,6 +145,7 @@ class WfConsoleApp(App[None]):
     operator: str
     role: str
     console_settings: ConsoleSettings
+    section_tabs = tuple(SectionTab(s.key, s.title, s.mode) for s in SECTIONS)
 
     def __init__(
         self,
@@ -141,16 +154,24 @@ class WfConsoleApp(App[None]):
         operator: str,
         console_settings: ConsoleSettings | None = None,
         initial_section: str = "executions",
+        after_first_page: Callable[[], object] | None = None,
     ) -> None:
         super().__init__()
         self.backend = backend
         self.operator = operator
         self.console_settings = console_settings or ConsoleSettings()
         self.initial_section = initial_section
+        self.after_first_page = after_first_page
+        """Run in a thread once the first screen has its data and the health is known
+        (``wfconsole`` starts the embedded worker there, not before the first rows)."""
         self.role = "VIEWER"
-        """The operator's role, read from the database on mount (VIEWER until then)."""
+        """The operator's role, read from the database at start (VIEWER until then)."""
         self.health: HealthReport | None = None
         """The database's and queue's state as last checked (None until the first check)."""
+        self.info: BackendInfo | None = None
+        """The database and queue the console is attached to (None until first read)."""
+        self._role_known = False
+        self._show_status()
         for section in SECTIONS:
             self.add_mode(section.mode, partial(self._section_screen, section))
 
@@ -168,26 +189,65 @@ class WfConsoleApp(App[None]):
         return screen
 
     async def on_mount(self) -> None:
-        """Show where the console is attached, then open the first section."""
-        info = self.backend.describe()
-        self.role = self.backend.user_role(self.operator)
-        self.sub_title = clean(
-            f"{self.operator} ({self.role}) · queue {info.queue_kind} · {info.database_url}"
-        )
+        """Open the first section; read the role and the health as soon as its first page
+        is in (before it they would compete with it), then start what waits for both."""
         self.set_interval(self.console_settings.refresh_interval, self._check_health)
         await self.switch_mode(self.initial_section)
+        self.call_after_refresh(self._after_first_page)
+
+    def _after_first_page(self) -> None:
+        first = [w for w in self.workers if w.group != STARTUP_GROUP]
+        self.run_worker(self._start_the_rest(first), group=STARTUP_GROUP, exit_on_error=False)
+
+    async def _start_the_rest(self, first: list[Worker[object]]) -> None:
+        if first:  # (an empty list would mean every worker, this one too)
+            await self.workers.wait_for_complete(first)
+        await self.workers.wait_for_complete([self._fetch_role(), self._fetch_health()])
+        if self.after_first_page is not None:
+            self._run_after_first_page()
+
+    @work(thread=True, exit_on_error=False, group=STARTUP_GROUP)
+    def _run_after_first_page(self) -> None:
+        if self.after_first_page is not None:
+            self.after_first_page()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Say so when what starts after the first page failed (the embedded worker)."""
+        worker = event.worker
+        if worker.group == STARTUP_GROUP and event.state == WorkerState.ERROR:
+            self.notify(f"start-up: {clean(worker.error)}", severity="error", markup=False)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="app-role")
+    def _fetch_role(self) -> None:
+        try:
+            role = self.backend.user_role(self.operator)
+        except BackendUnavailable:
+            self.call_from_thread(self.exit, return_code=1)  # the caller says why
+            return
+        self.call_from_thread(self._show_role, role)
+
+    def _show_role(self, role: str) -> None:
+        self.role, self._role_known = role, True
+        self._show_status()
+        self.screen.refresh_bindings()  # keys gated by the role show enabled now
 
     def show_health(self, report: HealthReport) -> None:
         """Show in the header whether the database and the queue answer."""
-        info = self.backend.describe()
-        database = "db ok" if report.database.ok else "db DOWN"
-        if report.replica is not None and not report.replica.ok:
-            database += " · replica DOWN"
-        queue = f"{info.queue_kind} queue {'ok' if report.queue.ok else 'DOWN'}"
         self.health = report
-        self.sub_title = clean(
-            f"{database} · {queue} · {self.operator} ({self.role}) · {info.database_url}"
-        )
+        self._show_status()
+
+    def _show_status(self) -> None:
+        """The header's status: health first, then the operator, always in that shape."""
+        database, queue = "db …", "queue …"
+        report = self.health
+        if report is not None:
+            database = "db ok" if report.database.ok else "db DOWN"
+            if report.replica is not None and not report.replica.ok:
+                database += " · replica DOWN"
+            kind = f"{self.info.queue_kind} queue" if self.info is not None else "queue"
+            queue = f"{kind} {'ok' if report.queue.ok else 'DOWN'}"
+        role = self.role if self._role_known else "…"
+        self.sub_title = clean(f"{database} · {queue} · {self.operator} ({role})")
 
     def _check_health(self) -> None:
         try:
@@ -200,6 +260,8 @@ class WfConsoleApp(App[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="app-health")
     def _fetch_health(self) -> None:
+        if self.info is None:
+            self.info = self.backend.describe()
         self.call_from_thread(self.show_health, self.backend.health())
 
     async def action_show_section(self, mode: str) -> None:
@@ -220,6 +282,14 @@ class WfConsoleApp(App[None]):
         screen = self.screen
         if isinstance(screen, ExecutionsScreen):
             screen.set_filter(execution_filter)
+
+    async def action_show_schedules(self) -> None:
+        """Open the schedules board over the workflows section."""
+        from wfconsole.console.screens.schedules import SchedulesScreen  # loaded on first use
+
+        await self.switch_mode("workflows")
+        if not isinstance(self.screen, SchedulesScreen):
+            await self.push_screen(SchedulesScreen(self.backend))
 
     def denied(self, permission: Permission) -> str | None:
         """Why the operator may not do something needing ``permission``, or None."""
@@ -242,8 +312,9 @@ class WfConsoleApp(App[None]):
         self.push_screen(HelpScreen(self.key_groups(self.screen)))
 
     def key_groups(self, screen: Screen[object]) -> list[KeyGroup]:
-        """The bindings active on ``screen``, grouped by where they are defined."""
-        groups: dict[str, list[KeyHelp]] = {}
+        """The bindings active on ``screen``, grouped by where they are defined (keys
+        doing the same thing on one line), then what the console is attached to."""
+        groups: dict[str, list[tuple[str, str, str]]] = {}
         for active in screen.active_bindings.values():
             binding = active.binding
             if active.node is self:
@@ -253,10 +324,15 @@ class WfConsoleApp(App[None]):
             else:
                 title = getattr(active.node, "HELP_GROUP", type(active.node).__name__)
             description = binding.description or binding.action
-            groups.setdefault(title, []).append(KeyHelp(self.get_key_display(binding), description))
+            groups.setdefault(title, []).append(
+                (binding.action, self.get_key_display(binding), description)
+            )
         order = ["Console", screen.title or type(screen).__name__]
         titles = sorted(groups, key=lambda t: order.index(t) if t in order else len(order))
-        return [KeyGroup(title, tuple(groups[title])) for title in titles]
+        keys = [KeyGroup(title, merged_keys(groups[title])) for title in titles]
+        if self.info is not None:
+            keys.append(attached_group(self.info.database_url, self.info.queue_location))
+        return keys
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         """Textual's commands (theme, keys, screenshot) minus the Quit we already offer."""

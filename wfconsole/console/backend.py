@@ -12,10 +12,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from engine.deployment import DeploymentInfo
-
 if TYPE_CHECKING:
     from engine.alerts.incidents import AlertRow
+    from engine.deployment import DeploymentInfo as BackendInfo
     from engine.maintenance.backup import BackupResult
     from engine.maintenance.cleanup import CleanupPlan, CleanupResult
     from engine.maintenance.cleanup import Progress as CleanupProgress
@@ -29,12 +28,16 @@ if TYPE_CHECKING:
     from engine.services.health import HealthReport
     from engine.services.maintenance import MaintenanceOverview
     from engine.services.queue_tools import FlushResult, QueueReport
+    from engine.services.run_diff import RunDiff
+    from engine.services.schedules import BackfillPlan, ScheduleStatus
     from engine.services.workflow_admin import SchedulePreview
     from engine.services.workflow_versions import VersionDiff
     from engine.services.workflows import SaveResult, VersionSummary, WorkflowSummary
 
-BackendInfo = DeploymentInfo
-"""What the header shows about the deployment the console is attached to."""
+
+class BackendUnavailable(Exception):
+    """The backend could not be opened at all (say, an un-migrated database): the console
+    cannot run, and whoever opened it tells the operator why."""
 
 
 class ConsoleBackend(Protocol):
@@ -86,6 +89,11 @@ class ConsoleBackend(Protocol):
 
     def get_execution(self, execution_id: str) -> ExecutionDetail:
         """One execution with its steps and log lines."""
+        ...
+
+    def diff_executions(self, execution_id: str, against: str | None = None) -> RunDiff:
+        """``execution_id`` (left) beside ``against`` (right; None: the newest other SUCCESS
+        of its workflow); raises ``NothingToCompare`` or ``ExecutionNotFound``."""
         ...
 
     def failure_clusters(self, *, since: datetime, limit: int = 500) -> list[FailureCluster]:
@@ -142,6 +150,25 @@ class ConsoleBackend(Protocol):
         self, name: str, *, after: datetime | None = None
     ) -> list[SchedulePreview]:
         """The next fire times of each schedule trigger of the workflow."""
+        ...
+
+    def schedule_board(self, *, now: datetime | None = None) -> list[ScheduleStatus]:
+        """Every schedule trigger: next fire, last run, last success, and the fire times of
+        the last 24 h that have no run (gaps) or started late."""
+        ...
+
+    def backfill_schedule(
+        self,
+        name: str,
+        *,
+        since: datetime,
+        until: datetime,
+        dry_run: bool,
+        actor: str,
+        now: datetime | None = None,
+    ) -> BackfillPlan:
+        """One run per fire time of the workflow's schedules in ``[since, until]`` that has
+        none (``dry_run``: only say which); needs OPERATE, audited."""
         ...
 
     def workflow_document(self, name: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, cast
 
 if TYPE_CHECKING:
@@ -15,8 +16,20 @@ if TYPE_CHECKING:
     from wfconsole.console.views.execution_filter import ExecutionFilter
 
 
+@dataclass(frozen=True)
+class SectionTab:
+    """A section as the header's tab bar shows it: its key, its title and its mode."""
+
+    key: str
+    title: str
+    mode: str
+
+
 class ConsoleHost(Protocol):
     """The operator, their role and the few things a screen asks the console to do."""
+
+    section_tabs: tuple[SectionTab, ...]
+    """The sections, in tab-bar order (the header draws them; their keys work anywhere)."""
 
     operator: str
     """Who the console acts as (the audit log's actor)."""

@@ -15,13 +15,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Header, Static
+from textual.widgets import Static
 
 from engine.alerts.incidents import AlertRow
 from wfconsole.console.backend import ConsoleBackend
 from wfconsole.console.views.alert_rows import alert_cells, column_widths, delivery_line
 from wfconsole.console.views.display import first_line, full_time
 from wfconsole.console.widgets.console_footer import ConsoleFooter
+from wfconsole.console.widgets.console_header import ConsoleHeader
 from wfconsole.console.widgets.record_table import RecordTable
 from wfconsole.console.widgets.safe_text import clean, safe_text
 
@@ -62,7 +63,7 @@ class AlertsScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         """Header, status line, the incidents, the highlighted one's detail, footer."""
-        yield Header()
+        yield ConsoleHeader()
         yield Static("loading…", id="alerts-status")
         yield RecordTable(id="alerts-table")
         yield Static(id="alerts-detail")

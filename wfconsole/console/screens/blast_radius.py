@@ -8,14 +8,18 @@ which has the focus so a stray ``enter`` changes nothing). Any screen that compu
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from engine.services.blast_radius import BlastRadius
 from wfconsole.console.views.blast_radius_text import VERBS, describe, headline
+
+if TYPE_CHECKING:
+    from engine.services.blast_radius import BlastRadius
 
 
 class BlastRadiusScreen(ModalScreen[bool]):

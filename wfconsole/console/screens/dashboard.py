@@ -19,7 +19,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Digits, Header, Sparkline, Static
+from textual.widgets import Sparkline, Static
 from textual.worker import Worker, WorkerState
 
 from engine.services.dashboard import DashboardMetrics
@@ -38,6 +38,7 @@ from wfconsole.console.views.display import first_line
 from wfconsole.console.views.execution_filter import ExecutionFilter
 from wfconsole.console.views.refresh_loop import RefreshLoop
 from wfconsole.console.widgets.console_footer import ConsoleFooter
+from wfconsole.console.widgets.console_header import ConsoleHeader
 from wfconsole.console.widgets.record_table import RecordTable
 from wfconsole.console.widgets.safe_text import clean, safe_text
 
@@ -87,13 +88,13 @@ class DashboardScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         """Status line, depth tiles, sparklines, the day's line, the two failure lists."""
-        yield Header()
+        yield ConsoleHeader()
         yield Static("loading…", id="dashboard-status")
         with Horizontal(id="dashboard-depth"):
             for key, label in DEPTH_TILES:
-                with Vertical(classes="depth-tile"):
-                    yield Static(label, classes="tile-label")
-                    yield Digits("-", id=f"depth-{key}")
+                tile = Static("-", id=f"depth-{key}", classes="depth-tile", markup=False)
+                tile.border_title = label
+                yield tile
         with Horizontal(id="dashboard-activity"):
             with Vertical(classes="activity"):
                 yield Static(id="finished-label", classes="tile-label")
@@ -164,7 +165,7 @@ class DashboardScreen(Screen[None]):
         self.metrics = metrics
         self.error = None
         for key, value in depth_figures(metrics).items():
-            self.query_one(f"#depth-{key}", Digits).update(value)
+            self.query_one(f"#depth-{key}", Static).update(value)
         hour = metrics.last_hour
         self.query_one("#finished-label", Static).update(
             f"finished/min · last hour · {hour.total_finished:,}"

@@ -17,7 +17,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Header, Static, TextArea
+from textual.widgets import Static, TextArea
 from textual.worker import Worker, WorkerState
 
 from engine.access.roles import Permission, PermissionDenied
@@ -30,6 +30,7 @@ from wfconsole.console.screens.dry_run import DryRunScreen
 from wfconsole.console.views.editor_text import document_text, errors_text, only_rename
 from wfconsole.console.views.permission_gate import PermissionGate
 from wfconsole.console.widgets.console_footer import ConsoleFooter
+from wfconsole.console.widgets.console_header import ConsoleHeader
 from wfconsole.console.widgets.safe_text import clean, safe_text
 
 CHECK_GROUP = "editor-check"
@@ -94,7 +95,7 @@ class EditorScreen(PermissionGate, Screen[str | None]):
 
     def compose(self) -> ComposeResult:
         """Header, status line, the text beside its errors, footer."""
-        yield Header()
+        yield ConsoleHeader()
         yield Static(id="editor-status")
         with Horizontal(id="editor-body"):
             yield TextArea(

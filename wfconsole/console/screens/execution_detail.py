@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -11,14 +12,17 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Header, Static
+from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
-from engine.services.executions import ExecutionDetail, ExecutionNotFound
 from wfconsole.console.backend import ConsoleBackend
 from wfconsole.console.views.execution_text import json_text, logs_text, steps_text, summary_text
 from wfconsole.console.widgets.console_footer import ConsoleFooter
+from wfconsole.console.widgets.console_header import ConsoleHeader
 from wfconsole.console.widgets.safe_text import clean, safe_text
+
+if TYPE_CHECKING:
+    from engine.services.executions import ExecutionDetail
 
 LOAD_GROUP = "execution-detail-load"
 
@@ -27,7 +31,10 @@ class ExecutionDetailScreen(Screen[None]):
     """Everything stored about one execution; ``escape`` goes back to the list."""
 
     TITLE = "wfconsole · execution"
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("equals_sign", "diff", "Diff", key_display="="),
+    ]
 
     @dataclass
     class DetailLoaded(Message):
@@ -43,7 +50,7 @@ class ExecutionDetailScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         """Header, the sections in one scrolling column, footer."""
-        yield Header()
+        yield ConsoleHeader()
         with VerticalScroll(id="detail-body"):
             yield Static(Text(f"loading {clean(self.execution_id)}…"), id="detail-summary")
             yield Static("Trigger data", classes="detail-heading")
@@ -81,10 +88,21 @@ class ExecutionDetailScreen(Screen[None]):
         self.query_one("#detail-steps", Static).update(steps_text(detail))
         self.query_one("#detail-logs", Static).update(logs_text(detail))
 
+    def action_diff(self) -> None:
+        """Compare this execution with the last success of its workflow (once loaded)."""
+        if self.detail is None:
+            return
+        from wfconsole.console.screens.run_diff import RunDiffScreen  # loaded on first use
+
+        row = self.detail.row
+        self.app.push_screen(RunDiffScreen(self.backend, row.id, workflow=row.workflow))
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Say what went wrong when the execution cannot be loaded."""
         if event.worker.group != LOAD_GROUP or event.state != WorkerState.ERROR:
             return
+        from engine.services.executions import ExecutionNotFound  # loaded by the worker
+
         error = event.worker.error
         reason = str(error) if isinstance(error, ExecutionNotFound) else f"cannot load: {error}"
         self.query_one("#detail-summary", Static).update(safe_text(reason, style="red"))

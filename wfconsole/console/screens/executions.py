@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import events, work
@@ -12,12 +12,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Header, Static
+from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from engine.access.roles import Permission
-from engine.services.blast_radius import BulkAction
-from engine.services.executions import Cursor, ExecutionRow
 from wfconsole.console.backend import ConsoleBackend
 from wfconsole.console.screens.blast_radius import BlastRadiusScreen
 from wfconsole.console.screens.execution_detail import ExecutionDetailScreen
@@ -39,9 +37,14 @@ from wfconsole.console.views.execution_window import merge_newest, tail_cursor
 from wfconsole.console.views.permission_gate import PermissionGate
 from wfconsole.console.views.refresh_loop import RefreshLoop
 from wfconsole.console.widgets.console_footer import ConsoleFooter
+from wfconsole.console.widgets.console_header import ConsoleHeader
 from wfconsole.console.widgets.filter_bar import FilterBar
 from wfconsole.console.widgets.record_table import RecordTable
 from wfconsole.console.widgets.safe_text import clean
+
+if TYPE_CHECKING:
+    from engine.services.blast_radius import BulkAction
+    from engine.services.executions import Cursor, ExecutionRow
 
 PAGE_SIZE = 100
 PREFETCH_ROWS = 10  # the next page loads when the cursor is this close to the last row
@@ -65,6 +68,7 @@ class ExecutionsScreen(PermissionGate, Screen[None]):
         Binding("space", "toggle_mark", "Mark"),
         Binding("r", "retry", "Retry"),
         Binding("c", "cancel", "Cancel"),
+        Binding("equals_sign", "diff", "Diff", key_display="="),
     ]
 
     @dataclass
@@ -100,7 +104,7 @@ class ExecutionsScreen(PermissionGate, Screen[None]):
 
     def compose(self) -> ComposeResult:
         """Header, status line, filter, table, footer."""
-        yield Header()
+        yield ConsoleHeader()
         yield Static(id="executions-status")
         yield FilterBar(placeholder=FILTER_HINT, id="executions-filter")
         yield RecordTable(id="executions-table")
@@ -318,6 +322,16 @@ class ExecutionsScreen(PermissionGate, Screen[None]):
         """Open the execution under the cursor."""
         event.stop()
         self.app.push_screen(ExecutionDetailScreen(self.backend, event.row_key))
+
+    def action_diff(self) -> None:
+        """Compare the highlighted execution with the last success of its workflow."""
+        selected = self.selected_id()
+        row = next((r for r in self.rows if r.id == selected), None)
+        if row is None:
+            return
+        from wfconsole.console.screens.run_diff import RunDiffScreen  # loaded on first use
+
+        self.app.push_screen(RunDiffScreen(self.backend, row.id, workflow=row.workflow))
 
     # --- marks and bulk actions ----------------------------------------------------------
 

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Header, Static
+from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from engine.access.roles import Permission
@@ -25,6 +25,7 @@ from wfconsole.console.views.execution_columns import cells, column_widths, colu
 from wfconsole.console.views.failure_clusters import retry_ids, start_cluster_retry, summary_text
 from wfconsole.console.views.permission_gate import PermissionGate
 from wfconsole.console.widgets.console_footer import ConsoleFooter
+from wfconsole.console.widgets.console_header import ConsoleHeader
 from wfconsole.console.widgets.record_table import RecordTable
 from wfconsole.console.widgets.safe_text import clean
 
@@ -64,7 +65,7 @@ class FailureClusterScreen(PermissionGate, Screen[None]):
 
     def compose(self) -> ComposeResult:
         """Header, what the cluster shares, its executions, footer."""
-        yield Header()
+        yield ConsoleHeader()
         yield Static(id="cluster-summary")
         yield RecordTable(id="cluster-table")
         yield BulkActions(self.backend, confirm=BlastRadiusScreen)

@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Header, Input, Static
+from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
 
 from engine.access.roles import Permission
@@ -35,6 +35,7 @@ from wfconsole.console.views.failure_columns import Column, cells, columns
 from wfconsole.console.views.permission_gate import PermissionGate
 from wfconsole.console.views.refresh_loop import RefreshLoop
 from wfconsole.console.widgets.console_footer import ConsoleFooter
+from wfconsole.console.widgets.console_header import ConsoleHeader
 from wfconsole.console.widgets.filter_bar import FilterBar
 from wfconsole.console.widgets.record_table import RecordTable, RowDoesNotExist
 from wfconsole.console.widgets.safe_text import clean, safe_text
@@ -84,7 +85,7 @@ class FailuresScreen(PermissionGate, Screen[None]):
 
     def compose(self) -> ComposeResult:
         """Header, status line, filter, clusters, the highlighted cluster's sample, footer."""
-        yield Header()
+        yield ConsoleHeader()
         yield Static(id="failures-status")
         yield FilterBar(
             placeholder="words in workflow, action, error or kind", id="failures-filter"

@@ -21,7 +21,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Header, Log, ProgressBar, Static
+from textual.widgets import Log, ProgressBar, Static
 
 from engine.access.roles import Permission
 from engine.maintenance.cleanup import CleanupPlan
@@ -31,7 +31,7 @@ from wfconsole.console.backend import ConsoleBackend
 from wfconsole.console.screens.alerts import AlertsScreen
 from wfconsole.console.screens.confirm import ConfirmScreen
 from wfconsole.console.views import maintenance_jobs as jobs
-from wfconsole.console.views.display import first_line
+from wfconsole.console.views.display import first_line, middle_ellipsis
 from wfconsole.console.views.maintenance_text import (
     backup_row,
     cleanup_question,
@@ -47,6 +47,7 @@ from wfconsole.console.views.queue_text import (
     queue_panel,
 )
 from wfconsole.console.widgets.console_footer import ConsoleFooter
+from wfconsole.console.widgets.console_header import ConsoleHeader
 from wfconsole.console.widgets.record_table import RecordTable
 from wfconsole.console.widgets.safe_text import clean
 
@@ -94,7 +95,7 @@ class MaintenanceScreen(PermissionGate, Screen[None]):
 
     def compose(self) -> ComposeResult:
         """Panels, the backups list, the job's log and progress."""
-        yield Header()
+        yield ConsoleHeader()
         yield Static("loading…", id="maintenance-status", markup=False)
         with Horizontal(id="maintenance-panels"):
             yield Static(health_panel(None, None), id="maintenance-health")
@@ -112,15 +113,23 @@ class MaintenanceScreen(PermissionGate, Screen[None]):
         return self.query_one("#maintenance-backups", RecordTable)
 
     def on_mount(self) -> None:
-        """Columns, then the first load; the progress bar shows once a job runs."""
+        """Columns, then the first load; the progress bar and the log show once a job runs."""
         self.query_one("#maintenance-progress", ProgressBar).display = False
+        self.query_one("#maintenance-log", Log).display = False
         self._columns(self.app.size.width)
         self.reload()
 
     def on_resize(self, event: events.Resize) -> None:
-        """Fit the file-name column to the width."""
+        """Fit the file-name column and the backups' directory to the width."""
         self._columns(event.size.width)
         self._fill()
+        self._backups_title()
+
+    def _log(self, line: str) -> None:
+        """A line in the job log, shown from the first job on."""
+        log = self.query_one("#maintenance-log", Log)
+        log.display = True
+        log.write_line(line)
 
     def _name_width(self, width: int) -> int:
         return max(16, width - 42)
@@ -163,12 +172,17 @@ class MaintenanceScreen(PermissionGate, Screen[None]):
             queue_panel(message.queue, message.queue_error)
         )
         self.query_one("#maintenance-retention", Static).update(retention_panel(self.overview))
-        directory = clean(self.overview.backups_dir)
-        self.query_one("#maintenance-backups-title", Static).update(
-            f"Backups · {len(self.overview.backups)} in {directory}"
-        )
+        self._backups_title()
         self._fill()
         self._status()
+
+    def _backups_title(self) -> None:
+        if self.overview is None:
+            return
+        title = f"Backups · {len(self.overview.backups)} in "
+        room = self.app.size.width - 2 - len(title)
+        directory = middle_ellipsis(clean(self.overview.backups_dir), room)
+        self.query_one("#maintenance-backups-title", Static).update(title + directory)
 
     def _fill(self) -> None:
         table = self.table
@@ -200,7 +214,7 @@ class MaintenanceScreen(PermissionGate, Screen[None]):
             self.notify(f"{job}: wait until the {self.job} has finished", severity="warning")
             return False
         self.job = job
-        self.query_one("#maintenance-log", Log).write_line(f"{job}…")
+        self._log(f"{job}…")
         bar = self.query_one("#maintenance-progress", ProgressBar)
         bar.update(total=None, progress=0)
         bar.display = True
@@ -219,7 +233,7 @@ class MaintenanceScreen(PermissionGate, Screen[None]):
     def on_cleanup_planned(self, message: jobs.CleanupPlanned) -> None:
         """The counts per table; the rows go only on ``y``."""
         plan = message.plan
-        self.query_one("#maintenance-log", Log).write_line(
+        self._log(
             f"dry run: {plan.executions:,} executions, {plan.steps_with_them:,} steps, "
             f"{plan.old_logs + plan.logs_with_them:,} log lines"
         )
@@ -317,9 +331,7 @@ class MaintenanceScreen(PermissionGate, Screen[None]):
             return
         stale = len(plan.stale_leases) + len(plan.stale_locks)
         self.query_one("#maintenance-progress", ProgressBar).update(total=stale, progress=0)
-        self.query_one("#maintenance-log", Log).write_line(
-            f"stale: {len(plan.stale_leases):,} lease(s), {len(plan.stale_locks)} lock(s)"
-        )
+        self._log(f"stale: {len(plan.stale_leases):,} lease(s), {len(plan.stale_locks)} lock(s)")
 
         def answered(confirmed: bool | None) -> None:
             if confirmed:
@@ -341,7 +353,7 @@ class MaintenanceScreen(PermissionGate, Screen[None]):
 
     def on_job_progressed(self, message: jobs.JobProgressed) -> None:
         """A line for the log; the bar moves when the job counts."""
-        self.query_one("#maintenance-log", Log).write_line(clean(message.line))
+        self._log(clean(message.line))
         if message.done is not None:
             self.query_one("#maintenance-progress", ProgressBar).update(progress=message.done)
 
@@ -359,7 +371,7 @@ class MaintenanceScreen(PermissionGate, Screen[None]):
             bar.update(total=bar.total or 1, progress=bar.total or 1)
         else:
             bar.update(total=bar.total or 1)  # stays where the job stopped
-        self.query_one("#maintenance-log", Log).write_line(clean(line))
+        self._log(clean(line))
         self.notify(clean(line), severity="information" if ok else "error", markup=False)
         self._status()
 

@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Header, Static
+from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from engine.access.roles import Permission, PermissionDenied
@@ -30,6 +30,7 @@ from wfconsole.console.views.display import full_time
 from wfconsole.console.views.permission_gate import PermissionGate
 from wfconsole.console.views.version_diff import diff_text
 from wfconsole.console.widgets.console_footer import ConsoleFooter
+from wfconsole.console.widgets.console_header import ConsoleHeader
 from wfconsole.console.widgets.record_table import RecordTable
 from wfconsole.console.widgets.safe_text import clean, safe_text
 
@@ -82,7 +83,7 @@ class WorkflowVersionsScreen(PermissionGate, Screen[None]):
 
     def compose(self) -> ComposeResult:
         """Header, status line, the versions, the diff, footer."""
-        yield Header()
+        yield ConsoleHeader()
         yield Static(id="versions-status")
         yield RecordTable(id="versions-table")
         with VerticalScroll(id="versions-diff") as diff:

@@ -1,8 +1,9 @@
 """The workflow list: counters at a glance, the schedule ahead, and the operator's changes.
 
-``/`` narrows by name, ``enter`` opens the editor, ``l`` lists the runs; ``space``
-(on/off), ``n`` (new) and ``delete`` need ADMIN, ``r`` (run now) needs OPERATOR. Each
-change runs in a worker (``views/workflow_changes.py``) and the list then reloads.
+``/`` narrows by name, ``enter`` opens the editor, ``l`` lists the runs, ``s`` opens the
+schedules board; ``space`` (on/off), ``n`` (new) and ``delete`` need ADMIN, ``r`` (run
+now) needs OPERATOR. Each change runs in a worker (``views/workflow_changes.py``) and the
+list then reloads.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Header, Input, Static
+from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
 
 from engine.access.roles import Permission
@@ -38,6 +39,7 @@ from wfconsole.console.views.workflow_columns import (
     workflow_cells,
 )
 from wfconsole.console.widgets.console_footer import ConsoleFooter
+from wfconsole.console.widgets.console_header import ConsoleHeader
 from wfconsole.console.widgets.filter_bar import FilterBar
 from wfconsole.console.widgets.record_table import RecordTable, RowDoesNotExist
 from wfconsole.console.widgets.safe_text import clean
@@ -65,6 +67,8 @@ class WorkflowsScreen(PermissionGate, Screen[None]):
         Binding("n", "new_workflow", "New"),
         Binding("v", "show_versions", "Versions"),
         Binding("l", "show_runs", "Runs"),
+        # Not in the footer (it is full at 80 columns); ``?`` and the palette list it.
+        Binding("s", "show_schedules", "Schedules", show=False),
         Binding("delete,ctrl+d", "delete_workflow", "Delete", key_display="del"),
         Binding("slash", "open_filter", "Filter", key_display="/"),
     ]
@@ -91,7 +95,7 @@ class WorkflowsScreen(PermissionGate, Screen[None]):
 
     def compose(self) -> ComposeResult:
         """Header, status line, filter, table, footer."""
-        yield Header()
+        yield ConsoleHeader()
         yield Static(id="workflows-status")
         yield FilterBar(placeholder="name contains…  (esc clears)", id="workflows-filter")
         yield RecordTable(id="workflows-table")
@@ -238,6 +242,12 @@ class WorkflowsScreen(PermissionGate, Screen[None]):
             self.app.push_screen(
                 WorkflowVersionsScreen(self.backend, workflow.name), lambda _: self.reload()
             )
+
+    def action_show_schedules(self) -> None:
+        """Open the schedules board (every schedule trigger, its gaps, backfill)."""
+        from wfconsole.console.screens.schedules import SchedulesScreen  # loaded on first use
+
+        self.app.push_screen(SchedulesScreen(self.backend))
 
     # --- the changes ---------------------------------------------------------------------
 

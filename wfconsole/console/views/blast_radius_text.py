@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from engine.services.blast_radius import MESSAGE_TYPES, BlastRadius
 from wfconsole.console.widgets.safe_text import safe_text
+
+if TYPE_CHECKING:
+    from engine.services.blast_radius import BlastRadius
 
 VERBS = {"retry": ("Retry", "retried"), "cancel": ("Cancel", "cancelled")}
 MAX_TYPES = 8  # action types listed one per line; the rest are summed up
@@ -52,6 +56,8 @@ def actions_table(radius: BlastRadius) -> RenderableType:
     table.add_column(f"actions that {title}", no_wrap=True)
     table.add_column("steps", justify="right")
     table.add_column("", style="dim", no_wrap=True)
+    from engine.services.blast_radius import MESSAGE_TYPES  # loaded by the preview
+
     ordered = list(radius.actions.items())
     for kind, count in ordered[:MAX_TYPES]:
         note = "sends a message" if kind in MESSAGE_TYPES else "creates a record"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import work
 from textual.message import Message
@@ -18,13 +18,15 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
-from engine.services.blast_radius import BlastRadius, BulkAction
 from wfconsole.console.backend import ConsoleBackend
 from wfconsole.console.views.blast_radius_text import plural
 from wfconsole.console.widgets.safe_text import clean
 
+if TYPE_CHECKING:
+    from engine.services.blast_radius import BlastRadius, BulkAction
+
 GROUP = "bulk-actions"
-Confirmation = Callable[[BlastRadius], Screen[bool]]
+Confirmation = Callable[["BlastRadius"], Screen[bool]]
 """Builds the dialog that shows a blast radius and dismisses with the operator's answer."""
 
 

@@ -89,3 +89,14 @@ def first_line(value: str | None) -> str:
         if line.strip():
             return line.strip()
     return ""
+
+
+def middle_ellipsis(value: str, width: int) -> str:
+    """``value`` in at most ``width`` characters, its middle given up for ``…`` (a path
+    keeps its root and its last parts, the ones that tell it apart)."""
+    if len(value) <= width:
+        return value
+    if width <= 1:
+        return "…"[:width]
+    tail = (width - 1) // 2 + (width - 1) % 2
+    return value[: width - 1 - tail] + "…" + value[len(value) - tail :]

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 
-from engine.services.executions import ExecutionRow
 from wfconsole.console.views.display import duration, first_line, number, short_time, status_text
 from wfconsole.console.views.execution_filter import ExecutionFilter
 from wfconsole.console.widgets.safe_text import safe_text
+
+if TYPE_CHECKING:
+    from engine.services.executions import ExecutionRow
 
 MARK = "●"
 FIXED_COLUMNS = (

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
-from engine.services.executions import ExecutionDetail
 from wfconsole.console.views.display import STATUS_STYLES, duration, full_time, status_text
 from wfconsole.console.widgets.safe_text import safe_text
+
+if TYPE_CHECKING:
+    from engine.services.executions import ExecutionDetail
 
 LEVEL_STYLES = {"DEBUG": "dim", "INFO": "", "WARNING": "yellow", "ERROR": "bold red"}
 

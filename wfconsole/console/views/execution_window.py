@@ -7,8 +7,10 @@ wherever the operator scrolled, and re-reads only the newest page to stay live.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from engine.services.executions import Cursor, ExecutionRow
+if TYPE_CHECKING:
+    from engine.services.executions import Cursor, ExecutionRow
 
 
 def sort_key(row: ExecutionRow) -> tuple[datetime, str]:
@@ -18,6 +20,8 @@ def sort_key(row: ExecutionRow) -> tuple[datetime, str]:
 
 def tail_cursor(rows: list[ExecutionRow]) -> Cursor | None:
     """The cursor that continues after the last loaded row."""
+    from engine.services.executions import Cursor  # loaded with the rows, off the UI thread
+
     return Cursor(rows[-1].created_at, rows[-1].id) if rows else None
 
 

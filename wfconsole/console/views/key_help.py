@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
+from wfconsole.console.widgets.safe_text import clean
+
 
 @dataclass(frozen=True)
 class KeyHelp:
@@ -22,6 +24,28 @@ class KeyGroup:
 
     title: str
     keys: tuple[KeyHelp, ...]
+
+
+def merged_keys(bindings: Iterable[tuple[str, str, str]]) -> tuple[KeyHelp, ...]:
+    """``(action, key, description)`` rows as help lines, keys that do the same thing on
+    one line, the shortest first (``q ^q  Quit``), in the order first seen."""
+    merged: dict[tuple[str, str], list[str]] = {}
+    for action, key, description in bindings:
+        keys = merged.setdefault((action, description), [])
+        if key not in keys:
+            keys.append(key)
+    return tuple(
+        KeyHelp(" ".join(sorted(keys, key=len)), description)
+        for (_, description), keys in merged.items()
+    )
+
+
+def attached_group(database_url: str, queue_location: str) -> KeyGroup:
+    """Where the console is attached (passwords already hidden), for the end of the help."""
+    return KeyGroup(
+        "Attached to",
+        (KeyHelp("database", clean(database_url)), KeyHelp("queue", clean(queue_location))),
+    )
 
 
 def help_text(groups: Iterable[KeyGroup]) -> Text:
