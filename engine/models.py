@@ -205,6 +205,13 @@ class WorkflowExecution(SQLModel, table=True):
             postgresql_where=sa.text("status = 'FAILED'"),
             sqlite_where=sa.text("status = 'FAILED'"),
         ),
+        # Replays name their original (engine/services/replay.py); other runs add no entry.
+        sa.Index(
+            "idx_execution_replay_of",
+            "replay_of",
+            postgresql_where=sa.text("replay_of IS NOT NULL"),
+            sqlite_where=sa.text("replay_of IS NOT NULL"),
+        ),
         # Only scheduled runs carry a key; manual/event/webhook runs add no index entry.
         sa.Index(
             "uq_execution_dedupe_key",
@@ -241,6 +248,8 @@ class WorkflowExecution(SQLModel, table=True):
     cancel_requested: bool = False
     event_depth: int = 0
     dedupe_key: str | None = Field(default=None, max_length=300)
+    replay_of: str | None = Field(default=None, max_length=36)
+    """The execution this one replays (``wfconsole executions replay``); NULL otherwise."""
 
 
 class WorkflowExecutionStep(SQLModel, table=True):

@@ -142,6 +142,8 @@ CASES = {
     "maintenance restore": Case(_restore, Role.ADMIN, "maintenance.restore"),
     "alerts check": Case(lambda s: ["alerts", "check"], Role.OPERATOR, "alerts.check"),
     "schedules backfill": Case(_backfill, Role.OPERATOR, "schedule.backfill"),
+    "executions replay": Case(lambda s: ["executions", "replay", FAILED], Role.OPERATOR,
+                              "execution.replay"),
     "token create": Case(
         lambda s: ["token", "create", "--name", "ci", "--for-user", PEOPLE[Role.VIEWER]],
         Role.SUPER_ADMIN, "token.create",

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 
-from engine.http.api import executions, run_diff, schedules, workflows
+from engine.http.api import executions, replay, run_diff, schedules, workflows
 from engine.http.api.common import error_response
 from engine.http.api.openapi import openapi_route
 
@@ -16,6 +16,7 @@ ROUTES: list[BaseRoute] = [
     *workflows.ROUTES,
     *executions.ROUTES,
     *run_diff.ROUTES,
+    *replay.ROUTES,
     *schedules.ROUTES,
 ]
 EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]

@@ -42,6 +42,8 @@ OPERATIONS: list[tuple[str, str, str, str, bool, int, tuple[int, ...]]] = [
     ("/executions/{id}/cancel", "post", "Cancel", "OPERATOR", False, 200, (404, 409)),
     ("/executions/{id}/diff", "get", "Compare with another run (default: the last success)",
      "VIEWER", False, 200, (400, 404)),
+    ("/executions/{id}/replay", "post", "Replay from a step (fix forward)", "OPERATOR", True,
+     202, (400, 404, 409)),
     ("/schedules", "get", "Schedule triggers: next, last run, gaps, late starts", "VIEWER",
      False, 200, (400,)),
 ]  # fmt: skip
@@ -52,6 +54,8 @@ REQUEST_BODIES = {
     "/workflows/{name}/run": 'Optional: {"data": {...}}, the trigger data.',
     "/executions/retry": '{"ids": ["<execution id>", ...]}',
     "/executions/cancel": '{"ids": ["<execution id>", ...]}',
+    "/executions/{id}/replay": 'Optional: {"from_step": N, "version": "original"|"latest", '
+    '"set": {"path": value}, "dry_run": false}',
 }
 
 
