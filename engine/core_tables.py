@@ -70,6 +70,7 @@ EXECUTION = sa.table(
         trigger_type=_TEXT, error=_TEXT, error_signature=_TEXT, created_at=_TIME,
         started_at=_TIME, completed_at=_TIME, duration_ms=_FLOAT, retry_count=_INT,
         available_at=_TIME, lease_until=_TIME, worker_id=_TEXT, next_step=_INT,
+        trigger_data=_JSON, result=_JSON,
     ),
 )  # fmt: skip
 

@@ -162,6 +162,10 @@ class WorkflowTrigger(SQLModel, table=True):
     next_fire_at: datetime | None = None
 
 
+POSTGRESQL_ONLY_INDEXES = frozenset({"idx_execution_trigger_data"})
+"""Indexes created on PostgreSQL only (``ddl_if``): a SQLite schema has none of them."""
+
+
 class WorkflowExecution(SQLModel, table=True):
     __tablename__ = "workflow_execution"
     __table_args__ = (
@@ -205,6 +209,14 @@ class WorkflowExecution(SQLModel, table=True):
             postgresql_where=sa.text("status = 'FAILED'"),
             sqlite_where=sa.text("status = 'FAILED'"),
         ),
+        # Payload search (engine/services/payload_search.py): trigger-data containment.
+        # PostgreSQL only (POSTGRESQL_ONLY_INDEXES): SQLite has no index that could serve it.
+        sa.Index(
+            "idx_execution_trigger_data",
+            "trigger_data",
+            postgresql_using="gin",
+            postgresql_ops={"trigger_data": "jsonb_path_ops"},
+        ).ddl_if(dialect="postgresql"),
         # Replays name their original (engine/services/replay.py); other runs add no entry.
         sa.Index(
             "idx_execution_replay_of",

@@ -15,6 +15,7 @@ from engine.db import Database
 
 if TYPE_CHECKING:
     from engine.models import WorkflowExecution
+    from engine.services.payload_search import Where
 
 MAX_PAGE = 1000
 E, W = EXECUTION.c, WORKFLOW.c
@@ -152,6 +153,7 @@ def list_executions(
     limit: int = 50,
     after: Cursor | None = None,
     newer_than: Cursor | None = None,
+    where: Where | None = None,
 ) -> list[ExecutionRow]:
     """Executions newest first; pass the last row's cursor as ``after`` for the next page.
 
@@ -165,6 +167,8 @@ def list_executions(
     ``until`` exclusive, both on ``created_at``. ``error_contains`` is a case-insensitive
     substring of the error: no index serves it, so it reads newest first and stops at
     ``limit`` matches (see ``ERROR_SEARCH_TIMEOUT_MS`` for the bound on PostgreSQL).
+    ``where`` is a payload search (``engine.services.payload_search``), bounded the same
+    way unless an index serves it.
     """
     if status is not None and status not in STATUSES:
         raise ValueError(f"status: unknown status {status!r}")
@@ -186,8 +190,14 @@ def list_executions(
             query = query.where(E.created_at >= since)
         if until is not None:
             query = query.where(E.created_at < until)
-        if error_contains:
-            query = query.where(E.error.icontains(error_contains, autoescape=True))
+        if where:
+            from engine.services.payload_search import where_clause  # only when searching
+
+            columns = {"trigger": E.trigger_data, "result": E.result, "error": E.error}
+            query = query.where(where_clause(where, conn.dialect.name, columns))
+        if error_contains or where:
+            if error_contains:
+                query = query.where(E.error.icontains(error_contains, autoescape=True))
             if conn.dialect.name == "postgresql":
                 conn.exec_driver_sql(f"SET LOCAL statement_timeout = {ERROR_SEARCH_TIMEOUT_MS}")
         key = sa.tuple_(E.created_at, E.id)
@@ -205,7 +215,7 @@ def list_executions(
         try:
             return [_listed(row) for row in conn.execute(query)]
         except OperationalError as exc:
-            if error_contains and "statement timeout" in str(exc):
+            if (error_contains or where) and "statement timeout" in str(exc):
                 raise SearchTooBroad(ERROR_SEARCH_TIMEOUT_MS) from None
             raise
 

@@ -54,7 +54,9 @@ def encode_cursor(cursor: Cursor) -> str:
 
 
 _EXECUTION_ID = re.compile(r"[0-9A-Za-z_-]{1,36}")
-PAGE_PARAMETERS = ("status", "workflow", "trigger", "since", "until", "error", "limit", "cursor")
+PAGE_PARAMETERS = (
+    "status", "workflow", "trigger", "since", "until", "error", "where", "limit", "cursor",
+)  # fmt: skip
 
 
 def decode_cursor(text: str) -> Cursor:
@@ -105,6 +107,14 @@ def _filters(params: Any) -> dict[str, Any]:
         if status not in ExecutionStatus.__members__:
             raise ApiError(400, f"unknown status (one of {', '.join(ExecutionStatus)})", "status")
     cursor = params.get("cursor")
+    where = params.get("where")
+    if where is not None:
+        from engine.services.payload_search import WhereError, parse_where
+
+        try:
+            where = parse_where(where)
+        except WhereError as exc:
+            raise ApiError(400, str(exc), "where") from None
     return {
         "status": status,
         "workflow": params.get("workflow"),
@@ -112,6 +122,7 @@ def _filters(params: Any) -> dict[str, Any]:
         "since": _timestamp(params, "since"),
         "until": _timestamp(params, "until"),
         "error_contains": params.get("error") or None,
+        "where": where,
         "limit": _int(params, "limit", DEFAULT_PAGE, 1, MAX_PAGE),
         "after": decode_cursor(cursor) if cursor else None,
     }

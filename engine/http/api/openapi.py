@@ -20,6 +20,7 @@ PAGE_FILTERS = [
     ("since", "ISO 8601 time, inclusive (created_at)"),
     ("until", "ISO 8601 time, exclusive (created_at)"),
     ("error", "case-insensitive part of the error text"),
+    ("where", "payload search, e.g. trigger.order = o2 and trigger.amount > 500"),
     ("limit", "page size, 1 to 1000 (default 50)"),
     ("cursor", "next_cursor of the previous page"),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from wfconsole.cli.command_table import Command, Group, Row, arg
 from wfconsole.cli.context import current_user, opened_database, settings_for
@@ -20,16 +21,26 @@ DEFAULT_LIMIT = 50
 STATUSES = ("PENDING", "RUNNING", "SUCCESS", "FAILED", "CANCELLED", "SKIPPED")
 
 
+def _where(text: str) -> Any:
+    """``--where EXPR``: parsed here, so a malformed one is an argparse error naming it."""
+    from engine.services.payload_search import WhereError, parse_where
+
+    try:
+        return parse_where(text)
+    except WhereError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def list_command(args: argparse.Namespace) -> int:
     """Print executions as a table, the contract's JSON array, or JSON lines: exactly
     ``--limit`` rows when that many exist (every one with ``--all``), streamed page by page."""
-    from engine.services.executions import ExecutionNotFound, iter_executions
+    from engine.services.executions import ExecutionNotFound, SearchTooBroad, iter_executions
 
     limit = page_limit(args, DEFAULT_LIMIT)
-    with opened_database(args, user_errors=(ExecutionNotFound,)) as db:
+    with opened_database(args, user_errors=(ExecutionNotFound, SearchTooBroad)) as db:
         found = iter_executions(
             db, limit=limit, before=args.before, after=args.after,
-            status=args.status, workflow=args.workflow,
+            status=args.status, workflow=args.workflow, where=args.where,
         )  # fmt: skip
         if args.jsonl:
             print_jsonl(row.as_json() for row in found)
@@ -107,6 +118,9 @@ COMMANDS: tuple[Row, ...] = (
          *limit_arguments(DEFAULT_LIMIT, "executions"),
          arg("--before", metavar="ID", help="continue after ID: older executions"),
          arg("--after", metavar="ID", help="executions created after ID, oldest first"),
+         arg("--where", metavar="EXPR", type=_where,
+             help="payload search: PATH OP VALUE joined by and/or, e.g. "
+             "'trigger.order = o2 and trigger.amount > 500' (paths trigger., result., error)"),
          *output_arguments()),
     ),
     Command(
