@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -19,7 +20,7 @@ from engine.services.executions import list_executions
 from engine.services.payload_search import WhereError, parse_where
 from tests.execution_support import Engine, make_engine
 
-ORDERS = {
+ORDERS: dict[str, dict[str, Any]] = {
     "o1": {"order": "o1", "amount": 900, "tags": ["vip"], "customer": {"tier": "gold"}},
     "o2": {"order": "o2", "amount": 100, "tags": []},
     "o3": {"order": "o3", "amount": 500, "note": None},
