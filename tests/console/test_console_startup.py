@@ -58,7 +58,7 @@ async def test_the_footer_shows_the_screens_keys_and_follows_the_focus(
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
         footer = screen_text(app).splitlines()[-1]
-        assert footer.strip() == "⏎ Open  / Filter  space Mark  r Retry  c Cancel  = Diff"
+        assert footer.strip() == "⏎ Open  / Filter  space Mark  r Retry  c Cancel  = Diff  R Replay"
         await pilot.press("slash")  # the filter takes focus: its keys apply
         await settle(pilot)
         assert "esc Clear filter" in screen_text(app).splitlines()[-1]

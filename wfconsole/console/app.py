@@ -6,6 +6,7 @@ checks and the few things they ask of the app through that protocol, never this 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 from functools import partial
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -24,7 +25,11 @@ from wfconsole.console.host import SectionTab
 from wfconsole.console.screens.executions import ExecutionsScreen
 from wfconsole.console.screens.help import HelpScreen
 from wfconsole.console.sections import SECTIONS, Section
-from wfconsole.console.views.execution_filter import ExecutionFilter
+from wfconsole.console.views.execution_filter import (
+    ExecutionFilter,
+    FilterSyntaxError,
+    parse_filter,
+)
 from wfconsole.console.views.key_help import KeyGroup, attached_group, merged_keys
 from wfconsole.console.widgets.safe_text import clean
 
@@ -77,6 +82,15 @@ def screen_commands(
 class ConsoleCommands(Provider):
     """Command-palette entries for moving around the console."""
 
+    views: tuple[tuple[str, str], ...] = ()
+    """(name, filter text) of the saved views, read when the palette opens."""
+
+    async def startup(self) -> None:
+        """Read the saved views once per opening of the palette (off the event loop)."""
+        app = self.app
+        assert isinstance(app, WfConsoleApp)
+        self.views = tuple(await asyncio.to_thread(app.read_saved_views))
+
     def _commands(self) -> list[tuple[str, str, Callable[[], object]]]:
         app = self.app
         assert isinstance(app, WfConsoleApp)
@@ -85,6 +99,11 @@ class ConsoleCommands(Provider):
              partial(app.action_show_section, s.mode))
             for s in SECTIONS
         ]  # fmt: skip
+        commands.extend(
+            (f"View: {clean(name)}", f"Executions filtered by {clean(text)}",
+             partial(app.apply_view, name, text))
+            for name, text in self.views
+        )  # fmt: skip
         here = screen_commands(app, self.screen)
         if not any(name == "Schedules" for name, _, _ in here):  # the workflows list has it
             commands.append(("Schedules", "Schedule triggers, their gaps and backfill (s on "
@@ -133,6 +152,7 @@ class WfConsoleApp(App[None]):
         "screens/run_diff.tcss",
         "screens/run_picker.tcss",
         "screens/schedules.tcss",
+        "screens/replay.tcss",
     ]
     COMMANDS = App.COMMANDS | {ConsoleCommands}
     BINDINGS = [
@@ -282,6 +302,26 @@ class WfConsoleApp(App[None]):
         screen = self.screen
         if isinstance(screen, ExecutionsScreen):
             screen.set_filter(execution_filter)
+
+    def read_saved_views(self) -> list[tuple[str, str]]:
+        """(name, filter text) of each saved view; none when they cannot be read (blocks:
+        call it off the event loop)."""
+        try:
+            return [(view.name, view.filter) for view in self.backend.saved_views()]
+        except Exception as exc:  # a hand-broken file must not break the palette
+            self.call_from_thread(
+                self.notify, clean(f"saved views: {exc}"), severity="error", markup=False
+            )
+            return []
+
+    async def apply_view(self, name: str, text: str) -> None:
+        """Show the executions through the saved view ``name``."""
+        try:
+            view = parse_filter(text)
+        except FilterSyntaxError as exc:
+            self.notify(clean(f"view {name}: {exc}"), severity="error", markup=False)
+            return
+        await self.show_executions(view)
 
     async def action_show_schedules(self) -> None:
         """Open the schedules board over the workflows section."""

@@ -27,8 +27,11 @@ if TYPE_CHECKING:
     from engine.services.failures import ClusterKey, FailureCluster
     from engine.services.health import HealthReport
     from engine.services.maintenance import MaintenanceOverview
+    from engine.services.payload_search import Where
     from engine.services.queue_tools import FlushResult, QueueReport
+    from engine.services.replay import ReplayPlan
     from engine.services.run_diff import RunDiff
+    from engine.services.saved_views import SavedView
     from engine.services.schedules import BackfillPlan, ScheduleStatus
     from engine.services.workflow_admin import SchedulePreview
     from engine.services.workflow_versions import VersionDiff
@@ -67,8 +70,10 @@ class ConsoleBackend(Protocol):
         error_contains: str | None = None,
         limit: int = 100,
         after: Cursor | None = None,
+        where: Where | None = None,
     ) -> list[ExecutionRow]:
-        """One page of executions, newest first; ``after`` continues past a cursor."""
+        """One page of executions, newest first; ``after`` continues past a cursor;
+        ``where`` is a parsed payload search (``engine.services.payload_search``)."""
         ...
 
     def preview_retry(self, ids: Sequence[str]) -> BlastRadius:
@@ -94,6 +99,26 @@ class ConsoleBackend(Protocol):
     def diff_executions(self, execution_id: str, against: str | None = None) -> RunDiff:
         """``execution_id`` (left) beside ``against`` (right; None: the newest other SUCCESS
         of its workflow); raises ``NothingToCompare`` or ``ExecutionNotFound``."""
+        ...
+
+    def replay_executions(
+        self,
+        ids: Sequence[str],
+        *,
+        from_step: int | None = None,
+        version: str = "original",
+        patches: Sequence[str] = (),
+        dry_run: bool = False,
+        actor: str,
+    ) -> list[ReplayPlan]:
+        """Replay ``ids`` from ``from_step`` (None: the step each failed at) on the
+        ``original`` or ``latest`` definition, trigger data patched by ``PATH=VALUE`` texts
+        (needs OPERATE; audited); ``dry_run`` only plans. Raises ``ReplayRefused``,
+        ``PermissionDenied``, ``ExecutionNotFound`` or ``WorkflowDisabled``."""
+        ...
+
+    def saved_views(self) -> list[SavedView]:
+        """The saved execution filters (``wfconsole views save``), by name."""
         ...
 
     def failure_clusters(self, *, since: datetime, limit: int = 500) -> list[FailureCluster]:

@@ -31,8 +31,11 @@ if TYPE_CHECKING:
     from engine.services.failures import ClusterKey, FailureCluster
     from engine.services.health import HealthReport
     from engine.services.maintenance import MaintenanceOverview
+    from engine.services.payload_search import Where
     from engine.services.queue_tools import FlushResult, QueueReport
+    from engine.services.replay import ReplayPlan
     from engine.services.run_diff import RunDiff
+    from engine.services.saved_views import SavedView
     from engine.services.schedules import BackfillPlan, ScheduleStatus
     from engine.services.workflow_admin import SchedulePreview
     from engine.services.workflow_versions import VersionDiff
@@ -123,6 +126,7 @@ class EngineBackend:
         error_contains: str | None = None,
         limit: int = 100,
         after: Cursor | None = None,
+        where: Where | None = None,
     ) -> list[ExecutionRow]:
         from engine.services.executions import list_executions as _list_executions
 
@@ -137,6 +141,7 @@ class EngineBackend:
             error_contains=error_contains,
             limit=limit,
             after=after,
+            where=where,
         )
 
     def preview_retry(self, ids: Sequence[str]) -> BlastRadius:
@@ -172,6 +177,36 @@ class EngineBackend:
         from engine.services.run_diff import diff_executions as _diff_executions
 
         return _diff_executions(self.reads, execution_id, against)
+
+    def replay_executions(
+        self,
+        ids: Sequence[str],
+        *,
+        from_step: int | None = None,
+        version: str = "original",
+        patches: Sequence[str] = (),
+        dry_run: bool = False,
+        actor: str,
+    ) -> list[ReplayPlan]:
+        from engine.services.replay import Patch, ReplayRefused
+        from engine.services.replay import replay_executions as _replay_executions
+
+        if version not in ("original", "latest"):
+            raise ReplayRefused(f"version {version!r}: original or latest", "version")
+        try:
+            return _replay_executions(
+                self.db, self.queue, ids, from_step=from_step,
+                version="latest" if version == "latest" else "original",
+                patches=[Patch.parse(text) for text in patches], dry_run=dry_run, actor=actor,
+            )  # fmt: skip
+        finally:
+            if not dry_run:  # a preview writes nothing: reads may stay on the replica
+                self.deployment.wrote()
+
+    def saved_views(self) -> list[SavedView]:
+        from engine.services.saved_views import load_views
+
+        return load_views()
 
     def failure_clusters(self, *, since: datetime, limit: int = 500) -> list[FailureCluster]:
         from engine.services.failures import list_failure_clusters

@@ -24,6 +24,7 @@ from wfconsole.cli.commands import (
     stats,
     tokens,
     users,
+    views,
     worker,
     workflow,
 )
@@ -37,6 +38,7 @@ COMMAND_TABLE: tuple[Row, ...] = (
     *run_diff.COMMANDS,
     *replay.COMMANDS,
     *schedules.COMMANDS,
+    *views.COMMANDS,
     *worker.COMMANDS,
     *maintenance.COMMANDS,
     *queue_tools.COMMANDS,

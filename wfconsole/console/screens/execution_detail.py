@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -15,8 +15,10 @@ from textual.screen import Screen
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
+from engine.access.roles import Permission
 from wfconsole.console.backend import ConsoleBackend
 from wfconsole.console.views.execution_text import json_text, logs_text, steps_text, summary_text
+from wfconsole.console.views.permission_gate import PermissionGate
 from wfconsole.console.widgets.console_footer import ConsoleFooter
 from wfconsole.console.widgets.console_header import ConsoleHeader
 from wfconsole.console.widgets.safe_text import clean, safe_text
@@ -27,14 +29,17 @@ if TYPE_CHECKING:
 LOAD_GROUP = "execution-detail-load"
 
 
-class ExecutionDetailScreen(Screen[None]):
+class ExecutionDetailScreen(PermissionGate, Screen[None]):
     """Everything stored about one execution; ``escape`` goes back to the list."""
 
     TITLE = "wfconsole · execution"
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("equals_sign", "diff", "Diff", key_display="="),
+        Binding("R", "replay", "Replay", key_display="R"),
     ]
+    PERMISSIONS: ClassVar[dict[str, Permission]] = {"replay": Permission.OPERATE}
+    REFUSALS: ClassVar[dict[str, str]] = {"replay": "cannot replay"}
 
     @dataclass
     class DetailLoaded(Message):
@@ -96,6 +101,14 @@ class ExecutionDetailScreen(Screen[None]):
 
         row = self.detail.row
         self.app.push_screen(RunDiffScreen(self.backend, row.id, workflow=row.workflow))
+
+    def action_replay(self) -> None:
+        """Replay this execution after previewing what it would send."""
+        if self.refuse("replay"):
+            return
+        from wfconsole.console.screens.replay import open_replay  # loaded on first use
+
+        open_replay(self, self.backend, self.execution_id)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Say what went wrong when the execution cannot be loaded."""

@@ -40,7 +40,7 @@ from wfconsole.console.widgets.console_footer import ConsoleFooter
 from wfconsole.console.widgets.console_header import ConsoleHeader
 from wfconsole.console.widgets.filter_bar import FilterBar
 from wfconsole.console.widgets.record_table import RecordTable
-from wfconsole.console.widgets.safe_text import clean
+from wfconsole.console.widgets.safe_text import clean, safe_text
 
 if TYPE_CHECKING:
     from engine.services.blast_radius import BulkAction
@@ -50,7 +50,9 @@ PAGE_SIZE = 100
 PREFETCH_ROWS = 10  # the next page loads when the cursor is this close to the last row
 PAGE_GROUP = "executions-page"
 REFRESH_GROUP = "executions-refresh"
-FILTER_HINT = "status:FAILED workflow:NAME trigger:webhook since:24h until:2024-05-01 error:TEXT"
+FILTER_HINT = (
+    "status:FAILED workflow:NAME trigger:webhook since:24h error:TEXT where:trigger.PATH = VALUE"
+)
 
 
 class ExecutionsScreen(PermissionGate, Screen[None]):
@@ -61,14 +63,20 @@ class ExecutionsScreen(PermissionGate, Screen[None]):
     PERMISSIONS: ClassVar[dict[str, Permission]] = {
         "retry": Permission.OPERATE,
         "cancel": Permission.OPERATE,
+        "replay": Permission.OPERATE,
     }
-    REFUSALS: ClassVar[dict[str, str]] = {"retry": "cannot retry", "cancel": "cannot cancel"}
+    REFUSALS: ClassVar[dict[str, str]] = {
+        "retry": "cannot retry",
+        "cancel": "cannot cancel",
+        "replay": "cannot replay",
+    }
     BINDINGS = [
         Binding("slash", "open_filter", "Filter", key_display="/"),
         Binding("space", "toggle_mark", "Mark"),
         Binding("r", "retry", "Retry"),
         Binding("c", "cancel", "Cancel"),
         Binding("equals_sign", "diff", "Diff", key_display="="),
+        Binding("R", "replay", "Replay", key_display="R"),
     ]
 
     @dataclass
@@ -107,6 +115,7 @@ class ExecutionsScreen(PermissionGate, Screen[None]):
         yield ConsoleHeader()
         yield Static(id="executions-status")
         yield FilterBar(placeholder=FILTER_HINT, id="executions-filter")
+        yield Static(id="executions-filter-error")
         yield RecordTable(id="executions-table")
         yield BulkActions(self.backend, confirm=BlastRadiusScreen, id="executions-bulk")
         yield ConsoleFooter()
@@ -298,17 +307,26 @@ class ExecutionsScreen(PermissionGate, Screen[None]):
             new_filter = parse_filter(message.value)
         except FilterSyntaxError as exc:
             self.notify(clean(exc), severity="error", markup=False)
+            self._show_filter_error(str(exc))
             self.filter_bar.open(message.value)
             return
+        self._show_filter_error(None)
         self.table.focus()
         if new_filter != self.filter:
             self.set_filter(new_filter)
 
     def on_filter_bar_cleared(self, _message: FilterBar.Cleared) -> None:
         """Drop the filter."""
+        self._show_filter_error(None)
         self.table.focus()
         if not self.filter.is_empty:
             self.set_filter(ExecutionFilter())
+
+    def _show_filter_error(self, error: str | None) -> None:
+        """Under the open filter bar, why the text was refused (hidden when it was not)."""
+        line = self.query_one("#executions-filter-error", Static)
+        line.update(Text() if error is None else safe_text(error, style="red"))
+        line.set_class(error is not None, "-shown")
 
     def on_record_table_row_highlighted(self, event: RecordTable.RowHighlighted) -> None:
         """Load the next page near the end; back on the first page, catch up with news."""
@@ -332,6 +350,16 @@ class ExecutionsScreen(PermissionGate, Screen[None]):
         from wfconsole.console.screens.run_diff import RunDiffScreen  # loaded on first use
 
         self.app.push_screen(RunDiffScreen(self.backend, row.id, workflow=row.workflow))
+
+    def action_replay(self) -> None:
+        """Replay the highlighted execution after previewing what it would send."""
+        if self.refuse("replay"):
+            return
+        selected = self.selected_id()
+        if selected is not None:
+            from wfconsole.console.screens.replay import open_replay  # loaded on first use
+
+            open_replay(self, self.backend, selected, on_created=self.reload)
 
     # --- marks and bulk actions ----------------------------------------------------------
 

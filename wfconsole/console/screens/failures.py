@@ -11,7 +11,7 @@ import time
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import events, work
@@ -27,20 +27,27 @@ from engine.models import utcnow
 from engine.services.failures import WINDOWS, FailureCluster
 from wfconsole.console.backend import ConsoleBackend
 from wfconsole.console.screens.blast_radius import BlastRadiusScreen
+from wfconsole.console.screens.confirm import ConfirmScreen
 from wfconsole.console.screens.failure_cluster import FailureClusterScreen
+from wfconsole.console.views.blast_radius_text import plural
 from wfconsole.console.views.bulk_actions import BulkActions
 from wfconsole.console.views.display import first_line, short_time
 from wfconsole.console.views.failure_clusters import matches, row_key, start_cluster_retry
 from wfconsole.console.views.failure_columns import Column, cells, columns
 from wfconsole.console.views.permission_gate import PermissionGate
 from wfconsole.console.views.refresh_loop import RefreshLoop
+from wfconsole.console.views.replay_text import cluster_text
 from wfconsole.console.widgets.console_footer import ConsoleFooter
 from wfconsole.console.widgets.console_header import ConsoleHeader
 from wfconsole.console.widgets.filter_bar import FilterBar
 from wfconsole.console.widgets.record_table import RecordTable, RowDoesNotExist
 from wfconsole.console.widgets.safe_text import clean, safe_text
 
+if TYPE_CHECKING:
+    from engine.services.replay import ReplayPlan
+
 LOAD_GROUP = "failures-load"
+REPLAY_GROUP = "failures-replay"
 DEFAULT_WINDOW = "24h"
 SLOW_FACTOR = 5
 """A refresh that took s seconds waits at least SLOW_FACTOR·s before the next one."""
@@ -55,9 +62,13 @@ class FailuresScreen(PermissionGate, Screen[None]):
         Binding("slash", "open_filter", "Filter", key_display="/"),
         Binding("t", "next_window", "Window"),
         Binding("r", "retry", "Retry cluster"),
+        Binding("R", "replay", "Replay cluster", key_display="R"),
     ]
-    PERMISSIONS: ClassVar[dict[str, Permission]] = {"retry": Permission.OPERATE}
-    REFUSALS: ClassVar[dict[str, str]] = {"retry": "cannot retry"}
+    PERMISSIONS: ClassVar[dict[str, Permission]] = {
+        "retry": Permission.OPERATE,
+        "replay": Permission.OPERATE,
+    }
+    REFUSALS: ClassVar[dict[str, str]] = {"retry": "cannot retry", "replay": "cannot replay"}
 
     @dataclass
     class ClustersLoaded(Message):
@@ -142,6 +153,10 @@ class FailuresScreen(PermissionGate, Screen[None]):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Report failures once; a finished refresh schedules the next (Dolphie's loop)."""
+        if event.worker.group == REPLAY_GROUP and event.state == WorkerState.ERROR:
+            self.notify(clean(f"cannot replay: {event.worker.error}"), severity="error",
+                        markup=False)  # fmt: skip
+            return
         if event.worker.group != LOAD_GROUP:
             return
         if event.state == WorkerState.ERROR:
@@ -275,6 +290,49 @@ class FailuresScreen(PermissionGate, Screen[None]):
         start_cluster_retry(
             self, self.backend, cluster, since=self.since, actor=self.console.operator
         )
+
+    def action_replay(self) -> None:
+        """Replay every execution of the highlighted cluster from its failed step, after a
+        preview of what that sends."""
+        if self.refuse("replay"):
+            return
+        cluster = self.selected_cluster()
+        if cluster is None or self.since is None:
+            self.notify("no cluster to replay", severity="warning")
+            return
+        self._plan_cluster_replay(cluster, self.since, self.console.operator)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group=REPLAY_GROUP)
+    def _plan_cluster_replay(self, cluster: FailureCluster, since: datetime, actor: str) -> None:
+        ids = self.backend.failure_cluster_ids(cluster.key, since=since)
+        if not ids:
+            self.app.call_from_thread(self.notify, "nothing left to replay in this cluster",
+                                      severity="warning")  # fmt: skip
+            return
+        plans = self.backend.replay_executions(ids, dry_run=True, actor=actor)
+        self.app.call_from_thread(self._confirm_cluster_replay, ids, plans, actor)
+
+    def _confirm_cluster_replay(self, ids: list[str], plans: list[ReplayPlan], actor: str) -> None:
+        def answered(confirmed: bool | None) -> None:
+            if confirmed:
+                self._replay_cluster(ids, actor)
+
+        question = cluster_text(plans)
+        if any(plan.disabled for plan in plans):
+            self.notify("the workflow is disabled: enable it to replay", severity="warning")
+            return
+        title = f"Replay {plural(len(ids), 'execution')}"
+        yes = f"create {plural(len(ids), 'replay')}"
+        self.app.push_screen(ConfirmScreen(title, question, yes=yes), answered)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group=REPLAY_GROUP)
+    def _replay_cluster(self, ids: list[str], actor: str) -> None:
+        plans = self.backend.replay_executions(ids, actor=actor)
+        created = [plan.new_id for plan in plans if plan.new_id]
+        summary = f"{plural(len(created), 'replay')} created"
+        if created:
+            summary += f" (newest first: {created[0]}…)" if len(created) > 1 else f": {created[0]}"
+        self.app.call_from_thread(self.notify, summary, markup=False)
 
     def on_bulk_actions_applied(self, message: BulkActions.Applied) -> None:
         """Tell the outcome and show what changed."""

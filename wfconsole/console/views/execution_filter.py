@@ -5,6 +5,12 @@ bare words are part of a workflow name. ``workflow:NAME`` matches names containi
 (any case), ``workflow:=NAME`` exactly that name. ``since``/``until`` take an age (``30m``,
 ``1h``, ``24h``, ``7d``, ``2w``) or a UTC date or time (``2024-05-01``,
 ``2024-05-01T12:30``); ages are measured from each refresh, so ``since:1h`` moves along.
+
+``where:EXPR`` is a payload search (``engine.services.payload_search``: ``trigger.order =
+o2 and result.ok != true``). EXPR may hold spaces and quotes, so it takes everything after
+``where:`` to the end of the text: put it last (``status:FAILED where:trigger.id = 7``). It
+is checked when the filter is applied; a malformed one is refused with the engine's
+message and changes nothing.
 """
 
 from __future__ import annotations
@@ -13,15 +19,19 @@ import re
 import shlex
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.models import ExecutionStatus
+
+if TYPE_CHECKING:
+    from engine.services.payload_search import Where
 
 STATUSES = tuple(status.value for status in ExecutionStatus)
 TRIGGERS = ("manual", "event", "schedule", "webhook")
 _AGE = re.compile(r"(\d{1,6})([mhdw])")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _KEYS = ("status", "workflow", "trigger", "since", "until", "error")
+_WHERE = re.compile(r"(?:^|(?<=\s))where:", re.IGNORECASE)
 
 
 class FilterSyntaxError(ValueError):
@@ -39,6 +49,8 @@ class ExecutionFilter:
     since: str | None = None
     until: str | None = None
     error: str | None = None
+    where: str | None = None
+    """A payload search expression (the text after ``where:``), already checked."""
 
     @property
     def is_empty(self) -> bool:
@@ -59,6 +71,8 @@ class ExecutionFilter:
             value = getattr(self, key)
             if value is not None:
                 parts.append(f"{key}:{shlex.quote(value)}")
+        if self.where is not None:
+            parts.append(f"where:{self.where}")  # last: it runs to the end of the text
         return " ".join(parts)
 
     def query_args(self, now: datetime) -> dict[str, Any]:
@@ -72,6 +86,7 @@ class ExecutionFilter:
             "since": None if self.since is None else resolve_time(self.since, now),
             "until": None if self.until is None else resolve_time(self.until, now),
             "error_contains": self.error,
+            "where": None if self.where is None else _parse_where(self.where),
         }
 
 
@@ -91,6 +106,7 @@ def resolve_time(spec: str, now: datetime) -> datetime:
 
 def parse_filter(text: str) -> ExecutionFilter:
     """Parse ``key:value`` words (see the module docstring); other words name the workflow."""
+    text, where = _split_where(text)
     try:
         words = shlex.split(text)
     except ValueError as exc:
@@ -119,7 +135,29 @@ def parse_filter(text: str) -> ExecutionFilter:
         if resolve_time(found["since"], now) >= resolve_time(found["until"], now):
             raise FilterSyntaxError("since: must be earlier than until")
     return ExecutionFilter(workflow=workflow or None, workflow_exact=exact and bool(workflow),
-                           **found)  # fmt: skip
+                           where=where, **found)  # fmt: skip
+
+
+def _split_where(text: str) -> tuple[str, str | None]:
+    """The text before ``where:`` and the checked expression after it (None: no search)."""
+    found = _WHERE.search(text)
+    if found is None:
+        return text, None
+    expression = text[found.end() :].strip()
+    if not expression:
+        return text[: found.start()], None
+    _parse_where(expression)  # refuse a malformed expression now, not at every refresh
+    return text[: found.start()], expression
+
+
+def _parse_where(expression: str) -> Where:
+    """The engine's reading of ``expression``; its ``WhereError`` becomes a filter error."""
+    from engine.services.payload_search import WhereError, parse_where  # only when searching
+
+    try:
+        return parse_where(expression)
+    except WhereError as exc:
+        raise FilterSyntaxError(f"where: {exc}") from None
 
 
 def _value(key: str, value: str) -> str | None:
