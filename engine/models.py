@@ -197,6 +197,17 @@ class WorkflowExecution(SQLModel, table=True):
             postgresql_where=sa.text("completed_at IS NOT NULL"),
             sqlite_where=sa.text("completed_at IS NOT NULL"),
         ),
+        # `wfconsole stats`: per-workflow and daily figures of a window, one index range
+        # per (workflow, day), index-only (engine/services/statistics.window_figures).
+        sa.Index(
+            "idx_execution_workflow_completed",
+            "workflow_id",
+            "completed_at",
+            "status",
+            "duration_ms",
+            postgresql_where=sa.text("completed_at IS NOT NULL"),
+            sqlite_where=sa.text("completed_at IS NOT NULL"),
+        ),
         # Failure clusters of a window (engine/services/failures.py): FAILED rows only, so
         # other runs add no entry; a range on created_at, with the grouping columns.
         sa.Index(

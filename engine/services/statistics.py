@@ -4,9 +4,10 @@ Windows are by completion time, read through ``idx_execution_completed`` (comple
 status, duration_ms; index-only on PostgreSQL): executions per hour, success rate, mean
 and p95 duration, daily statistics. The p95 is ``percentile_cont`` on PostgreSQL and the
 same linear interpolation in Python over the index's duration column on SQLite. The
-per-workflow lists and failure reasons read the window's rows (a CLI call, not a
-dashboard tick); failure messages are grouped in the database and reduced to signatures
-(``error_signature``) in Python, so only distinct messages travel.
+daily figures and per-workflow lists of the 30-day window come from one index-only read
+of ``idx_execution_workflow_completed`` (``window_figures``). Failure reasons group by
+the signature stored at failure time (``error_signature``) and are ranked in the
+database; only rows left unsigned are normalised here (a CLI call, not a dashboard tick).
 """
 
 from __future__ import annotations
@@ -113,8 +114,12 @@ def _hour_number(db: Database, column: Any) -> Any:
 
 def _day(db: Database, column: Any) -> Any:
     if db.is_sqlite:
-        return sa.func.date(column)  # stored as naive UTC text
+        return _day_sqlite(column)
     return sa.cast(sa.func.timezone("UTC", column), sa.Date)
+
+
+def _day_sqlite(column: Any) -> Any:
+    return sa.func.date(column)  # stored as naive UTC text
 
 
 def _as_date(value: date | str) -> date:
@@ -133,6 +138,16 @@ def hourly_activity(db: Database, *, now: datetime, hours: int = 24) -> list[Hou
     start = current - timedelta(hours=hours - 1)
     first = int(start.timestamp()) // 3600
     finished, failed = [0] * hours, [0] * hours
+    if not db.is_sqlite:
+        # One range of idx_execution_completed per hour, not an epoch computed per row.
+        bounds = [start + timedelta(hours=i) for i in range(hours)]
+        ends = [*bounds[1:], now + timedelta(microseconds=1)]
+        with db.read_engine.connect() as conn:
+            conn.exec_driver_sql("SET LOCAL jit = off")
+            parameters = {"bounds": bounds, "ends": ends, "failed": FAILED}
+            for segment, total, failures in conn.execute(_HOURS_PG, parameters):
+                finished[segment - 1], failed[segment - 1] = int(total), int(failures)
+        return [HourCount(bounds[i], finished[i], failed[i]) for i in range(hours)]
     bucket = _hour_number(db, E.completed_at).label("hour")
     query = (
         sa.select(bucket, sa.func.count(), sa.func.count().filter(E.status == FAILED))
@@ -146,6 +161,20 @@ def hourly_activity(db: Database, *, now: datetime, hours: int = 24) -> list[Hou
                 finished[index] += int(total)
                 failed[index] += int(failures)
     return [HourCount(start + timedelta(hours=i), finished[i], failed[i]) for i in range(hours)]
+
+
+_HOURS_PG = sa.text(
+    """
+    SELECT b.segment, g.total, g.failed
+    FROM unnest(CAST(:bounds AS timestamptz[]), CAST(:ends AS timestamptz[]))
+        WITH ORDINALITY AS b (low, high, segment)
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS total, count(*) FILTER (WHERE e.status = :failed) AS failed
+        FROM workflow_execution AS e
+        WHERE e.completed_at >= b.low AND e.completed_at < b.high
+    ) AS g
+    """
+)
 
 
 def duration_figures(db: Database, *, now: datetime, hours: float = 24) -> DurationFigures:
@@ -175,52 +204,114 @@ def duration_figures(db: Database, *, now: datetime, hours: float = 24) -> Durat
 
 def daily_statistics(db: Database, *, now: datetime, days: int = 30) -> list[DayStats]:
     """Every UTC day of the last ``days`` (today last), zero days included."""
-    now = utc(now)
-    first = now.date() - timedelta(days=days - 1)
-    start = datetime.combine(first, datetime.min.time(), tzinfo=now.tzinfo)
-    day = _day(db, E.completed_at).label("day")
-    decided = E.status.in_(DECIDED)
-    query = (
-        sa.select(
-            day,
-            sa.func.count(),
-            sa.func.count().filter(E.status == SUCCESS),
-            sa.func.count().filter(E.status == FAILED),
-            sa.func.sum(E.duration_ms).filter(decided),
-            sa.func.count(E.duration_ms).filter(decided),
-        )
-        .where(E.completed_at >= start, E.completed_at <= now)
-        .group_by(day)
-    )
-    with db.read_engine.connect() as conn:
-        rows = {_as_date(row[0]): row[1:] for row in conn.execute(query)}
-    result = []
-    for offset in range(days):
-        current = first + timedelta(days=offset)
-        total, succeeded, failed, duration_sum, timed = rows.get(current, (0, 0, 0, None, 0))
-        avg = float(duration_sum) / timed if timed else None
-        result.append(DayStats(current, int(total), int(succeeded), int(failed), avg))
-    return result
+    return window_figures(db, now=now, days=days)[0]
 
 
 def workflow_counts(db: Database, *, now: datetime, days: int = 30) -> list[WorkflowCount]:
     """Per workflow, executions finished and failed in the last ``days`` (unordered)."""
-    since, until = _window(now, days * 24)
+    return window_figures(db, now=now, days=days)[1]
+
+
+def window_figures(
+    db: Database, *, now: datetime, days: int = 30
+) -> tuple[list[DayStats], list[WorkflowCount]]:
+    """``daily_statistics`` and ``workflow_counts`` from one read of the window.
+
+    The per-workflow window (the last ``days`` days of 24 h) starts before the first day's
+    midnight, so it is read as one extra leading segment: the rows of the whole window
+    are counted once per (workflow, segment) through ``idx_execution_workflow_completed``
+    (workflow_id, completed_at, status, duration_ms; index-only). Days are ranges of that
+    index, not a date computed per row.
+    """
+    now = utc(now)
+    first = now.date() - timedelta(days=days - 1)
+    start = datetime.combine(first, datetime.min.time(), tzinfo=now.tzinfo)
+    since = now - timedelta(days=days)
+    # Segment 0 is [since, start); segment i ≥ 1 is day i - 1; the last ends at ``now``.
+    bounds = [since] + [start + timedelta(days=i) for i in range(days)]
+    ends = [*bounds[1:], now + timedelta(microseconds=1)]
+    with db.read_engine.connect() as conn:
+        if db.is_sqlite:
+            rows = _segments_sqlite(conn, since, now, first)
+        else:
+            rows = _segments_postgresql(conn, bounds, ends)
+    per_day: dict[int, list[Any]] = {}
+    per_workflow: dict[str, list[int]] = {}
+    for name, segment, total, succeeded, failed, duration_sum, timed in rows:
+        counts = per_workflow.setdefault(name, [0, 0])
+        counts[0] += int(total)
+        counts[1] += int(failed)
+        if segment >= 1:
+            day = per_day.setdefault(segment - 1, [0, 0, 0, 0.0, 0])
+            for index, value in enumerate((total, succeeded, failed, duration_sum, timed)):
+                day[index] += value or 0
+    daily = []
+    for offset in range(days):
+        total, succeeded, failed, duration_sum, timed = per_day.get(offset, (0, 0, 0, 0.0, 0))
+        avg = float(duration_sum) / timed if timed else None
+        daily.append(
+            DayStats(first + timedelta(days=offset), int(total), int(succeeded), int(failed), avg)
+        )
+    return daily, [WorkflowCount(name, n, f) for name, (n, f) in per_workflow.items()]
+
+
+# Per workflow and segment, one index range each: no per-row date, no hashing of ids.
+_SEGMENTS_PG = sa.text(
+    """
+    SELECT w.name, b.segment - 1, g.total, g.succeeded, g.failed, g.duration_sum, g.timed
+    FROM workflow AS w
+    CROSS JOIN unnest(CAST(:bounds AS timestamptz[]), CAST(:ends AS timestamptz[]))
+        WITH ORDINALITY AS b (low, high, segment)
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS total,
+               count(*) FILTER (WHERE e.status = :success) AS succeeded,
+               count(*) FILTER (WHERE e.status = :failed) AS failed,
+               sum(e.duration_ms) FILTER (WHERE e.status IN (:success, :failed))
+                   AS duration_sum,
+               count(e.duration_ms) FILTER (WHERE e.status IN (:success, :failed)) AS timed
+        FROM workflow_execution AS e
+        WHERE e.workflow_id = w.id AND e.completed_at >= b.low AND e.completed_at < b.high
+    ) AS g
+    WHERE g.total > 0
+    """
+)
+
+
+def _segments_postgresql(
+    conn: sa.Connection, bounds: list[datetime], ends: list[datetime]
+) -> list[tuple[Any, ...]]:
+    conn.exec_driver_sql("SET LOCAL jit = off")  # compiling costs more than it saves here
+    parameters = {"bounds": bounds, "ends": ends, "success": SUCCESS, "failed": FAILED}
+    return [tuple(row) for row in conn.execute(_SEGMENTS_PG, parameters)]
+
+
+def _segments_sqlite(
+    conn: sa.Connection, since: datetime, now: datetime, first: date
+) -> list[tuple[Any, ...]]:
+    """SQLite: one pass over the index grouped by workflow and stored date."""
+    day = _day_sqlite(E.completed_at).label("day")
+    decided = E.status.in_(DECIDED)
     grouped = (
         sa.select(
             E.workflow_id,
-            sa.func.count().label("executions"),
-            sa.func.count().filter(E.status == FAILED).label("failures"),
+            day,
+            sa.func.count().label("total"),
+            sa.func.count().filter(E.status == SUCCESS).label("succeeded"),
+            sa.func.count().filter(E.status == FAILED).label("failed"),
+            sa.func.sum(E.duration_ms).filter(decided).label("duration_sum"),
+            sa.func.count(E.duration_ms).filter(decided).label("timed"),
         )
-        .where(E.completed_at >= since, E.completed_at <= until)
-        .group_by(E.workflow_id)
+        .where(E.completed_at >= since, E.completed_at <= now)
+        .group_by(E.workflow_id, day)
         .subquery()
     )
-    query = sa.select(W.name, grouped.c.executions, grouped.c.failures).join(
-        grouped, grouped.c.workflow_id == W.id
-    )
-    with db.read_engine.connect() as conn:
-        return [WorkflowCount(name, int(n), int(f)) for name, n, f in conn.execute(query)]
+    query = sa.select(W.name, grouped).join(grouped, grouped.c.workflow_id == W.id)
+    rows = []
+    for row in conn.execute(query):
+        segment = (_as_date(row.day) - first).days + 1
+        rows.append((row.name, max(segment, 0), row.total, row.succeeded, row.failed,
+                     row.duration_sum, row.timed))  # fmt: skip
+    return rows
 
 
 def top_failing(counts: Sequence[WorkflowCount], limit: int = 10) -> list[WorkflowCount]:
@@ -238,23 +329,103 @@ def most_executed(counts: Sequence[WorkflowCount], limit: int = 10) -> list[Work
 def failure_reasons(
     db: Database, *, now: datetime, days: int = 30, limit: int = 10
 ) -> list[FailureReason]:
-    """FAILED executions of the last ``days`` by error signature, most first."""
+    """FAILED executions of the last ``days`` by error signature, most first.
+
+    Grouped by the signature stored at failure time (``error_signature``): the database
+    ranks the signatures and picks each one's most common message (ties: the greatest
+    text), so only ``limit`` rows travel. Rows without a stored signature (failed before
+    migration 0008 signed them) come back in the same statement as distinct messages;
+    when the window has any, the signed (signature, message) groups are read as well and
+    merged here as the read-time normalisation merged them.
+    """
     since, until = _window(now, days * 24)
-    query = (
-        sa.select(E.error, sa.func.count())
-        .where(E.status == FAILED, E.completed_at >= since, E.completed_at <= until)
-        .group_by(E.error)
+    grouped = (
+        sa.select(E.error_signature.label("stored"), E.error, sa.func.count().label("n"))
+        .where(_FAILED_ROW, E.completed_at >= since, E.completed_at <= until)
+        .group_by(E.error_signature, E.error)
+        .cte("grouped")
     )
+    stored = grouped.c.stored
+    unsigned = sa.select(sa.null().label("signature"), grouped.c.n, grouped.c.error).where(
+        stored.is_(None)
+    )
+    query = sa.union_all(_ranked_signatures(db, grouped, limit), unsigned)
+    with db.read_engine.connect() as conn:
+        if not db.is_sqlite:
+            conn.exec_driver_sql("SET LOCAL jit = off")  # compiling costs more than it saves
+            conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+        rows = list(conn.execute(query))
+        if all(signature is not None for signature, _, _ in rows):
+            rows.sort(key=lambda row: (-row[1], row[0]))
+            return [
+                FailureReason(signature, int(n), classify_error(error or ""), error or "")
+                for signature, n, error in rows
+            ]
+        signed = conn.execute(
+            sa.select(stored, grouped.c.error, grouped.c.n).where(stored.is_not(None))
+        ).all()
+    unsigned_rows = [(error, n) for signature, n, error in rows if signature is None]
+    return _merged_reasons(signed, unsigned_rows, limit)
+
+
+def _ranked_signatures(db: Database, grouped: Any, limit: int) -> Any:
+    """The ``limit`` signatures of the most signed failures (ties: signature), each with
+    its failures and its most common message (ties: the greatest text)."""
+    signature = sa.func.coalesce(sa.func.nullif(grouped.c.stored, ""), NO_MESSAGE)
+    signed = (
+        sa.select(_byte_order(db, signature).label("signature"), grouped.c.error, grouped.c.n)
+        .where(grouped.c.stored.is_not(None))
+        .subquery("signed")
+    )
+    example = _byte_order(db, sa.func.coalesce(signed.c.error, ""))
+    ranked = sa.select(
+        signed.c.signature,
+        sa.func.sum(signed.c.n).over(partition_by=signed.c.signature).label("n"),
+        signed.c.error,
+        sa.func.row_number()
+        .over(partition_by=signed.c.signature, order_by=(signed.c.n.desc(), example.desc()))
+        .label("place"),
+    ).subquery("ranked")
+    top = (
+        sa.select(ranked.c.signature, ranked.c.n, ranked.c.error)
+        .where(ranked.c.place == 1)
+        .order_by(ranked.c.n.desc(), ranked.c.signature)
+        .limit(limit)
+        .subquery("top")
+    )
+    return sa.select(top.c.signature, top.c.n, top.c.error)
+
+
+NO_MESSAGE = "(no message)"
+# A literal, not a bound parameter: SQLite uses a partial index only for a WHERE it can
+# match against the index's own.
+_FAILED_ROW = E.status == sa.literal_column(f"'{FAILED}'")
+
+
+def _byte_order(db: Database, column: Any) -> Any:
+    # Python orders text by code point, which is byte order on UTF-8, not a locale's.
+    return column if db.is_sqlite else column.collate("C")
+
+
+def _merged_reasons(
+    signed: Sequence[Any], unsigned: Sequence[Any], limit: int
+) -> list[FailureReason]:
+    """Signed and unsigned groups merged as the read-time normalisation grouped them: by
+    message first (a message counts all its rows, signed or not), then by signature."""
+    messages: dict[str | None, list[Any]] = {}
+    for stored, error, count in signed:
+        messages.setdefault(error, [stored, 0])[1] += int(count)
+    for error, count in unsigned:
+        messages.setdefault(error, [None, 0])[1] += int(count)
     totals: Counter[str] = Counter()
     examples: dict[str, tuple[int, str]] = {}
-    with db.read_engine.connect() as conn:
-        for error, count in conn.execute(query):
-            message = error or ""
-            signature = normalise_error(message) or "(no message)"
-            totals[signature] += int(count)
-            best = examples.get(signature)
-            if best is None or (int(count), message) > best:
-                examples[signature] = (int(count), message)
+    for error, (stored, count) in messages.items():
+        message = error or ""
+        signature = (stored if stored is not None else normalise_error(message)) or NO_MESSAGE
+        totals[signature] += count
+        best = examples.get(signature)
+        if best is None or (count, message) > best:
+            examples[signature] = (count, message)
     ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:limit]
     return [
         FailureReason(sig, n, classify_error(examples[sig][1]), examples[sig][1])
