@@ -107,6 +107,8 @@ class ReplayPlan:
     """(index, action, status) of the steps before ``from_step``, copied, not sent."""
     runs: list[ActionPreview]
     """The steps from ``from_step`` on, rendered as far as the copied results allow."""
+    workflow_id: str
+    trigger_type: str
     new_id: str | None = None
     notes: list[str] = field(default_factory=list)
     disabled: bool = False
@@ -217,7 +219,8 @@ def plan_replay(
         for index, spec in enumerate(definition.actions)
         if index >= start
     ]
-    plan = ReplayPlan(execution_id, str(row.name), number, start, data, copied, runs)
+    plan = ReplayPlan(execution_id, str(row.name), number, start, data, copied, runs,
+                      workflow_id=row.workflow_id, trigger_type=row.trigger_type)  # fmt: skip
     if version == "latest" and number != row.workflow_version:
         plan.notes.append(
             f"runs version {number} (the original ran version {row.workflow_version}); the "
@@ -256,14 +259,12 @@ def replay_executions(
     with db.engine.begin() as conn:
         for plan, copied in planned:
             plan.new_id = new_id()
-            workflow_id, trigger_type = conn.execute(
-                sa.select(E.workflow_id, E.trigger_type).where(E.id == plan.original)
-            ).one()
             conn.execute(
                 sa.insert(EXECUTIONS).values(
-                    id=plan.new_id, workflow_id=workflow_id, workflow_version=plan.version,
-                    status="PENDING", trigger_type=trigger_type, trigger_data=plan.trigger_data,
-                    created_at=now, available_at=now, retry_count=0,
+                    id=plan.new_id, workflow_id=plan.workflow_id, workflow_version=plan.version,
+                    status="PENDING", trigger_type=plan.trigger_type,
+                    trigger_data=plan.trigger_data, created_at=now, available_at=now,
+                    retry_count=0,
                     next_step=plan.from_step, cancel_requested=False, event_depth=0,
                     replay_of=plan.original,
                 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -13,6 +14,13 @@ def timestamp(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+
+
+def printable(value: object) -> str:
+    """A value on one line (JSON unless it is text); no control character or escape
+    sequence reaches the terminal."""
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return _clean(text)
 
 
 def _clean(cell: str) -> str:

@@ -11,16 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
 from wfconsole.cli.command_table import Command, Row, arg
 from wfconsole.cli.context import current_user, opened_database, settings_for
 from wfconsole.cli.errors import UserError
-
-
-def _text(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
-    return "".join(ch if ch.isprintable() else "?" for ch in text)
+from wfconsole.cli.output import printable
 
 
 def _not_negative(text: str) -> int:
@@ -52,20 +47,20 @@ def replay_command(args: argparse.Namespace) -> int:
         return 0
     for plan in plans:
         head = "would replay" if args.dry_run else f"replayed as {plan.new_id}:"
-        print(_text(f"{plan.original} ({plan.workflow}) {head} from step {plan.from_step} "
+        print(printable(f"{plan.original} ({plan.workflow}) {head} from step {plan.from_step} "
                     f"on version {plan.version}"))  # fmt: skip
         for note in plan.notes:
-            print(_text(f"  note: {note}"))
+            print(printable(f"  note: {note}"))
         for index, action, status in plan.copied:
-            print(_text(f"  step {index} {action}: copied ({status}), not sent again"))
+            print(printable(f"  step {index} {action}: copied ({status}), not sent again"))
         for step in plan.runs:
             request = step.request
             target = f" {request.method} {request.url}" if request is not None else ""
-            print(_text(f"  step {step.index} {step.type}: will run{target}"))
+            print(printable(f"  step {step.index} {step.type}: will run{target}"))
             if args.dry_run:
                 shown = step.fields if request is None else {
                     "headers": request.headers, "body": request.body}  # fmt: skip
-                print(_text(f"    {json.dumps(shown, sort_keys=True, default=str)}"))
+                print(printable(f"    {json.dumps(shown, sort_keys=True, default=str)}"))
     return 0
 
 

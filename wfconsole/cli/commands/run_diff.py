@@ -15,13 +15,7 @@ from typing import Any
 from wfconsole.cli.command_table import Command, Row, arg
 from wfconsole.cli.context import opened_database, settings_for
 from wfconsole.cli.errors import UserError
-from wfconsole.cli.output import print_table
-
-
-def _text(value: Any) -> str:
-    """A value on one line, as JSON; control characters never reach the terminal."""
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
-    return "".join(ch if ch.isprintable() else "?" for ch in text)
+from wfconsole.cli.output import print_table, printable
 
 
 def _resolve(document: Any, path: str) -> Any:
@@ -64,12 +58,12 @@ def diff_command(args: argparse.Namespace) -> int:
         for path in diff.trigger_paths:
             was = _resolve({"trigger": left.trigger_data}, path)
             other = _resolve({"trigger": right.trigger_data}, path)
-            print(f"  {_text(path)}: {_text(was)}  |  {_text(other)}")
+            print(f"  {printable(path)}: {printable(was)}  |  {printable(other)}")
     else:
         print("trigger data: the same")
     if diff.definition_paths:
         print(f"definition v{left.version} and v{right.version} differ at: "
-              + _text(", ".join(diff.definition_paths)))  # fmt: skip
+              + printable(", ".join(diff.definition_paths)))  # fmt: skip
     elif left.version != right.version or left.workflow != right.workflow:
         print(f"definition v{left.version} and v{right.version}: the same")
     else:
@@ -92,8 +86,8 @@ def diff_command(args: argparse.Namespace) -> int:
         if name == "missing":
             continue
         print(f"  {name}:")
-        print(f"    left:  {_text(getattr(first.left, name))}")
-        print(f"    right: {_text(getattr(first.right, name))}")
+        print(f"    left:  {printable(getattr(first.left, name))}")
+        print(f"    right: {printable(getattr(first.right, name))}")
     return 0
 
 
@@ -102,7 +96,7 @@ def _side(step: Any) -> str:
         return "not reached"
     duration = "" if step.duration_ms is None else f" {step.duration_ms:.0f} ms"
     error = f" {step.error}" if step.error else ""
-    return _text(f"{step.status}{duration}{error}")
+    return printable(f"{step.status}{duration}{error}")
 
 
 COMMANDS: tuple[Row, ...] = (

@@ -25,6 +25,7 @@ from wfconsole.cli.command_table import Command, Row, arg
 from wfconsole.cli.commands.console import background_services
 from wfconsole.cli.context import opened_database, settings_for
 from wfconsole.cli.errors import UserError
+from wfconsole.cli.paging import positive
 
 
 def build_receiver(settings: Any, db: Any) -> Any:
@@ -76,13 +77,6 @@ def http_worker_app() -> Any:
     return create_app(build_receiver(settings, db))
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
 def serve_command(args: argparse.Namespace) -> int:
     """Run uvicorn (and the embedded worker, when the queue is local) until stopped."""
     import uvicorn
@@ -129,7 +123,7 @@ COMMANDS: tuple[Row, ...] = (
         "HTTP: webhook receiver (POST /hooks/PATH), /health, /metrics, REST API (/api)",
         (arg("--host", help="address to listen on (default: http.host)"),
          arg("--port", type=int, help="port to listen on (default: http.port)"),
-         arg("--workers", type=_positive, default=1,
+         arg("--workers", type=positive, default=1,
              help="HTTP processes sharing the port, e.g. one per core (default: 1)")),
         description="Serve webhooks and health over HTTP (uvicorn). --workers N runs N "
         "processes on one port; on several hosts, run one per host behind a load balancer. "
