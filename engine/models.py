@@ -129,6 +129,26 @@ class Workflow(SQLModel, table=True):
     created_by_id: str | None = _fk("user.id", "SET NULL", nullable=True)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    # Flow control (issue 16; migration 0012). Paused: triggers are still accepted and
+    # their runs held PENDING; nothing starts until resumed.
+    paused_at: datetime | None = None
+    paused_by: str | None = Field(default=None, max_length=128)
+    paused_until: datetime | None = None
+    """Resume by itself at this time (``workflow pause --for``), with ``resume_catch_up``."""
+    resume_catch_up: str | None = Field(default=None, max_length=40)
+    # The definition's limits (``max_concurrent``, ``rate_limit``), copied on every save
+    # so a claim need not read the definition; and an operator's override with an expiry.
+    max_concurrent: int | None = None
+    rate_limit: str | None = Field(default=None, max_length=16)
+    override_concurrent: int | None = None
+    override_rate: str | None = Field(default=None, max_length=16)
+    override_until: datetime | None = None
+    override_by: str | None = Field(default=None, max_length=128)
+    rate_window_start: datetime | None = None
+    rate_window_count: int = 0
+    flow_gated: bool = False
+    """True while the workflow is paused or limited: its runs are claimed by the gated
+    path, never by the plain claim (one flag, so ungated workflows cost nothing extra)."""
 
 
 class WorkflowVersion(SQLModel, table=True):
@@ -273,6 +293,12 @@ class WorkflowExecution(SQLModel, table=True):
     dedupe_key: str | None = Field(default=None, max_length=300)
     replay_of: str | None = Field(default=None, max_length=36)
     """The execution this one replays (``wfconsole executions replay``); NULL otherwise."""
+    waiting: str | None = Field(default=None, max_length=16)
+    """Why a PENDING run is held (issue 16): "limit" or "destination"; NULL otherwise.
+    ("paused" and "retry" are derived when listed: the workflow's pause, a future
+    ``available_at`` after a failure.)"""
+    waiting_for: str | None = Field(default=None, max_length=255)
+    """The destination (host[:port]) a run with ``waiting = 'destination'`` waits for."""
 
 
 class WorkflowExecutionStep(SQLModel, table=True):
@@ -371,3 +397,47 @@ class QueueSigningKey(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     key: str = Field(max_length=128)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class DestinationState(SQLModel, table=True):
+    """One outbound destination's hold and circuit breaker (issue 16)."""
+
+    __tablename__ = "destination_state"
+
+    destination: str = Field(primary_key=True, max_length=255)
+    """``host[:port]`` of a webhook, Slack, Teams or Twilio call, or of the SMTP server."""
+    held_at: datetime | None = None
+    held_by: str | None = Field(default=None, max_length=128)
+    held_until: datetime | None = None
+    """A hold ends by itself at this time; NULL with ``held_at`` set: until released."""
+    breaker_state: str = Field(default="closed", max_length=16)  # closed | open | half_open
+    consecutive_failures: int = 0
+    opened_at: datetime | None = None
+    probe_by: str | None = Field(default=None, max_length=128)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class DestinationMinute(SQLModel, table=True):
+    """One worker process's outbound calls to one destination in one minute (the board).
+
+    Each process owns its rows and rewrites them with its running totals, so writers never
+    contend; the board sums the rows of a window.
+    """
+
+    __tablename__ = "destination_minute"
+    __table_args__ = (sa.Index("idx_destination_minute_minute", "minute"),)
+
+    destination: str = Field(primary_key=True, max_length=255)
+    minute: datetime = Field(primary_key=True)
+    worker_id: str = Field(primary_key=True, max_length=128)
+    calls: int = 0
+    errors: int = 0
+    rate_limited: int = 0
+    """Answers 429."""
+    last_retry_after: float | None = None
+    last_retry_after_at: datetime | None = None
+    latency_ms_sum: float = 0.0
+    latency_buckets: list[int] = Field(
+        default_factory=list, sa_column=sa.Column(JSONType, nullable=False)
+    )
+    """Call counts per latency bucket (the bucket bounds are the engine's, fixed)."""
