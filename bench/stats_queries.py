@@ -39,6 +39,7 @@ from bench._seeded import IdleQueue, drop_database, median_ms, seeded_database
 from engine.config import Settings
 from engine.db import Database, connect_database, upgrade
 from engine.execution.error_signature import classify_error, normalise_error
+from engine.services import failure_reasons
 from engine.services import statistics as stats
 from engine.services.stats_report import collect_statistics
 
@@ -110,7 +111,7 @@ def previous_counts(db: Database, *, now: datetime, days: int = 30) -> list[stat
 
 def previous_reasons(
     db: Database, *, now: datetime, days: int = 30, limit: int = 10
-) -> list[stats.FailureReason]:
+) -> list[failure_reasons.FailureReason]:
     """``failure_reasons`` before issue 15: every distinct message normalised in Python."""
     since = now - timedelta(days=days)
     query = (
@@ -129,7 +130,7 @@ def previous_reasons(
                 examples[signature] = (int(count), message)
     ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:limit]
     return [
-        stats.FailureReason(sig, n, classify_error(examples[sig][1]), examples[sig][1])
+        failure_reasons.FailureReason(sig, n, classify_error(examples[sig][1]), examples[sig][1])
         for sig, n in ranked
     ]
 
@@ -203,7 +204,7 @@ def main() -> int:
             "daily + per-workflow (30 d, one read)": lambda: stats.window_figures(db, now=now),
             "  previous: daily statistics": lambda: previous_daily(db, now=now),
             "  previous: per-workflow counts": lambda: previous_counts(db, now=now),
-            "failure reasons (30 d)": lambda: stats.failure_reasons(db, now=now),
+            "failure reasons (30 d)": lambda: failure_reasons.failure_reasons(db, now=now),
             "  previous: failure reasons": lambda: previous_reasons(db, now=now),
             "workflows created (30 d)": lambda: stats.workflows_created(db, now=now),
             "workflow counter totals (/metrics)": lambda: stats.workflow_totals(db),
@@ -246,7 +247,7 @@ def _same_figures(db: Database, now: datetime) -> bool:
         stats.hourly_activity(db, now=now) == previous_hourly(db, now=now)
         and days(daily) == days(previous_daily(db, now=now))
         and sorted(counts, key=repr) == sorted(previous_counts(db, now=now), key=repr)
-        and stats.failure_reasons(db, now=now) == previous_reasons(db, now=now)
+        and failure_reasons.failure_reasons(db, now=now) == previous_reasons(db, now=now)
     )
 
 

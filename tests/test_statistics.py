@@ -13,11 +13,11 @@ from sqlmodel import select
 from engine.db import Database, session_scope
 from engine.execution.error_signature import normalise_error
 from engine.models import Workflow, WorkflowExecution, table_of
+from engine.services.failure_reasons import failure_reasons
 from engine.services.statistics import (
     WorkflowCount,
     daily_statistics,
     duration_figures,
-    failure_reasons,
     hourly_activity,
     percentile,
     workflow_totals,

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from engine.db import Database, first_line
+from engine.services.failure_reasons import FailureReason, failure_reasons
 from engine.services.metrics import (
     ActiveExecutions,
     PeriodSummary,
@@ -22,11 +23,9 @@ from engine.services.statistics import (
     CreatedDay,
     DayStats,
     DurationFigures,
-    FailureReason,
     HourCount,
     WorkflowCount,
     duration_figures,
-    failure_reasons,
     hourly_activity,
     most_executed,
     top_failing,
