@@ -14,11 +14,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from engine.db import MIGRATIONS_DIR, Database, connect_database, session_scope, upgrade
+from engine.db import MIGRATIONS_DIR, Database, connect_database, upgrade
 from engine.demo.seed import seed_demo
 from engine.execution.claims import EXECUTIONS, E
 from engine.execution.error_signature import normalise_error
-from engine.models import Workflow
 from engine.services.failures import cluster_execution_ids, list_failure_clusters
 from tests.conftest import settings_for_url
 from tests.test_failure_clusters import NOW, SINCE, eid, http_503, seed
@@ -72,9 +71,18 @@ def db_at_0007(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Datab
 def add_old_rows(db: Database, failed: int) -> None:
     """One workflow; ``failed`` FAILED runs with distinct errors, and one SUCCESS run."""
     created = NOW - timedelta(minutes=5)
-    with session_scope(db) as session:  # the workflow table is the same at both revisions
-        session.add(Workflow(id="w1", name="old", triggers=[], actions=[{"type": "webhook"}]))
     with db.engine.begin() as conn:
+        # Plain SQL: the model's workflow table has columns later revisions added.
+        conn.execute(
+            sa.text(
+                "INSERT INTO workflow (id, name, enabled, version, triggers, actions, priority,"
+                " max_retries, retry_delay, timeout, tags, execution_count, success_count,"
+                " failure_count, created_at, updated_at)"
+                " VALUES ('w1', 'old', false, 1, '[]', '[{\"type\": \"webhook\"}]', 5, 3, 60,"
+                " 300, '[]', 0, 0, 0, :at, :at)"
+            ),
+            {"at": created},
+        )
         rows: list[dict[str, Any]] = [
             {"id": eid(n), "status": "FAILED", "error": http_503(n)} for n in range(failed)
         ]
