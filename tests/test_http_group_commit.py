@@ -20,7 +20,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-import engine.http.app as http_app
+import engine.http.hook_rounds as http_app
 from engine.config import Settings
 from engine.db import Database
 from engine.execution.claims import EXECUTIONS, LOGS, WORKFLOWS

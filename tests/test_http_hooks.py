@@ -320,7 +320,7 @@ def test_a_thousand_signed_requests_from_ten_clients_all_run(
 def test_a_503_does_not_burn_the_signature_for_the_retry(
     server: Server, sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import engine.http.app as http_app
+    import engine.http.hook_rounds as http_app
 
     real_start = http_app.start_hooks
     failures = [RuntimeError("database is down")]

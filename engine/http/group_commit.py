@@ -1,8 +1,8 @@
 """Rounds: the blocking work of many requests, done together by one thread.
 
-The receiver (engine/http/app.py) keeps every pure-CPU check on the event loop and hands
-what needs Redis or the database — the hook lookup and rate limit of a new request, the
-replay check and insert of an accepted one — to one thread as a job. The thread takes
+The receiver (engine/http/app.py) keeps the checks that need nothing on the event loop
+and hands each request, once, to one thread as a job (engine/http/hook_rounds.py): the
+hook lookup, the rate limit, the signature and replay check, the insert. The thread takes
 whatever jobs are waiting (up to ``max_jobs``; after the first it waits at most ``linger``
 seconds for more, and only while more requests are under way) and does them as one
 round: one Redis pipeline, one transaction, one queue message for all of them. Under

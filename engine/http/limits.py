@@ -12,7 +12,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 WINDOW = 60
 
@@ -116,32 +116,55 @@ class RedisLimits:
         """INCR + EXPIRE of every key in one MULTI pipeline (one round trip)."""
         if not keys:
             return []
+        pipe = self.client.pipeline()  # type: ignore[attr-defined]
+        read = self.add_hits(pipe, keys)
+        return read(pipe.execute())
+
+    def add_hits(
+        self, pipe: Any, keys: Sequence[tuple[str, int]]
+    ) -> Callable[[Sequence[Any]], list[float | None]]:
+        """Put the INCR + EXPIRE of ``hit_many(keys)`` in ``pipe`` (2 commands per key, in
+        a MULTI pipeline so no count lives without its expiry); returns what reads the
+        answers off these commands' replies."""
         now = time.time()
         window = int(now // WINDOW)
-        pipe = self.client.pipeline()  # type: ignore[attr-defined]
         for key, _ in keys:
             name = f"{self.prefix}:rate:{key}:{window}"
             pipe.incr(name)
             pipe.expire(name, WINDOW + 5)
-        replies = pipe.execute()
         wait = max(1.0, math.ceil((window + 1) * WINDOW - now))
-        return [
-            None if int(count) <= limit else wait
-            for count, (_, limit) in zip(replies[::2], keys, strict=True)
-        ]
+
+        def read(replies: Sequence[Any]) -> list[float | None]:
+            counts = replies[::2]
+            for count in counts:
+                if isinstance(count, Exception):
+                    raise count
+            return [None if int(count) <= limit else wait
+                    for count, (_, limit) in zip(counts, keys, strict=True)]  # fmt: skip
+
+        return read
 
     def first_use_many(self, keys: Sequence[str], ttl: int) -> list[bool]:
         """SET NX EX of every key in one pipeline, in order."""
         if not keys:
             return []
         pipe = self.client.pipeline(transaction=False)  # type: ignore[attr-defined]
-        for key in keys:
-            pipe.set(f"{self.prefix}:replay:{key}", b"1", nx=True, ex=ttl)
+        self.add_first_uses(pipe, keys, ttl)
         return [bool(reply) for reply in pipe.execute()]
+
+    def add_first_uses(self, pipe: Any, keys: Sequence[str], ttl: int) -> None:
+        """Put the SET NX EX of ``first_use_many(keys, ttl)`` in ``pipe`` (one command per
+        key, in order: a reply that is not None means first use)."""
+        for key in keys:
+            pipe.set(self.replay_key(key), b"1", nx=True, ex=ttl)
 
     def release_many(self, keys: Sequence[str]) -> None:
         if keys:
-            self.client.delete(*(f"{self.prefix}:replay:{key}" for key in keys))  # type: ignore[attr-defined]
+            self.client.delete(*(self.replay_key(key) for key in keys))  # type: ignore[attr-defined]
+
+    def replay_key(self, key: str) -> str:
+        """The Redis key of a signature in the replay store."""
+        return f"{self.prefix}:replay:{key}"
 
     def first_use(self, key: str, ttl: int) -> bool:
         name = f"{self.prefix}:replay:{key}"
@@ -149,3 +172,34 @@ class RedisLimits:
 
     def release(self, key: str) -> None:
         self.client.delete(f"{self.prefix}:replay:{key}")  # type: ignore[attr-defined]
+
+
+class OverLimit:
+    """Keys this process saw over their limit in the current window.
+
+    A window's count only grows, so a key over its limit stays over until the window ends:
+    the receiver answers such a request 429 without counting it again and without checking
+    its signature, and a client that keeps sending past its limit costs one look-up here.
+    Used by one thread (the receiver's rounds).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time, limit: int = 100_000) -> None:
+        self.clock = clock
+        self.limit = limit
+        self._window = -1
+        self._keys: set[str] = set()
+
+    def wait(self, key: str) -> float | None:
+        """Seconds until the window resets when ``key`` is known to be over, else None."""
+        now = self.clock()
+        window = int(now // WINDOW)
+        if window != self._window or key not in self._keys:
+            return None
+        return max(1.0, math.ceil((window + 1) * WINDOW - now))
+
+    def add(self, key: str) -> None:
+        """``key`` was answered over its limit in the current window."""
+        window = int(self.clock() // WINDOW)
+        if window != self._window or len(self._keys) >= self.limit:
+            self._window, self._keys = window, set()
+        self._keys.add(key)

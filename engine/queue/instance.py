@@ -77,24 +77,26 @@ def _local_key(path: Path) -> str:
     return key
 
 
-_PER_TASK_LINES = frozenset({"Executing %s", "%s executed in %0.3fs"})
+def quiet_per_message_lines() -> None:
+    """Raise the ``huey`` logger to WARNING at consumer start, unless it is at DEBUG.
 
-
-class _QuietPerTask(logging.Filter):
-    """Drops Huey's two INFO lines per message ("Executing …", "… executed in …") unless
-    the ``huey`` logger is at DEBUG (``huey_consumer -v``): at hundreds of messages a second
-    they cost the consumer more CPU than claiming does, and say nothing the execution's
-    own log does not. Start, stop and every warning still show."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno != logging.INFO or record.msg not in _PER_TASK_LINES:
-            return True
-        return logging.getLogger("huey").getEffectiveLevel() <= logging.DEBUG
-
-
-_HUEY_LOG = logging.getLogger("huey")
-if not any(isinstance(f, _QuietPerTask) for f in _HUEY_LOG.filters):
-    _HUEY_LOG.addFilter(_QuietPerTask())
+    Huey writes two INFO lines per message on that logger ("Executing …", "… executed in
+    …"): at hundreds of messages a second, building those records costs the consumer more
+    CPU than claiming does, and they say nothing the execution's own log does not. A level
+    stops them before any record is built (a filter only drops them afterwards). The
+    consumer's own lines (``huey.consumer``: start, stop, workers) keep the level they had,
+    ``huey_consumer -v`` (DEBUG) shows everything as before, and the ``wfconsole.*``
+    loggers are not touched. Run as a startup hook: ``huey_consumer`` sets the ``huey``
+    logger's level after importing the queue, so a level set at import would not hold.
+    """
+    huey_log = logging.getLogger("huey")
+    level = huey_log.getEffectiveLevel()
+    if level <= logging.DEBUG or level >= logging.WARNING:
+        return
+    consumer_log = logging.getLogger("huey.consumer")
+    if consumer_log.level == logging.NOTSET:
+        consumer_log.setLevel(level)
+    huey_log.setLevel(logging.WARNING)
 
 
 def make_huey(settings: Settings, database: Callable[[], Database] | None = None) -> Huey:
@@ -114,7 +116,7 @@ def make_huey(settings: Settings, database: Callable[[], Database] | None = None
         password = settings.queue.redis_password.get_secret_value()
         if password:
             params["password"] = password
-        return GuardedRedisHuey(
+        huey: Huey = GuardedRedisHuey(
             name,
             url=settings.queue.redis_url,
             results=False,
@@ -123,8 +125,11 @@ def make_huey(settings: Settings, database: Callable[[], Database] | None = None
             read_timeout=1,
             **params,
         )
-    path = ensure_private_sqlite(settings.queue_path)  # 0600, so its -wal/-shm are too
-    return GuardedSqliteHuey(name, filename=str(path), results=False, serializer=serializer)
+    else:
+        path = ensure_private_sqlite(settings.queue_path)  # 0600, so its -wal/-shm are too
+        huey = GuardedSqliteHuey(name, filename=str(path), results=False, serializer=serializer)
+    huey.on_startup(name="wfconsole_quiet_per_message")(quiet_per_message_lines)
+    return huey
 
 
 def queue_epoch_key(settings: Settings) -> str:
