@@ -12,23 +12,24 @@ import functools
 import re
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
 
 from engine.config import Settings
-from engine.security.crypto import Vault
 from engine.security.private_files import ensure_private_sqlite
 from engine.workflow_cache.cache import SESSION_KEY, WorkflowCache
 
 if TYPE_CHECKING:
     from sqlmodel import Session
+
+    from engine.security.crypto import Vault
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # Less free space than this under a SQLite file that failed with an I/O error: a full disk.
@@ -141,6 +142,45 @@ def create_db_engine(
     )
 
 
+def _unkeyed_vault() -> Vault:
+    from engine.security.crypto import Vault
+
+    return Vault()
+
+
+class _VaultOnce:
+    """A vault made at its first use, once (views of one database share it)."""
+
+    def __init__(self, make: Callable[[], Vault]) -> None:
+        self._make = make
+        self._vault: Vault | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Vault:
+        with self._lock:
+            if self._vault is None:
+                self._vault = self._make()
+            return self._vault
+
+
+class _LazyVault:
+    """``Database.vault``: set to a ``Vault``, or to a function making one at first use.
+
+    Importing ``cryptography`` is a tenth of a small command's start, and only commands
+    that store or read a secret need the vault.
+    """
+
+    def __get__(self, db: Database | None, owner: type | None = None) -> Vault:
+        if db is None:  # the dataclass asks for the default: a vault without keys
+            return cast("Vault", _unkeyed_vault)
+        once: _VaultOnce = db.__dict__["_vault_once"]
+        return once()
+
+    def __set__(self, db: Database, value: Vault | Callable[[], Vault]) -> None:
+        make = value if callable(value) else (lambda: value)
+        db.__dict__["_vault_once"] = value if isinstance(value, _VaultOnce) else _VaultOnce(make)
+
+
 @dataclass
 class Database:
     """The engines and session factories of one configured database."""
@@ -149,8 +189,9 @@ class Database:
     """May hold a password: never shown (``display_url`` hides it)."""
     engine: Engine
     read_engine: Engine
-    vault: Vault = field(default_factory=Vault)
-    """Encrypts the secrets stored in definitions (engine/security/crypto.py)."""
+    vault: _LazyVault = _LazyVault()
+    """Encrypts the secrets stored in definitions (engine/security/crypto.py); made at its
+    first use when given as a function (a vault without keys when not given)."""
     has_replica: bool = False
     """True when ``read_engine`` is a read replica (``database.read_url``), which may lag."""
     workflow_cache: WorkflowCache = field(default_factory=WorkflowCache)
@@ -181,7 +222,9 @@ class Database:
         """This database with its reads on the primary too (read-your-own-writes)."""
         if not self.has_replica:
             return self
-        return replace(self, read_engine=self.engine, has_replica=False)
+        # The same vault, made once (``replace`` would make it to copy it).
+        vault = self.__dict__["_vault_once"]
+        return replace(self, read_engine=self.engine, has_replica=False, vault=vault)
 
     @property
     def is_sqlite(self) -> bool:
@@ -215,12 +258,17 @@ def connect_database(settings: Settings) -> Database:
         read_engine = create_db_engine(read_url, pool_size=pool_size)
     elif is_sqlite(url):
         read_engine = create_db_engine(url, pool_size=pool_size, immediate=False)
-    vault = Vault.from_settings(settings, is_sqlite=is_sqlite(url))
+
+    def make_vault() -> Vault:
+        from engine.security.crypto import Vault
+
+        return Vault.from_settings(settings, is_sqlite=is_sqlite(url))
+
     return Database(
         url=url,
         engine=engine,
         read_engine=read_engine,
-        vault=vault,
+        vault=make_vault,
         has_replica=bool(settings.database.read_url),
         workflow_cache=WorkflowCache.from_settings(settings),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from engine.models import Role
+from engine.statuses import Role
 
 
 class Permission(StrEnum):

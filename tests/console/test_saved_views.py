@@ -63,4 +63,10 @@ async def test_an_unreadable_views_file_leaves_the_palette_working(
         await pilot.press("ctrl+p", *"filter")
         await settle(pilot)
         assert isinstance(app.screen, CommandPalette)
+        # The palette reads the views on a thread of its own (not a Textual worker, which
+        # settle waits for): under load its note can come a moment later.
+        for _ in range(100):
+            if any("saved views:" in note for note in notes(app)):
+                break
+            await pilot.pause(0.05)
         assert any("saved views:" in note and "not JSON" in note for note in notes(app))

@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from engine.models import ExecutionStatus
+from engine.statuses import ExecutionStatus
 
 if TYPE_CHECKING:
     from engine.services.payload_search import Where
