@@ -52,7 +52,9 @@ def _redact_url_password(value: str) -> str:
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    # Validators are built at a model's first validation, not at import: a command on
+    # the defaults builds none (``load_settings`` validates only the sections given).
+    model_config = ConfigDict(extra="forbid", validate_default=True, defer_build=True)
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         # DATABASE_URL and REDIS_URL may carry a password: repr, str and logs never show it.
@@ -259,6 +261,19 @@ class HttpSettings(_Section):
         return [entry.strip() for entry in value]
 
 
+class OutboundSettings(_Section):
+    breaker_enabled: bool = Field(
+        default=False,
+        description="Open a destination's circuit after breaker_threshold transient failures.",
+    )
+    breaker_threshold: int = Field(
+        default=5, ge=1, le=10000, description="Consecutive transient failures that open it."
+    )
+    breaker_cooldown: float = Field(
+        default=60.0, gt=0, le=86400, description="Seconds before one probe call is let through."
+    )
+
+
 class ConsoleSettings(_Section):
     refresh_interval: float = Field(
         default=2.0, gt=0, description="Seconds between live refreshes."
@@ -283,6 +298,7 @@ class Settings(_Section):
     sentry: SentrySettings = Field(default_factory=SentrySettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    outbound: OutboundSettings = Field(default_factory=OutboundSettings)
 
     _source: str = PrivateAttr(default="defaults")
 
@@ -412,6 +428,31 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
     return f"{prefix}{key}: {message}"
 
 
+def _validated(data: dict[str, Any]) -> Settings:
+    """``Settings.model_validate(data)``, validating only the sections ``data`` has.
+
+    The others are their defaults, which validate as they are: building every section's
+    validator would be a tenth of a small command's start. Anything else (an unknown
+    section, a section that is not a table, a bad value) goes through the whole model, so
+    errors read as they always did.
+    """
+    sections: dict[str, Any] = {}
+    for name, field in Settings.model_fields.items():
+        section = field.default_factory
+        if not (isinstance(section, type) and issubclass(section, _Section)):
+            return Settings.model_validate(data)
+        if name not in data:
+            sections[name] = section.model_construct()
+        elif isinstance(data[name], dict):
+            try:
+                sections[name] = section.model_validate(data[name])
+            except ValidationError:
+                return Settings.model_validate(data)  # names the key with its section
+    if set(data) - sections.keys() or any(not isinstance(v, dict) for v in data.values()):
+        return Settings.model_validate(data)
+    return Settings.model_construct(_fields_set=set(data), **sections)
+
+
 def load_settings(
     config_path: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -424,7 +465,7 @@ def load_settings(
     data = _merge(data, _env_overrides(environ, env_sources))
     where = f"config {path}" if path else "config"
     try:
-        settings = Settings.model_validate(data)
+        settings = _validated(data)
     except ValidationError as exc:
         # A bad value from the environment names its variable, not the file.
         loc = tuple(str(part) for part in exc.errors()[0]["loc"][:2])

@@ -60,6 +60,8 @@ WORKFLOW = sa.table(
         execution_count=_INT, success_count=_INT, failure_count=_INT,
         last_execution_at=_TIME, avg_execution_ms=_FLOAT,
         created_at=_TIME, updated_at=_TIME,
+        paused_at=_TIME, paused_until=_TIME, max_concurrent=_INT, rate_limit=_TEXT,
+        override_concurrent=_INT, override_rate=_TEXT, override_until=_TIME, flow_gated=_BOOL,
     ),
 )  # fmt: skip
 
@@ -70,7 +72,7 @@ EXECUTION = sa.table(
         trigger_type=_TEXT, error=_TEXT, error_signature=_TEXT, created_at=_TIME,
         started_at=_TIME, completed_at=_TIME, duration_ms=_FLOAT, retry_count=_INT,
         available_at=_TIME, lease_until=_TIME, worker_id=_TEXT, next_step=_INT,
-        trigger_data=_JSON, result=_JSON,
+        trigger_data=_JSON, result=_JSON, waiting=_TEXT,
     ),
 )  # fmt: skip
 

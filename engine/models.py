@@ -11,12 +11,18 @@ import os
 import time
 import uuid
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
+
+# The statuses and roles live in a module without SQLAlchemy, for code that must start
+# fast (the console's first screen, read commands); they are the models' too.
+from engine.statuses import FINAL_STATUSES as FINAL_STATUSES
+from engine.statuses import ExecutionStatus as ExecutionStatus
+from engine.statuses import LogLevel as LogLevel
+from engine.statuses import Role as Role
 
 JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
@@ -41,37 +47,6 @@ def new_id() -> str:
     raw[6] = (raw[6] & 0x0F) | 0x70
     raw[8] = (raw[8] & 0x3F) | 0x80
     return str(uuid.UUID(bytes=bytes(raw)))
-
-
-class Role(StrEnum):
-    VIEWER = "VIEWER"
-    OPERATOR = "OPERATOR"
-    ADMIN = "ADMIN"
-    SUPER_ADMIN = "SUPER_ADMIN"
-
-
-class ExecutionStatus(StrEnum):
-    PENDING = "PENDING"
-    RUNNING = "RUNNING"
-    SUCCESS = "SUCCESS"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-    SKIPPED = "SKIPPED"
-
-    @property
-    def is_final(self) -> bool:
-        """True for the states an execution never leaves on its own."""
-        return self not in (ExecutionStatus.PENDING, ExecutionStatus.RUNNING)
-
-
-FINAL_STATUSES = tuple(s.value for s in ExecutionStatus if s.is_final)
-
-
-class LogLevel(StrEnum):
-    DEBUG = "DEBUG"
-    INFO = "INFO"
-    WARNING = "WARNING"
-    ERROR = "ERROR"
 
 
 def _json(nullable: bool = True) -> Any:
@@ -105,6 +80,13 @@ class Workflow(SQLModel, table=True):
         sa.Index("idx_workflow_category", "category"),
         sa.Index("idx_workflow_created_by", "created_by_id"),
         sa.Index("idx_workflow_updated_at", "updated_at"),
+        # The few paused or limited workflows, for the plain claim's anti-join.
+        sa.Index(
+            "idx_workflow_flow_gated",
+            "id",
+            postgresql_where=sa.text("flow_gated"),
+            sqlite_where=sa.text("flow_gated"),
+        ),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
@@ -414,6 +396,9 @@ class DestinationState(SQLModel, table=True):
     consecutive_failures: int = 0
     opened_at: datetime | None = None
     probe_by: str | None = Field(default=None, max_length=128)
+    generation: int = 0
+    """Bumped by every change of this row; workers compare the table's sum with the one
+    their snapshot was read at (engine/outbound/holds.py)."""
     updated_at: datetime = Field(default_factory=utcnow)
 
 

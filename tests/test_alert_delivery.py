@@ -19,7 +19,11 @@ from engine.alerts.incidents import list_alerts
 from engine.config import Settings
 from engine.db import Database, create_db_engine
 from engine.models import Workflow
+from engine.outbound.destinations import destination_of_url
+from engine.outbound.gate import GATE
+from engine.outbound.holds import DestinationWaiting
 from engine.security import outbound
+from engine.services.destinations import hold
 from tests import fake_slack as slack_fixtures
 from tests import http_sink as sink_fixtures
 from tests.actions.smtp_peer import SmtpPeer, free_port, smtp_server
@@ -217,3 +221,29 @@ def test_the_tick_never_raises(tmp_path: Path) -> None:
     engine = create_db_engine(url)
     unreachable = Database(url=url, engine=engine, read_engine=engine)
     assert alerts_tick(unreachable, settings_for(no_worker="always")) is None
+
+
+def test_an_alert_goes_out_while_its_destination_is_held(
+    sqlite_db: Database, http_sink: HttpSink
+) -> None:
+    """A hold keeps workflow steps from a destination; an alert about the incident still
+    goes out (and is counted), in a worker whose gate knows the hold."""
+    breach(sqlite_db)
+    http_sink.reply(Reply(status=200, body=b"1"))
+    url = http_sink.url(TEAMS_PATH)
+    destination = destination_of_url(url)
+    settings = settings_for(teams_webhook_url=url)
+    GATE.configure(sqlite_db, settings, "test:1:alerts")
+    GATE.stats.take_dirty()
+    try:
+        hold(sqlite_db, destination, actor="tester")
+        GATE.refresh()
+        with pytest.raises(DestinationWaiting):  # a workflow step would wait…
+            GATE.begin_call(destination)
+        (row,) = check_alerts(sqlite_db, settings, now=NOW).notified
+        counted = GATE.stats.take_dirty()
+    finally:
+        GATE.stop(sqlite_db)
+    assert [(d["channel"], d["ok"]) for d in row.deliveries] == [("teams", True)]
+    assert len(http_sink.requests) == 1  # …the alert did not
+    assert [(dest, figures.calls) for dest, _minute, figures in counted] == [(destination, 1)]

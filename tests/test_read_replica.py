@@ -139,6 +139,11 @@ def backend_reads(r: Replicated) -> dict[str, Callable[[EngineBackend], object]]
         "diff_workflow_versions": lambda b: b.diff_workflow_versions(REPLICA_ONLY, 1, None).lines,
         "maintenance_overview": lambda b: b.maintenance_overview().database_kind,
         "preview_cleanup": lambda b: b.preview_cleanup().executions,
+        "held_summary": lambda b: b.held_summary(REPLICA_ONLY).workflow,
+        "paused_workflows": lambda b: b.paused_workflows(),
+        "workflow_limits": lambda b: b.workflow_limits(REPLICA_ONLY).workflow,
+        "destination_board": lambda b: b.destination_board(window="24h"),
+        "preview_release": lambda b: b.preview_release("hooks.example.com").runs,
     }
 
 
@@ -147,6 +152,8 @@ PRIMARY_CALLS = {
     "set_workflow_enabled", "delete_workflow", "run_workflow", "roll_back_workflow",
     "run_cleanup", "vacuum_database", "backup_database", "restore_database",
     "flush_stale_locks", "backfill_schedule", "replay_executions",
+    "pause_workflow", "resume_workflow", "set_workflow_limit", "clear_workflow_limit",
+    "hold_destination", "release_destination",
 }  # fmt: skip
 LOCAL_CALLS = {"saved_views"}
 """Calls that read no database: the operator's own views file."""
@@ -176,6 +183,9 @@ def test_every_console_read_works_on_the_read_only_replica_and_shows_its_rows(
     assert seen["health"] is True and seen["dashboard_metrics"] is True
     assert seen["health_checks"] == "healthy"
     assert seen["failure_clusters"] > 0 and seen["failure_cluster_ids"]
+    assert seen["held_summary"] == seen["workflow_limits"] == REPLICA_ONLY
+    assert (seen["paused_workflows"], seen["destination_board"]) == ([], [])
+    assert seen["preview_release"] == 0
 
 
 def test_console_writes_go_to_the_primary_which_it_then_reads_for_a_while(
@@ -200,6 +210,27 @@ def test_console_writes_go_to_the_primary_which_it_then_reads_for_a_while(
     backend.deployment.primary_until = float("-inf")
     assert {w.name: w.enabled for w in backend.list_workflows()}["invoice-alert"] is True
     assert REPLICA_ONLY in names(backend.list_workflows())
+
+
+def test_console_flow_changes_go_to_the_primary_and_show_at_once(replicated: Replicated) -> None:
+    db, settings = replicated.db, replicated.settings
+    backend = EngineBackend(db, settings, queue=Queue(settings, db=db))
+
+    backend.pause_workflow("invoice-alert", for_="1h", actor=ACTOR)
+    backend.set_workflow_limit("invoice-alert", concurrency="2", rate=None, for_=None, actor=ACTOR)
+    backend.hold_destination("hooks.example.com", for_=None, actor=ACTOR)
+    assert backend.held_summary("invoice-alert").paused
+    assert [p.workflow for p in backend.paused_workflows()] == ["invoice-alert"]
+    assert backend.workflow_limits("invoice-alert").concurrency == 2
+    assert [f.destination for f in backend.destination_board(window="5m")] == ["hooks.example.com"]
+    backend.deployment.primary_until = float("-inf")  # the replica saw none of it
+    assert not backend.held_summary("invoice-alert").paused
+    assert backend.destination_board(window="5m") == []
+
+    assert backend.resume_workflow("invoice-alert", catch_up="skip", actor=ACTOR).was_paused
+    assert backend.clear_workflow_limit("invoice-alert", actor=ACTOR).concurrency is None
+    assert backend.release_destination("hooks.example.com", actor=ACTOR).was_held
+    assert backend.paused_workflows() == [] and backend.destination_board(window="5m") == []
 
 
 class CheckedBackend:
@@ -250,6 +281,7 @@ def get_paths(r: Replicated) -> dict[str, str]:
         "/api/openapi.json": "/api/openapi.json",
         "/api/workflows": "/api/workflows",
         "/api/workflows/{name}": f"/api/workflows/{REPLICA_ONLY}",
+        "/api/workflows/{name}/flow": f"/api/workflows/{REPLICA_ONLY}/flow",
         "/api/executions": "/api/executions?limit=100",
         "/api/executions/{id}": f"/api/executions/{r.replica_execution}",
         # Compared with itself: both sides exist only on the replica.
@@ -257,6 +289,7 @@ def get_paths(r: Replicated) -> dict[str, str]:
             f"/api/executions/{r.replica_execution}/diff?against={r.replica_execution}"
         ),
         "/api/schedules": "/api/schedules",
+        "/api/destinations": "/api/destinations",
     }
 
 

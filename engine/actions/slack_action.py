@@ -21,6 +21,8 @@ from engine.actions.chat_webhook import post_json, webhook_url
 from engine.actions.errors import ActionError
 from engine.actions.step_context import ActionOutput, StepContext
 from engine.actions.webhook_action import policy_for
+from engine.outbound.destinations import destination_of_url
+from engine.outbound.gate import begin_call, end_call
 from engine.security.outbound import BlockedTarget, get_client
 
 DEFAULT_API_BASE_URL = "https://slack.com/api/"
@@ -100,12 +102,26 @@ def _post_message(
         raise ActionError("workflow timeout reached before calling Slack", transient=True)
     timeout = min(slack.timeout, remaining)
     client = get_client(policy_for(ctx), timeout=slack.timeout, follow_redirects=False)
+    url = base_url.rstrip("/") + "/chat.postMessage"
+    call = begin_call(destination_of_url(url))  # a held Slack API: the run waits
     try:
-        response = client.post(
-            base_url.rstrip("/") + "/chat.postMessage",
-            json={"channel": channel, **_message(fields)},
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=timeout,
+        try:
+            response = client.post(
+                url,
+                json={"channel": channel, **_message(fields)},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=timeout,
+            )
+        except Exception as exc:
+            end_call(call, error=True, transient=isinstance(exc, httpx.TransportError))
+            raise
+        status = response.status_code
+        end_call(
+            call,
+            error=status >= 400,
+            transient=status >= 500 or status == 429,
+            status=status,
+            retry_after=_seconds(response.headers.get("Retry-After")),
         )
         data = response.json() if response.content else None
     except BlockedTarget as exc:

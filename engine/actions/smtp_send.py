@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 
 from engine.actions.errors import ActionError
+from engine.outbound.destinations import destination
+from engine.outbound.gate import begin_call, end_call
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,24 @@ def deliver(
     the message; a partial refusal is reported in the returned Delivery instead, because
     sending again would duplicate the message for those who got it.
     """
+    call = begin_call(destination(server.host, server.port))
+    try:
+        delivery = _deliver_mapped(server, message, sender, recipients, deadline)
+    except ActionError as exc:
+        end_call(call, error=True, transient=exc.transient)
+        raise
+    end_call(call, error=False)
+    return delivery
+
+
+def _deliver_mapped(
+    server: SmtpServer,
+    message: EmailMessage,
+    sender: str,
+    recipients: list[str],
+    deadline: float,
+) -> Delivery:
+    """``_deliver``, its failures turned into ActionErrors."""
     try:
         return _deliver(server, message, sender, recipients, deadline)
     except ActionError:

@@ -16,6 +16,8 @@ import httpx
 from twilio.http import HttpClient
 from twilio.http.response import Response
 
+from engine.outbound.destinations import destination_of_url
+from engine.outbound.gate import begin_call, end_call
 from engine.security.outbound import BlockedTarget, OutboundPolicy, make_client
 
 logger = logging.getLogger(__name__)
@@ -65,16 +67,21 @@ class GuardedTwilioHttpClient(HttpClient):
         if left <= 0:
             raise RequestNotSent("workflow timeout reached before the request was sent")
         limit = min(timeout or self.timeout or left, left)
+        call = begin_call(destination_of_url(uri))
         try:
-            resp = self._client.request(
-                method.upper(),
-                uri,
-                params=_query(params),
-                data=data,
-                headers=headers,
-                auth=httpx.BasicAuth(*auth) if auth else None,
-                timeout=limit,
-            )
+            try:
+                resp = self._client.request(
+                    method.upper(),
+                    uri,
+                    params=_query(params),
+                    data=data,
+                    headers=headers,
+                    auth=httpx.BasicAuth(*auth) if auth else None,
+                    timeout=limit,
+                )
+            except Exception as exc:
+                end_call(call, error=True, transient=isinstance(exc, httpx.TransportError))
+                raise
         except BlockedTarget as exc:
             raise RequestNotSent(str(exc), blocked=True) from None
         except (httpx.ConnectTimeout, httpx.PoolTimeout):
@@ -85,12 +92,28 @@ class GuardedTwilioHttpClient(HttpClient):
             raise AnswerLost(f"no answer from Twilio within {limit:.3g} s") from None
         except httpx.TransportError as exc:
             raise AnswerLost(f"connection to Twilio lost: {_reason(exc)}") from None
+        status = resp.status_code
+        end_call(
+            call,
+            error=status >= 400,
+            transient=status >= 500 or status == 429,
+            status=status,
+            retry_after=_retry_after(resp.headers.get("Retry-After")),
+        )
         logger.debug("twilio %s %s -> HTTP %d", method, uri, resp.status_code)
         return Response(resp.status_code, resp.text, resp.headers)
 
 
 def _query(params: dict[str, object] | None) -> dict[str, Any] | None:
     return {k: v for k, v in params.items() if v is not None} if params else None
+
+
+def _retry_after(value: str | None) -> float | None:
+    """A Retry-After in seconds (the HTTP-date form is not counted)."""
+    try:
+        return max(float(value), 0.0) if value else None
+    except ValueError:
+        return None
 
 
 def _reason(exc: Exception) -> str:

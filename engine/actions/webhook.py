@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 
 from engine.actions.errors import ActionError
+from engine.outbound.destinations import destination_of_url
+from engine.outbound.gate import begin_call, end_call
 from engine.security.outbound import BlockedTarget, OutboundPolicy, get_client
 from engine.security.outbound_transport import RedirectRefused
 
@@ -105,6 +107,7 @@ def send_webhook(
     headers["Idempotency-Key"] = req.idempotency_key
     content = _encode_body(method, req.body, headers)
     client = get_client(policy, timeout=timeout)
+    destination = destination_of_url(req.url)
     started = time.monotonic()
     attempts = 0
     while True:
@@ -114,7 +117,20 @@ def send_webhook(
             if attempt_timeout <= 0:
                 raise _deadline_error(attempts, None)
         attempts += 1
+        # Each attempt is one call of the destination: gated (a hold raises
+        # DestinationWaiting), counted, and seen by the breaker.
+        call = begin_call(destination)
         outcome = _attempt(client, method, req.url, headers, content, attempt_timeout, deadline)
+        if isinstance(outcome, WebhookResponse):
+            end_call(call, error=False, status=outcome.status_code)
+        else:
+            end_call(
+                call,
+                error=True,
+                transient=outcome.transient,
+                status=outcome.status_code,
+                retry_after=outcome.retry_after,
+            )
         if isinstance(outcome, WebhookResponse):
             outcome.attempts = attempts
             outcome.elapsed_ms = (time.monotonic() - started) * 1000.0

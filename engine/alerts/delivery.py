@@ -31,6 +31,7 @@ from engine.alerts.models import AlertEvent
 from engine.config import Settings
 from engine.db import Database
 from engine.models import table_of
+from engine.outbound.gate import ungated
 from engine.security.crypto import Vault
 from engine.security.env_references import MissingSecret, resolve
 from engine.services.metrics import utc
@@ -134,7 +135,8 @@ def deliver(db: Database, settings: Settings, row: AlertRow) -> list[dict[str, A
             secrets=tuple(u for u in (fields.get("webhook_url"),) if u),
         )
         try:
-            output = runner(fields, ctx)
+            with ungated():  # a held destination holds workflow steps, not alerts
+                output = runner(fields, ctx)
         except ActionError as exc:
             results.append({"channel": name, "ok": False, "error": str(exc),
                             "transient": exc.transient})  # fmt: skip

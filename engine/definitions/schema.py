@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from pydantic import (
     BaseModel,
     Field,
+    StrictInt,
     ValidationError,
     field_validator,
     model_validator,
@@ -33,6 +34,7 @@ from engine.definitions.actions import (
 )
 from engine.definitions.base import StrictModel
 from engine.definitions.conditions import Condition, check_condition_depth
+from engine.definitions.durations import parse_rate
 from engine.definitions.json_values import json_value_problem
 from engine.definitions.triggers import (
     TRIGGER_TYPES,
@@ -77,6 +79,17 @@ class WorkflowDefinition(StrictModel):
     triggers: list[Trigger] = Field(min_length=1)
     conditions: Condition | None = None
     actions: list[Action] = Field(min_length=1, max_length=100)
+    max_concurrent: StrictInt | None = Field(default=None, ge=1, le=100_000)
+    """At most this many runs of the workflow at once (across every worker)."""
+    rate_limit: str | None = Field(default=None, max_length=16)
+    """At most N runs started per second or minute: ``N/s`` or ``N/m``."""
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_rate(value)  # ValueError: pydantic names the field
+        return value
 
     @field_validator("name")
     @classmethod
@@ -136,6 +149,9 @@ class WorkflowDefinition(StrictModel):
         document["triggers"] = [_dump(t) for t in self.triggers]
         document["conditions"] = _dump(self.conditions) if self.conditions is not None else None
         document["actions"] = [_dump(a) for a in self.actions]
+        for limit in ("max_concurrent", "rate_limit"):  # only when set: older exports stay
+            if getattr(self, limit) is not None:
+                document[limit] = getattr(self, limit)
         return document
 
 

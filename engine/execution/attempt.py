@@ -35,10 +35,12 @@ from engine.execution.decisions import (
     Finish,
     Outcome,
     Retry,
+    Wait,
     retry_delay,
 )
 from engine.execution.error_signature import normalise_error
 from engine.models import ExecutionStatus, LogLevel, utcnow
+from engine.outbound.holds import DestinationWaiting, wait_until
 
 log = logging.getLogger("wfconsole.executor")
 
@@ -152,6 +154,9 @@ class Attempt:
         step_started = time.monotonic()
         try:
             result = self.run_step(index)
+        except DestinationWaiting as exc:
+            self.wait(index, exc)
+            return
         except ActionError as exc:
             elapsed = (time.monotonic() - step_started) * 1000
             self.record(index, "FAILED", exc.data or None, exc.message, elapsed)
@@ -200,7 +205,7 @@ class Attempt:
         if isinstance(self.decision, Continue):
             self.log(LogLevel.WARNING, f"cancelled by request before step {self.next_step}")
             self.finish(ExecutionStatus.CANCELLED, error="cancelled")
-        elif isinstance(self.decision, Retry):
+        elif isinstance(self.decision, Retry | Wait):
             # The claim clears the flag, so a handed-back run would forget it and run again.
             self.log(LogLevel.WARNING, "cancelled by request; not retried")
             self.finish(ExecutionStatus.CANCELLED, error="cancelled")
@@ -213,6 +218,8 @@ class Attempt:
             return Outcome("RETRY", retry_in=decision.delay, error=decision.error)
         if isinstance(decision, Finish):
             return Outcome(decision.status, error=decision.error)
+        if isinstance(decision, Wait):
+            return Outcome("WAITING", retry_in=decision.retry_in)
         return None
 
     # --- the steps ----------------------------------------------------------------------
@@ -230,7 +237,7 @@ class Attempt:
             return run_action(spec, self.context(), ctx)
         except TemplateError as exc:
             raise ActionError(str(exc), transient=False) from None
-        except ActionError:
+        except (ActionError, DestinationWaiting):
             raise
         except Exception as exc:  # an action's own bug must not lose the execution
             log.exception("step %s of %s crashed", index, self.claimed.id)
@@ -302,6 +309,20 @@ class Attempt:
                 "result": result,
             }
         )
+
+    def wait(self, index: int, waiting: DestinationWaiting) -> None:
+        """Hand the run back to wait for the step's destination (no failure, no retry)."""
+        until = wait_until(waiting.until)
+        when = "until released" if waiting.until is None else f"until {until:%H:%M:%S} UTC"
+        self.log(
+            LogLevel.INFO,
+            f"step {index} waits: destination {waiting.destination} is {waiting.reason}, {when}",
+            step=index,
+        )
+        retry_in = None
+        if waiting.until is not None:
+            retry_in = max((waiting.until - utcnow()).total_seconds(), 0.0) + 0.05
+        self.decision = Wait(waiting.destination, until, retry_in)
 
     def fail(self, message: str, transient: bool, retry_after: float | None = None) -> None:
         retry_count = self.claimed.retry_count

@@ -43,6 +43,7 @@ _CLAIMED_COLUMNS = (
     E.next_step,
     E.event_depth,
 )
+CLAIMED_COLUMNS = _CLAIMED_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -61,10 +62,13 @@ class Claimed:
 
 @dataclass(frozen=True)
 class ClaimRefusal:
-    """Why a claim took nothing: gone/finished, not due yet, or the concurrency cap."""
+    """Why a claim took nothing: gone/finished, not due yet, the concurrency cap, or flow
+    control: ``gated`` (its workflow is paused or limited: the gated claim decides, see
+    ``engine.execution.gated_claims``), which then says ``paused`` or ``limit``."""
 
-    reason: str  # "absent" | "not_pending" | "not_due" | "busy"
+    reason: str  # "absent" | "not_pending" | "not_due" | "busy" | "gated" | "paused" | "limit"
     available_at: datetime | None = None
+    """When to look again: a not-due row's ``available_at``, a rate limit's next window."""
 
 
 @dataclass
@@ -102,17 +106,19 @@ def claim(
 # that are due (``own``), and — when ``fill`` asks for it — other due rows, oldest first,
 # up to ``fill`` in all (``other``). PostgreSQL skips rows another claim has locked, so
 # concurrent claims never wait on each other; SQLite runs it under its one write lock.
+# Runs of a paused or limited workflow (``flow_gated``) are never taken here: the gated
+# claim (engine.execution.gated_claims) takes them, one workflow at a time.
 _CLAIM_SQL = """
 WITH slots AS (
     SELECT {least}({greatest}(:cap - count(*), 0), :most) AS take
     FROM workflow_execution WHERE status = 'RUNNING'
 ), own AS (
     SELECT id FROM workflow_execution
-    WHERE id {in_ids} AND status = 'PENDING' AND available_at <= :now
+    WHERE id {in_ids} AND status = 'PENDING' AND available_at <= :now{ungated}
     LIMIT (SELECT take FROM slots){lock}
 ), other AS (
     SELECT id FROM workflow_execution
-    WHERE status = 'PENDING' AND available_at <= :now AND id {not_in_ids}
+    WHERE status = 'PENDING' AND available_at <= :now AND id {not_in_ids}{ungated}
     ORDER BY available_at
     LIMIT (SELECT {greatest}({least}(take, :fill) - (SELECT count(*) FROM own), 0) FROM slots)
     {lock}
@@ -134,11 +140,17 @@ def _claim_statement(dialect: str) -> sa.TextualSelect:
             in_ids="= ANY(CAST(:ids AS VARCHAR[]))",
             not_in_ids="<> ALL(CAST(:ids AS VARCHAR[]))",
             lock=" FOR UPDATE SKIP LOCKED",
+            ungated=_UNGATED,
         )
         ids: sa.BindParameter[Any] = sa.bindparam("ids")
     else:
         sql = _CLAIM_SQL.format(
-            least="MIN", greatest="MAX", in_ids="IN :ids", not_in_ids="NOT IN :ids", lock=""
+            least="MIN",
+            greatest="MAX",
+            in_ids="IN :ids",
+            not_in_ids="NOT IN :ids",
+            lock="",
+            ungated=_UNGATED,
         )
         ids = sa.bindparam("ids", expanding=True)
     return (
@@ -153,6 +165,10 @@ def _claim_statement(dialect: str) -> sa.TextualSelect:
     )
 
 
+_UNGATED = (
+    "\n    AND NOT EXISTS (SELECT 1 FROM workflow w"
+    " WHERE w.id = workflow_execution.workflow_id AND w.flow_gated)"
+)
 _CLAIM_STATEMENTS = {name: _claim_statement(name) for name in ("postgresql", "sqlite")}
 # The same claim for psycopg's own placeholders (the PostgreSQL fast path,
 # engine.execution.postgres_pipeline).
@@ -165,6 +181,7 @@ CLAIM_SQL_PYFORMAT = re.sub(
         in_ids="= ANY(CAST(:ids AS VARCHAR[]))",
         not_in_ids="<> ALL(CAST(:ids AS VARCHAR[]))",
         lock=" FOR UPDATE SKIP LOCKED",
+        ungated=_UNGATED,
     ),
 )
 
@@ -260,14 +277,15 @@ def claim_many(
 
 def refusals(conn: Connection, ids: Collection[str], *, now: datetime) -> dict[str, ClaimRefusal]:
     """Why each of ``ids`` was not claimed (read right after the claim)."""
-    rows = conn.execute(sa.select(E.id, E.status, E.available_at).where(E.id.in_(list(ids))))
-    return classify_refusals(ids, {row.id: (row.status, row.available_at) for row in rows}, now)
+    gated = sa.select(W.flow_gated).where(W.id == E.workflow_id).scalar_subquery()
+    rows = conn.execute(sa.select(E.id, E.status, E.available_at, gated).where(E.id.in_(list(ids))))
+    return classify_refusals(ids, {row[0]: (row[1], row[2], row[3]) for row in rows}, now)
 
 
 def classify_refusals(
-    ids: Collection[str], found: Mapping[str, tuple[str, datetime]], now: datetime
+    ids: Collection[str], found: Mapping[str, tuple[str, datetime, bool | None]], now: datetime
 ) -> dict[str, ClaimRefusal]:
-    """Why each of ``ids`` was not claimed, from their (status, available_at)."""
+    """Why each of ``ids`` was not claimed, from their (status, available_at, flow_gated)."""
     result = {}
     for execution_id in ids:
         row = found.get(execution_id)
@@ -277,6 +295,8 @@ def classify_refusals(
             result[execution_id] = ClaimRefusal("not_pending")
         elif row[1] > now:
             result[execution_id] = ClaimRefusal("not_due", row[1])
+        elif row[2]:
+            result[execution_id] = ClaimRefusal("gated")
         else:
             # Due and PENDING: the cap was full, or another claim had it locked.
             result[execution_id] = ClaimRefusal("busy")

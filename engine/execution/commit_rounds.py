@@ -1,7 +1,8 @@
 """The SQL of a commit round: the decisions of several attempts in one transaction.
 
 A round writes, for each attempt it holds, the step just finished (``Continue``), a hand
-back for retry (``Retry``) or the end state (``Finish``), then every gathered step and log
+back for retry (``Retry``), a hand back to wait for a destination (``Wait``) or the end
+state (``Finish``), then every gathered step and log
 row with multi-row INSERTs, then the workflows' counters with one UPDATE per workflow.
 The rows are locked first (``lock_owned``) and only those still ours are written, so a
 worker whose lease the sweeper took back changes nothing.
@@ -31,7 +32,7 @@ from engine.execution.claims import (
     PendingWrites,
     add_counters,
 )
-from engine.execution.decisions import Continue, Decision, Finish, Retry
+from engine.execution.decisions import Continue, Decision, Finish, Retry, Wait
 
 
 class Round(Protocol):
@@ -95,6 +96,19 @@ _HAND_BACK = (
         error=sa.bindparam("b_error", type_=E.error.type),
     )
 )
+_WAIT = (
+    sa.update(EXECUTIONS)
+    .where(_ours())
+    .values(
+        status=PENDING,
+        available_at=sa.bindparam("b_available_at", type_=E.available_at.type),
+        next_step=sa.bindparam("b_next_step", type_=E.next_step.type),
+        lease_until=None,
+        worker_id=None,
+        waiting="destination",
+        waiting_for=sa.bindparam("b_waiting_for", type_=E.waiting_for.type),
+    )
+)
 _FINISH_VALUES = {
     "status": sa.bindparam("b_status", type_=E.status.type),
     "completed_at": sa.bindparam("b_completed_at", type_=E.completed_at.type),
@@ -121,6 +135,7 @@ class RoundRows:
 
     records: list[dict[str, Any]] = field(default_factory=list)
     hand_backs: list[dict[str, Any]] = field(default_factory=list)
+    waits: list[dict[str, Any]] = field(default_factory=list)
     finishes: list[dict[str, Any]] = field(default_factory=list)
     finishes_with_result: list[dict[str, Any]] = field(default_factory=list)
     counters: dict[str, CounterDelta] = field(default_factory=dict)
@@ -152,6 +167,9 @@ def round_rows(items: Sequence[RoundItem], *, worker_id: str) -> RoundRows:
         elif isinstance(decision, Retry):
             row.update(b_available_at=decision.available_at, b_error=decision.error)
             rows.hand_backs.append(row)
+        elif isinstance(decision, Wait):
+            row.update(b_available_at=decision.available_at, b_waiting_for=decision.destination)
+            rows.waits.append(row)
         elif isinstance(decision, Finish):
             row.update(
                 b_status=decision.status,
@@ -190,6 +208,7 @@ class CoreRound:
         for statement, params in (
             (_RECORD_STEP, rows.records),
             (_HAND_BACK, rows.hand_backs),
+            (_WAIT, rows.waits),
             (_FINISH, rows.finishes),
             (_FINISH_WITH_RESULT, rows.finishes_with_result),
         ):

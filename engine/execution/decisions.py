@@ -1,6 +1,7 @@
 """What a step decides for its execution, and what the queue is told: plain values.
 
-An ``Attempt`` turns each finished step into a ``Decision`` (go on, retry later, or finish);
+An ``Attempt`` turns each finished step into a ``Decision`` (go on, retry later, finish, or
+wait for a held destination);
 commit rounds write decisions; the executor reports an ``Outcome`` per execution id.
 """
 
@@ -56,7 +57,19 @@ class Finish:
     thread); None for every other status."""
 
 
-Decision = Continue | Retry | Finish
+@dataclass(frozen=True)
+class Wait:
+    """Hand back to PENDING with neither a failure nor a retry spent: the step's destination
+    is held or its circuit open. ``waiting = 'destination'``, ``waiting_for``, the same
+    ``next_step`` and ``retry_count``; due at ``available_at``."""
+
+    destination: str
+    available_at: datetime
+    retry_in: float | None
+    """Seconds until the queue should look again; None: when the destination is released."""
+
+
+Decision = Continue | Retry | Finish | Wait
 
 
 def retry_delay(base: int, retry_count: int, cap: int) -> float:

@@ -17,7 +17,7 @@ import functools
 import logging
 import random
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from contextlib import AbstractContextManager
@@ -31,11 +31,12 @@ from engine.config import Settings
 from engine.db import Database
 from engine.definitions.schema import WorkflowDefinition, validate_definition
 from engine.execution import claims as store
-from engine.execution import commit_rounds, postgres_pipeline
+from engine.execution import commit_rounds, gated_claims, postgres_pipeline
 from engine.execution.attempt import Attempt, EventEmitter
 from engine.execution.decisions import LEASE_GRACE, Finish, Outcome, retry_delay
 from engine.execution.step_pool import Slots, StepPool
 from engine.models import WorkflowVersion, table_of, utcnow
+from engine.outbound.gate import GATE
 
 log = logging.getLogger("wfconsole.executor")
 # After the first step of a batch finishes, wait this long for the others before committing,
@@ -138,7 +139,13 @@ class Executor:
         size = settings.queue.concurrency * settings.queue.batch_size
         self.slots = Slots(size)
         self._steps = StepPool(size, "wfconsole-step")
+        # Outbound calls of this process: gated by holds and the breaker, counted per
+        # destination (engine/outbound/gate.py).
+        GATE.configure(db, settings, worker_id, dispatch)
         self._batches = StepPool(size, "wfconsole-batch")
+        # Runs claimed under a concurrency limit, until they finish (``_look_at_limited``).
+        self._gated: set[str] = set()
+        self._gated_lock = threading.Lock()
 
     def run(self, execution_id: str) -> Outcome:
         """Claim and run one execution to its end or its next retry."""
@@ -171,6 +178,7 @@ class Executor:
         """Let the step and batch threads go (running ones finish on their own)."""
         self._steps.close()
         self._batches.close()
+        GATE.stop(self.db)  # this process's last figures are written
 
     def _batch(
         self,
@@ -214,6 +222,7 @@ class Executor:
                     outcomes.update(self._drive(attempts))
                 finally:
                     self.slots.release(len(attempts))
+                self._look_at_limited(attempts, outcomes)
                 # Ids that found the cap full: this batch has freed slots, so try again
                 # now rather than after the queue's re-check delay — unless this was the
                 # last claim allowed (what it took must still be driven): their busy
@@ -234,6 +243,19 @@ class Executor:
             log.exception("batch of %d execution(s) stopped", len(attempts))
             raise
         done(outcomes)
+
+    def _look_at_limited(self, attempts: list[Attempt], outcomes: dict[str, Outcome]) -> None:
+        """Runs of limited workflows finished: the runs their limit held are looked at now."""
+        with self._gated_lock:
+            finished = [a for a in attempts if a.id in self._gated]
+            self._gated.difference_update(a.id for a in finished)
+        if not finished:
+            return
+        per_workflow = Counter(a.claimed.workflow_id for a in finished)
+        with self.db.engine.connect() as conn:
+            waiting = gated_claims.waiting_for_room(conn, dict(per_workflow))
+        for execution_id in waiting:
+            outcomes[execution_id] = Outcome("NOOP", retry_in=0.0)
 
     # --- claiming -----------------------------------------------------------------------
 
@@ -256,27 +278,51 @@ class Executor:
             max_running=cap, fill=fill, most=room,
         )  # fmt: skip
         claimed = result.claimed
+        refused = result.refused
+        excess = result.excess
+        gated = [i for i, refusal in refused.items() if refusal.reason == "gated"]
+        if gated:
+            # Runs of paused or limited workflows: the gated claim decides, per workflow.
+            by_gate = gated_claims.claim_gated(
+                conn, gated, now=now, lease_until=lease, worker_id=self.worker_id,
+                max_running=cap, most=room - len(claimed),
+            )  # fmt: skip
+            claimed = claimed + by_gate.claimed
+            refused = {**refused, **by_gate.refused}
+            with self._gated_lock:
+                self._gated.update(by_gate.under_concurrency_limit)
+            if by_gate.claimed and conn.dialect.name != "sqlite":
+                # Gated claims of other workflows can race ours past the global cap, as
+                # plain claims can: read the excess again, now that both committed.
+                excess = store.running_excess(conn, cap)
+                conn.rollback()  # end the read transaction the check opened
         outcomes: dict[str, Outcome] = {}
         busy: list[str] = []
-        for execution_id, refusal in result.refused.items():
+        for execution_id, refusal in refused.items():
             if refusal.reason == "busy":
                 busy.append(execution_id)
                 outcomes[execution_id] = Outcome("NOOP", retry_in=_busy_delay(), busy=True)
-            elif refusal.reason == "not_due" and refusal.available_at is not None:
+            elif refusal.reason in ("not_due", "limit") and refusal.available_at is not None:
+                # Not due yet, or a rate limit's window is full: look when it opens (a
+                # concurrency limit's runs are looked at when a run of theirs finishes).
                 wait_s = (refusal.available_at - now).total_seconds()
+                if refusal.reason == "limit":
+                    wait_s += random.uniform(0.0, 0.25)  # noqa: S311
                 outcomes[execution_id] = Outcome("NOOP", retry_in=wait_s)
-            else:
+            else:  # gone, finished, paused (resuming enqueues them), concurrency-limited
                 outcomes[execution_id] = Outcome("NOOP")
-        if result.excess:
+        if excess:
             # Concurrent claims went over the cap: give back as much as we see in excess,
             # what was taken besides the message's ids first.
-            back = [c.id for c in reversed(claimed)][: result.excess]
+            back = [c.id for c in reversed(claimed)][:excess]
             with conn.begin():
                 store.give_back(conn, back, worker_id=self.worker_id)
             for execution_id in back:
                 busy.append(execution_id)
                 outcomes[execution_id] = Outcome("NOOP", retry_in=_busy_delay(), busy=True)
             claimed = [c for c in claimed if c.id not in set(back)]
+            with self._gated_lock:
+                self._gated.difference_update(back)
         return self._attempts(conn, claimed), outcomes, busy
 
     def _attempts(self, conn: sa.Connection, claimed: list[store.Claimed]) -> list[Attempt]:
@@ -321,6 +367,9 @@ class Executor:
         ready = [a for a in attempts if a.decision is None]
         running: dict[Future[None], Attempt] = {}
         while ready or running or decided:
+            if ready:
+                # Once per wave of steps, not per step: holds placed before now reach them.
+                GATE.refresh()
             if len(ready) == 1 and not running:
                 ready[0].run_next_step()  # the only one: no hand-off to another thread
                 decided.extend(ready)

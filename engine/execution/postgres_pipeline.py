@@ -5,8 +5,11 @@ The same statements, conditions and locks as ``execution_store.claim_batch`` and
 pooled connection's psycopg connection in pipeline mode: BEGIN, the statements and
 COMMIT go out together, so a claim costs one round trip (claim, refusal look-up, COMMIT
 and the post-commit cap check) and a commit round two (lock the rows; then write and
-COMMIT), a trigger's inserts (manual run, webhook) one. Statements run often are
-prepared by psycopg automatically.
+COMMIT), a round of finishes one — as a single statement in autocommit mode (its own
+transaction, no BEGIN or COMMIT; its rows as JSON parameters) whenever the counters it
+updates are of one workflow. A trigger's inserts (manual run, webhook) are
+``postgres_inserts``'s, exported here too. Statements run often are prepared by psycopg
+automatically.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from typing import Any
 
 import psycopg
 import sqlalchemy as sa
-from psycopg.types.json import Jsonb
 
 from engine.execution.claims import (
     CLAIM_SQL_PYFORMAT,
@@ -29,14 +31,29 @@ from engine.execution.claims import (
     classify_refusals,
 )
 from engine.execution.commit_rounds import RoundItem, round_rows
-from engine.execution.decisions import SKIPPED_LOG
+from engine.execution.postgres_connection import autocommit as _autocommit
+from engine.execution.postgres_connection import jsonb as _jsonb
+from engine.execution.postgres_connection import pipeline as _pipeline
+from engine.execution.postgres_connection import records as _records
+from engine.execution.postgres_inserts import insert_executions, insert_groups
+
+__all__ = [
+    "PgRound",
+    "claim_batch",
+    "fast_path",
+    "finish_round",
+    "insert_executions",
+    "insert_groups",
+    "pg_round",
+]
 
 # The claim (engine/execution/claims.py) as one statement that also
 # - turns off the wait for its commit's WAL flush (``set_config(..., true)``: this
 #   transaction only): a claim lost in a crash leaves the row PENDING (nothing ran), and any
 #   later commit of this run flushes it anyway;
 # - returns, for the ids it did not take, their status and available_at as this statement
-#   saw them (why they were refused), flagged false.
+#   saw them (why they were refused: and whether their workflow is flow-gated), flagged
+#   false.
 _CLAIM_HEAD, _CLAIM_UPDATE = CLAIM_SQL_PYFORMAT.strip().removeprefix("WITH").split("\nUPDATE ", 1)
 _CLAIM_AND_LOOK = (
     "WITH no_flush_wait AS (SELECT set_config('synchronous_commit', 'off', true) AS setting),"
@@ -49,9 +66,11 @@ _CLAIM_AND_LOOK = (
     + ", claimed AS (UPDATE "
     + _CLAIM_UPDATE
     + ") SELECT true, id, workflow_id, workflow_version, trigger_type, trigger_data,"
-    " retry_count, next_step, event_depth, NULL::varchar, NULL::timestamptz FROM claimed"
-    " UNION ALL SELECT false, id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, status,"
-    " available_at FROM workflow_execution WHERE id = ANY(CAST(%(ids)s AS VARCHAR[]))"
+    " retry_count, next_step, event_depth, NULL::varchar, NULL::timestamptz, NULL::boolean"
+    " FROM claimed UNION ALL SELECT false, id, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+    " status, available_at, (SELECT w.flow_gated FROM workflow w"
+    " WHERE w.id = workflow_execution.workflow_id)"
+    " FROM workflow_execution WHERE id = ANY(CAST(%(ids)s AS VARCHAR[]))"
     " AND id NOT IN (SELECT id FROM claimed)"
 )
 _RUNNING = "SELECT count(*) FROM workflow_execution WHERE status = 'RUNNING'"
@@ -69,6 +88,12 @@ _HAND_BACK = (
     " available_at = %(b_available_at)s, next_step = %(b_next_step)s, lease_until = NULL,"
     f" worker_id = NULL, error = %(b_error)s WHERE {_OURS}"
 )
+# A run handed back to wait for a held destination: no retry spent (commit_rounds._WAIT).
+_WAIT = (
+    "UPDATE workflow_execution SET status = 'PENDING', available_at = %(b_available_at)s,"
+    " next_step = %(b_next_step)s, lease_until = NULL, worker_id = NULL,"
+    f" waiting = 'destination', waiting_for = %(b_waiting_for)s WHERE {_OURS}"
+)
 _DELETE_STEPS = "DELETE FROM workflow_execution_step WHERE execution_id = %s AND step_index = %s"
 # As ``execution_store.add_counters``: SET expressions read the row's values before the
 # UPDATE, and a run that finished earlier never moves last_execution_at back.
@@ -85,37 +110,6 @@ UPDATE workflow SET
     failure_count = failure_count + %(failure)s
 WHERE id = %(id)s
 """
-
-
-def _jsonb(value: Any) -> Jsonb | None:
-    return None if value is None else Jsonb(value)
-
-
-@contextmanager
-def _pipeline(conn: sa.Connection) -> Iterator[psycopg.Connection[Any]]:
-    """The pooled connection's psycopg connection in autocommit + pipeline mode.
-
-    The caller sends BEGIN … COMMIT itself (in autocommit mode psycopg adds no BEGIN of
-    its own, which would cost a round trip). On any error the transaction is rolled
-    back; a broken connection is invalidated so the pool never hands it out again.
-    """
-    if conn.in_transaction():
-        conn.rollback()
-    raw = conn.connection.driver_connection
-    assert isinstance(raw, psycopg.Connection)
-    raw.autocommit = True
-    try:
-        with raw.pipeline():
-            yield raw
-    except BaseException:
-        if raw.broken or raw.closed:
-            conn.invalidate()
-        elif raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            raw.execute("ROLLBACK")
-        raise
-    finally:
-        if not (raw.broken or raw.closed):
-            raw.autocommit = False
 
 
 def claim_batch(
@@ -152,7 +146,7 @@ def claim_batch(
         rows = claim.fetchall()
         count_row = running.fetchone()
     claimed_by_id = {row[1]: Claimed(*row[1:9]) for row in rows if row[0]}
-    found = {row[1]: (row[9], row[10]) for row in rows if not row[0]}
+    found = {row[1]: (row[9], row[10], row[11]) for row in rows if not row[0]}
     # The message's own ids first, in their order; then the rest, as claimed.
     claimed = [claimed_by_id.pop(i) for i in ids if i in claimed_by_id]
     claimed += claimed_by_id.values()
@@ -210,6 +204,59 @@ _FINISH_ROUND = (
     " WHERE l.execution_id IN (SELECT id FROM finished))"
     " SELECT id FROM finished"
 )
+# ``_FINISH_ROUND`` with its rows as JSON arrays of objects (read by jsonb_to_recordset:
+# one parameter each for psycopg to send, instead of one array per column dumped element
+# by element) and the counters of its one workflow from what it finished, as one
+# statement: ``finish_round`` when every finish is of one workflow (one counter row lock,
+# so no lock order to keep). Sent alone in autocommit, it is its own transaction.
+_STEP_RECORDS = """jsonb_to_recordset(%(steps)s::jsonb) AS s(execution_id varchar,
+    step_index int, action_type varchar, status varchar, result jsonb, error text, attempt int,
+    started_at timestamptz, completed_at timestamptz, duration_ms float8)"""
+_LOG_RECORDS = """jsonb_to_recordset(%(logs)s::jsonb) AS l(execution_id varchar, level varchar,
+    message text, data jsonb, step_index int, "timestamp" timestamptz)"""
+_LOG_NAMES = 'execution_id, level, message, data, step_index, "timestamp"'
+_FINISH_ROUND_COUNTED = f"""
+WITH finished AS (
+    UPDATE workflow_execution AS e SET status = r.status, completed_at = r.completed_at,
+        duration_ms = r.duration_ms, next_step = r.next_step, result = r.result,
+        error = r.error, error_signature = r.error_signature, lease_until = NULL
+    FROM jsonb_to_recordset(%(finishes)s::jsonb) AS r(id varchar, status varchar,
+        completed_at timestamptz, duration_ms float8, next_step int, result jsonb, error text,
+        error_signature varchar)
+    WHERE e.id = r.id AND e.status = 'RUNNING' AND e.worker_id = %(worker)s
+    RETURNING e.id, e.status, e.duration_ms, e.completed_at
+), steps AS (
+    INSERT INTO workflow_execution_step ({", ".join(_STEP_COLUMNS)})
+    SELECT {", ".join(_STEP_COLUMNS)} FROM {_STEP_RECORDS}
+    WHERE s.execution_id IN (SELECT id FROM finished)
+), logs AS (
+    INSERT INTO workflow_execution_log ({_LOG_NAMES})
+    SELECT {_LOG_NAMES} FROM {_LOG_RECORDS}
+    WHERE l.execution_id IN (SELECT id FROM finished)
+), counted AS (
+    UPDATE workflow SET
+        execution_count = execution_count + s.n,
+        last_execution_at = CASE WHEN last_execution_at IS NULL OR last_execution_at < s.latest
+            THEN s.latest ELSE last_execution_at END,
+        avg_execution_ms = CASE WHEN s.success + s.failure > 0
+            THEN (COALESCE(avg_execution_ms, 0.0) * (success_count + failure_count)
+                + s.timed_ms) / (success_count + failure_count + s.success + s.failure)
+            ELSE avg_execution_ms END,
+        success_count = success_count + s.success,
+        failure_count = failure_count + s.failure
+    FROM (
+        SELECT count(*) AS n,
+            count(*) FILTER (WHERE status = 'SUCCESS') AS success,
+            count(*) FILTER (WHERE status = 'FAILED') AS failure,
+            COALESCE(sum(duration_ms) FILTER (WHERE status IN ('SUCCESS', 'FAILED')), 0.0)
+                AS timed_ms,
+            max(completed_at) AS latest
+        FROM finished
+    ) AS s
+    WHERE workflow.id = %(workflow_id)s AND s.n > 0
+)
+SELECT id FROM finished
+"""
 # The counters of one workflow from the rows this round finished (matched by id and by
 # the completed_at it wrote), as ``_ADD_COUNTERS``: for a round that learns which rows were
 # its own only from the finish itself.
@@ -260,6 +307,16 @@ def _finish_arrays(finishes: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
     }
 
 
+def _finish_records(finishes: Sequence[dict[str, Any]]) -> str:
+    return _records([
+        {"id": row["b_id"], "status": row["b_status"], "completed_at": row["b_completed_at"],
+         "duration_ms": row["b_duration_ms"], "next_step": row["b_next_step"],
+         "result": row.get("b_result"), "error": row["b_error"],
+         "error_signature": row["b_error_signature"]}
+        for row in finishes
+    ])  # fmt: skip
+
+
 class PgRound:
     """A commit round on one pipelined psycopg connection (see ``pg_round``)."""
 
@@ -276,7 +333,11 @@ class PgRound:
         """Send every item's decision and rows (the COMMIT follows when the round ends)."""
         cursor = self.cursor
         rows = round_rows(items, worker_id=worker_id)
-        for statement, params in ((_RECORD_STEP, rows.records), (_HAND_BACK, rows.hand_backs)):
+        for statement, params in (
+            (_RECORD_STEP, rows.records),
+            (_HAND_BACK, rows.hand_backs),
+            (_WAIT, rows.waits),
+        ):
             if params:
                 cursor.executemany(statement, params)
         finishes = rows.finishes + rows.finishes_with_result
@@ -294,20 +355,32 @@ class PgRound:
 
 
 def finish_round(conn: sa.Connection, items: Sequence[RoundItem], *, worker_id: str) -> set[str]:
-    """A round of finishes only, in one round trip: BEGIN, the finishes with their step and
-    log rows (one statement, only for rows still ours), the workflows' counters from the
-    rows it finished (one UPDATE per workflow, in id order), COMMIT. Returns the ids it
-    finished (the rest were no longer ours). Not for steps run again (their earlier rows
-    are deleted first: ``pg_round``)."""
+    """A round of finishes only, in one round trip: the finishes with their step and log
+    rows (only for rows still ours) and the counters of their workflow from the rows it
+    finished, as one statement in autocommit when they are of one workflow; otherwise
+    pipelined: BEGIN, the finishes, one counters UPDATE per workflow (in id order), COMMIT.
+    Returns the ids it finished (the rest were no longer ours). Not for steps run again
+    (their earlier rows are deleted first: ``pg_round``)."""
     rows = round_rows(items, worker_id=worker_id)
     finishes = rows.finishes + rows.finishes_with_result
-    params: dict[str, Any] = {**_finish_arrays(finishes), "worker": worker_id}
-    params.update(_columns("s_", rows.steps, _STEP_COLUMNS, "result"))
-    params.update(_columns("l_", rows.logs, _LOG_COLUMNS, "data"))
     by_workflow: dict[str, list[dict[str, Any]]] = {}
     workflow_of = {item.execution_id: item.workflow_id for item in items}
     for row in finishes:
         by_workflow.setdefault(workflow_of[row["b_id"]], []).append(row)
+    if len(by_workflow) <= 1:
+        one = {
+            "finishes": _finish_records(finishes),
+            "steps": _records(rows.steps),
+            "logs": _records(rows.logs),
+            "worker": worker_id,
+            "workflow_id": next(iter(by_workflow), None),
+        }
+        with _autocommit(conn) as raw, raw.cursor() as cursor:
+            cursor.execute(_FINISH_ROUND_COUNTED, one)
+            return {row[0] for row in cursor.fetchall()}
+    params: dict[str, Any] = {**_finish_arrays(finishes), "worker": worker_id}
+    params.update(_columns("s_", rows.steps, _STEP_COLUMNS, "result"))
+    params.update(_columns("l_", rows.logs, _LOG_COLUMNS, "data"))
     with _pipeline(conn) as raw:
         cursor, finish = raw.cursor(), raw.cursor()
         cursor.execute("BEGIN")
@@ -344,118 +417,6 @@ def pg_round(conn: sa.Connection) -> Iterator[PgRound]:
         round_.cursor.execute("BEGIN")
         yield round_
         round_.cursor.execute("COMMIT")
-
-
-# The rows of one or more triggers (``grp``: a webhook request of a group commit, or the
-# one trigger) in one statement, each group all or none: a group goes in only when every
-# one of its rows' workflows is, at this statement, enabled at the row's version
-# (engine/triggers/versioned_inserts.py has the same condition for every dialect). One
-# array per column, unnested into rows. A row decided SKIPPED at ingress
-# (engine/triggers/ingress.py) gets its log line from the same statement.
-_INSERT_GROUPS = """
-WITH wanted AS (
-    SELECT * FROM unnest(%(grp)s::int[], %(id)s::varchar[], %(workflow_id)s::varchar[],
-        %(workflow_version)s::int[], %(status)s::varchar[], %(trigger_type)s::varchar[],
-        %(trigger_data)s::jsonb[], %(created_at)s::timestamptz[], %(available_at)s::timestamptz[],
-        %(started_at)s::timestamptz[], %(completed_at)s::timestamptz[],
-        %(duration_ms)s::float8[], %(retry_count)s::int[], %(next_step)s::int[],
-        %(cancel_requested)s::bool[], %(event_depth)s::int[])
-        AS r(grp, id, workflow_id, workflow_version, status, trigger_type, trigger_data,
-            created_at, available_at, started_at, completed_at, duration_ms, retry_count,
-            next_step, cancel_requested, event_depth)
-), whole AS (
-    SELECT wanted.grp FROM wanted LEFT JOIN workflow ON workflow.id = wanted.workflow_id
-        AND workflow.version = wanted.workflow_version AND workflow.enabled
-    GROUP BY wanted.grp HAVING count(workflow.id) = count(*)
-), inserted AS (
-    INSERT INTO workflow_execution (id, workflow_id, workflow_version, status, trigger_type,
-        trigger_data, created_at, available_at, started_at, completed_at, duration_ms,
-        retry_count, next_step, cancel_requested, event_depth)
-    SELECT id, workflow_id, workflow_version, status, trigger_type, trigger_data, created_at,
-        available_at, started_at, completed_at, duration_ms, retry_count, next_step,
-        cancel_requested, event_depth
-    FROM wanted WHERE grp IN (SELECT grp FROM whole)
-    RETURNING id, status, completed_at
-), skipped_logs AS (
-    INSERT INTO workflow_execution_log (execution_id, level, message, data, step_index,
-        "timestamp")
-    SELECT id, 'INFO', %(skipped_log)s, NULL, NULL, completed_at FROM inserted
-    WHERE status = 'SKIPPED'
-)
-SELECT id FROM inserted
-"""
-# The skipped runs of one workflow that went in, added to its counters (as
-# ``_ADD_COUNTERS``: execution_count and last_execution_at; no duration to average).
-_ADD_SKIPPED = """
-UPDATE workflow SET
-    execution_count = execution_count + s.n,
-    last_execution_at = CASE WHEN last_execution_at IS NULL OR last_execution_at < s.latest
-        THEN s.latest ELSE last_execution_at END
-FROM (SELECT count(*) AS n, max(completed_at) AS latest FROM workflow_execution
-      WHERE id = ANY(%(ids)s::varchar[])) AS s
-WHERE workflow.id = %(workflow_id)s AND s.n > 0
-"""
-_EXECUTION_COLUMNS = (
-    "id", "workflow_id", "workflow_version", "status", "trigger_type", "trigger_data",
-    "created_at", "available_at", "started_at", "completed_at", "duration_ms", "retry_count",
-    "next_step", "cancel_requested", "event_depth",
-)  # fmt: skip
-# Written only when the rows were: the first of them is then visible to this transaction.
-_INSERT_AUDIT = (
-    'INSERT INTO audit_log ("timestamp", actor, action, target_type, target_id, details)'
-    " SELECT %(timestamp)s, %(actor)s, %(action)s, %(target_type)s, %(target_id)s,"
-    " %(details)s WHERE EXISTS (SELECT 1 FROM workflow_execution WHERE id = %(first_id)s)"
-)
-
-
-def insert_executions(
-    conn: sa.Connection, rows: Sequence[dict[str, Any]], audit: dict[str, Any] | None = None
-) -> bool:
-    """A trigger's transaction — its execution rows and audit row — in one round trip.
-
-    The workflows were looked up beforehand (engine/workflow_cache/cache.py); the rows go in
-    only if every one of them is still enabled at the looked-up version. Returns False
-    when one was not (disabled, deleted or saved again meanwhile): nothing was written.
-    """
-    return insert_groups(conn, [rows], audit)[0]
-
-
-def insert_groups(
-    conn: sa.Connection,
-    groups: Sequence[Sequence[dict[str, Any]]],
-    audit: dict[str, Any] | None = None,
-) -> list[bool]:
-    """The rows of several triggers in one transaction and one round trip: BEGIN, one
-    INSERT (each group all or none; skipped runs' log lines with it), the skipped runs'
-    counters (one UPDATE per workflow, in id order), the audit row, COMMIT.
-
-    Returns, per group, whether its rows went in. ``audit`` goes in with the first group's
-    rows (callers with an audit row pass one group).
-    """
-    rows = [row for group in groups for row in group]
-    if not rows:
-        return [True] * len(groups)
-    params: dict[str, Any] = {name: [row.get(name) for row in rows] for name in _EXECUTION_COLUMNS}
-    params["grp"] = [number for number, group in enumerate(groups) for _ in group]
-    params["trigger_data"] = [Jsonb(data) for data in params["trigger_data"]]
-    params["skipped_log"] = SKIPPED_LOG
-    skipped: dict[str, list[str]] = {}
-    for row in rows:
-        if row["status"] == "SKIPPED":
-            skipped.setdefault(row["workflow_id"], []).append(row["id"])
-    with _pipeline(conn) as raw:
-        cursor, insert = raw.cursor(), raw.cursor()
-        cursor.execute("BEGIN")
-        insert.execute(_INSERT_GROUPS, params)
-        for workflow_id in sorted(skipped):
-            cursor.execute(_ADD_SKIPPED, {"ids": skipped[workflow_id], "workflow_id": workflow_id})
-        if audit is not None:
-            details = _jsonb(audit["details"])
-            first = groups[0][0]["id"] if groups[0] else rows[0]["id"]
-            cursor.execute(_INSERT_AUDIT, {**audit, "details": details, "first_id": first})
-        cursor.execute("COMMIT")
-        inserted = {row[0] for row in insert.fetchall()}
-    return [all(row["id"] in inserted for row in group) for group in groups]
 
 
 def fast_path(conn: sa.Connection) -> bool:

@@ -5,8 +5,11 @@ a scrape every few seconds stays cheap at millions of executions: queue depth fr
 queue (Huey's pending and scheduled counts), running and pending executions from
 ``idx_execution_active``, lifetime totals from the workflow counters, the last hour's
 outcomes, success ratio, mean and p95 duration from ``idx_execution_completed``, and live
-workers from their heartbeat rows. A database or queue that does not answer turns its
-``wfconsole_up`` sample to 0 instead of failing the scrape.
+workers from their heartbeat rows, per destination the calls and errors of the day, holds
+and open circuits (``destination_minute`` since midnight, ``destination_state``), and
+per workflow whether it is paused. A
+database or queue that does not answer turns its ``wfconsole_up`` sample to 0 instead of
+failing the scrape.
 
 The workflow cache's hits and misses (engine/workflow_cache/cache.py) are this process's own
 counts, by kind of lookup: each ``serve`` process reports its webhook lookups, so sum
@@ -30,9 +33,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from engine.db import Database
+from engine.services.destinations import destination_metrics
 from engine.services.metrics import QueueCounter, active_executions, period_summary
 from engine.services.statistics import duration_figures, workflow_totals
 from engine.services.workers import list_workers
+from engine.services.workflow_list import flow_states
 from engine.workflow_cache.cache import CacheStats
 
 log = logging.getLogger("wfconsole.http")
@@ -112,6 +117,48 @@ def _database_figures(db: Database, *, now: datetime, heartbeat_interval: float)
     return metrics
 
 
+def _destination_figures(db: Database, *, now: datetime) -> list[Metric]:
+    """Per destination (``host[:port]``): calls and errors today, held, circuit open."""
+    calls = CounterMetricFamily(
+        f"{PREFIX}_destination_calls",
+        "Outbound calls (HTTP requests, SMTP sends) per destination since 00:00 UTC (the "
+        "counter resets at midnight).",
+        labels=["destination"],
+    )
+    errors = CounterMetricFamily(
+        f"{PREFIX}_destination_errors",
+        "Outbound calls that failed (errors, timeouts, HTTP 4xx/5xx) per destination since "
+        "00:00 UTC.",
+        labels=["destination"],
+    )
+    held = GaugeMetricFamily(
+        f"{PREFIX}_destination_held", "1 while the destination is held.", labels=["destination"]
+    )
+    circuit = GaugeMetricFamily(
+        f"{PREFIX}_destination_circuit_open",
+        "1 while the destination's circuit breaker is open or half-open.",
+        labels=["destination"],
+    )
+    for row in destination_metrics(db, now=now):
+        calls.add_metric([row.destination], row.calls_today)
+        errors.add_metric([row.destination], row.errors_today)
+        held.add_metric([row.destination], 1 if row.held else 0)
+        circuit.add_metric([row.destination], 1 if row.circuit_open else 0)
+    return [calls, errors, held, circuit]
+
+
+def _flow_figures(db: Database) -> list[Metric]:
+    """Per workflow: 1 while it is paused (``wfconsole workflow pause``), else 0."""
+    paused = GaugeMetricFamily(
+        f"{PREFIX}_workflow_paused",
+        "1 while the workflow is paused (triggers accepted, runs held), else 0.",
+        labels=["workflow"],
+    )
+    for state in flow_states(db):
+        paused.add_metric([state.workflow], 1 if state.paused else 0)
+    return [paused]
+
+
 def _cache_figures(stats: CacheStats) -> list[Metric]:
     kinds = sorted(set(stats.hits) | set(stats.misses))
     hits = CounterMetricFamily(
@@ -157,6 +204,8 @@ def scrape(
     )  # fmt: skip
     try:
         metrics += _database_figures(db, now=now, heartbeat_interval=heartbeat_interval)
+        metrics += _destination_figures(db, now=now)
+        metrics += _flow_figures(db)
         up.add_metric(["database"], 1)
     except Exception:  # a scrape reports the outage rather than failing
         log.warning("metrics: the database did not answer", exc_info=True)

@@ -250,7 +250,9 @@ def _stale_pending(
     report: SweepReport,
 ) -> None:
     """PENDING rows due since before ``cutoff``: their message was lost (or never sent)."""
-    overdue = sa.and_(E.status == PENDING, E.available_at < cutoff)
+    # Runs of a paused workflow are held, not lost: resuming enqueues them.
+    paused = sa.exists().where(W.id == E.workflow_id, W.paused_at.is_not(None))
+    overdue = sa.and_(E.status == PENDING, E.available_at < cutoff, ~paused)
     with db.read_engine.connect() as conn:
         waiting = conn.execute(
             sa.select(sa.func.count()).select_from(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from engine.db import Database
@@ -24,6 +24,7 @@ from engine.services.metrics import (
     utc,
 )
 from engine.services.workers import WorkerStatus, list_workers
+from engine.services.workflow_list import paused_workflow_names
 
 TOP_FAILING = 10
 LATEST_FAILURES = 10
@@ -47,6 +48,13 @@ class DashboardMetrics:
     """When ``last_day`` and ``top_failing`` were read (at most ``DAY_REFRESH`` ago)."""
     latest_failures: list[ExecutionRow]
     workers: list[WorkerStatus]
+    paused_workflows: list[str] = field(default_factory=list)
+    """Names of the paused workflows (``workflow pause``): the console's banner."""
+
+    @property
+    def paused_count(self) -> int:
+        """How many workflows are paused."""
+        return len(self.paused_workflows)
 
     @property
     def health(self) -> HealthReport:
@@ -101,4 +109,5 @@ def collect_dashboard(
         day_taken_at=day_taken_at,
         latest_failures=latest_failures(db, limit=LATEST_FAILURES),
         workers=list_workers(db, now=now, interval=heartbeat_interval),
+        paused_workflows=paused_workflow_names(db),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -21,7 +21,7 @@ MAX_PAGE = 1000
 E, W = EXECUTION.c, WORKFLOW.c
 _LISTED = (
     E.id, W.name, E.status, E.trigger_type, E.created_at, E.started_at, E.completed_at,
-    E.duration_ms, E.retry_count, E.error,
+    E.duration_ms, E.retry_count, E.error, E.waiting, E.available_at, W.paused_at,
 )  # fmt: skip
 ERROR_SEARCH_TIMEOUT_MS = 5000
 """PostgreSQL stops an error-text search that found too little after this long."""
@@ -51,6 +51,10 @@ class ExecutionRow:
     duration_ms: float | None
     retry_count: int
     error: str | None
+    waiting: str | None = None
+    """Why a PENDING run has not started: "paused" (its workflow is), "limit" (a
+    concurrency or rate limit holds it), "destination" (a held destination), "retry" (its
+    retry is not due yet); None otherwise (see ``waiting_reason``)."""
 
     def as_json(self) -> dict[str, Any]:
         """The contract's JSON shape for ``executions list --json``."""
@@ -65,6 +69,7 @@ class ExecutionRow:
             "duration_ms": self.duration_ms,
             "retry_count": self.retry_count,
             "error": self.error,
+            "waiting": self.waiting,
         }
 
 
@@ -125,7 +130,27 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def _row(execution: WorkflowExecution, workflow_name: str) -> ExecutionRow:
+def waiting_reason(
+    status: str,
+    stored: str | None,
+    retry_count: int,
+    available_at: datetime | None,
+    paused: bool,
+    now: datetime,
+) -> str | None:
+    """``waiting`` as lists show it: paused first, then the stored reason, then a retry."""
+    if status != "PENDING":
+        return None
+    if paused:
+        return "paused"
+    if stored is not None:
+        return stored
+    if retry_count > 0 and available_at is not None and available_at > now:
+        return "retry"
+    return None
+
+
+def _row(execution: WorkflowExecution, workflow_name: str, *, paused: bool = False) -> ExecutionRow:
     return ExecutionRow(
         id=execution.id,
         workflow=workflow_name,
@@ -137,6 +162,14 @@ def _row(execution: WorkflowExecution, workflow_name: str) -> ExecutionRow:
         duration_ms=execution.duration_ms,
         retry_count=execution.retry_count,
         error=execution.error,
+        waiting=waiting_reason(
+            execution.status,
+            execution.waiting,
+            execution.retry_count,
+            execution.available_at,
+            paused,
+            datetime.now(UTC),
+        ),
     )
 
 
@@ -253,10 +286,13 @@ def iter_executions(
 
 def _listed(row: Any) -> ExecutionRow:
     (id_, workflow, status, trigger_type, created_at, started_at, completed_at, duration_ms,
-     retry_count, error) = row  # fmt: skip
+     retry_count, error, stored, available_at, paused_at) = row  # fmt: skip
+    waiting = waiting_reason(
+        status, stored, retry_count, available_at, paused_at is not None, datetime.now(UTC)
+    )
     return ExecutionRow(
         id_, workflow, status, trigger_type, created_at, started_at, completed_at,
-        duration_ms, retry_count, error,
+        duration_ms, retry_count, error, waiting,
     )  # fmt: skip
 
 
@@ -299,13 +335,13 @@ def get_execution(db: Database, execution_id: str, *, log_limit: int = 500) -> E
 
     with db.read_session() as session:
         found = session.exec(
-            select(WorkflowExecution, Workflow.name)
+            select(WorkflowExecution, Workflow.name, Workflow.paused_at)
             .join(Workflow, col(Workflow.id) == col(WorkflowExecution.workflow_id))
             .where(WorkflowExecution.id == execution_id)
         ).first()
         if found is None:
             raise ExecutionNotFound(execution_id)
-        execution, name = found
+        execution, name, paused_at = found
         steps = session.exec(
             select(WorkflowExecutionStep)
             .where(WorkflowExecutionStep.execution_id == execution_id)
@@ -318,7 +354,7 @@ def get_execution(db: Database, execution_id: str, *, log_limit: int = 500) -> E
             .limit(log_limit)
         ).all()
         return ExecutionDetail(
-            row=_row(execution, name),
+            row=_row(execution, name, paused=paused_at is not None),
             trigger_data=execution.trigger_data,
             result=execution.result,
             available_at=execution.available_at,

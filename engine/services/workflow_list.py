@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,6 +37,22 @@ class WorkflowSummary:
     failure_count: int
     last_execution_at: datetime | None
     avg_execution_ms: float | None
+    paused_at: datetime | None = None
+    paused_until: datetime | None = None
+    max_concurrent: int | None = None
+    """The concurrency limit in force: the operator's override, else the definition's."""
+    rate_limit: str | None = None
+    """The rate limit in force (``N/s``, ``N/m``): the override, else the definition's."""
+    override_until: datetime | None = None
+
+    @property
+    def flow_state(self) -> str | None:
+        """``paused``, ``limited`` or None: what the list shows beside ``enabled``."""
+        if self.paused_at is not None:
+            return "paused"
+        if self.max_concurrent is not None or self.rate_limit is not None:
+            return "limited"
+        return None
 
     @property
     def success_rate(self) -> float | None:
@@ -63,7 +79,8 @@ def iter_workflows(
         query = sa.select(
             W.id, W.name, W.enabled, W.version, W.category, W.triggers, W.actions,
             W.execution_count, W.success_count, W.failure_count, W.last_execution_at,
-            W.avg_execution_ms,
+            W.avg_execution_ms, W.paused_at, W.paused_until, W.max_concurrent, W.rate_limit,
+            W.override_concurrent, W.override_rate, W.override_until,
         ).order_by(W.name).limit(size)  # fmt: skip
         if after is not None:
             query = query.where(W.name > after)
@@ -79,6 +96,10 @@ def iter_workflows(
 
 def _summary(row: Any) -> WorkflowSummary:
     m = row._mapping
+    until = m["override_until"]
+    overridden = until is None or until > datetime.now(UTC)
+    concurrent = m["override_concurrent"] if overridden else None
+    rate = m["override_rate"] if overridden else None
     return WorkflowSummary(
         id=m["id"],
         name=m["name"],
@@ -92,4 +113,33 @@ def _summary(row: Any) -> WorkflowSummary:
         failure_count=m["failure_count"],
         last_execution_at=m["last_execution_at"],
         avg_execution_ms=m["avg_execution_ms"],
+        paused_at=m["paused_at"],
+        paused_until=m["paused_until"],
+        max_concurrent=concurrent if concurrent is not None else m["max_concurrent"],
+        rate_limit=rate if rate is not None else m["rate_limit"],
+        override_until=until if overridden and (concurrent or rate) else None,
     )
+
+
+@dataclass(frozen=True)
+class FlowState:
+    """One workflow's flow control at a glance (``/metrics``, the dashboard's banner)."""
+
+    workflow: str
+    paused: bool
+    gated: bool  # paused or limited: its runs go through the gated claim
+
+
+def flow_states(db: Database) -> list[FlowState]:
+    """Every workflow's pause state, by name (one small read of the workflow table)."""
+    query = sa.select(W.name, W.paused_at, W.flow_gated).order_by(W.name)
+    with db.read_engine.connect() as conn:
+        return [FlowState(row.name, row.paused_at is not None, bool(row.flow_gated))
+                for row in conn.execute(query)]  # fmt: skip
+
+
+def paused_workflow_names(db: Database) -> list[str]:
+    """The names of the paused workflows (the dashboard's banner)."""
+    query = sa.select(W.name).where(W.paused_at.is_not(None)).order_by(W.name)
+    with db.read_engine.connect() as conn:
+        return list(conn.execute(query).scalars())

@@ -63,9 +63,28 @@ class VersionSummary:
     definition: dict[str, Any]
 
 
+LIMIT_FIELDS = ("max_concurrent", "rate_limit")
+"""Optional definition fields, in a document only when set (issue 16's limits)."""
+
+
 def workflow_document(workflow: Workflow) -> dict[str, Any]:
     """The stored workflow as a definition document (what export writes)."""
-    return {name: getattr(workflow, name) for name in DOCUMENT_FIELDS}
+    document = {name: getattr(workflow, name) for name in DOCUMENT_FIELDS}
+    for name in LIMIT_FIELDS:
+        if getattr(workflow, name) is not None:
+            document[name] = getattr(workflow, name)
+    return document
+
+
+def _copy_limits(workflow: Workflow, document: dict[str, Any]) -> None:
+    """The definition's limits onto the row (a claim reads them there); re-gate the flow."""
+    workflow.max_concurrent = document.get("max_concurrent")
+    workflow.rate_limit = document.get("rate_limit")
+    workflow.flow_gated = any(
+        value is not None
+        for value in (workflow.paused_at, workflow.max_concurrent, workflow.rate_limit,
+                      workflow.override_concurrent, workflow.override_rate)
+    )  # fmt: skip
 
 
 def _trigger_rows(workflow_id: str, definition: WorkflowDefinition) -> list[WorkflowTrigger]:
@@ -123,6 +142,7 @@ def save_definition_in(
     document = seal(definition.to_document(), vault, previous)
     if workflow is None:
         workflow = Workflow(created_by_id=user.id, version=1, **document)
+        _copy_limits(workflow, document)
         _check_hook_paths(session, workflow.id, definition)
         session.add(workflow)
         outcome: Literal["created", "updated", "unchanged"] = "created"
@@ -132,6 +152,7 @@ def save_definition_in(
         _check_hook_paths(session, workflow.id, definition)
         for name, value in document.items():
             setattr(workflow, name, value)
+        _copy_limits(workflow, document)
         workflow.version += 1
         workflow.updated_at = utcnow()
         for row in session.exec(

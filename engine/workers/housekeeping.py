@@ -1,6 +1,7 @@
 """What every worker process does beside running executions, from its sweeper thread.
 
-Each sweeper pass (every ``queue.sweep_interval`` seconds) also runs the cron tick;
+Each sweeper pass (every ``queue.sweep_interval`` seconds) also runs the cron tick and
+resumes workflows whose ``pause --for`` is up (dropping expired limit overrides);
 alerts are checked every ``alerts.check_interval`` seconds; the retention cleanup runs
 once a day after ``retention.cleanup_time`` (UTC). Every process does this: the cron
 tick and alerts are safe to run concurrently (unique keys, claimed notifications), and
@@ -65,6 +66,8 @@ class PeriodicWork:
         """One pass; each part logs and swallows its own failure."""
         now = now or utcnow()
         self._guarded("cron tick", self._cron, now)
+        self._guarded("flow control", self._flow_control, now)
+        self._guarded("destination holds", self._destinations)
         if time.monotonic() >= self._next_alerts:
             self._next_alerts = time.monotonic() + self.settings.alerts.check_interval
             self._guarded("alert check", self._alerts, queue_counter)
@@ -80,6 +83,20 @@ class PeriodicWork:
         from engine.triggers.cron import cron_tick
 
         cron_tick(self.db, self.queue, self.settings, now=now)
+
+    def _flow_control(self, now: datetime) -> None:
+        """Resume workflows whose ``pause --for`` is up; drop limit overrides that expired."""
+        from engine.services.flow_control import auto_resume_due
+        from engine.services.flow_limits import expire_overrides
+
+        auto_resume_due(self.db, now, self.queue)
+        expire_overrides(self.db, now, self.queue)
+
+    def _destinations(self) -> None:
+        """End holds whose ``--for`` is up and send the runs no longer held back."""
+        from engine.services.destination_holds import release_due
+
+        release_due(self.db, self.queue, breaker_enabled=self.settings.outbound.breaker_enabled)
 
     def _alerts(self, queue_counter: object | None) -> None:
         from engine.alerts.check import alerts_tick

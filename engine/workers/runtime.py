@@ -87,6 +87,26 @@ class Queue:
             else:
                 self.run_executions(chunk)
 
+    def redis_messages(self, execution_ids: Sequence[str]) -> tuple[str, list[bytes]] | None:
+        """The Redis list and the messages ``dispatch_many(execution_ids)`` would push, in
+        order, for a caller that sends them in a pipeline with other commands (one round
+        trip: ``LPUSH list *messages``); None when the queue is not a Redis list (SQLite,
+        or Huey's immediate mode): then call ``dispatch_many``."""
+        from huey.storage import RedisStorage
+
+        storage = self.huey.storage
+        if self.huey.immediate or not isinstance(storage, RedisStorage):
+            return None
+        size = self.settings.queue.batch_size
+        messages = []
+        for start in range(0, len(execution_ids), size):
+            chunk = list(execution_ids[start : start + size])
+            task = (
+                self.run_execution.s(chunk[0]) if len(chunk) == 1 else self.run_executions.s(chunk)
+            )
+            messages.append(self.huey.serialize_task(task))
+        return storage.queue_key, messages
+
     def depth(self) -> dict[str, int]:
         """Messages waiting now and scheduled for later."""
         return {"queued": self.huey.pending_count(), "scheduled": self.huey.scheduled_count()}

@@ -44,7 +44,9 @@ def _workflow_columns() -> tuple[sa.Column[object], ...]:
         sa.Column("override_by", sa.String(length=128), nullable=True),
         sa.Column("rate_window_start", sa.DateTime(timezone=True), nullable=True),
         sa.Column("rate_window_count", sa.Integer(), nullable=False, server_default="0"),
-        sa.Column("flow_gated", sa.Boolean(), nullable=False, server_default=sa.false()),
+        # A constant default ("0" is false on both databases): an expression
+        # default would make Alembic rebuild the SQLite table (see migrations/env.py).
+        sa.Column("flow_gated", sa.Boolean(), nullable=False, server_default="0"),
     )
 
 
@@ -59,6 +61,14 @@ def upgrade() -> None:
     with op.batch_alter_table("workflow", schema=None) as batch_op:
         for column in _workflow_columns():
             batch_op.add_column(column)
+        # The plain claim's anti-join finds the few gated workflows without a scan.
+        batch_op.create_index(
+            "idx_workflow_flow_gated",
+            ["id"],
+            unique=False,
+            postgresql_where=sa.text("flow_gated"),
+            sqlite_where=sa.text("flow_gated"),
+        )
     with op.batch_alter_table("workflow_execution", schema=None) as batch_op:
         for column in _execution_columns():
             batch_op.add_column(column)
@@ -72,6 +82,7 @@ def upgrade() -> None:
         sa.Column("consecutive_failures", sa.Integer(), nullable=False),
         sa.Column("opened_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("probe_by", sa.String(length=128), nullable=True),
+        sa.Column("generation", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_table(
@@ -98,5 +109,10 @@ def downgrade() -> None:
         for column in reversed(_execution_columns()):
             batch_op.drop_column(column.name)
     with op.batch_alter_table("workflow", schema=None) as batch_op:
+        batch_op.drop_index(
+            "idx_workflow_flow_gated",
+            postgresql_where=sa.text("flow_gated"),
+            sqlite_where=sa.text("flow_gated"),
+        )
         for column in reversed(_workflow_columns()):
             batch_op.drop_column(column.name)

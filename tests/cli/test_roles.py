@@ -21,7 +21,16 @@ from engine.access.api_tokens import ApiToken
 from engine.alerts.models import AlertEvent
 from engine.db import Database, open_database
 from engine.maintenance.backup import create_backup
-from engine.models import AuditLog, Role, User, Workflow, WorkflowExecution, table_of, utcnow
+from engine.models import (
+    AuditLog,
+    DestinationState,
+    Role,
+    User,
+    Workflow,
+    WorkflowExecution,
+    table_of,
+    utcnow,
+)
 from engine.services.tokens import create_token
 from engine.services.workflow_admin import set_enabled
 from engine.services.workflows import save_document
@@ -109,6 +118,20 @@ def _leaver(s: Seeded) -> list[str]:
     return ["user", "remove", "leaver", "--yes"]
 
 
+def _paused(s: Seeded) -> list[str]:
+    from engine.services.flow_control import pause
+
+    pause(s.db, "flow", actor=ROOT)
+    return ["workflow", "resume", "flow", "--catch-up", "skip"]
+
+
+def _held(s: Seeded) -> list[str]:
+    from engine.services.destinations import hold
+
+    hold(s.db, "hooks.example.com", actor=ROOT)
+    return ["destinations", "release", "hooks.example.com"]
+
+
 @dataclass(frozen=True)
 class Case:
     """One changing command, the role it needs and the audit action it writes."""
@@ -158,6 +181,14 @@ CASES = {
     "user remove": Case(_leaver, Role.SUPER_ADMIN, "user.remove"),
     "demo": Case(lambda s: ["demo", "--executions", "5", "--no-open", "--force"], Role.ADMIN,
                  "demo.seed"),
+    "workflow pause": Case(lambda s: ["workflow", "pause", "flow", "--for", "1h"],
+                           Role.OPERATOR, "workflow.pause"),
+    "workflow resume": Case(_paused, Role.OPERATOR, "workflow.resume"),
+    "workflow limit": Case(lambda s: ["workflow", "limit", "flow", "--concurrency", "2"],
+                           Role.ADMIN, "workflow.limit"),
+    "destinations hold": Case(lambda s: ["destinations", "hold", "hooks.example.com:8443",
+                                         "--for", "10m"], Role.OPERATOR, "destination.hold"),
+    "destinations release": Case(_held, Role.OPERATOR, "destination.release"),
 }  # fmt: skip
 ROLES = list(Role)
 
@@ -179,6 +210,7 @@ def state(db: Database) -> dict[str, object]:
             "alerts": rows(table_of(AlertEvent), "id"),
             "tokens": rows(table_of(ApiToken), "id", "revoked_at"),
             "users": rows(table_of(User), "username", "role", "disabled"),
+            "destinations": rows(table_of(DestinationState), "destination", "held_at"),
         }
 
 

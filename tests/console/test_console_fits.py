@@ -23,15 +23,15 @@ from wfconsole.console.widgets.console_footer import MORE, ConsoleFooter, fitted
 from wfconsole.console.widgets.console_header import ConsoleHeader
 
 MakeApp = Callable[..., WfConsoleApp]
-SECTIONS = ["dashboard", "workflows", "executions", "failures", "maintenance"]
+SECTIONS = ["dashboard", "workflows", "executions", "failures", "outbound", "maintenance"]
 SIZES = [pytest.param((120, 36), id="120x36"), pytest.param((80, 24), id="80x24")]
-TABS = "d Dashboard  w Workflows  x Executions  f Failures  m Maintenance"
+TABS = "d Dashboard  w Workflows  x Executions  f Failures  o Outbound  m Maintenance"
+SHORT_TABS = "d Dash  w Flows  x Runs  f Fails  o Out  m Maint"
+"""At 80 columns the full titles leave no room for ``? help``: the tabs use short ones."""
 
 
 @pytest.mark.parametrize("size", SIZES)
-@pytest.mark.parametrize(
-    "section", ["dashboard", "workflows", "executions", "failures", "maintenance"]
-)
+@pytest.mark.parametrize("section", SECTIONS)
 async def test_every_section_shows_its_tabs_health_and_every_key(
     make_app: MakeApp, settle: Settle, section: str, size: tuple[int, int]
 ) -> None:
@@ -41,7 +41,8 @@ async def test_every_section_shows_its_tabs_health_and_every_key(
         lines = screen_text(app).splitlines()
         assert len(lines) == size[1] and all(len(line) <= size[0] for line in lines)
         assert lines[0].rstrip().endswith("db ok · sqlite queue ok · tester (SUPER_ADMIN)")
-        assert lines[1].startswith(f" {TABS}") and "? help" in lines[1]
+        tabs = TABS if size[0] >= 120 else SHORT_TABS
+        assert lines[1].startswith(f" {tabs}") and "? help" in lines[1]
         footer = lines[-1]
         shown = app.screen.query_one(ConsoleFooter).shown_keys()
         assert shown and MORE not in footer

@@ -153,6 +153,10 @@ class WfConsoleApp(App[None]):
         "screens/run_picker.tcss",
         "screens/schedules.tcss",
         "screens/replay.tcss",
+        "screens/pause_workflow.tcss",
+        "screens/workflow_limits.tcss",
+        "screens/outbound.tcss",
+        "screens/hold_destination.tcss",
     ]
     COMMANDS = App.COMMANDS | {ConsoleCommands}
     BINDINGS = [
@@ -165,7 +169,7 @@ class WfConsoleApp(App[None]):
     operator: str
     role: str
     console_settings: ConsoleSettings
-    section_tabs = tuple(SectionTab(s.key, s.title, s.mode) for s in SECTIONS)
+    section_tabs = tuple(SectionTab(s.key, s.title, s.mode, s.short) for s in SECTIONS)
 
     def __init__(
         self,
@@ -222,7 +226,9 @@ class WfConsoleApp(App[None]):
     async def _start_the_rest(self, first: list[Worker[object]]) -> None:
         if first:  # (an empty list would mean every worker, this one too)
             await self.workers.wait_for_complete(first)
-        await self.workers.wait_for_complete([self._fetch_role(), self._fetch_health()])
+        # Health first: reading the role loads the ORM, which would hold the health back.
+        await self.workers.wait_for_complete([self._fetch_health()])
+        await self.workers.wait_for_complete([self._fetch_role()])
         if self.after_first_page is not None:
             self._run_after_first_page()
 

@@ -8,7 +8,7 @@ builds SQL or touches the queue's storage itself. ``EngineBackend``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -23,8 +23,16 @@ if TYPE_CHECKING:
     from engine.services.blast_radius import BlastRadius
     from engine.services.control import CancelResult
     from engine.services.dashboard import DashboardMetrics
+    from engine.services.destinations import (
+        DestinationFigures,
+        HoldResult,
+        ReleasePreview,
+        ReleaseResult,
+    )
     from engine.services.executions import Cursor, ExecutionDetail, ExecutionRow
     from engine.services.failures import ClusterKey, FailureCluster
+    from engine.services.flow_control import HeldSummary, PauseResult, ResumeResult
+    from engine.services.flow_limits import LimitState
     from engine.services.health import HealthReport
     from engine.services.maintenance import MaintenanceOverview
     from engine.services.payload_search import Where
@@ -252,4 +260,62 @@ class ConsoleBackend(Protocol):
 
     def flush_stale_locks(self, plan: QueueReport, *, actor: str) -> FlushResult:
         """Release what ``plan`` listed as stale and still is (needs EDIT; audited)."""
+        ...
+
+    # --- flow control (pause/resume: OPERATE; limits: EDIT; all audited) ---------------
+
+    def held_summary(self, name: str) -> HeldSummary:
+        """The workflow's pause state, its held runs and what each catch-up would do."""
+        ...
+
+    def paused_workflows(self) -> list[HeldSummary]:
+        """Every paused workflow with its held runs, by name (the dashboard's banner)."""
+        ...
+
+    def pause_workflow(self, name: str, *, for_: str | None, actor: str) -> PauseResult:
+        """Pause a workflow (``for_``: a DURATION after which it resumes by itself)."""
+        ...
+
+    def resume_workflow(self, name: str, *, catch_up: str, actor: str) -> ResumeResult:
+        """Resume with ``all`` | ``latest`` | ``skip`` | ``spread:DURATION``."""
+        ...
+
+    def workflow_limits(self, name: str) -> LimitState:
+        """The workflow's limits in force, from its definition and the override."""
+        ...
+
+    def set_workflow_limit(
+        self,
+        name: str,
+        *,
+        concurrency: str | None,
+        rate: str | None,
+        for_: str | None,
+        actor: str,
+    ) -> LimitState:
+        """Override the concurrency and/or rate (``N/s``, ``N/m``), until ``for_`` is up."""
+        ...
+
+    def clear_workflow_limit(self, name: str, *, actor: str) -> LimitState:
+        """Drop the override: the definition's limits apply again."""
+        ...
+
+    # --- destinations (the outbound section; hold and release need OPERATE) ------------
+
+    def destination_board(self, *, window: str) -> list[DestinationFigures]:
+        """Every destination's figures over ``5m`` | ``1h`` | ``24h``, busiest first."""
+        ...
+
+    def hold_destination(
+        self, destination: str, *, for_: timedelta | None, actor: str
+    ) -> HoldResult:
+        """Hold ``HOST[:PORT]``: its steps wait (no failure, no retry spent) until release."""
+        ...
+
+    def preview_release(self, destination: str) -> ReleasePreview:
+        """What releasing ``destination`` would send now."""
+        ...
+
+    def release_destination(self, destination: str, *, actor: str) -> ReleaseResult:
+        """End the hold and send the runs waiting for ``destination``."""
         ...

@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from engine.triggers.new_executions import Dispatcher
     from wfconsole.console.backend import BackendInfo
 
+from wfconsole.console.engine_flow import FlowControlCalls
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -62,7 +64,7 @@ def _changes(
     return changing
 
 
-class EngineBackend:
+class EngineBackend(FlowControlCalls):
     """``ConsoleBackend`` over the engine's service functions and one open database.
 
     Each public method is the protocol's method of the same name, documented there.

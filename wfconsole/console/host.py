@@ -18,11 +18,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class SectionTab:
-    """A section as the header's tab bar shows it: its key, its title and its mode."""
+    """A section as the header's tab bar shows it: its key, its title and its mode, and
+    the short title the bar uses when the full ones leave no room for ``? help``."""
 
     key: str
     title: str
     mode: str
+    short: str = ""
 
 
 class ConsoleHost(Protocol):

@@ -48,6 +48,13 @@ def failures_screen(backend: ConsoleBackend, settings: ConsoleSettings) -> Scree
     return FailuresScreen(backend, refresh_interval=settings.refresh_interval)
 
 
+def outbound_screen(backend: ConsoleBackend, settings: ConsoleSettings) -> Screen[None]:
+    """The destinations board (outbound calls, holds)."""
+    from wfconsole.console.screens.outbound import OutboundScreen
+
+    return OutboundScreen(backend, refresh_interval=settings.refresh_interval)
+
+
 def maintenance_screen(backend: ConsoleBackend, settings: ConsoleSettings) -> Screen[None]:
     """Maintenance jobs and backups."""
     from wfconsole.console.screens.maintenance import MaintenanceScreen
@@ -63,12 +70,15 @@ class Section:
     key: str
     title: str
     build: ScreenFactory
+    short: str = ""
+    """The title in a tab bar too narrow for every full title (empty: the title)."""
 
 
 SECTIONS = (
-    Section("dashboard", "d", "Dashboard", dashboard_screen),
-    Section("workflows", "w", "Workflows", workflows_screen),
-    Section("executions", "x", "Executions", executions_screen),
-    Section("failures", "f", "Failures", failures_screen),
-    Section("maintenance", "m", "Maintenance", maintenance_screen),
+    Section("dashboard", "d", "Dashboard", dashboard_screen, "Dash"),
+    Section("workflows", "w", "Workflows", workflows_screen, "Flows"),
+    Section("executions", "x", "Executions", executions_screen, "Runs"),
+    Section("failures", "f", "Failures", failures_screen, "Fails"),
+    Section("outbound", "o", "Outbound", outbound_screen, "Out"),
+    Section("maintenance", "m", "Maintenance", maintenance_screen, "Maint"),
 )

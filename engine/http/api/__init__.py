@@ -7,17 +7,27 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 
-from engine.http.api import executions, replay, run_diff, schedules, workflows
+from engine.http.api import (
+    destinations,
+    executions,
+    flow_control,
+    replay,
+    run_diff,
+    schedules,
+    workflows,
+)
 from engine.http.api.common import error_response
 from engine.http.api.openapi import openapi_route
 
 ROUTES: list[BaseRoute] = [
     Route("/openapi.json", openapi_route, methods=["GET"]),
     *workflows.ROUTES,
+    *flow_control.ROUTES,
     *executions.ROUTES,
     *run_diff.ROUTES,
     *replay.ROUTES,
     *schedules.ROUTES,
+    *destinations.ROUTES,
 ]
 EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 

@@ -35,6 +35,16 @@ OPERATIONS: list[tuple[str, str, str, str, bool, int, tuple[int, ...]]] = [
     ("/workflows/{name}/enable", "post", "Enable", "ADMIN", False, 200, (404,)),
     ("/workflows/{name}/disable", "post", "Disable", "ADMIN", False, 200, (404,)),
     ("/workflows/{name}/run", "post", "Run now", "OPERATOR", True, 202, (400, 404, 409)),
+    ("/workflows/{name}/pause", "post", "Pause: triggers are accepted, runs held",
+     "OPERATOR", False, 200, (400, 404)),
+    ("/workflows/{name}/resume", "post", "Resume with a catch-up policy", "OPERATOR", False,
+     200, (400, 404)),
+    ("/workflows/{name}/limit", "post", "Override the concurrency / rate limit", "ADMIN",
+     False, 200, (400, 404)),
+    ("/workflows/{name}/limit", "delete", "Drop the limit override", "ADMIN", False, 200,
+     (404,)),
+    ("/workflows/{name}/flow", "get", "Pause state, held runs, catch-up effects, limits",
+     "VIEWER", False, 200, (404,)),
     ("/executions", "get", "List executions, newest first", "VIEWER", False, 200, (400,)),
     ("/executions/retry", "post", "Retry several", "OPERATOR", True, 200, (400, 404, 409)),
     ("/executions/cancel", "post", "Cancel several", "OPERATOR", True, 200, (400, 404)),
@@ -47,7 +57,23 @@ OPERATIONS: list[tuple[str, str, str, str, bool, int, tuple[int, ...]]] = [
      202, (400, 404, 409)),
     ("/schedules", "get", "Schedule triggers: next, last run, gaps, late starts", "VIEWER",
      False, 200, (400,)),
+    ("/destinations", "get", "Outbound destinations: calls, errors, latency, 429s, circuit, "
+     "holds", "VIEWER", False, 200, (400,)),
+    ("/destinations/{destination}/hold", "post", "Hold a destination: its steps wait",
+     "OPERATOR", False, 200, (400,)),
+    ("/destinations/{destination}/release", "post", "Release it; the waiting runs are sent",
+     "OPERATOR", False, 200, (400,)),
 ]  # fmt: skip
+
+_FOR = ("for", "ends by itself after this long: 30s, 10m, 1h, 2d")
+FLOW_PARAMETERS = {
+    ("/workflows/{name}/pause", "post"): [
+        _FOR, ("catch_up", "the policy of the resume when `for` is up (default all)")],
+    ("/workflows/{name}/resume", "post"): [
+        ("catch_up", "all (default), latest, skip or spread:DURATION")],
+    ("/workflows/{name}/limit", "post"): [
+        ("concurrency", "at most N runs at once"), ("rate", "N/s or N/m"), _FOR],
+}  # fmt: skip
 
 REQUEST_BODIES = {
     "/workflows": "A workflow definition (see DESIGN.md, Workflow definition).",
@@ -78,6 +104,17 @@ def _parameters(path: str, method: str) -> list[dict[str, Any]]:
         params.append({"name": "window_hours", "in": "query", "description": "how many "
                        "hours back to look for gaps (default 24)",
                        "schema": {"type": "integer"}})  # fmt: skip
+    if (path, method) == ("/destinations", "get"):
+        params.append({"name": "window", "in": "query", "description": "5m (default), 1h "
+                       "or 24h", "schema": {"type": "string"}})  # fmt: skip
+    if (path, method) == ("/destinations/{destination}/hold", "post"):
+        params.append({"name": "for", "in": "query", "description": "end the hold by "
+                       "itself after this long: 30s, 10m, 1h, 2d",
+                       "schema": {"type": "string"}})  # fmt: skip
+    params += [
+        {"name": name, "in": "query", "description": description, "schema": {"type": "string"}}
+        for name, description in FLOW_PARAMETERS.get((path, method), ())
+    ]
     if (path, method) == ("/executions/{id}", "get"):
         params.append(
             {"name": "log_limit", "in": "query", "schema": {"type": "integer", "default": 500}}

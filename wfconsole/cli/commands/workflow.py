@@ -135,7 +135,7 @@ def list_command(args: argparse.Namespace) -> int:
         [
             [
                 r.name,
-                "yes" if r.enabled else "no",
+                ("yes" if r.enabled else "no") + (f", {r.flow_state}" if r.flow_state else ""),
                 str(r.version),
                 ",".join(r.trigger_types),
                 str(r.execution_count),
@@ -156,6 +156,8 @@ def _summary_json(r: WorkflowSummary) -> dict[str, Any]:
         "success_count": r.success_count, "failure_count": r.failure_count,
         "last_execution_at": timestamp(r.last_execution_at),
         "avg_execution_ms": r.avg_execution_ms,
+        "paused": r.paused_at is not None, "paused_until": timestamp(r.paused_until),
+        "max_concurrent": r.max_concurrent, "rate_limit": r.rate_limit,
     }  # fmt: skip
 
 

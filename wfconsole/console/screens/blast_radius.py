@@ -3,7 +3,8 @@
 ``BlastRadiusScreen(radius)`` is a ``ModalScreen[bool]``: it dismisses with True when the
 operator confirms (``y``) and False otherwise (``n``, ``escape``, or the "keep" button,
 which has the focus so a stray ``enter`` changes nothing). Any screen that computed a
-``BlastRadius`` (the execution list, a failure cluster) can push it.
+``BlastRadius`` (the execution list, a failure cluster) can push it; a resume or a
+destination release pushes a ``ChangePreview`` (``views/flow_preview.py``) instead.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from wfconsole.console.views.blast_radius_text import VERBS, describe, headline
+from wfconsole.console.views.flow_preview import ChangePreview
 
 if TYPE_CHECKING:
     from engine.services.blast_radius import BlastRadius
@@ -31,21 +33,25 @@ class BlastRadiusScreen(ModalScreen[bool]):
         Binding("escape", "keep", "Keep as is", show=False),
     ]
 
-    def __init__(self, radius: BlastRadius) -> None:
+    def __init__(self, radius: BlastRadius | ChangePreview) -> None:
         super().__init__()
         self.radius = radius
 
     def compose(self) -> ComposeResult:
         """Question, facts, buttons."""
-        verb = VERBS[self.radius.action][0]
+        radius = self.radius
+        if isinstance(radius, ChangePreview):
+            title, body, label = radius.headline, radius.body, f"{radius.verb} (y)"
+        else:
+            verb = VERBS[radius.action][0]
+            title, body = headline(radius), describe(radius)
+            label = f"{verb} {radius.changes:,} (y)"
         with Vertical(id="blast-radius-dialog"):
-            yield Static(headline(self.radius), id="blast-radius-title")
-            yield Static(describe(self.radius), id="blast-radius-body")
+            yield Static(title, id="blast-radius-title", markup=False)
+            yield Static(body, id="blast-radius-body")
             with Horizontal(id="blast-radius-buttons"):
-                if self.radius.changes:
-                    yield Button(
-                        f"{verb} {self.radius.changes:,} (y)", variant="warning", id="confirm"
-                    )
+                if radius.changes:
+                    yield Button(label, variant="warning", id="confirm")
                 yield Button("Keep as is (esc)", id="keep")
 
     def on_mount(self) -> None:

@@ -3,7 +3,8 @@
 Refreshed every ``console.refresh_interval`` seconds by Dolphie's loop: a thread worker
 fetches, and its completion schedules the next tick; a tick that falls while the screen
 is hidden (another section, a dialog on top) is skipped and caught up on return. A
-failed refresh keeps the last figures and says why in the status line.
+failed refresh keeps the last figures and says why in the status line. While any
+workflow is paused a banner under the status line names them and their held runs.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from textual.widgets import Sparkline, Static
 from textual.worker import Worker, WorkerState
 
 from engine.services.dashboard import DashboardMetrics
+from engine.services.flow_control import HeldSummary
 from engine.services.health import HealthReport
 from wfconsole.console.backend import ConsoleBackend
 from wfconsole.console.host import console_host
@@ -36,6 +38,7 @@ from wfconsole.console.views.dashboard_lists import (
 )
 from wfconsole.console.views.display import first_line
 from wfconsole.console.views.execution_filter import ExecutionFilter
+from wfconsole.console.views.flow_text import paused_banner
 from wfconsole.console.views.refresh_loop import RefreshLoop
 from wfconsole.console.widgets.console_footer import ConsoleFooter
 from wfconsole.console.widgets.console_header import ConsoleHeader
@@ -59,6 +62,8 @@ class DashboardScreen(Screen[None]):
         """A refresh arrived."""
 
         metrics: DashboardMetrics
+        paused: list[HeldSummary] | None = None
+        """The paused workflows (None: they could not be read this time)."""
 
     @dataclass
     class Failed(Message):
@@ -90,6 +95,7 @@ class DashboardScreen(Screen[None]):
         """Status line, depth tiles, sparklines, the day's line, the two failure lists."""
         yield ConsoleHeader()
         yield Static("loading…", id="dashboard-status")
+        yield Static(id="dashboard-paused")
         with Horizontal(id="dashboard-depth"):
             for key, label in DEPTH_TILES:
                 tile = Static("-", id=f"depth-{key}", classes="depth-tile", markup=False)
@@ -138,7 +144,11 @@ class DashboardScreen(Screen[None]):
         except Exception as exc:  # shown in the status line; the last figures stay
             self.post_message(self.Failed(clean(first_line(str(exc))), self.backend.health()))
             return
-        self.post_message(self.Loaded(metrics))
+        try:
+            paused: list[HeldSummary] | None = self.backend.paused_workflows()
+        except Exception:  # the figures still show; the banner keeps its last state
+            paused = None
+        self.post_message(self.Loaded(metrics, paused))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A finished refresh schedules the next one (Dolphie's loop)."""
@@ -178,6 +188,8 @@ class DashboardScreen(Screen[None]):
         self.query_one("#dashboard-day", Static).update(day_line(metrics))
         self._fill_lists()
         self._show_status()
+        if message.paused is not None:
+            self._show_paused(message.paused)
         self._report_health(metrics.health)
 
     def on_dashboard_screen_failed(self, message: Failed) -> None:
@@ -204,6 +216,11 @@ class DashboardScreen(Screen[None]):
             failed = safe_text(f"refresh failed: {self.error}", style="bold red")
             parts += [" · " if parts else "", failed]
         status.update(Text.assemble(*parts))
+
+    def _show_paused(self, paused: list[HeldSummary]) -> None:
+        banner = self.query_one("#dashboard-paused", Static)
+        banner.update(paused_banner(paused) if paused else "")
+        banner.display = bool(paused)
 
     def _fill_lists(self) -> None:
         metrics, widths = self.metrics, self._widths

@@ -1,9 +1,10 @@
 """The workflow list: counters at a glance, the schedule ahead, and the operator's changes.
 
 ``/`` narrows by name, ``enter`` opens the editor, ``l`` lists the runs, ``s`` opens the
-schedules board; ``space`` (on/off), ``n`` (new) and ``delete`` need ADMIN, ``r`` (run
-now) needs OPERATOR. Each change runs in a worker (``views/workflow_changes.py``) and the
-list then reloads.
+schedules board; ``space`` (on/off), ``n`` (new), ``delete`` and ``L`` (limits) need
+ADMIN, ``r`` (run now) and ``p`` (pause/resume, ``screens/workflow_flow.py``) need
+OPERATOR. Each change runs in a worker (``views/workflow_changes.py``) and the list then
+reloads.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from wfconsole.console.screens.confirm import ConfirmScreen
 from wfconsole.console.screens.editor import EditorScreen
 from wfconsole.console.screens.run_workflow import RunWorkflowScreen
 from wfconsole.console.screens.template_picker import TemplatePickerScreen
+from wfconsole.console.screens.workflow_flow import WorkflowFlow
 from wfconsole.console.screens.workflow_versions import WorkflowVersionsScreen
 from wfconsole.console.views import workflow_changes as changes
 from wfconsole.console.views.permission_gate import PermissionGate
@@ -60,12 +62,18 @@ class WorkflowsScreen(PermissionGate, Screen[None]):
         "run_workflow": Permission.OPERATE,
         "new_workflow": Permission.EDIT,
         "delete_workflow": Permission.EDIT,
+        "pause_workflow": Permission.OPERATE,
+        "workflow_limits": Permission.EDIT,
     }
     BINDINGS = [
         Binding("space", "toggle_enabled", "On/off", key_display="space"),
         Binding("r", "run_workflow", "Run now"),
+        Binding("p", "pause_workflow", "Pause"),
+        # Not in the footer either: ADMINs find it in ``?`` and the palette.
+        Binding("L", "workflow_limits", "Limits", key_display="L", show=False),
         Binding("n", "new_workflow", "New"),
-        Binding("v", "show_versions", "Versions"),
+        # The footer makes room for "Pause" at 80 columns: ``?`` and the palette list it.
+        Binding("v", "show_versions", "Versions", show=False),
         Binding("l", "show_runs", "Runs"),
         # Not in the footer (it is full at 80 columns); ``?`` and the palette list it.
         Binding("s", "show_schedules", "Schedules", show=False),
@@ -100,6 +108,7 @@ class WorkflowsScreen(PermissionGate, Screen[None]):
         yield FilterBar(placeholder="name contains…  (esc clears)", id="workflows-filter")
         yield RecordTable(id="workflows-table")
         yield SchedulePanel(self.backend, id="workflows-schedule")
+        yield WorkflowFlow(self.backend, id="workflows-flow")
         yield ConsoleFooter()
 
     @property
@@ -282,6 +291,21 @@ class WorkflowsScreen(PermissionGate, Screen[None]):
             self._change(run)
 
         self.app.push_screen(RunWorkflowScreen(name), answered)
+
+    def action_pause_workflow(self) -> None:
+        """Pause the highlighted workflow, or resume it with a catch-up policy."""
+        workflow = self.selected_workflow()
+        if workflow is not None and not self.refuse("pause_workflow"):
+            flow = self.query_one("#workflows-flow", WorkflowFlow)
+            flow.pause_or_resume(workflow.name, self.console.operator)
+
+    def action_workflow_limits(self) -> None:
+        """Override or clear the highlighted workflow's concurrency and rate limits."""
+        workflow = self.selected_workflow()
+        if workflow is not None and not self.refuse("workflow_limits"):
+            self.query_one("#workflows-flow", WorkflowFlow).limits(
+                workflow.name, self.console.operator
+            )
 
     def action_new_workflow(self) -> None:
         """Pick a template and open it in the editor as a new workflow."""

@@ -71,8 +71,21 @@ def cells(row: ExecutionRow, widths: tuple[int, int], *, marked: bool) -> tuple[
         safe_text(row.trigger_type, max_length=8),
         Text(duration(row.duration_ms), justify="right"),
         number(row.retry_count),
-        safe_text(first_line(row.error), style="red", max_length=error_width),
+        error_cell(row, error_width),
     )
+
+
+def error_cell(row: ExecutionRow, width: int) -> Text:
+    """The error, after why a PENDING run waits (``waiting:paused``) when it does."""
+    error = safe_text(first_line(row.error), style="red", max_length=width)
+    if not row.waiting:
+        return error
+    cell = Text(f"waiting:{row.waiting}", style="yellow")
+    if error.plain:
+        cell.append(" ")
+        cell.append_text(error)
+    cell.truncate(width, overflow="ellipsis")
+    return cell
 
 
 def list_status(

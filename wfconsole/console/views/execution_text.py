@@ -31,7 +31,10 @@ def summary_text(detail: ExecutionDetail) -> Text:
     text = Text()
     text.append_text(_field("execution", safe_text(row.id)))
     text.append_text(_field("workflow", safe_text(row.workflow)))
-    text.append_text(_field("status", status_text(row.status)))
+    status = status_text(row.status)
+    if row.waiting:
+        status.append(f" · waiting: {row.waiting}", style="yellow")
+    text.append_text(_field("status", status))
     text.append_text(_field("trigger", safe_text(row.trigger_type)))
     text.append_text(_field("created", full_time(row.created_at)))
     text.append_text(_field("started", full_time(row.started_at)))

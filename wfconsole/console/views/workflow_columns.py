@@ -8,9 +8,10 @@ from engine.services.workflows import WorkflowSummary
 from wfconsole.console.views.display import number, percent, short_time, trigger_list
 from wfconsole.console.widgets.safe_text import safe_text
 
-# Fixed columns (key, label, width); the name column takes what is left.
+# Fixed columns (key, label, width); the name column takes what is left. "on" says yes or
+# no, or for an enabled workflow whether it is paused or a limit is in force.
 FIXED_COLUMNS = (
-    ("enabled", "on", 3),
+    ("enabled", "on", 6),
     ("triggers", "triggers", 17),
     ("last_run", "last run (UTC)", 14),
     ("success", "success", 7),
@@ -31,12 +32,24 @@ def workflow_cells(workflow: WorkflowSummary, width: int) -> tuple[Text, ...]:
     """One workflow's row, its name cut to ``width``."""
     return (
         safe_text(workflow.name, max_length=width),
-        Text("yes", style="green") if workflow.enabled else Text("no", style="dim"),
+        enabled_cell(workflow),
         trigger_list(workflow.trigger_types, max_length=17),
         short_time(workflow.last_execution_at),
         percent(workflow.success_rate),
         number(workflow.execution_count),
     )
+
+
+def enabled_cell(workflow: WorkflowSummary) -> Text:
+    """``yes`` / ``no``; ``paused`` or ``limit`` (a limit in force) for an enabled one."""
+    if not workflow.enabled:
+        return Text("no", style="dim")
+    state = workflow.flow_state
+    if state == "paused":
+        return Text("paused", style="bold yellow")
+    if state == "limited":
+        return Text("limit", style="cyan")
+    return Text("yes", style="green")
 
 
 def list_status(shown: int, total: int, name_filter: str) -> Text:

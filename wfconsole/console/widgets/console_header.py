@@ -3,7 +3,9 @@
 Section keys live in the tab bar (as in k9s and lazydocker) so they always fit and the
 footer is left to the screen's own keys. Both lines are fitted to the width: the status
 drops its least important parts first (the operator), the tab bar's hints drop from the
-right (``q quit``, then ``^p palette``); nothing runs off the edge.
+right (``q quit``, then ``^p palette``), and when the full section titles leave no room
+for ``? help`` the tabs use their short titles (``Maint`` for ``Maintenance``); nothing
+runs off the edge.
 """
 
 from __future__ import annotations
@@ -103,10 +105,13 @@ class ConsoleHeader(Widget):
 
     def tab_line(self, width: int) -> Text:
         """The section tabs, the current one highlighted, then the console's hints."""
-        line = Text()
         current = self.app.current_mode
-        for tab in console_host(self).section_tabs:
-            line.append_text(self._tab(tab, active=tab.mode == current))
+        tabs = console_host(self).section_tabs
+        line = Text().join(self._tab(tab, active=tab.mode == current) for tab in tabs)
+        if line.cell_len + self._hints(list(HINTS[:1])).cell_len > width:
+            line = Text().join(
+                self._tab(tab, active=tab.mode == current, short=True) for tab in tabs
+            )
         hints = list(HINTS)
         while hints and line.cell_len + self._hints(hints).cell_len > width:
             hints.pop()
@@ -117,15 +122,16 @@ class ConsoleHeader(Widget):
         line.truncate(width)
         return line
 
-    def _tab(self, tab: SectionTab, *, active: bool) -> Text:
+    def _tab(self, tab: SectionTab, *, active: bool, short: bool = False) -> Text:
         click = Style.from_meta({"@click": f"app.show_section({tab.mode!r})"})
+        title = (tab.short or tab.title) if short else tab.title
         if active:
             style = self._style("tab-active") + click
-            return Text(f" {tab.key} {tab.title} ", style=style)
+            return Text(f" {tab.key} {title} ", style=style)
         return Text.assemble(
             (" ", click),
             (tab.key, self._style("tab-key") + click),
-            (f" {tab.title} ", self._style("tab") + click),
+            (f" {title} ", self._style("tab") + click),
         )
 
     def _hints(self, hints: list[tuple[str, str, str]]) -> Text:

@@ -1,0 +1,1 @@
+"""Outbound flow: which destination a step calls, its per-minute figures, holds, breaker."""
