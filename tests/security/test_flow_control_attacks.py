@@ -75,13 +75,25 @@ def _snapshot(db: Database) -> tuple[object, ...]:
     return tuple(map(tuple, flow)), tuple(map(tuple, runs)), tuple(map(tuple, states)), audits
 
 
-@pytest.fixture
-def api(any_db: Database, tmp_path: Path) -> Iterator[Api]:
-    for running in running_api(any_db, tmp_path):
+def _seeded_api(db: Database, tmp_path: Path) -> Iterator[Api]:
+    for running in running_api(db, tmp_path):
         assert running.post("/workflows", json=FLOW).status_code == 201
         for _ in range(2):
             assert running.post("/workflows/greet/run", Role.OPERATOR).status_code == 202
         yield running
+
+
+@pytest.fixture
+def api(any_db: Database, tmp_path: Path) -> Iterator[Api]:
+    """The API over SQLite and PostgreSQL: for values that reach a lookup or storage."""
+    yield from _seeded_api(any_db, tmp_path)
+
+
+@pytest.fixture
+def parsing_api(sqlite_db: Database, tmp_path: Path) -> Iterator[Api]:
+    """The API over SQLite only: for values refused while parsing, before any storage
+    (durations, rates, policies, windows), so the suite does not run them twice."""
+    yield from _seeded_api(sqlite_db, tmp_path)
 
 
 def _refused(answer: object, *, field: str | None = None) -> None:
@@ -111,25 +123,25 @@ HOSTILE_POLICIES = [
 
 
 @pytest.mark.parametrize("value", HOSTILE_DURATIONS)
-def test_pause_for_refuses_hostile_durations(api: Api, value: str) -> None:
-    before = _snapshot(api.db)
-    answer = api.post(f"/workflows/greet/pause?for={value}", Role.OPERATOR)
+def test_pause_for_refuses_hostile_durations(parsing_api: Api, value: str) -> None:
+    before = _snapshot(parsing_api.db)
+    answer = parsing_api.post(f"/workflows/greet/pause?for={value}", Role.OPERATOR)
     _refused(answer, field="for")
-    assert _snapshot(api.db) == before
+    assert _snapshot(parsing_api.db) == before
 
 
 @pytest.mark.parametrize("value", HOSTILE_POLICIES)
-def test_pause_and_resume_refuse_hostile_catch_up_policies(api: Api, value: str) -> None:
-    before = _snapshot(api.db)
-    _refused(api.post(f"/workflows/greet/pause?catch_up={value}", Role.OPERATOR),
+def test_pause_and_resume_refuse_hostile_catch_up_policies(parsing_api: Api, value: str) -> None:
+    before = _snapshot(parsing_api.db)
+    _refused(parsing_api.post(f"/workflows/greet/pause?catch_up={value}", Role.OPERATOR),
              field="catch_up")  # fmt: skip
-    assert _snapshot(api.db) == before
+    assert _snapshot(parsing_api.db) == before
 
-    assert api.post("/workflows/greet/pause", Role.OPERATOR).status_code == 200
-    paused = _snapshot(api.db)
-    _refused(api.post(f"/workflows/greet/resume?catch_up={value}", Role.OPERATOR),
+    assert parsing_api.post("/workflows/greet/pause", Role.OPERATOR).status_code == 200
+    paused = _snapshot(parsing_api.db)
+    _refused(parsing_api.post(f"/workflows/greet/resume?catch_up={value}", Role.OPERATOR),
              field="catch_up")  # fmt: skip
-    assert _snapshot(api.db) == paused  # still paused, nothing cancelled or started
+    assert _snapshot(parsing_api.db) == paused  # still paused, nothing cancelled or started
 
 
 HOSTILE_CONCURRENCY = [
@@ -144,17 +156,17 @@ HOSTILE_RATES = [
 
 
 @pytest.mark.parametrize("value", HOSTILE_CONCURRENCY)
-def test_limit_refuses_hostile_concurrency(api: Api, value: str) -> None:
-    before = _snapshot(api.db)
-    _refused(api.post(f"/workflows/greet/limit?concurrency={value}"), field="concurrency")
-    assert _snapshot(api.db) == before
+def test_limit_refuses_hostile_concurrency(parsing_api: Api, value: str) -> None:
+    before = _snapshot(parsing_api.db)
+    _refused(parsing_api.post(f"/workflows/greet/limit?concurrency={value}"), field="concurrency")
+    assert _snapshot(parsing_api.db) == before
 
 
 @pytest.mark.parametrize("value", HOSTILE_RATES)
-def test_limit_refuses_hostile_rates(api: Api, value: str) -> None:
-    before = _snapshot(api.db)
-    _refused(api.post(f"/workflows/greet/limit?rate={value}"), field="rate")
-    assert _snapshot(api.db) == before
+def test_limit_refuses_hostile_rates(parsing_api: Api, value: str) -> None:
+    before = _snapshot(parsing_api.db)
+    _refused(parsing_api.post(f"/workflows/greet/limit?rate={value}"), field="rate")
+    assert _snapshot(parsing_api.db) == before
 
 
 @pytest.mark.parametrize("value", ["0s", "367d", "1y", "", "\uff11h"])
@@ -252,16 +264,16 @@ def test_odd_destinations_are_refused_and_touch_nothing(
 
 
 @pytest.mark.parametrize("value", HOSTILE_DURATIONS)
-def test_hold_for_refuses_hostile_durations(api: Api, value: str) -> None:
-    before = _snapshot(api.db)
-    answer = api.post(f"/destinations/hooks.example.com/hold?for={value}", Role.OPERATOR)
+def test_hold_for_refuses_hostile_durations(parsing_api: Api, value: str) -> None:
+    before = _snapshot(parsing_api.db)
+    answer = parsing_api.post(f"/destinations/hooks.example.com/hold?for={value}", Role.OPERATOR)
     _refused(answer, field="for")
-    assert _snapshot(api.db) == before
+    assert _snapshot(parsing_api.db) == before
 
 
 @pytest.mark.parametrize("window", ["", "5M", "2h", "5m%00", "1d", "24h ", "%ED%A0%80"])
-def test_the_board_refuses_other_windows(api: Api, window: str) -> None:
-    _refused(api.get(f"/destinations?window={window}"), field="window")
+def test_the_board_refuses_other_windows(parsing_api: Api, window: str) -> None:
+    _refused(parsing_api.get(f"/destinations?window={window}"), field="window")
 
 
 def test_a_destination_is_a_host_not_an_ipv6_zone_with_free_text(api: Api) -> None:
@@ -298,14 +310,16 @@ BAD_LIMIT_FIELDS = [
 
 
 @pytest.mark.parametrize("fields", BAD_LIMIT_FIELDS, ids=lambda f: repr(f)[:40])
-def test_bad_limit_fields_in_a_definition_are_refused(api: Api, fields: dict[str, object]) -> None:
-    before = _snapshot(api.db)
-    answer = api.post("/workflows", json={**FLOW, "name": "limited", **fields})
+def test_bad_limit_fields_in_a_definition_are_refused(
+    parsing_api: Api, fields: dict[str, object]
+) -> None:
+    before = _snapshot(parsing_api.db)
+    answer = parsing_api.post("/workflows", json={**FLOW, "name": "limited", **fields})
     assert answer.status_code in (400, 422), f"{answer.status_code}: {answer.text}"
     assert "Traceback" not in answer.text
     field = next(iter(fields))
     assert field in answer.text, answer.text  # the error names the field
-    assert _snapshot(api.db) == before
+    assert _snapshot(parsing_api.db) == before
 
 
 def test_limit_fields_round_trip_and_gate_the_workflow(api: Api) -> None:
