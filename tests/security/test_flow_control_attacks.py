@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -32,7 +33,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine.config import Settings
-from engine.db import Database
+from engine.db import Database, connect_database, open_database
 from engine.execution.claims import EXECUTIONS, E, W
 from engine.models import AuditLog, Role, table_of, utcnow
 from engine.outbound.call_stats import CallStats, Flusher
@@ -48,6 +49,8 @@ from engine.services.flow_limits import expire_overrides, limit_state, set_limit
 from engine.services.workflows import save_document
 from tests.api_client import PEOPLE, ROOT, Api, running_api, set_role
 from tests.cli.runner import Cli, runner
+from tests.conftest import settings_for_url
+from tests.pg import fresh_postgres_url
 
 FLOW = {"name": "greet", "enabled": True, "triggers": [{"type": "manual"}],
         "actions": [{"type": "create_task", "title": "hello"}]}  # fmt: skip
@@ -96,6 +99,45 @@ def parsing_api(sqlite_db: Database, tmp_path: Path) -> Iterator[Api]:
     yield from _seeded_api(sqlite_db, tmp_path)
 
 
+@contextmanager
+def _module_database(kind: str, request: pytest.FixtureRequest, tmp: Path) -> Iterator[Database]:
+    if kind == "sqlite":
+        db = open_database(settings_for_url(f"sqlite:///{tmp / 'wf.db'}"))  # made, migrated
+        try:
+            yield db
+        finally:
+            db.dispose()
+        return
+    template = request.getfixturevalue("postgres_template")
+    with fresh_postgres_url("wf_test", template=template) as url:
+        db = connect_database(settings_for_url(url))
+        try:
+            yield db
+        finally:
+            db.dispose()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def shared_api(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Api]:
+    """One API per database for this module's many refusal cases: each case refuses and
+    checks that nothing changed, so they can share a server (one start, not hundreds)."""
+    tmp = tmp_path_factory.mktemp("shared-api")
+    with _module_database(request.param, request, tmp) as db:
+        yield from _seeded_api(db, tmp)
+
+
+@pytest.fixture(scope="module")
+def shared_parsing_api(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Api]:
+    """``shared_api`` on SQLite only, for values refused while parsing."""
+    tmp = tmp_path_factory.mktemp("shared-parsing-api")
+    with _module_database("sqlite", request, tmp) as db:
+        yield from _seeded_api(db, tmp)
+
+
 def _refused(answer: object, *, field: str | None = None) -> None:
     status = answer.status_code  # type: ignore[attr-defined]
     text = answer.text  # type: ignore[attr-defined]
@@ -123,11 +165,11 @@ HOSTILE_POLICIES = [
 
 
 @pytest.mark.parametrize("value", HOSTILE_DURATIONS)
-def test_pause_for_refuses_hostile_durations(parsing_api: Api, value: str) -> None:
-    before = _snapshot(parsing_api.db)
-    answer = parsing_api.post(f"/workflows/greet/pause?for={value}", Role.OPERATOR)
+def test_pause_for_refuses_hostile_durations(shared_parsing_api: Api, value: str) -> None:
+    before = _snapshot(shared_parsing_api.db)
+    answer = shared_parsing_api.post(f"/workflows/greet/pause?for={value}", Role.OPERATOR)
     _refused(answer, field="for")
-    assert _snapshot(parsing_api.db) == before
+    assert _snapshot(shared_parsing_api.db) == before
 
 
 @pytest.mark.parametrize("value", HOSTILE_POLICIES)
@@ -156,17 +198,19 @@ HOSTILE_RATES = [
 
 
 @pytest.mark.parametrize("value", HOSTILE_CONCURRENCY)
-def test_limit_refuses_hostile_concurrency(parsing_api: Api, value: str) -> None:
-    before = _snapshot(parsing_api.db)
-    _refused(parsing_api.post(f"/workflows/greet/limit?concurrency={value}"), field="concurrency")
-    assert _snapshot(parsing_api.db) == before
+def test_limit_refuses_hostile_concurrency(shared_parsing_api: Api, value: str) -> None:
+    before = _snapshot(shared_parsing_api.db)
+    _refused(
+        shared_parsing_api.post(f"/workflows/greet/limit?concurrency={value}"), field="concurrency"
+    )
+    assert _snapshot(shared_parsing_api.db) == before
 
 
 @pytest.mark.parametrize("value", HOSTILE_RATES)
-def test_limit_refuses_hostile_rates(parsing_api: Api, value: str) -> None:
-    before = _snapshot(parsing_api.db)
-    _refused(parsing_api.post(f"/workflows/greet/limit?rate={value}"), field="rate")
-    assert _snapshot(parsing_api.db) == before
+def test_limit_refuses_hostile_rates(shared_parsing_api: Api, value: str) -> None:
+    before = _snapshot(shared_parsing_api.db)
+    _refused(shared_parsing_api.post(f"/workflows/greet/limit?rate={value}"), field="rate")
+    assert _snapshot(shared_parsing_api.db) == before
 
 
 @pytest.mark.parametrize("value", ["0s", "367d", "1y", "", "\uff11h"])
@@ -229,13 +273,13 @@ ODD_NAMES = [
      ("GET", "flow", Role.VIEWER)],
 )  # fmt: skip
 def test_odd_workflow_names_are_a_404_and_touch_nothing(
-    api: Api, name: str, method: str, suffix: str, role: Role
+    shared_api: Api, name: str, method: str, suffix: str, role: Role
 ) -> None:
-    before = _snapshot(api.db)
-    answer = api.call(method, f"/workflows/{name}/{suffix}", role)
+    before = _snapshot(shared_api.db)
+    answer = shared_api.call(method, f"/workflows/{name}/{suffix}", role)
     assert answer.status_code in (400, 404), f"{answer.status_code}: {answer.text}"
     assert "Traceback" not in answer.text
-    assert _snapshot(api.db) == before
+    assert _snapshot(shared_api.db) == before
 
 
 ODD_DESTINATIONS = [
@@ -252,28 +296,30 @@ ODD_DESTINATIONS = [
 @pytest.mark.parametrize("destination", ODD_DESTINATIONS)
 @pytest.mark.parametrize("action", ["hold", "release"])
 def test_odd_destinations_are_refused_and_touch_nothing(
-    api: Api, destination: str, action: str
+    shared_api: Api, destination: str, action: str
 ) -> None:
-    before = _snapshot(api.db)
-    answer = api.post(f"/destinations/{destination}/{action}", Role.OPERATOR)
+    before = _snapshot(shared_api.db)
+    answer = shared_api.post(f"/destinations/{destination}/{action}", Role.OPERATOR)
     assert answer.status_code in (400, 404, 405), f"{answer.status_code}: {answer.text}"
     assert "Traceback" not in answer.text
     if answer.status_code == 400:
         assert answer.json()["field"] == "destination", answer.text
-    assert _snapshot(api.db) == before
+    assert _snapshot(shared_api.db) == before
 
 
 @pytest.mark.parametrize("value", HOSTILE_DURATIONS)
-def test_hold_for_refuses_hostile_durations(parsing_api: Api, value: str) -> None:
-    before = _snapshot(parsing_api.db)
-    answer = parsing_api.post(f"/destinations/hooks.example.com/hold?for={value}", Role.OPERATOR)
+def test_hold_for_refuses_hostile_durations(shared_parsing_api: Api, value: str) -> None:
+    before = _snapshot(shared_parsing_api.db)
+    answer = shared_parsing_api.post(
+        f"/destinations/hooks.example.com/hold?for={value}", Role.OPERATOR
+    )
     _refused(answer, field="for")
-    assert _snapshot(parsing_api.db) == before
+    assert _snapshot(shared_parsing_api.db) == before
 
 
 @pytest.mark.parametrize("window", ["", "5M", "2h", "5m%00", "1d", "24h ", "%ED%A0%80"])
-def test_the_board_refuses_other_windows(parsing_api: Api, window: str) -> None:
-    _refused(parsing_api.get(f"/destinations?window={window}"), field="window")
+def test_the_board_refuses_other_windows(shared_parsing_api: Api, window: str) -> None:
+    _refused(shared_parsing_api.get(f"/destinations?window={window}"), field="window")
 
 
 def test_a_destination_is_a_host_not_an_ipv6_zone_with_free_text(api: Api) -> None:
@@ -311,15 +357,15 @@ BAD_LIMIT_FIELDS = [
 
 @pytest.mark.parametrize("fields", BAD_LIMIT_FIELDS, ids=lambda f: repr(f)[:40])
 def test_bad_limit_fields_in_a_definition_are_refused(
-    parsing_api: Api, fields: dict[str, object]
+    shared_parsing_api: Api, fields: dict[str, object]
 ) -> None:
-    before = _snapshot(parsing_api.db)
-    answer = parsing_api.post("/workflows", json={**FLOW, "name": "limited", **fields})
+    before = _snapshot(shared_parsing_api.db)
+    answer = shared_parsing_api.post("/workflows", json={**FLOW, "name": "limited", **fields})
     assert answer.status_code in (400, 422), f"{answer.status_code}: {answer.text}"
     assert "Traceback" not in answer.text
     field = next(iter(fields))
     assert field in answer.text, answer.text  # the error names the field
-    assert _snapshot(parsing_api.db) == before
+    assert _snapshot(shared_parsing_api.db) == before
 
 
 def test_limit_fields_round_trip_and_gate_the_workflow(api: Api) -> None:
