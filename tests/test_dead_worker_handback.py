@@ -106,7 +106,9 @@ def hand_backs(deployed: Deployment) -> Counter[str]:
 def test_a_killed_consumers_runs_are_finished_by_the_other_within_seconds(
     deployed: Deployment, http_sink: HttpSink, tmp_path: Path
 ) -> None:
-    http_sink.default = Reply(delay=0.5)  # steps in flight when the kill lands
+    # Steps in flight when the kill lands: long enough that a busy machine, slow between
+    # seeing the victim hold runs and killing it, cannot let them all finish first.
+    http_sink.default = Reply(delay=1.5)
     name = define(deployed, http_sink)
     victim = ConsumerProcess(deployed, tmp_path / "victim.log", workers=4)
     try:
