@@ -11,6 +11,7 @@ change writes an audit row (an expiry too, as the worker). Runs a limit holds sh
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,6 +52,18 @@ class LimitState:
     override_until: datetime | None
     override_by: str | None
     held: int  # PENDING runs a limit holds (``waiting: "limit"``)
+
+    def as_json(self, when: Callable[[datetime | None], str | None]) -> dict[str, Any]:
+        """The JSON of ``workflow limit --json`` and the REST API; ``when`` writes the
+        expiry in the surface's own timestamp form."""
+        return {
+            "workflow": self.workflow, "concurrency": self.concurrency, "rate": self.rate,
+            "definition": {"max_concurrent": self.definition_concurrency,
+                           "rate_limit": self.definition_rate},
+            "override": {"concurrency": self.override_concurrency, "rate": self.override_rate,
+                         "until": when(self.override_until), "by": self.override_by},
+            "held": self.held,
+        }  # fmt: skip
 
 
 def _state(conn: sa.Connection, row: Any, now: datetime) -> LimitState:

@@ -25,7 +25,7 @@ from engine.services.flow_control import (
     pause,
     resume,
 )
-from engine.services.flow_limits import LimitState, clear_limit, limit_state, set_limit
+from engine.services.flow_limits import clear_limit, limit_state, set_limit
 from engine.services.tokens import Identity
 
 _QUERY_NAMES = {"for": "for", "catch-up": "catch_up", "catch_up": "catch_up", "limit": "limit"}
@@ -38,17 +38,6 @@ async def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
     except FlowControlError as exc:
         field = str(exc).split(":", 1)[0]
         raise ApiError(400, str(exc), _QUERY_NAMES.get(field, field)) from None
-
-
-def _limit_json(state: LimitState) -> dict[str, Any]:
-    return {
-        "workflow": state.workflow, "concurrency": state.concurrency, "rate": state.rate,
-        "definition": {"max_concurrent": state.definition_concurrency,
-                       "rate_limit": state.definition_rate},
-        "override": {"concurrency": state.override_concurrency, "rate": state.override_rate,
-                     "until": iso(state.override_until), "by": state.override_by},
-        "held": state.held,
-    }  # fmt: skip
 
 
 @endpoint(Permission.OPERATE, query=("for", "catch_up"))
@@ -89,7 +78,7 @@ async def limit_route(request: Request, identity: Identity) -> Response:
                         actor=identity.username, concurrency=query.get("concurrency"),
                         rate=query.get("rate"), for_=query.get("for"),
                         queue=queue_of(request))  # fmt: skip
-    return JSONResponse(_limit_json(state))
+    return JSONResponse(state.as_json(iso))
 
 
 @endpoint(Permission.EDIT)
@@ -97,7 +86,7 @@ async def clear_limit_route(request: Request, identity: Identity) -> Response:
     """``DELETE /api/workflows/{name}/limit``: the definition's limits apply again."""
     state = await _call(clear_limit, db_of(request), request.path_params["name"],
                         actor=identity.username, queue=queue_of(request))  # fmt: skip
-    return JSONResponse(_limit_json(state))
+    return JSONResponse(state.as_json(iso))
 
 
 @endpoint(Permission.READ)
@@ -113,7 +102,7 @@ async def flow_route(request: Request, identity: Identity) -> Response:
         "workflow": summary.workflow, "paused": summary.paused,
         "paused_at": iso(summary.paused_at), "paused_by": summary.paused_by,
         "paused_until": iso(summary.paused_until), "held": summary.held,
-        "policies": policies, "limits": _limit_json(limits),
+        "policies": policies, "limits": limits.as_json(iso),
     })  # fmt: skip
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from wfconsole.cli.command_table import Command, Row, arg
 from wfconsole.cli.context import current_user, opened_database, settings_for
@@ -19,7 +19,7 @@ from wfconsole.cli.errors import UserError
 from wfconsole.cli.output import timestamp
 
 if TYPE_CHECKING:
-    from engine.services.flow_limits import LimitState
+    pass
 
 NAME = arg("name", metavar="NAME")
 JSON_OUTPUT = arg("--json", action="store_true", help="machine-readable output")
@@ -99,17 +99,6 @@ def resume_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _limit_json(state: LimitState) -> dict[str, Any]:
-    return {
-        "workflow": state.workflow, "concurrency": state.concurrency, "rate": state.rate,
-        "definition": {"max_concurrent": state.definition_concurrency,
-                       "rate_limit": state.definition_rate},
-        "override": {"concurrency": state.override_concurrency, "rate": state.override_rate,
-                     "until": timestamp(state.override_until), "by": state.override_by},
-        "held": state.held,
-    }  # fmt: skip
-
-
 def limit_command(args: argparse.Namespace) -> int:
     """Override (or ``--clear``) a workflow's concurrency and rate limits."""
     from engine.services.flow_limits import check_concurrency, check_rate, clear_limit, set_limit
@@ -138,7 +127,7 @@ def limit_command(args: argparse.Namespace) -> int:
             state = set_limit(db, args.name, actor=actor, concurrency=args.concurrency,
                               rate=args.rate, for_=args.for_, queue=queue)  # fmt: skip
     if args.json:
-        print(json.dumps(_limit_json(state)))
+        print(json.dumps(state.as_json(timestamp)))
         return 0
     concurrency = "none" if state.concurrency is None else str(state.concurrency)
     line = f"{state.workflow}: concurrency {concurrency}, rate {state.rate or 'none'}"
