@@ -11,12 +11,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import platformdirs
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -27,21 +25,13 @@ from pydantic import (
     field_validator,
 )
 
-APP_NAME = "wfconsole"
-
-
-class ConfigError(Exception):
-    """A configuration value or file is unusable; the message names the key."""
-
-
-def data_dir() -> Path:
-    """Where the local-first default keeps its database and queue files.
-
-    Only computes the path: whoever creates files there goes through
-    engine/security/private_files.py, which makes the directory 0700 and the files 0600.
-    """
-    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
-
+# Re-exported: callers name these through engine.config, as before they moved.
+from engine.config_sources import APP_NAME as APP_NAME
+from engine.config_sources import CONFIG_ENV as CONFIG_ENV
+from engine.config_sources import ENV_PREFIX as ENV_PREFIX
+from engine.config_sources import LEGACY_ENV as LEGACY_ENV
+from engine.config_sources import ConfigError, data_dir, merged_data
+from engine.config_sources import find_config_file as find_config_file
 
 # The password part of ``scheme://user:password@host``; greedy up to the last '@'.
 _URL_PASSWORD = re.compile(r"(?P<head>^[A-Za-z][A-Za-z0-9+.-]*://[^:/@]*:)[^/]*@")
@@ -323,79 +313,6 @@ class Settings(_Section):
         return bool(self.queue.redis_url)
 
 
-# The original system's environment variables, mapped onto (section, key).
-LEGACY_ENV: dict[str, tuple[str, str]] = {
-    "DATABASE_URL": ("database", "url"),
-    "DATABASE_READ_URL": ("database", "read_url"),
-    "REDIS_URL": ("queue", "redis_url"),
-    "REDIS_PASSWORD": ("queue", "redis_password"),
-    "SMTP_HOST": ("smtp", "host"),
-    "SMTP_PORT": ("smtp", "port"),
-    "SMTP_SECURE": ("smtp", "secure"),
-    "SMTP_USER": ("smtp", "user"),
-    "SMTP_PASS": ("smtp", "password"),
-    "SMTP_FROM": ("smtp", "from_address"),
-    "TWILIO_ACCOUNT_SID": ("twilio", "account_sid"),
-    "TWILIO_AUTH_TOKEN": ("twilio", "auth_token"),
-    "TWILIO_PHONE_NUMBER": ("twilio", "phone_number"),
-    "SLACK_BOT_TOKEN": ("slack", "bot_token"),
-    "SLACK_WEBHOOK_URL": ("slack", "webhook_url"),
-    "TEAMS_WEBHOOK_URL": ("teams", "webhook_url"),
-    "WORKFLOW_MAX_CONCURRENT_EXECUTIONS": ("workflow", "max_concurrent_executions"),
-    "WORKFLOW_DEFAULT_TIMEOUT": ("workflow", "default_timeout"),
-    "WORKFLOW_QUEUE_CONCURRENCY": ("queue", "concurrency"),
-    "SENTRY_DSN": ("sentry", "dsn"),
-    "LOG_LEVEL": ("logging", "level"),
-    "ENCRYPTION_KEY": ("security", "encryption_key"),
-}
-ENV_PREFIX = "WFCONSOLE_"
-CONFIG_ENV = "WFCONSOLE_CONFIG"
-
-
-def find_config_file(explicit: str | os.PathLike[str] | None = None) -> Path | None:
-    """The config file to read: explicit > $WFCONSOLE_CONFIG > ./wfconsole.toml > none."""
-    if explicit:
-        return Path(explicit)
-    from_env = os.environ.get(CONFIG_ENV)
-    if from_env:
-        return Path(from_env)
-    local = Path("wfconsole.toml")
-    return local if local.is_file() else None
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path}: not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"config file {path}: {exc.strerror}") from None
-
-
-def _env_overrides(
-    environ: Mapping[str, str], sources: dict[tuple[str, str], str] | None = None
-) -> dict[str, dict[str, Any]]:
-    """Nested overrides from WFCONSOLE_SECTION__KEY and the legacy variables.
-
-    ``sources``, when given, is filled with (section, key) -> the variable that set it.
-    """
-    overrides: dict[str, dict[str, Any]] = {}
-    sources = {} if sources is None else sources
-    for name, value in environ.items():
-        if name.startswith(ENV_PREFIX) and "__" in name and name != CONFIG_ENV:
-            section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
-            overrides.setdefault(section, {})[key] = _env_value(section, key, value)
-            sources[(section, key)] = name
-    for name, (section, key) in LEGACY_ENV.items():
-        if name in environ and environ[name] != "":
-            overrides.setdefault(section, {})[key] = environ[name]
-            sources[(section, key)] = name
-    return overrides
-
-
 def _env_value(section: str, key: str, value: str) -> Any:
     """List-valued keys accept a comma-separated variable."""
     section_model = Settings.model_fields.get(section)
@@ -407,15 +324,6 @@ def _env_value(section: str, key: str, value: str) -> Any:
     if annotation is not None and getattr(annotation, "__origin__", None) is list:
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
-
-
-def _merge(base: dict[str, Any], overrides: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    merged = {key: dict(value) if isinstance(value, dict) else value for key, value in base.items()}
-    for section, values in overrides.items():
-        target = merged.setdefault(section, {})
-        if isinstance(target, dict):
-            target.update(values)
-    return merged
 
 
 def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
@@ -459,10 +367,8 @@ def load_settings(
 ) -> Settings:
     """Load settings from file and environment; raises ConfigError naming the bad key."""
     environ = os.environ if environ is None else environ
-    path = find_config_file(config_path)
-    data = _read_toml(path) if path else {}
     env_sources: dict[tuple[str, str], str] = {}
-    data = _merge(data, _env_overrides(environ, env_sources))
+    path, data = merged_data(config_path, environ, env_sources, _env_value)
     where = f"config {path}" if path else "config"
     try:
         settings = _validated(data)

@@ -7,9 +7,6 @@ file and the directories made for it are private to their owner (engine/security
 
 from __future__ import annotations
 
-import ast
-import functools
-import re
 import shutil
 import threading
 from collections.abc import Callable, Iterator
@@ -23,6 +20,9 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
 
 from engine.config import Settings
+from engine.plain_reads.schema import MIGRATIONS_DIR as MIGRATIONS_DIR
+from engine.plain_reads.schema import bare_alembic_config
+from engine.plain_reads.schema import head_revision as head_revision
 from engine.security.private_files import ensure_private_sqlite
 from engine.workflow_cache.cache import SESSION_KEY, WorkflowCache
 
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
     from engine.security.crypto import Vault
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # Less free space than this under a SQLite file that failed with an I/O error: a full disk.
 _NEARLY_FULL_BYTES = 1 << 20
 _PG_DISK_FULL, _PG_IO_ERROR = "53100", "58030"  # SQLSTATE disk_full, io_error
@@ -297,54 +296,8 @@ def open_database(settings: Settings, *, migrate: bool | None = None) -> Databas
 
 def alembic_config(db: Database) -> Any:
     """An Alembic Config pointing at the migrations shipped inside the package."""
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config = bare_alembic_config()
     config.attributes["connection_engine"] = db.engine
-    return config
-
-
-@functools.cache
-def head_revision() -> str | None:
-    """The newest migration shipped with this version.
-
-    Read from the revision files' ``revision`` / ``down_revision`` lines: importing them
-    through Alembic would load Alembic and every model, the bulk of a small command's
-    start. Alembic itself answers when the text does not name exactly one head.
-    """
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):
-        found = dict(_REVISION_LINE.findall(path.read_text(encoding="utf-8")))
-        try:
-            revision = ast.literal_eval(found["revision"])
-            down = ast.literal_eval(found.get("down_revision", "None"))
-        except (KeyError, ValueError, SyntaxError):
-            continue  # not a revision file (or one spelled in a way we do not read)
-        revisions.add(str(revision))
-        parents.update([] if down is None else [down] if isinstance(down, str) else down)
-    heads = revisions - parents
-    if len(heads) == 1:
-        return heads.pop()
-    return _alembic_head()
-
-
-_REVISION_LINE = re.compile(r"^(revision|down_revision)\s*(?::[^=\n]*)?=\s*(.+?)\s*$", re.M)
-
-
-def _alembic_head() -> str | None:
-    from alembic.script import ScriptDirectory
-
-    config = _bare_config()
-    return ScriptDirectory.from_config(config).get_current_head()
-
-
-def _bare_config() -> Any:
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config
 
 
@@ -449,9 +402,14 @@ def storage_failure(exc: BaseException) -> str | None:
     A full disk, a lock held too long or a server that went away is the operator's to
     fix, not a bug: the CLI shows this line instead of a traceback. None for other errors.
     """
+    import sqlite3
+
     import psycopg
 
-    if isinstance(exc, sa.exc.OperationalError | psycopg.OperationalError):
+    # The plain reads (engine/plain_reads) meet the drivers' own errors.
+    if isinstance(
+        exc, sa.exc.OperationalError | psycopg.OperationalError | sqlite3.OperationalError
+    ):
         return disk_trouble(exc) or _first_line(exc)
     return None
 

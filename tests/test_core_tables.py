@@ -9,8 +9,9 @@ from sqlmodel import SQLModel
 import engine.alerts.models  # registers alert_event
 import engine.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from engine import core_tables
-from engine.db import Database, _alembic_head, current_revision, head_revision
+from engine.db import Database, current_revision, head_revision
 from engine.models import ExecutionStatus
+from engine.plain_reads.schema import _alembic_head
 
 
 def _family(kind: sa.types.TypeEngine[object]) -> type[sa.types.TypeEngine[object]]:

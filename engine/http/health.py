@@ -10,35 +10,19 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from engine.core_tables import EXECUTION, WORKFLOW
 from engine.db import Database
-
-
-def first_line(exc: BaseException) -> str:
-    """A one-line description of an error."""
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-# The lightweight tables: ``wfconsole health`` reads three counts and no model.
-W = WORKFLOW.c
-E = EXECUTION.c
+from engine.plain_reads.health import database_check, first_line, workflow_counts
+from engine.plain_reads.health import health_document as plain_health_document
+from engine.plain_reads.reader import Reader
 
 
 def _workflow_counts(engine: sa.Engine) -> dict[str, int]:
-    with engine.connect() as conn:
-        total, enabled = conn.execute(
-            sa.select(sa.func.count(), sa.func.count().filter(W.enabled.is_(True)))
-        ).one()
-        executing = conn.execute(
-            sa.select(sa.func.count()).where(E.status == "RUNNING")
-        ).scalar_one()
-    return {"total": int(total), "enabled": int(enabled), "executing": int(executing)}
+    with Reader.of_engine(engine) as reader:
+        return workflow_counts(reader)
 
 
 def _ping(engine: sa.Engine) -> None:
@@ -55,8 +39,9 @@ def _database_checks(db: Database) -> tuple[dict[str, Any], dict[str, int] | Non
     """
     if not db.has_replica:
         try:
-            return {"status": "up"}, _workflow_counts(db.read_engine)
-        except Exception as exc:  # any failure means down; the detail says which
+            with Reader.of_engine(db.read_engine) as reader:
+                return database_check(reader)
+        except Exception as exc:  # no connection: down, the detail says why
             return {"status": "down", "error": first_line(exc)}, None
     database: dict[str, Any] = {"status": "up"}
     try:
@@ -84,18 +69,7 @@ def health_document(db: Database, queue_probe: Callable[[], object]) -> dict[str
     a replica that does not leaves the status healthy (see ``_database_checks``).
     """
     database, workflows = _database_checks(db)
-    healthy = database["status"] == "up"
-    try:
-        queue_probe()
-        queue: dict[str, Any] = {"status": "up"}
-    except Exception as exc:  # any failure means down; the detail says which
-        healthy = False
-        queue = {"status": "down", "error": first_line(exc)}
-    return {
-        "status": "healthy" if healthy else "unhealthy",
-        "timestamp": datetime.now(UTC).isoformat(),
-        "checks": {"database": database, "queue": queue, "workflows": workflows},
-    }
+    return plain_health_document(database, workflows, queue_probe)
 
 
 def public_health(document: dict[str, Any]) -> dict[str, Any]:

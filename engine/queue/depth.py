@@ -12,8 +12,10 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from engine.config import Settings
+if TYPE_CHECKING:
+    from engine.config import Settings  # not loaded: the plain ``health`` counts without it
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,18 @@ from sqlalchemy.exc import OperationalError
 
 from engine.core_tables import EXECUTION, STATUSES, WORKFLOW
 from engine.db import Database
+from engine.plain_reads import executions as plain
+from engine.plain_reads.executions import Cursor as Cursor
+from engine.plain_reads.executions import ExecutionNotFound as ExecutionNotFound
+from engine.plain_reads.executions import ExecutionRow as ExecutionRow
+from engine.plain_reads.executions import waiting_reason
+from engine.plain_reads.reader import Reader
 
 if TYPE_CHECKING:
     from engine.models import WorkflowExecution
     from engine.services.payload_search import Where
 
-MAX_PAGE = 1000
+MAX_PAGE = plain.MAX_PAGE
 E, W = EXECUTION.c, WORKFLOW.c
 _LISTED = (
     E.id, W.name, E.status, E.trigger_type, E.created_at, E.started_at, E.completed_at,
@@ -35,50 +41,6 @@ class SearchTooBroad(Exception):
             f"the error search found too little in {timeout_ms / 1000:g} s; narrow it with"
             " since:, status:, trigger: or workflow:"
         )
-
-
-@dataclass(frozen=True)
-class ExecutionRow:
-    """One execution as lists show it."""
-
-    id: str
-    workflow: str
-    status: str
-    trigger_type: str
-    created_at: datetime
-    started_at: datetime | None
-    completed_at: datetime | None
-    duration_ms: float | None
-    retry_count: int
-    error: str | None
-    waiting: str | None = None
-    """Why a PENDING run has not started: "paused" (its workflow is), "limit" (a
-    concurrency or rate limit holds it), "destination" (a held destination), "retry" (its
-    retry is not due yet); None otherwise (see ``waiting_reason``)."""
-
-    def as_json(self) -> dict[str, Any]:
-        """The contract's JSON shape for ``executions list --json``."""
-        return {
-            "id": self.id,
-            "workflow": self.workflow,
-            "status": self.status,
-            "trigger_type": self.trigger_type,
-            "created_at": _iso(self.created_at),
-            "started_at": _iso(self.started_at),
-            "completed_at": _iso(self.completed_at),
-            "duration_ms": self.duration_ms,
-            "retry_count": self.retry_count,
-            "error": self.error,
-            "waiting": self.waiting,
-        }
-
-
-@dataclass(frozen=True)
-class Cursor:
-    """Where a page ended: the (created_at, id) of its last row."""
-
-    created_at: datetime
-    id: str
 
 
 @dataclass(frozen=True)
@@ -116,38 +78,6 @@ class ExecutionDetail:
     worker_id: str | None
     steps: list[StepRecord]
     logs: list[LogLine]
-
-
-class ExecutionNotFound(LookupError):
-    """No execution has that id."""
-
-    def __init__(self, execution_id: str) -> None:
-        super().__init__(f"no execution with id {execution_id!r}")
-        self.execution_id = execution_id
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
-def waiting_reason(
-    status: str,
-    stored: str | None,
-    retry_count: int,
-    available_at: datetime | None,
-    paused: bool,
-    now: datetime,
-) -> str | None:
-    """``waiting`` as lists show it: paused first, then the stored reason, then a retry."""
-    if status != "PENDING":
-        return None
-    if paused:
-        return "paused"
-    if stored is not None:
-        return stored
-    if retry_count > 0 and available_at is not None and available_at > now:
-        return "retry"
-    return None
 
 
 def _row(execution: WorkflowExecution, workflow_name: str, *, paused: bool = False) -> ExecutionRow:
@@ -259,6 +189,7 @@ def iter_executions(
     limit: int | None,
     before: str | None = None,
     after: str | None = None,
+    where: Where | None = None,
     **filters: Any,
 ) -> Iterator[ExecutionRow]:
     """Every matching execution up to ``limit`` (None: all), streamed a page at a time.
@@ -266,13 +197,23 @@ def iter_executions(
     Newest first, continuing past the execution ``before`` when given; with ``after``, the
     executions created after that one, oldest first. ``filters`` are ``list_executions``'s
     (``status``, ``workflow``, …). Raises ExecutionNotFound for an unknown cursor id.
+    Without a payload search or filters beyond ``status`` and ``workflow``, this is
+    ``engine.plain_reads.executions.iter_executions``: the query the CLI's plain read runs.
     """
+    if where is None and set(filters) <= {"status", "workflow"}:
+        with Reader.of_engine(db.read_engine) as reader:
+            yield from plain.iter_executions(
+                reader, limit=limit, before=before, after=after, **filters
+            )
+        return
     older = cursor_for(db, before) if before else None
     newer = cursor_for(db, after) if after else None
     left = limit
     while left is None or left > 0:
         page_size = MAX_PAGE if left is None else min(left, MAX_PAGE)
-        page = list_executions(db, limit=page_size, after=older, newer_than=newer, **filters)
+        page = list_executions(
+            db, limit=page_size, after=older, newer_than=newer, where=where, **filters
+        )
         yield from page
         if len(page) < page_size:
             return

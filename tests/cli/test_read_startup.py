@@ -1,7 +1,9 @@
 """Read commands start without what they do not use (issue 15): no ORM models, no
 Alembic, no worker runtime, no HTTP client or console, no cryptography, no parsers of
 other commands — each such import cost a command tens of milliseconds at every start.
-Run in a fresh interpreter, as a shell runs them."""
+``executions list``, ``health`` and ``workflow list`` on plain settings load neither
+SQLAlchemy nor pydantic (engine/plain_reads). Run in a fresh interpreter, as a shell runs
+them."""
 
 from __future__ import annotations
 
@@ -22,7 +24,9 @@ HEAVY = (
     "sqlmodel", "sqlalchemy.orm", "alembic", "engine.models", "engine.workers.runtime",
     "engine.execution.executor", "engine.actions.registry", "engine.definitions.schema",
     "httpx", "textual", "croniter", "huey", "cryptography.fernet", "engine.security.crypto",
+    "sqlalchemy", "pydantic",
 )  # fmt: skip
+FULL = ("sqlalchemy", "pydantic")  # what the commands without a plain read still load
 PROBE = """
 import json, sys
 from wfconsole.cli import main
@@ -39,9 +43,9 @@ print("LOADED " + json.dumps([code, loaded]), file=sys.stderr)
         (("executions", "list", "--limit", "5"), ()),
         (("health",), ()),
         (("workflow", "list"), ()),
-        (("stats",), ()),
-        (("alerts", "list"), ()),
-        (("maintenance", "queue"), ("huey",)),  # its locks are read through Huey
+        (("stats",), FULL),
+        (("alerts", "list"), FULL),
+        (("maintenance", "queue"), ("huey", *FULL)),  # its locks are read through Huey
     ],
 )
 def test_read_command_loads_nothing_it_does_not_use(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from wfconsole.cli.command_table import Command, Group, Row, arg
 from wfconsole.cli.context import current_user, opened_database, settings_for
@@ -16,6 +17,10 @@ from wfconsole.cli.paging import (
     print_json_array,
     print_jsonl,
 )
+from wfconsole.cli.plain import plain_reader
+
+if TYPE_CHECKING:
+    from engine.plain_reads.executions import ExecutionRow
 
 DEFAULT_LIMIT = 50
 STATUSES = ("PENDING", "RUNNING", "SUCCESS", "FAILED", "CANCELLED", "SKIPPED")
@@ -33,22 +38,45 @@ def _where(text: str) -> Any:
 
 def list_command(args: argparse.Namespace) -> int:
     """Print executions as a table, the contract's JSON array, or JSON lines: exactly
-    ``--limit`` rows when that many exist (every one with ``--all``), streamed page by page."""
-    from engine.services.executions import ExecutionNotFound, SearchTooBroad, iter_executions
+    ``--limit`` rows when that many exist (every one with ``--all``), streamed page by page.
 
+    Without ``--where`` the plain read answers when it can (``wfconsole.cli.plain``)."""
     limit = page_limit(args, DEFAULT_LIMIT)
+    if args.where is None:
+        with plain_reader(args) as plain:
+            if plain is not None:
+                from engine.plain_reads.executions import ExecutionNotFound, iter_executions
+
+                reader, _ = plain
+                try:
+                    return _print_executions(args, iter_executions(
+                        reader, limit=limit, before=args.before, after=args.after,
+                        status=args.status, workflow=args.workflow,
+                    ))  # fmt: skip
+                except ExecutionNotFound as exc:
+                    raise UserError(str(exc)) from None
+    from engine.services.executions import (
+        ExecutionNotFound,
+        SearchTooBroad,
+    )
+    from engine.services.executions import (
+        iter_executions as iter_all,
+    )
+
     with opened_database(args, user_errors=(ExecutionNotFound, SearchTooBroad)) as db:
-        found = iter_executions(
+        return _print_executions(args, iter_all(
             db, limit=limit, before=args.before, after=args.after,
             status=args.status, workflow=args.workflow, where=args.where,
-        )  # fmt: skip
-        if args.jsonl:
-            print_jsonl(row.as_json() for row in found)
-            return 0
-        if args.json:
-            print_json_array(row.as_json() for row in found)
-            return 0
-        rows = list(found)
+        ))  # fmt: skip
+
+
+def _print_executions(args: argparse.Namespace, found: Iterator[ExecutionRow]) -> int:
+    if args.jsonl:
+        print_jsonl(row.as_json() for row in found)
+        return 0
+    if args.json:
+        print_json_array(row.as_json() for row in found)
+        return 0
     print_table(
         ["ID", "WORKFLOW", "STATUS", "TRIGGER", "CREATED", "MS", "RETRIES", "ERROR"],
         [
@@ -62,7 +90,7 @@ def list_command(args: argparse.Namespace) -> int:
                 str(r.retry_count),
                 (r.error or "")[:60],
             ]
-            for r in rows
+            for r in found
         ],
     )
     return 0

@@ -8,17 +8,34 @@ from typing import Any
 
 from wfconsole.cli.command_table import Command, Row, arg
 from wfconsole.cli.context import opened_database, settings_for
+from wfconsole.cli.plain import plain_reader
 
 
 def health_command(args: argparse.Namespace) -> int:
-    """Print the checks; the exit status says whether everything answered."""
-    from engine.http.health import health_document
+    """Print the checks; the exit status says whether everything answered. The plain read
+    answers when it can (``wfconsole.cli.plain``: the local queue, no read replica)."""
+    with plain_reader(args, local_queue=True) as plain:
+        if plain is not None:
+            from engine.plain_reads.health import database_check, health_document
+            from engine.queue.depth import local_queue_depth
+
+            reader, target = plain
+            database, workflows = database_check(reader)
+            document = health_document(
+                database, workflows, lambda: local_queue_depth(target.queue_path, target.queue_name)
+            )
+            return _report(args, document)
+    from engine.http.health import health_document as full_document
     from engine.queue.depth import queue_depth
 
     settings = settings_for(args)
     # A database that is down is reported, not raised.
     with opened_database(args, settings, migrate=False) as db:
-        document = health_document(db, lambda: queue_depth(settings))
+        document = full_document(db, lambda: queue_depth(settings))
+    return _report(args, document)
+
+
+def _report(args: argparse.Namespace, document: dict[str, Any]) -> int:
     if args.json:
         print(json.dumps(document, indent=2))
     else:

@@ -11,6 +11,7 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,9 +27,10 @@ from wfconsole.cli.paging import (
     print_indented_json_array,
     print_jsonl,
 )
+from wfconsole.cli.plain import plain_reader
 
 if TYPE_CHECKING:
-    from engine.services.workflow_list import WorkflowSummary
+    from engine.plain_reads.workflows import WorkflowSummary
 
 JSON_OUTPUT = arg("--json", action="store_true", help="machine-readable output")
 
@@ -117,19 +119,27 @@ def _dumps(value: Any) -> str:
 
 def list_command(args: argparse.Namespace) -> int:
     """Print the workflows by name as a table, a JSON array or JSON lines: every one, or
-    exactly ``--limit`` when that many exist; ``--after NAME`` resumes after a name."""
+    exactly ``--limit`` when that many exist; ``--after NAME`` resumes after a name. The
+    plain read answers when it can (``wfconsole.cli.plain``)."""
+    limit = page_limit(args, None)
+    with plain_reader(args) as plain:
+        if plain is not None:
+            from engine.plain_reads.workflows import iter_workflows as iter_plain
+
+            return _print_workflows(args, iter_plain(plain[0], limit=limit, after=args.after))
     from engine.services.workflow_list import iter_workflows
 
-    limit = page_limit(args, None)
     with opened_database(args) as db:
-        found = iter_workflows(db, limit=limit, after=args.after)
-        if args.jsonl:
-            print_jsonl(_summary_json(r) for r in found)
-            return 0
-        if args.json:
-            print_indented_json_array(_summary_json(r) for r in found)
-            return 0
-        rows = list(found)
+        return _print_workflows(args, iter_workflows(db, limit=limit, after=args.after))
+
+
+def _print_workflows(args: argparse.Namespace, found: Iterator[WorkflowSummary]) -> int:
+    if args.jsonl:
+        print_jsonl(_summary_json(r) for r in found)
+        return 0
+    if args.json:
+        print_indented_json_array(_summary_json(r) for r in found)
+        return 0
     print_table(
         ["NAME", "ENABLED", "VER", "TRIGGERS", "RUNS", "SUCCESS", "LAST RUN"],
         [
@@ -142,7 +152,7 @@ def list_command(args: argparse.Namespace) -> int:
                 "-" if r.success_rate is None else f"{r.success_rate:.0%}",
                 timestamp(r.last_execution_at) or "-",
             ]
-            for r in rows
+            for r in found
         ],
     )
     return 0
