@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from engine.db import Database
 from tests.console.conftest import settle_app
@@ -33,6 +34,14 @@ async def replay_dialog(pilot: Pilot[Any]) -> None:
     screen.table.move_cursor(row=screen.table.get_row_index(FAILED_RUN))
     await pilot.press("R")
     await settle_app(pilot)
+    # A loaded machine can fire the options' debounce after the first plan and plan again:
+    # the picture is of the preview drawn, not of "planning…".
+    for _ in range(100):
+        plan = pilot.app.screen.query_one("#replay-plan", Static)
+        if "planning" not in str(plan.render()):
+            break
+        await pilot.pause(0.05)
+        await settle_app(pilot)
 
 
 async def cluster_preview(pilot: Pilot[Any]) -> None:
