@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from engine.config import Settings
 from engine.db import Database, redact_url, session_scope
+from engine.plain_reads.health import DeploymentInfo as DeploymentInfo
+from engine.plain_reads.health import QueueKind as QueueKind
 from engine.queue.depth import local_queue_depth
 from engine.security.private_files import ensure_private_sqlite
 
@@ -31,18 +32,6 @@ With a read replica (``database.read_url``) the screen an operator returns to af
 save, retry or cancel would otherwise show the replica's state from before the change
 for as long as the replica lags (normally well under a second; this is the margin).
 """
-
-QueueKind = Literal["sqlite", "redis"]
-
-
-@dataclass(frozen=True)
-class DeploymentInfo:
-    """What a client shows about the deployment it is attached to (no password)."""
-
-    database_url: str
-    queue_kind: QueueKind
-    queue_location: str
-    """The SQLite queue file or the Redis URL (password hidden)."""
 
 
 class Deployment:

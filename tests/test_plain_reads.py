@@ -63,6 +63,8 @@ ACCEPTED = [
     {"database": {"url": "postgresql+psycopg://wf@db/wf"}},
     {"queue": {"path": "/srv/wf/queue.db", "name": "blue", "concurrency": 256, "batch_size": 1,
                "embedded_worker": False, "redis_url": "redis://cache:6379/0"}},
+    {"console": {"refresh_interval": 0.5}},
+    {"console": {"refresh_interval": 3}},
 ]  # fmt: skip
 REFUSED = [
     {"smtp": {"host": "mail.internal"}},  # any other section: Settings validates it
@@ -83,6 +85,10 @@ REFUSED = [
     {"database": {"url": "postgresql://a@b@db/wf"}},  # read apart by libpq and SQLAlchemy
     {"database": {"url": "postgresql://db/wf#fragment"}},
     {"database": 5},
+    {"console": {"refresh_interval": 0}},
+    {"console": {"refresh_interval": "2"}},
+    {"console": {"refresh_interval": True}},
+    {"console": {"refresh_interval": float("inf")}},
 ]
 
 
@@ -93,9 +99,11 @@ def test_accepted_settings_are_valid_settings_naming_the_same_database(
     config = write_toml(tmp_path / "c.toml", data)
 
     found = plain_target(config, environ={})
-    settings_url = normalize_url(load_settings(config, environ={}).database_url)
+    settings = load_settings(config, environ={})
+    settings_url = normalize_url(settings.database_url)
 
     assert found is not None
+    assert found.console.refresh_interval == settings.console.refresh_interval
     if found.dialect == "sqlite":
         assert settings_url == f"sqlite:///{found.location}"
     else:

@@ -1,14 +1,53 @@
-"""The ``/health`` document's parts that plain SQL answers: the workflow counts, and the
-document itself around the database, queue and count checks (``engine.http.health``
-adds the read replica's sub-check and the redaction for anonymous callers)."""
+"""Health as plain SQL answers it: the ``/health`` document's workflow counts and the
+document around the database, queue and count checks (``engine.http.health`` adds the
+read replica's sub-check and the redaction for anonymous callers); and what a client
+(the console's header) shows: ``HealthReport`` and ``DeploymentInfo``, which the console
+fills from the plain reads before the engine has loaded (``engine.services.health`` and
+``engine.deployment`` fill them afterwards)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from engine.plain_reads.reader import Reader
+
+QueueKind = Literal["sqlite", "redis"]
+
+
+@dataclass(frozen=True)
+class DeploymentInfo:
+    """What a client shows about the deployment it is attached to (no password)."""
+
+    database_url: str
+    queue_kind: QueueKind
+    queue_location: str
+    """The SQLite queue file or the Redis URL (password hidden)."""
+
+
+@dataclass(frozen=True)
+class ComponentHealth:
+    """One dependency's state; ``detail`` is the first line of the error when it is down."""
+
+    ok: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    """The database's and the queue's state."""
+
+    database: ComponentHealth
+    queue: ComponentHealth
+    replica: ComponentHealth | None = None
+    """The read replica, when one is configured; down means degraded, not unhealthy."""
+
+    @property
+    def ok(self) -> bool:
+        """True when the primary database and the queue answer."""
+        return self.database.ok and self.queue.ok
 
 
 def first_line(exc: BaseException) -> str:

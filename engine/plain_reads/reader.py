@@ -92,11 +92,12 @@ def json(value: Any) -> Any:
     return json_module.loads(value) if isinstance(value, str | bytes) else value
 
 
-def connect_sqlite(path: str) -> sqlite3.Connection:
+def connect_sqlite(path: str, *, threads: bool = False) -> sqlite3.Connection:
     """A reading connection to an existing SQLite file (writers keep their WAL; readers
-    never wait on them, and wait up to 30 s for a lock as the engine's connections do)."""
+    never wait on them, and wait up to 30 s for a lock as the engine's connections do).
+    ``threads``: other threads may use it (one at a time: the caller serialises)."""
     # mode=rw: a file that is not there is an error, never a new empty database.
     uri = f"file:{quote(str(Path(path).absolute()))}?mode=rw"
-    connection = sqlite3.connect(uri, uri=True, timeout=30)
+    connection = sqlite3.connect(uri, uri=True, timeout=30, check_same_thread=not threads)
     connection.isolation_level = None  # autocommit: each read is its own snapshot
     return connection

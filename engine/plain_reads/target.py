@@ -14,6 +14,7 @@ so the full path creates, migrates or reports it in its own words.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sqlite3
@@ -50,6 +51,10 @@ def _false(value: Any) -> bool:
     return value is False
 
 
+def _positive_number(value: Any) -> bool:
+    return type(value) in (int, float) and 0 < value < math.inf
+
+
 # The keys a plain read accepts, each with a check no stricter than Settings' own. A
 # read replica (``read_url``) and SQL echo go through the full path.
 PLAIN_KEYS: dict[str, dict[str, Callable[[Any], bool]]] = {
@@ -62,12 +67,23 @@ PLAIN_KEYS: dict[str, dict[str, Callable[[Any], bool]]] = {
         "batch_size": _whole(1, 256),
         "embedded_worker": lambda value: isinstance(value, bool),
     },
+    "console": {"refresh_interval": _positive_number},
 }
+DEFAULT_REFRESH_INTERVAL = 2.0
+"""``console.refresh_interval``'s default, as ``engine.config.ConsoleSettings`` has it
+(a test keeps the two equal)."""
 _SQLITE_URL = re.compile(r"^sqlite:///(?P<path>[^?#]+)$")
 # One '@' at most, nothing libpq and SQLAlchemy might read apart (spaces, fragments).
 _POSTGRES_URL = re.compile(
     r"^(?:postgres|postgresql|postgresql\+psycopg)://(?P<rest>[^\s#@]*@?[^\s#@]*)$"
 )
+
+
+@dataclass(frozen=True)
+class PlainConsoleSettings:
+    """The console's settings, read plainly (``RefreshSettings`` of the console)."""
+
+    refresh_interval: float = DEFAULT_REFRESH_INTERVAL
 
 
 @dataclass(frozen=True)
@@ -81,6 +97,7 @@ class PlainTarget:
     queue_name: str
     redis_url: str
     """Set when the queue runs on Redis (the plain reads do not count it)."""
+    console: PlainConsoleSettings = PlainConsoleSettings()
 
 
 def plain_target(
@@ -100,6 +117,7 @@ def plain_target(
         if any(key not in allowed or not allowed[key](value) for key, value in values.items()):
             return None
     database, queue = data.get("database", {}), data.get("queue", {})
+    console = data.get("console", {})
     found = _location(database.get("url", ""))
     if found is None:
         return None
@@ -110,6 +128,9 @@ def plain_target(
         queue_path=Path(queue["path"]) if queue.get("path") else data_dir() / "queue.db",
         queue_name=queue.get("name", "wfconsole"),
         redis_url=queue.get("redis_url", ""),
+        console=PlainConsoleSettings(
+            float(console.get("refresh_interval", DEFAULT_REFRESH_INTERVAL))
+        ),
     )
 
 

@@ -9,29 +9,13 @@ The counts are the ones ``Huey.pending_count`` and ``Huey.scheduled_count`` give
 
 from __future__ import annotations
 
-import sqlite3
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
+
+from engine.plain_reads.local_queue import QueueDepth as QueueDepth
+from engine.plain_reads.local_queue import local_queue_depth as local_queue_depth
 
 if TYPE_CHECKING:
     from engine.config import Settings  # not loaded: the plain ``health`` counts without it
-
-
-@dataclass(frozen=True)
-class QueueDepth:
-    """The queue's two counts, for the ``QueueCounter`` protocol of the figures."""
-
-    queued: int
-    scheduled: int
-
-    def pending_count(self) -> int:
-        """Messages waiting to be picked up."""
-        return self.queued
-
-    def scheduled_count(self) -> int:
-        """Messages scheduled for later (delayed dispatches and retries)."""
-        return self.scheduled
 
 
 def queue_depth(settings: Settings) -> QueueDepth:
@@ -64,23 +48,3 @@ class QueueCounts:
     def scheduled_count(self) -> int:
         """Messages scheduled for later (delayed dispatches and retries)."""
         return self._read().scheduled
-
-
-def local_queue_depth(path: Path, name: str) -> QueueDepth:
-    """The counts of the SqliteHuey file at ``path`` (Huey's ``task`` and ``schedule``
-    tables, rows of the queue ``name``). A file or table not created yet holds nothing:
-    Huey creates both at its first message."""
-    if not path.exists():
-        return QueueDepth(0, 0)
-    conn = sqlite3.connect(path, timeout=5)
-    try:
-        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-        counts = [
-            conn.execute(f"SELECT count(*) FROM {table} WHERE queue = ?", (name,)).fetchone()[0]
-            if table in tables
-            else 0
-            for table in ("task", "schedule")
-        ]
-    finally:
-        conn.close()
-    return QueueDepth(int(counts[0]), int(counts[1]))

@@ -2,35 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import sqlalchemy as sa
 
 from engine.db import Database, first_line
+from engine.plain_reads.health import ComponentHealth as ComponentHealth
+from engine.plain_reads.health import HealthReport as HealthReport
 from engine.services.metrics import QueueCounter
-
-
-@dataclass(frozen=True)
-class ComponentHealth:
-    """One dependency's state; ``detail`` is the first line of the error when it is down."""
-
-    ok: bool
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class HealthReport:
-    """The database's and the queue's state."""
-
-    database: ComponentHealth
-    queue: ComponentHealth
-    replica: ComponentHealth | None = None
-    """The read replica, when one is configured; down means degraded, not unhealthy."""
-
-    @property
-    def ok(self) -> bool:
-        """True when the primary database and the queue answer."""
-        return self.database.ok and self.queue.ok
 
 
 def _answers(engine: sa.Engine, label: str = "") -> ComponentHealth:

@@ -19,8 +19,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from engine.access.roles import Permission, denial
-from engine.config import ConsoleSettings
-from wfconsole.console.backend import BackendUnavailable, ConsoleBackend
+from wfconsole.console.backend import BackendUnavailable, ConsoleBackend, RefreshSettings
 from wfconsole.console.host import SectionTab
 from wfconsole.console.screens.executions import ExecutionsScreen
 from wfconsole.console.screens.help import HelpScreen
@@ -39,6 +38,14 @@ if TYPE_CHECKING:
     from wfconsole.console.screens.workflows import WorkflowsScreen
 
 STARTUP_GROUP = "app-start"
+
+
+def _default_console_settings() -> RefreshSettings:
+    """``ConsoleSettings()``, imported only when no settings are given (tests, embedding):
+    ``wfconsole`` passes its own, so its first screen does not wait for pydantic."""
+    from engine.config import ConsoleSettings
+
+    return ConsoleSettings()
 
 
 @runtime_checkable
@@ -168,7 +175,7 @@ class WfConsoleApp(App[None]):
     backend: ConsoleBackend
     operator: str
     role: str
-    console_settings: ConsoleSettings
+    console_settings: RefreshSettings
     section_tabs = tuple(SectionTab(s.key, s.title, s.mode, s.short) for s in SECTIONS)
 
     def __init__(
@@ -176,14 +183,14 @@ class WfConsoleApp(App[None]):
         backend: ConsoleBackend,
         *,
         operator: str,
-        console_settings: ConsoleSettings | None = None,
+        console_settings: RefreshSettings | None = None,
         initial_section: str = "executions",
         after_first_page: Callable[[], object] | None = None,
     ) -> None:
         super().__init__()
         self.backend = backend
         self.operator = operator
-        self.console_settings = console_settings or ConsoleSettings()
+        self.console_settings = console_settings or _default_console_settings()
         self.initial_section = initial_section
         self.after_first_page = after_first_page
         """Run in a thread once the first screen has its data and the health is known

@@ -46,6 +46,16 @@ if TYPE_CHECKING:
     from engine.services.workflows import SaveResult, VersionSummary, WorkflowSummary
 
 
+class RefreshSettings(Protocol):
+    """The console's settings (``engine.config.ConsoleSettings``, or the same read plainly
+    before pydantic has loaded)."""
+
+    @property
+    def refresh_interval(self) -> float:
+        """Seconds between live refreshes."""
+        ...
+
+
 class BackendUnavailable(Exception):
     """The backend could not be opened at all (say, an un-migrated database): the console
     cannot run, and whoever opened it tells the operator why."""

@@ -12,13 +12,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TypeVar, cast
 
-from wfconsole.console.backend import ConsoleBackend
-from wfconsole.console.opening_backend import OpeningBackend
-
-if TYPE_CHECKING:
-    from engine.config import ConsoleSettings
+from wfconsole.console.backend import ConsoleBackend, RefreshSettings
+from wfconsole.console.opening_backend import EarlyAnswers, OpeningBackend
 
 B = TypeVar("B", bound=ConsoleBackend)
 T = TypeVar("T")
@@ -51,16 +48,18 @@ def run_console(
     start_services: Callable[[B, Lifetime], None],
     *,
     operator: str,
-    console_settings: ConsoleSettings,
+    console_settings: RefreshSettings,
+    early: EarlyAnswers | None = None,
 ) -> int:
     """Run the console until it quits; its exit status.
 
-    ``open_backend`` runs on a thread at once; ``start_services`` on a worker thread once
-    the first page and the health are on screen. When opening fails, the console quits
-    and the exception is raised here, for the command line to report in one line.
+    ``open_backend`` runs on a thread at once — or, with ``early`` answers for the first
+    screen, at the first call they cannot serve; ``start_services`` on a worker thread
+    once the first page and the health are on screen. When opening fails, the console
+    quits and the exception is raised here, for the command line to report in one line.
     """
     lifetime = Lifetime()
-    opening = OpeningBackend(lambda: open_backend(lifetime))
+    opening = OpeningBackend(lambda: open_backend(lifetime), early)
 
     def after_first_page() -> None:
         start_services(opening.backend, lifetime)
@@ -77,6 +76,7 @@ def run_console(
         app.run()
     finally:
         opening.wait()  # close only what has finished opening
+        opening.close_early()
         lifetime.close()
     if opening.failure is not None:
         raise opening.failure

@@ -14,48 +14,47 @@ from typing import TYPE_CHECKING
 from textual.screen import Screen
 
 if TYPE_CHECKING:
-    from engine.config import ConsoleSettings
-    from wfconsole.console.backend import ConsoleBackend
+    from wfconsole.console.backend import ConsoleBackend, RefreshSettings
 
-ScreenFactory = Callable[["ConsoleBackend", "ConsoleSettings"], Screen[None]]
+ScreenFactory = Callable[["ConsoleBackend", "RefreshSettings"], Screen[None]]
 
 
-def dashboard_screen(backend: ConsoleBackend, settings: ConsoleSettings) -> Screen[None]:
+def dashboard_screen(backend: ConsoleBackend, settings: RefreshSettings) -> Screen[None]:
     """The dashboard."""
     from wfconsole.console.screens.dashboard import DashboardScreen
 
     return DashboardScreen(backend, refresh_interval=settings.refresh_interval)
 
 
-def workflows_screen(backend: ConsoleBackend, settings: ConsoleSettings) -> Screen[None]:
+def workflows_screen(backend: ConsoleBackend, settings: RefreshSettings) -> Screen[None]:
     """The workflow list."""
     from wfconsole.console.screens.workflows import WorkflowsScreen
 
     return WorkflowsScreen(backend)
 
 
-def executions_screen(backend: ConsoleBackend, settings: ConsoleSettings) -> Screen[None]:
+def executions_screen(backend: ConsoleBackend, settings: RefreshSettings) -> Screen[None]:
     """The execution list."""
     from wfconsole.console.screens.executions import ExecutionsScreen
 
     return ExecutionsScreen(backend, refresh_interval=settings.refresh_interval)
 
 
-def failures_screen(backend: ConsoleBackend, settings: ConsoleSettings) -> Screen[None]:
+def failures_screen(backend: ConsoleBackend, settings: RefreshSettings) -> Screen[None]:
     """The failure clusters."""
     from wfconsole.console.screens.failures import FailuresScreen
 
     return FailuresScreen(backend, refresh_interval=settings.refresh_interval)
 
 
-def outbound_screen(backend: ConsoleBackend, settings: ConsoleSettings) -> Screen[None]:
+def outbound_screen(backend: ConsoleBackend, settings: RefreshSettings) -> Screen[None]:
     """The destinations board (outbound calls, holds)."""
     from wfconsole.console.screens.outbound import OutboundScreen
 
     return OutboundScreen(backend, refresh_interval=settings.refresh_interval)
 
 
-def maintenance_screen(backend: ConsoleBackend, settings: ConsoleSettings) -> Screen[None]:
+def maintenance_screen(backend: ConsoleBackend, settings: RefreshSettings) -> Screen[None]:
     """Maintenance jobs and backups."""
     from wfconsole.console.screens.maintenance import MaintenanceScreen
 

@@ -46,25 +46,39 @@ def _log_to_file(settings: Settings) -> None:
 
 def open_console(args: argparse.Namespace) -> int:
     """Run the console: it paints at once while the database opens beside it; the
-    background services start once the first page is on screen."""
-    from wfconsole.console.launch import run_console
+    background services start once the first page is on screen.
 
-    settings = settings_for(args)
+    On the local default read plainly (``wfconsole.console.plain_first_page``) the first
+    page and the header's health come from the driver alone, and the settings are
+    validated, the engine imported and the database opened after they are on screen."""
+    from engine.plain_reads.target import plain_target
+    from wfconsole.console.launch import run_console
+    from wfconsole.console.plain_first_page import PlainFirstPage
+
+    target = plain_target(getattr(args, "config", None))
+    early = PlainFirstPage.open(target)
+    settings: Settings | None = None if early is not None else settings_for(args)
+
+    def full_settings() -> Settings:
+        return settings if settings is not None else settings_for(args)
 
     def open_backend(lifetime: Lifetime) -> EngineBackend:
         from wfconsole.console.engine_backend import EngineBackend
 
-        db = lifetime.keep(opened_database(args, settings))
-        _log_to_file(settings)
-        return EngineBackend(db, settings)
+        loaded = full_settings()
+        db = lifetime.keep(opened_database(args, loaded))
+        _log_to_file(loaded)
+        return EngineBackend(db, loaded)
 
     def start_services(backend: EngineBackend, lifetime: Lifetime) -> None:
         from engine.error_reporting import init_sentry
 
-        init_sentry(settings)
-        for service in background_services(settings, backend.db):
+        init_sentry(backend.settings)
+        for service in background_services(backend.settings, backend.db):
             lifetime.keep(service)
 
+    console_settings = early.target.console if early is not None else full_settings().console
     return run_console(
-        open_backend, start_services, operator=current_user(args), console_settings=settings.console
-    )
+        open_backend, start_services, operator=current_user(args),
+        console_settings=console_settings, early=early,
+    )  # fmt: skip

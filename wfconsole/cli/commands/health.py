@@ -17,7 +17,7 @@ def health_command(args: argparse.Namespace) -> int:
     with plain_reader(args, local_queue=True) as plain:
         if plain is not None:
             from engine.plain_reads.health import database_check, health_document
-            from engine.queue.depth import local_queue_depth
+            from engine.plain_reads.local_queue import local_queue_depth
 
             reader, target = plain
             database, workflows = database_check(reader)
