@@ -157,7 +157,8 @@ def open_reader(target: PlainTarget) -> Reader | None:
         return None
     reader = Reader(connection, target.dialect)
     try:
-        at_head = reader.value("SELECT version_num FROM alembic_version") == head_revision()
+        versions = [row[0] for row in reader.rows("SELECT version_num FROM alembic_version")]
+        at_head = versions == [head_revision()]
     except Exception:  # no schema yet, or a schema this version does not read
         at_head = False
     if not at_head:
