@@ -7,5 +7,6 @@ database driver itself (``sqlite3``, ``psycopg``) when the settings are simple e
 read without validating them (``settings.plain_target``), or a connection of the
 SQLAlchemy engine otherwise (``Reader.of_engine``) — the services, the REST API and the
 console call the same functions. Nothing in this package imports SQLAlchemy or pydantic
-(``tests/test_plain_reads.py`` checks it in a fresh interpreter).
+(``tests/test_plain_reads.py`` checks it in a fresh interpreter). ``wfconsole stats``
+reads its figures the same way (``statistics.py`` and the modules it names).
 """

@@ -27,7 +27,7 @@ _PARAMETER = re.compile(r"(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)")
 
 
 @functools.lru_cache(maxsize=256)
-def _pyformat(sql: str) -> str:
+def pyformat(sql: str) -> str:
     """``sql`` with ``:name`` parameters in psycopg's ``%(name)s`` style (and ``%`` doubled)."""
     return _PARAMETER.sub(r"%(\1)s", sql.replace("%", "%%"))
 
@@ -43,7 +43,7 @@ class Reader:
         """Every row of one query."""
         cursor = self.connection.cursor()
         try:
-            cursor.execute(_pyformat(sql) if self.dialect == "postgresql" else sql, params or {})
+            cursor.execute(pyformat(sql) if self.dialect == "postgresql" else sql, params or {})
             found = list(cursor.fetchall())
         finally:
             cursor.close()

@@ -10,63 +10,33 @@ millions of executions:
   (completed_at, status, duration_ms; index-only on PostgreSQL);
 - top failing workflows: ``idx_execution_status_created`` / ``idx_execution_completed``;
 - latest failures: ``idx_execution_status_created`` (keyset, as the execution list).
+
+Running / pending and the period summary are ``engine.plain_reads.recent_figures`` (one
+implementation with ``wfconsole stats``' plain read), run here on ``db.read_engine``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import sqlalchemy as sa
 
-from engine.core_tables import (
-    CANCELLED,
-    EXECUTION,
-    FAILED,
-    PENDING,
-    RUNNING,
-    SKIPPED,
-    SUCCESS,
-    WORKFLOW,
-)
+from engine.core_tables import EXECUTION, FAILED, WORKFLOW
 from engine.db import Database
+from engine.plain_reads import recent_figures
+from engine.plain_reads.figure_sql import aware_utc as utc
+from engine.plain_reads.reader import Reader
+from engine.plain_reads.recent_figures import ActiveExecutions as ActiveExecutions
+from engine.plain_reads.recent_figures import PeriodSummary as PeriodSummary
+from engine.plain_reads.statistics import QueueCounter as QueueCounter
+from engine.plain_reads.statistics import QueueMessages as QueueMessages
+from engine.plain_reads.statistics import queue_messages as queue_messages
 from engine.services.executions import ExecutionRow, list_executions
 
 _executions = EXECUTION
 _workflows = WORKFLOW
-_FINISHED_STATUSES = (SUCCESS, FAILED, CANCELLED, SKIPPED)
-
-
-class QueueCounter(Protocol):
-    """What the figures need from a queue: a Huey instance has both."""
-
-    def pending_count(self) -> int:
-        """Messages waiting to be picked up."""
-        ...
-
-    def scheduled_count(self) -> int:
-        """Messages scheduled for later (delayed dispatches and retries)."""
-        ...
-
-
-@dataclass(frozen=True)
-class ActiveExecutions:
-    """Unfinished executions in the database."""
-
-    running: int
-    pending: int
-    """Every PENDING row, including those waiting for a retry."""
-    pending_later: int
-    """PENDING rows not due yet (retry back-off)."""
-
-
-@dataclass(frozen=True)
-class QueueMessages:
-    """Messages in the queue (Redis or the SQLite queue file)."""
-
-    queued: int
-    scheduled: int
 
 
 @dataclass(frozen=True)
@@ -92,30 +62,6 @@ class MinuteActivity:
 
 
 @dataclass(frozen=True)
-class PeriodSummary:
-    """Executions that finished since ``since``, by outcome."""
-
-    since: datetime
-    succeeded: int
-    failed: int
-    cancelled: int
-    skipped: int
-    avg_duration_ms: float | None
-    """Mean duration of SUCCESS and FAILED runs (as the workflow counters average)."""
-
-    @property
-    def finished(self) -> int:
-        """Runs that reached any final state."""
-        return self.succeeded + self.failed + self.cancelled + self.skipped
-
-    @property
-    def success_rate(self) -> float | None:
-        """SUCCESS / (SUCCESS + FAILED), as for workflows; None when neither happened."""
-        decided = self.succeeded + self.failed
-        return self.succeeded / decided if decided else None
-
-
-@dataclass(frozen=True)
 class FailingWorkflow:
     """A workflow with failures in a period."""
 
@@ -124,36 +70,16 @@ class FailingWorkflow:
     last_failed_at: datetime
 
 
-def utc(now: datetime) -> datetime:
-    """``now`` as aware UTC (SQLite stores naive UTC text, so the zone must be UTC)."""
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    return now.astimezone(UTC)
-
-
 def active_executions(db: Database, *, now: datetime) -> ActiveExecutions:
     """RUNNING and PENDING executions (``idx_execution_active``)."""
-    now = utc(now)
-    status = _executions.c.status
-    query = (
-        sa.select(
-            status,
-            sa.func.count(),
-            sa.func.count().filter(_executions.c.available_at > now),
-        )
-        .where(status.in_([PENDING, RUNNING]))
-        .group_by(status)
-    )
-    with db.read_engine.connect() as conn:
-        rows = {row[0]: (row[1], row[2]) for row in conn.execute(query)}
-    running = rows.get(RUNNING, (0, 0))[0]
-    pending, later = rows.get(PENDING, (0, 0))
-    return ActiveExecutions(running=running, pending=pending, pending_later=later)
+    with Reader.of_engine(db.read_engine) as reader:
+        return recent_figures.active_executions(reader, now=now)
 
 
-def queue_messages(queue: QueueCounter) -> QueueMessages:
-    """Messages waiting in the queue now and scheduled for later; raises when unreachable."""
-    return QueueMessages(queued=queue.pending_count(), scheduled=queue.scheduled_count())
+def period_summary(db: Database, *, now: datetime, hours: float = 24) -> PeriodSummary:
+    """Runs finished in the last ``hours``: counts by outcome and mean duration."""
+    with Reader.of_engine(db.read_engine) as reader:
+        return recent_figures.period_summary(reader, now=now, hours=hours)
 
 
 def _minute_number(db: Database, column: Any) -> Any:
@@ -204,41 +130,6 @@ def minute_activity(
                 failed_per[index] += failures
     return MinuteActivity(
         start=start, until=now, finished=tuple(finished_per), failed=tuple(failed_per)
-    )
-
-
-def period_summary(db: Database, *, now: datetime, hours: float = 24) -> PeriodSummary:
-    """Runs finished in the last ``hours``: counts by outcome and mean duration."""
-    now = utc(now)
-    since = now - timedelta(hours=hours)
-    completed = _executions.c.completed_at
-    status = _executions.c.status
-    query = (
-        sa.select(
-            status,
-            sa.func.count(),
-            sa.func.sum(_executions.c.duration_ms),
-            sa.func.count(_executions.c.duration_ms),
-        )
-        .where(completed >= since, completed <= now)
-        .group_by(status)
-    )
-    with db.read_engine.connect() as conn:
-        rows = {row[0]: (row[1], row[2] or 0.0, row[3]) for row in conn.execute(query)}
-
-    def count(which: str) -> int:
-        return int(rows.get(which, (0, 0.0, 0))[0])
-
-    timed = [rows[s] for s in (SUCCESS, FAILED) if s in rows]
-    timed_runs = sum(runs for _, _, runs in timed)
-    avg = sum(total for _, total, _ in timed) / timed_runs if timed_runs else None
-    return PeriodSummary(
-        since=since,
-        succeeded=count(SUCCESS),
-        failed=count(FAILED),
-        cancelled=count(CANCELLED),
-        skipped=count(SKIPPED),
-        avg_duration_ms=float(avg) if avg is not None else None,
     )
 
 
@@ -299,4 +190,5 @@ __all__ = [
     "period_summary",
     "queue_messages",
     "top_failing_workflows",
+    "utc",
 ]

@@ -1,13 +1,27 @@
-"""``wfconsole stats [--json]``: throughput, rates, durations, daily figures, failures."""
+"""``wfconsole stats [--json]``: throughput, rates, durations, daily figures, failures.
+
+Read through the database driver alone when the settings allow it (issue 15: no
+SQLAlchemy, no pydantic at start), the engine's connections otherwise; the figures come
+from the same queries either way (``engine.plain_reads.statistics``)."""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from wfconsole.cli.command_table import Command, Row, arg
 from wfconsole.cli.context import opened_database, settings_for
+from wfconsole.cli.plain import plain_reader
+
+if TYPE_CHECKING:
+    from engine.plain_reads.local_queue import QueueDepth
+    from engine.plain_reads.reader import Reader
+    from engine.plain_reads.target import PlainTarget
 
 
 def _count(text: str, *, most: int) -> int:
@@ -79,16 +93,73 @@ def print_report(document: dict[str, Any]) -> None:
 
 
 def stats_command(args: argparse.Namespace) -> int:
-    """Collect the statistics and print them as a report or JSON."""
-    from datetime import UTC, datetime
-
+    """Collect the statistics and print them as a report or JSON. The plain read answers
+    when it can (``wfconsole.cli.plain``: simple settings, the local queue); otherwise
+    the settings are validated and the engine's connections read the same figures."""
+    now = datetime.now(UTC)
+    with plain_reader(args, local_queue=True) as plain:
+        if plain is not None:
+            document = _plain_document(*plain, now=now, days=args.days)
+            return _print(args, document)
     from engine.queue.depth import QueueCounts
     from engine.services.stats_report import collect_statistics, statistics_document
 
     settings = settings_for(args)
     with opened_database(args, settings) as db:
-        stats = collect_statistics(db, QueueCounts(settings), now=datetime.now(UTC), days=args.days)
-    document = statistics_document(stats)
+        stats = collect_statistics(db, QueueCounts(settings), now=now, days=args.days)
+    return _print(args, statistics_document(stats))
+
+
+class _LocalQueue:
+    """The local queue's two counts, read at the first call: a queue file that cannot be
+    read raises there, where the figures record it as the queue's state."""
+
+    def __init__(self, target: PlainTarget) -> None:
+        self._target = target
+
+    @functools.cached_property
+    def _depth(self) -> QueueDepth:
+        from engine.plain_reads.local_queue import local_queue_depth
+
+        return local_queue_depth(self._target.queue_path, self._target.queue_name)
+
+    def pending_count(self) -> int:
+        """Messages waiting to be picked up."""
+        return self._depth.queued
+
+    def scheduled_count(self) -> int:
+        """Messages scheduled for later."""
+        return self._depth.scheduled
+
+
+def _plain_document(
+    reader: Reader, target: PlainTarget, *, now: datetime, days: int
+) -> dict[str, Any]:
+    """The document read through the driver alone: ``reader`` for the small reads, and a
+    reader of their own for each of the two window reads that run in threads."""
+    from engine.execution.error_signature import classify_error, normalise_error
+    from engine.plain_reads.failure_reasons import ErrorSignatures
+    from engine.plain_reads.statistics import collect_statistics, statistics_document
+    from engine.plain_reads.target import open_reader
+
+    @contextmanager
+    def another_reader() -> Iterator[Reader]:
+        opened = open_reader(target)
+        if opened is None:  # it answered a moment ago (no URL: it may hold a password)
+            raise RuntimeError("the database stopped answering during the statistics")
+        try:
+            yield opened
+        finally:
+            opened.connection.close()
+
+    signatures = ErrorSignatures(normalise=normalise_error, classify=classify_error)
+    stats = collect_statistics(
+        reader, another_reader, _LocalQueue(target), signatures, now=now, days=days
+    )
+    return statistics_document(stats)
+
+
+def _print(args: argparse.Namespace, document: dict[str, Any]) -> int:
     if args.json:
         print(json.dumps(document, indent=2))
     else:
