@@ -259,8 +259,9 @@ def _processes(url: str, samples: int) -> dict[str, float]:
         env = {**os.environ, "WFCONSOLE_CONFIG": str(config)}
         python = sys.executable
         wfconsole = str(Path(python).with_name("wfconsole"))
-        imports = ("import engine.services.stats_report, engine.queue.depth, "
-                   "wfconsole.cli.commands.stats")  # fmt: skip
+        # What the plain path loads (engine/plain_reads): the driver, not SQLAlchemy.
+        imports = ("import psycopg, engine.plain_reads.statistics, engine.plain_reads.target, "
+                   "engine.execution.error_signature, wfconsole.cli.commands.stats")  # fmt: skip
         figures = {
             "process: python -c pass": process_ms([python, "-c", "pass"], samples, env),
             "process: the command's imports": process_ms([python, "-c", imports], samples, env),

@@ -1,7 +1,7 @@
 """Read commands start without what they do not use (issue 15): no ORM models, no
 Alembic, no worker runtime, no HTTP client or console, no cryptography, no parsers of
 other commands — each such import cost a command tens of milliseconds at every start.
-``executions list``, ``health`` and ``workflow list`` on plain settings load neither
+``executions list``, ``health``, ``workflow list`` and ``stats`` on plain settings load neither
 SQLAlchemy nor pydantic (engine/plain_reads). Run in a fresh interpreter, as a shell runs
 them."""
 
