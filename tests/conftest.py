@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -46,24 +48,79 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'test.db'}"
 
 
+class _Templates:
+    """Migrated databases made once per test process and shared by every test in it.
+
+    Fixtures reach them through ``sqlite_template``/``postgres_template``; helpers that are
+    not fixtures (``tests.consumers.deployment``) call ``migrated_sqlite_template()`` and
+    ``migrated_postgres_template()``. A migration takes about a second on PostgreSQL and
+    0.2 to 0.8 s on SQLite; copying a template takes a few milliseconds (SQLite) or
+    0.2 s (PostgreSQL's CREATE DATABASE … TEMPLATE). Removed when the session finishes.
+    """
+
+    sqlite_folder: Path | None = None
+    postgres: ExitStack | None = None
+    postgres_name = ""
+
+
+def migrated_sqlite_template() -> Path:
+    """A SQLite file at the newest migration, made once per process; copy it, never open it."""
+    if _Templates.sqlite_folder is None:
+        folder = Path(tempfile.mkdtemp(prefix="wf-sqlite-template-"))
+        open_database(settings_for_url(f"sqlite:///{folder / 'template.db'}")).dispose()
+        _Templates.sqlite_folder = folder
+    return _Templates.sqlite_folder / "template.db"
+
+
+def migrated_postgres_template() -> str:
+    """The name of a PostgreSQL database at the newest migration (``wfconsole db upgrade``'s
+    code), made once per process; use it as ``fresh_postgres_url(template=…)``."""
+    if _Templates.postgres is None:
+        stack = ExitStack()
+        url = stack.enter_context(fresh_postgres_url("wf_template", wait_for_drop=True))
+        try:
+            db = connect_database(settings_for_url(url))
+            try:
+                upgrade(db)
+            finally:
+                db.dispose()  # a template must have no connections
+        except BaseException:
+            stack.close()
+            raise
+        _Templates.postgres, _Templates.postgres_name = stack, database_name(url)
+    return _Templates.postgres_name
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Remove the shared templates (in each xdist worker, at its end)."""
+    if _Templates.sqlite_folder is not None:
+        shutil.rmtree(_Templates.sqlite_folder, ignore_errors=True)
+        _Templates.sqlite_folder = None
+    if _Templates.postgres is not None:
+        _Templates.postgres.close()
+        _Templates.postgres = None
+
+
 @pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def sqlite_template() -> Path:
     """A SQLite file migrated once per session; ``sqlite_db`` copies it."""
-    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
-    open_database(settings_for_url(f"sqlite:///{path}")).dispose()
-    return path
+    return migrated_sqlite_template()
+
+
+def copy_sqlite_file(template: Path, target: Path) -> None:
+    """Copy a SQLite database file (and its WAL, if one was left) to ``target``."""
+    for suffix in ("", "-wal"):  # the last connection's close normally folds the WAL in
+        if template.with_name(template.name + suffix).exists():
+            shutil.copy(  # with the template's mode (0600), as wfconsole makes its files
+                template.with_name(template.name + suffix),
+                target.with_name(target.name + suffix),
+            )
 
 
 @pytest.fixture
 def sqlite_db(sqlite_url: str, sqlite_template: Path) -> Iterator[Database]:
     """A migrated SQLite database in a temporary file."""
-    target = Path(sqlite_url.removeprefix("sqlite:///"))
-    for suffix in ("", "-wal"):  # the last connection's close normally folds the WAL in
-        if sqlite_template.with_name(sqlite_template.name + suffix).exists():
-            shutil.copy(  # with the template's mode (0600), as wfconsole makes its files
-                sqlite_template.with_name(sqlite_template.name + suffix),
-                target.with_name(target.name + suffix),
-            )
+    copy_sqlite_file(sqlite_template, Path(sqlite_url.removeprefix("sqlite:///")))
     db = open_database(settings_for_url(sqlite_url))
     yield db
     db.dispose()
@@ -80,18 +137,12 @@ def postgres_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def postgres_template() -> Iterator[str]:
+def postgres_template() -> str:
     """A PostgreSQL database migrated once per session with ``wfconsole db upgrade``'s code.
 
     ``postgres_db`` copies it (CREATE DATABASE … TEMPLATE) instead of migrating each time.
     """
-    with fresh_postgres_url("wf_template", wait_for_drop=True) as url:
-        db = connect_database(settings_for_url(url))
-        try:
-            upgrade(db)
-        finally:
-            db.dispose()  # a template must have no connections
-        yield database_name(url)
+    return migrated_postgres_template()
 
 
 @pytest.fixture

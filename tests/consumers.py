@@ -29,9 +29,14 @@ import pytest
 import redis
 
 from engine.config import CONFIG_ENV, Settings, load_settings
-from engine.db import Database, connect_database, open_database, upgrade
+from engine.db import Database, connect_database, open_database
 from engine.workers.runtime import Queue
-from tests.conftest import settings_for_url
+from tests.conftest import (
+    copy_sqlite_file,
+    migrated_postgres_template,
+    migrated_sqlite_template,
+    settings_for_url,
+)
 from tests.pg import fresh_postgres_url, in_ci
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/11"
@@ -105,15 +110,19 @@ def deployment(kind: str, tmp_path: Path, **workflow_settings: Any) -> Iterator[
         "retention": {"logs_days": 36500, "executions_days": 36500},
     }
     with ExitStack() as stack:
+        # Copies of migrated templates: a migration per deployment cost up to a second.
         if kind == "sqlite":
-            url = f"sqlite:///{tmp_path / 'wfconsole.db'}"
-            db = open_database(settings_for_url(url))
+            path = tmp_path / "wfconsole.db"
+            if not path.exists():
+                copy_sqlite_file(migrated_sqlite_template(), path)
+            url = f"sqlite:///{path}"
+            db = open_database(settings_for_url(url))  # migrates only a file not at head
             sections["queue"]["path"] = str(tmp_path / "queue.db")
         else:
             redis_url = redis_test_url()
-            url = stack.enter_context(fresh_postgres_url("wf_queue"))
+            template = migrated_postgres_template()
+            url = stack.enter_context(fresh_postgres_url("wf_queue", template=template))
             db = connect_database(settings_for_url(url))
-            upgrade(db)
             sections["queue"]["redis_url"] = redis_url
             stack.callback(_flush_redis, redis_url, name)
         stack.callback(db.dispose)
