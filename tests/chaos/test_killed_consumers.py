@@ -147,7 +147,9 @@ def test_both_consumers_killed_mid_run_every_run_is_final_seconds_after_restart(
         consumers = [ConsumerProcess(deployed, log, workers=WORKERS) for log in logs]
         try:
             ids = run_workflow(deployed.db, deployed.queue, name, count=600, actor="chaos")
-            assert wait_until(lambda: all(running_on(deployed, c) > 0 for c in consumers), 10)
+            # Both consumers at work before the kill (starting two consumer processes took
+            # over 10 s once on a loaded 2-core machine): a precondition, not a figure.
+            assert wait_until(lambda: all(running_on(deployed, c) > 0 for c in consumers), 45)
             time.sleep(0.3)
             held = sum(running_on(deployed, c) for c in consumers)
             for consumer in consumers:
