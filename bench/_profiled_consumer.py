@@ -118,7 +118,7 @@ def _install() -> None:
     postgres_pipeline.claim_batch = pipelined(postgres_pipeline.claim_batch)
     attempt.run_action = _timed("step (run_action: webhook)", "step")(attempt.run_action)
     collect = _timed("wait for steps (drive thread)", "wait")(Executor._collect)
-    Executor._collect = staticmethod(collect)  # type: ignore[method-assign,assignment]
+    Executor._collect = staticmethod(collect)  # type: ignore[method-assign]
     Executor._commit = _timed("commit round (lock, writes, COMMIT)", "finish")(Executor._commit)  # type: ignore[method-assign]
     Huey.execute = _timed("huey execute (task total)", "huey")(Huey.execute)
     Huey.dequeue = _timed("huey dequeue (incl. waiting)", "huey")(Huey.dequeue)

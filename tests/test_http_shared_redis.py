@@ -73,7 +73,7 @@ def _statuses(db: Database) -> dict[str, str]:
 
 
 def _queued_ids(server: Server) -> list[str]:
-    queue: Queue = server.receiver.queue  # type: ignore[assignment]
+    queue: Queue = server.receiver.queue
     ids: list[str] = []
     for data in queue.huey.storage.enqueued_items():
         task = queue.huey.deserialize_task(data)

@@ -17,6 +17,7 @@ from textual.pilot import Pilot
 from engine.access.roles import PermissionDenied
 from engine.db import Database, session_scope
 from engine.models import AuditLog, User, WorkflowExecution
+from engine.services.blast_radius import BlastRadius
 from tests.console.conftest import BASE_TIME, Settle, execution_id, insert_executions
 from tests.console.conftest import screen_text as shown_text
 from wfconsole.console.app import WfConsoleApp
@@ -133,6 +134,7 @@ async def test_r_shows_the_blast_radius_and_y_retries_the_marked_rows(
         await settle(pilot)
         assert isinstance(app.screen, BlastRadiusScreen)
         radius = app.screen.radius
+        assert isinstance(radius, BlastRadius)
         assert radius.ids == (execution_id(2), execution_id(8))
         assert (radius.actions, radius.finished_steps) == ({"create_task": 2, "slack": 1}, 1)
         text = shown_text(app)

@@ -10,6 +10,7 @@ from sqlmodel import col, select
 
 from engine.db import Database, session_scope
 from engine.models import AuditLog, WorkflowExecution
+from engine.services.blast_radius import BlastRadius
 from tests.console.conftest import HOSTILE_NAME, Settle, screen_text
 from tests.console.failures_seed import (
     CLUSTER_404,
@@ -172,6 +173,7 @@ async def test_r_retries_the_whole_cluster_after_the_preview(
         await settle(pilot)
         await press_settled(pilot, settle, "down", "r")
         assert isinstance(app.screen, BlastRadiusScreen)
+        assert isinstance(app.screen.radius, BlastRadius)
         assert app.screen.radius.ids == tuple(CLUSTER_404)
         assert "Retry 2 executions?" in screen_text(app)
         await press_settled(pilot, settle, "y")
