@@ -112,12 +112,15 @@ def test_a_killed_consumers_runs_are_finished_by_the_other_within_seconds(
     name = define(deployed, http_sink)
     victim = ConsumerProcess(deployed, tmp_path / "victim.log", workers=4)
     try:
+        assert wait_until(lambda: len(workers(deployed)) == 1, 60), victim.log_tail()
+        victim_id = worker_of(deployed, victim.pid)
+        assert victim_id is not None
+        # The victim alone picks the runs up, so it holds some when it is killed: with the
+        # survivor already running, a busy machine once let the survivor claim them all.
+        ids = run_workflow(deployed.db, deployed.queue, name, count=80, actor="tester")
+        assert wait_until(lambda: len(running(deployed, victim_id)) >= 3, 30), victim.log_tail()
         with running_consumer(deployed, tmp_path / "survivor.log", workers=4) as survivor:
-            assert wait_until(lambda: len(workers(deployed)) == 2, 60), victim.log_tail()
-            victim_id = worker_of(deployed, victim.pid)
-            assert victim_id is not None
-            ids = run_workflow(deployed.db, deployed.queue, name, count=40, actor="tester")
-            assert wait_until(lambda: len(running(deployed, victim_id)) >= 3, 30)
+            assert wait_until(lambda: len(workers(deployed)) == 2, 60), survivor.log_tail()
             victim.kill()
             killed_at = time.monotonic()
             time.sleep(0.2)  # a claim the victim already sent may still commit
