@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
 
 from engine.config import Settings
+from engine.plain_reads.health import first_line as first_line
 from engine.plain_reads.schema import MIGRATIONS_DIR as MIGRATIONS_DIR
 from engine.plain_reads.schema import bare_alembic_config
 from engine.plain_reads.schema import head_revision as head_revision
@@ -62,12 +63,6 @@ def redact_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return "<unparseable URL>"
-
-
-def first_line(exc: BaseException) -> str:
-    """A one-line description of an error, for a status line."""
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def is_sqlite(url: str) -> bool:
@@ -318,7 +313,7 @@ def current_revision(db: Database) -> str | None:
         trouble = disk_trouble(exc, db.url)
         if trouble is not None:  # the server or file answered: it is not a connection problem
             raise DatabaseError(f"database {db.display_url}: {trouble}") from None
-        raise DatabaseError(f"cannot connect to {db.display_url}: {_first_line(exc)}") from None
+        raise DatabaseError(f"cannot connect to {db.display_url}: {first_line(exc)}") from None
     if not rows:
         return None
     return ",".join(sorted(str(row[0]) for row in rows))
@@ -338,7 +333,7 @@ def upgrade(db: Database, revision: str = "head") -> None:
     try:
         command.upgrade(alembic_config(db), revision)
     except sa.exc.OperationalError as exc:
-        trouble = disk_trouble(exc, db.url) or _first_line(exc)
+        trouble = disk_trouble(exc, db.url) or first_line(exc)
         raise DatabaseError(f"cannot migrate {db.display_url}: {trouble}") from None
 
 
@@ -356,11 +351,6 @@ def require_migrated(db: Database) -> None:
         )
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def disk_trouble(exc: BaseException, url: str | None = None) -> str | None:
     """``disk full: …`` or ``I/O error on …`` when a disk failed the database; else None.
 
@@ -369,7 +359,7 @@ def disk_trouble(exc: BaseException, url: str | None = None) -> str | None:
     space left beside the file (``url`` names it) that is a full disk too.
     """
     orig = getattr(exc, "orig", None) or exc
-    detail = _first_line(exc)
+    detail = first_line(exc)
     sqlite_error = str(getattr(orig, "sqlite_errorname", "") or "")
     sqlstate = str(getattr(orig, "sqlstate", "") or "")
     if sqlite_error.startswith("SQLITE_FULL"):
@@ -410,7 +400,7 @@ def storage_failure(exc: BaseException) -> str | None:
     if isinstance(
         exc, sa.exc.OperationalError | psycopg.OperationalError | sqlite3.OperationalError
     ):
-        return disk_trouble(exc) or _first_line(exc)
+        return disk_trouble(exc) or first_line(exc)
     return None
 
 

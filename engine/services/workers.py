@@ -9,8 +9,8 @@ import sqlalchemy as sa
 
 from engine.core_tables import WORKER_HEARTBEAT
 from engine.db import Database
+from engine.plain_reads.figure_sql import aware_utc as utc
 from engine.queue.heartbeat import alive_since
-from engine.services.metrics import utc
 
 _heartbeats = WORKER_HEARTBEAT
 
