@@ -19,6 +19,7 @@ import pytest
 from engine.config import CONFIG_ENV, ENV_PREFIX, LEGACY_ENV, Settings
 from engine.db import Database, connect_database, open_database, upgrade
 from tests.pg import database_name, fresh_postgres_url
+from tests.pg_pool import drop_free_databases, reusable_postgres_url
 
 
 @pytest.fixture(autouse=True)
@@ -92,7 +93,9 @@ def migrated_postgres_template() -> str:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Remove the shared templates (in each xdist worker, at its end)."""
+    """Remove the shared templates and the emptied databases (in each xdist worker, at
+    its end)."""
+    drop_free_databases()
     if _Templates.sqlite_folder is not None:
         shutil.rmtree(_Templates.sqlite_folder, ignore_errors=True)
         _Templates.sqlite_folder = None
@@ -147,8 +150,9 @@ def postgres_template() -> str:
 
 @pytest.fixture
 def postgres_db(postgres_template: str) -> Iterator[Database]:
-    """A fresh PostgreSQL database at the newest migration, dropped afterwards."""
-    with fresh_postgres_url("wf_test", template=postgres_template) as url:
+    """A PostgreSQL database at the newest migration holding what a new one holds: a copy
+    of the template, or one an earlier test used, emptied (``tests.pg_pool``)."""
+    with reusable_postgres_url(postgres_template) as url:
         db = connect_database(settings_for_url(url))
         yield db
         db.dispose()

@@ -59,15 +59,9 @@ def _drop(server: str, name: str) -> None:
         )
 
 
-@contextmanager
-def fresh_postgres_url(
-    prefix: str = "wf_test", *, template: str | None = None, wait_for_drop: bool = False
-) -> Iterator[str]:
-    """Create a database named ``<prefix>_<unique>``; yield its URL; drop it afterwards.
-
-    The database is empty, or a copy of ``template`` (a database nobody is connected to).
-    The drop runs in the background unless ``wait_for_drop``.
-    """
+def create_database(prefix: str = "wf_test", *, template: str | None = None) -> str:
+    """Create a database named ``<prefix>_<unique>`` (empty, or a copy of ``template``, a
+    database nobody is connected to) and return its URL; the caller drops it."""
     server = admin_url()
     name = f"{prefix.lower()}_{os.getpid()}_{uuid.uuid4().hex[:10]}"[:63]
     create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
@@ -80,14 +74,31 @@ def fresh_postgres_url(
         raise  # not reached: skip and fail raise
     with admin:
         admin.execute(create)
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    return make_url(server).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_later(name: str) -> None:
+    """Drop the database ``name`` in the background (finished before the process exits)."""
+    _dropper.submit(_drop, admin_url(), name)
+
+
+@contextmanager
+def fresh_postgres_url(
+    prefix: str = "wf_test", *, template: str | None = None, wait_for_drop: bool = False
+) -> Iterator[str]:
+    """Create a database named ``<prefix>_<unique>``; yield its URL; drop it afterwards.
+
+    The database is empty, or a copy of ``template`` (a database nobody is connected to).
+    The drop runs in the background unless ``wait_for_drop``.
+    """
+    url = create_database(prefix, template=template)
     try:
         yield url
     finally:
         if wait_for_drop:
-            _drop(server, name)
+            _drop(admin_url(), database_name(url))
         else:
-            _dropper.submit(_drop, server, name)
+            drop_later(database_name(url))
 
 
 def database_name(url: str) -> str:
