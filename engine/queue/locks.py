@@ -17,12 +17,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from huey import Huey
 from huey.exceptions import TaskLockedException
 from huey.storage import RedisStorage, SqliteStorage
+
+from engine.plain_reads.queue_report import HeldLock, lock_key_prefix
 
 # Delete the hash field only while it still holds the value we read.
 _REDIS_DELETE_IF_SAME = """
@@ -33,22 +34,9 @@ return 0
 """
 
 
-@dataclass(frozen=True)
-class HeldLock:
-    """A lock present in the queue's store."""
-
-    name: str
-    """The name given to ``lock_task`` / ``hold_lock``."""
-    key: str
-    owner: str | None
-    """The holder's worker id; None for a plain Huey lock (or a value we cannot read)."""
-    raw: bytes
-    """The stored value, so a release can check nobody took the lock since."""
-
-
 def lock_prefix(huey: Huey) -> str:
     """The key prefix of every lock of this queue (Huey's own template)."""
-    return f"{huey.name}.lock."
+    return lock_key_prefix(huey.name)
 
 
 def _owner(huey: Huey, raw: bytes) -> str | None:

@@ -24,16 +24,28 @@ plan listed and is still stale when it runs, and is audited (``maintenance.flush
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from engine.core_tables import EXECUTION, PENDING, RUNNING, WORKFLOW
+from engine.core_tables import EXECUTION, RUNNING
 from engine.db import Database, first_line
+from engine.plain_reads.queue_report import (
+    QueueLock,
+    QueueReport,
+    StaleLease,
+    execution_figures,
+    held_by,
+    lock_is_stale,
+    process_of,
+    queue_report,
+    worker_liveness,
+)
+from engine.plain_reads.reader import Reader
 from engine.queue.locks import HeldLock, held_locks, release_if_unchanged
-from engine.services.workers import list_workers
 
 if TYPE_CHECKING:
     from huey import Huey
@@ -41,82 +53,11 @@ if TYPE_CHECKING:
     from engine.queue.sweeper import SweepReport
     from engine.triggers.new_executions import Dispatcher
 
-# The lightweight tables: ``maintenance queue`` reads counts and a few leases, no model.
-E, W, WORKFLOWS = EXECUTION.c, WORKFLOW.c, WORKFLOW
+# The lightweight table: a flush's UPDATE names it.
+E = EXECUTION.c
 FLUSH_ACTION = "maintenance.flush_locks"
-LISTED_LEASES = 1000
-"""At most this many stale leases are listed (and released by one flush)."""
 AUDITED_IDS = 100
 """The audit row names this many of the planned executions (and counts them all)."""
-
-
-@dataclass(frozen=True)
-class StaleLease:
-    """A RUNNING execution past its lease whose worker does not beat."""
-
-    execution_id: str
-    workflow: str
-    worker_id: str | None
-    lease_until: datetime
-
-
-@dataclass(frozen=True)
-class QueueLock:
-    """A Huey lock and whether a flush would release it."""
-
-    lock: HeldLock
-    stale: bool
-
-    @property
-    def name(self) -> str:
-        """The lock's name."""
-        return self.lock.name
-
-
-@dataclass(frozen=True)
-class QueueReport:
-    """The queue and the executions waiting on it, as the maintenance screen shows them."""
-
-    taken_at: datetime
-    queued: int | None
-    """Messages waiting in the queue (None when the queue did not answer)."""
-    scheduled: int | None
-    """Messages scheduled for later: delayed retries and re-checks. (A worker moves a delayed
-    message here when it reads it; until then it counts as queued.)"""
-    queue_error: str | None
-    pending_due: int
-    """PENDING executions due now."""
-    pending_later: int
-    """PENDING executions waiting for their retry delay."""
-    running: int
-    running_expired: int
-    """RUNNING past their lease (the sweeper takes these back, whoever holds them)."""
-    held_by_dead: int
-    """RUNNING, lease not ended yet, held by a worker that does not beat."""
-    workers_alive: int
-    workers_dead: int
-    stale_leases: list[StaleLease] = field(default_factory=list)
-    """The oldest ``LISTED_LEASES`` stale leases (``stale_lease_total`` counts them all)."""
-    locks: list[QueueLock] = field(default_factory=list)
-    stale_lease_total: int | None = None
-    """Every stale lease, listed or not (None: not counted, as in reports built by hand)."""
-
-    @property
-    def unlisted_leases(self) -> int:
-        """Stale leases beyond the listed ones (a flush releases the listed ones only)."""
-        if self.stale_lease_total is None:
-            return 0
-        return max(0, self.stale_lease_total - len(self.stale_leases))
-
-    @property
-    def stale_locks(self) -> list[QueueLock]:
-        """The Huey locks a flush would release."""
-        return [lock for lock in self.locks if lock.stale]
-
-    @property
-    def nothing_stale(self) -> bool:
-        """True when a flush would release nothing."""
-        return not self.stale_leases and not self.stale_locks
 
 
 @dataclass(frozen=True)
@@ -140,23 +81,10 @@ class FlushResult:
         return self.retried + self.failed + self.cancelled
 
 
-def process_of(worker_id: str) -> str:
-    """``host:pid`` of a heartbeat's worker id (``host:pid:tag``), as older claims recorded it."""
-    return worker_id.rsplit(":", 1)[0]
-
-
 def alive_processes(db: Database, *, now: datetime, interval: float) -> tuple[set[str], int]:
     """The worker id of every process that beats, and how many heartbeat rows went quiet."""
-    workers = list_workers(db, now=now, interval=interval)
-    alive = {w.worker_id for w in workers if w.alive}
-    processes = {process_of(worker_id) for worker_id in alive}
-    dead = sum(1 for w in workers if not w.alive and process_of(w.worker_id) not in processes)
-    return alive, dead
-
-
-def held_by(alive: set[str]) -> set[str]:
-    """What claims and locks of live workers carry: their worker id, or (older) ``host:pid``."""
-    return alive | {process_of(worker_id) for worker_id in alive}
+    with Reader.of_engine(db.read_engine) as reader:
+        return worker_liveness(reader, now=now, interval=interval)
 
 
 def _not_alive(alive: set[str], c: Any = E) -> sa.ColumnElement[bool]:
@@ -169,50 +97,34 @@ def stale_lease_condition(alive: set[str], now: datetime, c: Any = E) -> sa.Colu
     return sa.and_(c.status == RUNNING, c.lease_until < now, _not_alive(alive, c))
 
 
-def _lock_is_stale(lock: HeldLock, alive: set[str]) -> bool:
-    return lock.owner not in held_by(alive) if lock.owner is not None else not alive
-
-
 def inspect_queue(
     db: Database, huey: Huey, *, heartbeat_interval: float, now: datetime | None = None
 ) -> QueueReport:
     """Queue messages, PENDING/RUNNING counts, workers and the stale locks; reads only."""
-    now = now or datetime.now(UTC)
-    alive, dead = alive_processes(db, now=now, interval=heartbeat_interval)
-    counts = sa.select(
-        sa.func.count().filter(E.status == PENDING, E.available_at <= now),
-        sa.func.count().filter(E.status == PENDING, E.available_at > now),
-        sa.func.count().filter(E.status == RUNNING),
-        sa.func.count().filter(E.status == RUNNING, E.lease_until < now),
-        sa.func.count().filter(E.status == RUNNING, E.lease_until >= now, _not_alive(alive)),
-        sa.func.count().filter(stale_lease_condition(alive, now)),
-    ).where(E.status.in_([PENDING, RUNNING]))
-    stale = (
-        sa.select(E.id, W.name, E.worker_id, E.lease_until)
-        .join(WORKFLOWS, W.id == E.workflow_id)
-        .where(stale_lease_condition(alive, now))
-        .order_by(E.lease_until, E.id)
-        .limit(LISTED_LEASES)
-    )
-    with db.read_engine.connect() as conn:
-        due, later, running, expired, held_by_dead, stale_total = conn.execute(counts).one()
-        leases = [StaleLease(*row) for row in conn.execute(stale)]
-    queued: int | None = None
-    scheduled: int | None = None
-    error: str | None = None
-    locks: list[QueueLock] = []
+    return inspect_opened_queue(db, lambda: huey, heartbeat_interval=heartbeat_interval, now=now)
+
+
+def inspect_opened_queue(
+    db: Database,
+    open_queue: Callable[[], Huey],
+    *,
+    heartbeat_interval: float,
+    now: datetime | None = None,
+) -> QueueReport:
+    """``inspect_queue`` of the queue ``open_queue`` opens: a queue that cannot be opened
+    (a local queue file that is not a database) is the queue's state, as one that does
+    not answer."""
+    with Reader.of_engine(db.read_engine) as reader:
+        figures = execution_figures(
+            reader, now=now or datetime.now(UTC), heartbeat_interval=heartbeat_interval
+        )
     try:
+        huey = open_queue()
         queued, scheduled = huey.pending_count(), huey.scheduled_count()
-        locks = [QueueLock(lock, _lock_is_stale(lock, alive)) for lock in held_locks(huey)]
+        locks = held_locks(huey)
     except Exception as exc:  # shown as the queue's state; the database figures stand
-        error = first_line(exc)
-    return QueueReport(
-        taken_at=now, queued=queued, scheduled=scheduled, queue_error=error,
-        pending_due=int(due), pending_later=int(later), running=int(running),
-        running_expired=int(expired), held_by_dead=int(held_by_dead),
-        workers_alive=len(alive), workers_dead=dead, stale_leases=leases, locks=locks,
-        stale_lease_total=int(stale_total),
-    )  # fmt: skip
+        return queue_report(figures, queued=None, scheduled=None, queue_error=first_line(exc))
+    return queue_report(figures, queued=queued, scheduled=scheduled, locks=locks)
 
 
 def flush_stale_locks(
@@ -253,7 +165,7 @@ def flush_stale_locks(
                          note=f"worker lost; lease flushed by {actor}")  # fmt: skip
             looked_at += len(chunk)
         for entry in plan.stale_locks:
-            gone = _lock_is_stale(entry.lock, alive) and release_if_unchanged(huey, entry.lock)
+            gone = lock_is_stale(entry.lock, alive) and release_if_unchanged(huey, entry.lock)
             (released if gone else kept).append(entry.name)
     except BaseException as exc:
         failure = exc
@@ -290,3 +202,10 @@ def flush_stale_locks(
 
 def _released(report: SweepReport) -> int:
     return report.retried + report.failed + report.cancelled
+
+
+__all__ = [
+    "FlushResult", "HeldLock", "QueueLock", "QueueReport", "StaleLease",
+    "alive_processes", "flush_stale_locks", "held_by", "inspect_opened_queue", "inspect_queue",
+    "process_of", "stale_lease_condition",
+]  # fmt: skip

@@ -13,8 +13,8 @@ from engine.config import load_settings
 from engine.db import Database, open_database
 from engine.execution import claims as store
 from engine.models import utcnow
+from engine.plain_reads import queue_report
 from engine.queue.heartbeat import write_beat
-from engine.services import queue_tools
 from engine.services.workflows import save_document
 from engine.triggers.new_executions import run_workflow
 from engine.workers.runtime import Queue
@@ -137,7 +137,7 @@ def test_queue_counts_every_stale_lease_beyond_the_listed_ones(
     three_lost_runs: list[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(queue_tools, "LISTED_LEASES", 2)
+    monkeypatch.setattr(queue_report, "LISTED_LEASES", 2)
     code, out, _ = run(capsys, config, "maintenance", "queue", "--json")
     document = json.loads(out)
     assert (code, document["stale_leases_total"], len(document["stale_leases"])) == (0, 3, 2)
@@ -155,7 +155,7 @@ def test_flush_says_what_it_left_for_the_next_flush(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     db, _ = lost_run
-    monkeypatch.setattr(queue_tools, "LISTED_LEASES", 2)
+    monkeypatch.setattr(queue_report, "LISTED_LEASES", 2)
     code, out, _ = run(capsys, config, "maintenance", "flush-locks", "--user", "admin")
     assert code == 0
     assert out.splitlines()[-1] == (

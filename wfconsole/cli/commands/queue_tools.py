@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from wfconsole.cli.command_table import Command, Row, arg
 from wfconsole.cli.context import current_user, opened_database, settings_for
 from wfconsole.cli.output import print_table, timestamp
+from wfconsole.cli.plain import plain_reader
 
 if TYPE_CHECKING:
     from engine.config import Settings
     from engine.db import Database
-    from engine.services.queue_tools import FlushResult, QueueReport
+    from engine.plain_reads.queue_report import QueueReport
+    from engine.plain_reads.reader import Reader
+    from engine.plain_reads.target import PlainTarget
+    from engine.services.queue_tools import FlushResult
     from engine.workers.runtime import Queue
 
 
@@ -87,17 +92,51 @@ def _inspect(settings: Settings, db: Database) -> tuple[Queue, QueueReport]:
 
 
 def queue_command(args: argparse.Namespace) -> int:
-    """Print the queue's figures; exit 1 when the queue did not answer."""
+    """Print the queue's figures; exit 1 when the queue did not answer. The plain read
+    answers when it can (``wfconsole.cli.plain``: simple settings, the local queue, and
+    no lock in it: see ``engine.plain_reads.queue_report``); otherwise the settings are
+    validated and the engine's connections and Huey read the same figures."""
+    now = datetime.now(UTC)
+    with plain_reader(args, local_queue=True) as plain:
+        report = None if plain is None else _plain_report(*plain, now=now)
+    if report is not None:
+        return _print_queue(args, report, "sqlite")
     from engine.queue.instance import make_huey
-    from engine.services.queue_tools import inspect_queue
+    from engine.services.queue_tools import inspect_opened_queue
 
     settings = settings_for(args)
     with opened_database(args, settings) as db:
         # The bare queue, not the worker runtime: reading needs no tasks or executor.
-        report = inspect_queue(
-            db, make_huey(settings), heartbeat_interval=settings.queue.heartbeat_interval
-        )
-    kind = "redis" if settings.uses_redis else "sqlite"
+        report = inspect_opened_queue(
+            db, lambda: make_huey(settings),
+            heartbeat_interval=settings.queue.heartbeat_interval, now=now,
+        )  # fmt: skip
+    return _print_queue(args, report, "redis" if settings.uses_redis else "sqlite")
+
+
+def _plain_report(reader: Reader, target: PlainTarget, *, now: datetime) -> QueueReport | None:
+    """The report read through the driver alone, or None (go the full way): the queue
+    file holds a lock (its value is read through the queue's signed serializer) or could
+    not be read (the full path reports it in its own words)."""
+    from engine.plain_reads.local_queue import local_queue_depth
+    from engine.plain_reads.queue_report import (
+        DEFAULT_HEARTBEAT_INTERVAL,
+        execution_figures,
+        local_queue_holds_locks,
+        queue_report,
+    )
+
+    try:
+        if local_queue_holds_locks(target.queue_path, target.queue_name):
+            return None
+        depth = local_queue_depth(target.queue_path, target.queue_name)
+    except Exception:  # the full path reports it as the queue's state
+        return None
+    figures = execution_figures(reader, now=now, heartbeat_interval=DEFAULT_HEARTBEAT_INTERVAL)
+    return queue_report(figures, queued=depth.queued, scheduled=depth.scheduled)
+
+
+def _print_queue(args: argparse.Namespace, report: QueueReport, kind: str) -> int:
     if args.json:
         print(json.dumps(report_document(report, kind), indent=2))
     else:
