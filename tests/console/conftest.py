@@ -17,6 +17,7 @@ import pytest
 from rich.console import Console
 from sqlmodel import col, select
 from textual.pilot import Pilot
+from textual.widgets import Input, TextArea
 
 from engine.config import ConsoleSettings, Settings, load_settings
 from engine.db import Database, open_database, session_scope
@@ -242,6 +243,36 @@ async def settle_app(pilot: Pilot[Any]) -> None:
         await pilot.pause()
         await pilot.app.workers.wait_for_complete()
     await pilot.pause()
+
+
+async def steady_cursors(pilot: Pilot[Any]) -> None:
+    """Stop every text cursor on the screen blinking, drawn on. A blinking cursor makes an
+    SVG snapshot flaky (one colour more or less by the blink's phase at the picture, which
+    a loaded machine shifts); the style update drops lines cached while it was off."""
+    for field in pilot.app.screen.query("Input, TextArea"):
+        assert isinstance(field, Input | TextArea)
+        field.cursor_blink = False
+        field.notify_style_update()
+        field.refresh()
+    await settle_app(pilot)
+
+
+@pytest.fixture
+def snap_compare(snap_compare: Callable[..., bool]) -> Callable[..., bool]:
+    """pytest-textual-snapshot's ``snap_compare``, with the text cursors held steady
+    (``steady_cursors``) after ``run_before`` and before the picture."""
+
+    def compare(app: Any, *args: Any, run_before: Any = None, **kwargs: Any) -> bool:
+        async def before(pilot: Pilot[Any]) -> None:
+            if run_before is not None:
+                result = run_before(pilot)
+                if result is not None:
+                    await result
+            await steady_cursors(pilot)
+
+        return snap_compare(app, *args, run_before=before, **kwargs)
+
+    return compare
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input, Static, TextArea
+from textual.widgets import Static
 
 from engine.db import Database
 from tests.console.conftest import settle_app
@@ -42,14 +42,7 @@ async def replay_dialog(pilot: Pilot[Any]) -> None:
             break
         await pilot.pause(0.05)
         await settle_app(pilot)
-    # A blinking cursor makes the SVG flaky (one colour more or less, by the blink's
-    # phase at the picture): held steady, as the editor's snapshots do.
-    for field in pilot.app.screen.query("Input, TextArea"):
-        assert isinstance(field, Input | TextArea)
-        field.cursor_blink = False
-        field.notify_style_update()
-        field.refresh()
-    await settle_app(pilot)
+    # (The text cursors are held steady by the suite's ``snap_compare``.)
 
 
 async def cluster_preview(pilot: Pilot[Any]) -> None:
