@@ -164,7 +164,10 @@ class WorkflowTrigger(SQLModel, table=True):
     next_fire_at: datetime | None = None
 
 
-POSTGRESQL_ONLY_INDEXES = frozenset({"idx_execution_trigger_data"})
+POSTGRESQL_ONLY_INDEXES = frozenset({
+    "idx_execution_trigger_data", "idx_execution_failed_message",
+    "idx_execution_failed_long_message",
+})  # fmt: skip
 """Indexes created on PostgreSQL only (``ddl_if``): a SQLite schema has none of them."""
 
 
@@ -222,6 +225,23 @@ class WorkflowExecution(SQLModel, table=True):
             postgresql_where=sa.text("status = 'FAILED'"),
             sqlite_where=sa.text("status = 'FAILED'"),
         ),
+        # `wfconsole stats`' failure reasons (engine/plain_reads/failure_reasons.py): a
+        # window's failures by completion time with their messages, index-only, FAILED rows
+        # only; a message too long for an index entry goes to the second index instead.
+        # PostgreSQL only (POSTGRESQL_ONLY_INDEXES): SQLite reads the rows.
+        sa.Index(
+            "idx_execution_failed_message",
+            "completed_at",
+            postgresql_include=["error_signature", "error"],
+            postgresql_where=sa.text(
+                "status = 'FAILED' AND coalesce(octet_length(error), 0) <= 2000"
+            ),
+        ).ddl_if(dialect="postgresql"),
+        sa.Index(
+            "idx_execution_failed_long_message",
+            "completed_at",
+            postgresql_where=sa.text("status = 'FAILED' AND octet_length(error) > 2000"),
+        ).ddl_if(dialect="postgresql"),
         # Payload search (engine/services/payload_search.py): trigger-data containment.
         # PostgreSQL only (POSTGRESQL_ONLY_INDEXES): SQLite has no index that could serve it.
         sa.Index(

@@ -2,7 +2,9 @@
 
 Grouped by the signature stored at failure time (``error_signature``) and ranked in the
 database; only rows left unsigned (failed before migration 0008 signed them) are
-normalised here (a CLI call, not a dashboard tick).
+normalised here (a CLI call, not a dashboard tick). On PostgreSQL the window's failures
+and their messages are read from partial indexes of FAILED rows (migration 0013), not from
+the table: there, a window's failures sit one or two to a page over the whole table.
 
 The signature and transience of a message are ``engine.execution.error_signature``'s,
 a layer above this package: callers pass them in as ``ErrorSignatures``.
@@ -44,12 +46,31 @@ class ErrorSignatures:
 
 # FAILED as a literal, not a parameter: SQLite uses the partial index only for a WHERE it
 # can match against the index's own.
-_GROUPED = """
+_GROUPED_SQLITE = """
     WITH grouped AS (
         SELECT error_signature AS stored, error, count(*) AS n
         FROM workflow_execution
         WHERE status = 'FAILED' AND completed_at >= :since AND completed_at <= :until
         GROUP BY error_signature, error
+    )
+"""
+# PostgreSQL: the window's failures index-only (migration 0013), not a heap page per row.
+# ``idx_execution_failed_message`` holds the message of every failure whose message fits
+# an index entry, ``idx_execution_failed_long_message`` finds the few others in the heap.
+# Each WHERE repeats its index's predicate word for word (literals, not parameters): the
+# planner uses a partial index only for a WHERE that implies the predicate.
+_GROUPED_PG = """
+    WITH grouped AS (
+        SELECT failed.error_signature AS stored, failed.error, count(*) AS n FROM (
+            SELECT error_signature, error FROM workflow_execution
+            WHERE status = 'FAILED' AND coalesce(octet_length(error), 0) <= 2000
+                AND completed_at >= :since AND completed_at <= :until
+            UNION ALL
+            SELECT error_signature, error FROM workflow_execution
+            WHERE status = 'FAILED' AND octet_length(error) > 2000
+                AND completed_at >= :since AND completed_at <= :until
+        ) AS failed
+        GROUP BY failed.error_signature, failed.error
     )
 """
 # The ``limit`` signatures of the most signed failures (ties: signature), each with its
@@ -104,8 +125,9 @@ def failure_reasons(
         "no_message": NO_MESSAGE,
         "limit": limit,
     }
-    order = ' COLLATE "C"' if reader.dialect == "postgresql" else ""
-    ranked = _GROUPED + _RANKED.format(order=order)
+    postgresql = reader.dialect == "postgresql"
+    grouped = _GROUPED_PG if postgresql else _GROUPED_SQLITE
+    ranked = grouped + _RANKED.format(order=' COLLATE "C"' if postgresql else "")
     rows = tuned_rows(reader, ranked, params, settings=_SETTINGS)
     if all(signature is not None for signature, _, _ in rows):
         rows.sort(key=lambda row: (-row[1], row[0]))
@@ -113,7 +135,7 @@ def failure_reasons(
             FailureReason(signature, int(n), signatures.classify(error or ""), error or "")
             for signature, n, error in rows
         ]
-    signed = tuned_rows(reader, _GROUPED + _SIGNED, params, settings=_SETTINGS)
+    signed = tuned_rows(reader, grouped + _SIGNED, params, settings=_SETTINGS)
     unsigned_rows = [(error, n) for signature, n, error in rows if signature is None]
     return _merged_reasons(signatures, signed, unsigned_rows, limit)
 
