@@ -5,14 +5,22 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from huey import SqliteHuey
 
 from engine.db import Database
+from engine.plain_reads.target import PlainConsoleSettings, plain_target
 from tests.console.conftest import Settle, screen_text
 from wfconsole.console.app import WfConsoleApp
+from wfconsole.console.engine_backend import EngineBackend
+from wfconsole.console.opening_backend import OpeningBackend
+from wfconsole.console.plain_first_page import PlainFirstPage
+from wfconsole.console.screens.executions import ExecutionsScreen
+from wfconsole.console.stylesheets import later_css_paths
 
 MakeApp = Callable[..., WfConsoleApp]
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,6 +37,21 @@ def test_importing_the_app_leaves_the_other_sections_screens_unloaded() -> None:
     ).stdout.split()
     assert "wfconsole.console.screens.executions" in loaded
     assert [name for name in LATER_SCREENS if f"wfconsole.console.screens.{name}" in loaded] == []
+
+
+def test_importing_the_app_leaves_the_first_screens_dialogs_and_the_text_area_unloaded() -> None:
+    """The detail, the blast radius and the help load when first opened; the gate on
+    every screen tells a text area by name, so tree-sitter waits for the editor."""
+    script = (
+        "import sys, wfconsole.console.app\n"
+        "names = ('blast_radius', 'execution_detail', 'help')\n"
+        "found = [n for n in names if f'wfconsole.console.screens.{n}' in sys.modules]\n"
+        "print(' '.join(found + [m for m in ('tree_sitter',) if m in sys.modules]))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert loaded == []
 
 
 def test_importing_the_app_loads_neither_sqlmodel_nor_the_models() -> None:
@@ -67,6 +90,74 @@ async def test_a_first_visit_to_a_section_parses_no_stylesheet_again(
         app.theme = "textual-light"  # a real style change still re-parses
         await settle(pilot)
         assert parses != []
+
+
+class HeldFirstPage:
+    """The engine backend, its execution list held until ``release`` is set."""
+
+    def __init__(self, inner: EngineBackend) -> None:
+        self.inner = inner
+        self.release = threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def list_executions(self, **query: Any) -> Any:
+        self.release.wait(10)
+        return self.inner.list_executions(**query)
+
+
+def _read_stylesheets(app: WfConsoleApp) -> set[str]:
+    return {path for path, _ in app.stylesheet.source}
+
+
+async def test_other_screens_stylesheets_are_read_after_the_first_page_or_before_a_push(
+    make_app: MakeApp, backend: EngineBackend, settle: Settle
+) -> None:
+    later = {str(path) for path in later_css_paths()}
+    held = HeldFirstPage(backend)
+    app = make_app(backend=held)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        assert later & _read_stylesheets(app) == set()  # the first page is still out
+        await pilot.press("question_mark")  # a dialog before it: its stylesheet first
+        assert later <= _read_stylesheets(app)
+        held.release.set()
+        await settle(pilot)
+        assert "Console" in screen_text(app)
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        assert later <= _read_stylesheets(app)  # after the first page and the health
+
+
+async def test_early_answers_are_drawn_with_the_first_frame_not_from_a_worker(
+    console_db: Database, backend: EngineBackend, settle: Settle
+) -> None:
+    early = PlainFirstPage.open(
+        plain_target(None, environ={"DATABASE_URL": "sqlite:///console.db"})
+    )
+    assert early is not None
+    threads: list[str] = []
+
+    class Recorded:
+        def __getattr__(self, name: str) -> Any:
+            threads.append(f"{name} {threading.current_thread() is threading.main_thread()}")
+            return getattr(early, name)
+
+    app = WfConsoleApp(
+        OpeningBackend(lambda: backend, Recorded()),
+        operator="tester",
+        console_settings=PlainConsoleSettings(refresh_interval=3600.0),
+    )
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ExecutionsScreen) and len(screen.rows) == 18
+        assert app.sub_title.startswith("db ok · sqlite queue ok · tester")
+        await settle(pilot)
+        assert app.sub_title == "db ok · sqlite queue ok · tester (SUPER_ADMIN)"
+    early.close()
+    assert threads[:3] == ["list_executions True", "describe True", "health True"]
 
 
 async def test_the_footer_shows_the_screens_keys_and_follows_the_focus(

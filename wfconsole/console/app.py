@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from functools import partial
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from textual import work
 from textual.app import App, ScreenStackError, SystemCommand
@@ -19,11 +19,16 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from engine.access.roles import Permission, denial
-from wfconsole.console.backend import BackendUnavailable, ConsoleBackend, RefreshSettings
+from wfconsole.console.backend import (
+    BackendUnavailable,
+    ConsoleBackend,
+    RefreshSettings,
+    answer_now,
+)
 from wfconsole.console.host import SectionTab
 from wfconsole.console.screens.executions import ExecutionsScreen
-from wfconsole.console.screens.help import HelpScreen
 from wfconsole.console.sections import SECTIONS, Section
+from wfconsole.console.stylesheets import FIRST_SCREEN_CSS, later_css_paths
 from wfconsole.console.views.execution_filter import (
     ExecutionFilter,
     FilterSyntaxError,
@@ -38,6 +43,8 @@ if TYPE_CHECKING:
     from wfconsole.console.screens.workflows import WorkflowsScreen
 
 STARTUP_GROUP = "app-start"
+FIRST_SECTION = "executions"
+"""The section whose stylesheet is read at start (``stylesheets.FIRST_SCREEN_CSS``)."""
 
 
 def _default_console_settings() -> RefreshSettings:
@@ -138,33 +145,7 @@ class WfConsoleApp(App[None]):
     """The wfconsole terminal console over a ``ConsoleBackend``."""
 
     TITLE = "wfconsole"
-    CSS_PATH = [
-        "app.tcss",
-        "screens/workflows.tcss",
-        "screens/executions.tcss",
-        "screens/execution_detail.tcss",
-        "screens/blast_radius.tcss",
-        "screens/help.tcss",
-        "screens/dashboard.tcss",
-        "screens/editor.tcss",
-        "screens/dry_run.tcss",
-        "screens/discard_changes.tcss",
-        "screens/confirm.tcss",
-        "screens/run_workflow.tcss",
-        "screens/template_picker.tcss",
-        "screens/failures.tcss",
-        "screens/failure_cluster.tcss",
-        "screens/workflow_versions.tcss",
-        "screens/maintenance.tcss",
-        "screens/run_diff.tcss",
-        "screens/run_picker.tcss",
-        "screens/schedules.tcss",
-        "screens/replay.tcss",
-        "screens/pause_workflow.tcss",
-        "screens/workflow_limits.tcss",
-        "screens/outbound.tcss",
-        "screens/hold_destination.tcss",
-    ]
+    CSS_PATH = FIRST_SCREEN_CSS
     COMMANDS = App.COMMANDS | {ConsoleCommands}
     BINDINGS = [
         *(Binding(s.key, f"show_section('{s.mode}')", s.title) for s in SECTIONS),
@@ -184,7 +165,7 @@ class WfConsoleApp(App[None]):
         *,
         operator: str,
         console_settings: RefreshSettings | None = None,
-        initial_section: str = "executions",
+        initial_section: str = FIRST_SECTION,
         after_first_page: Callable[[], object] | None = None,
     ) -> None:
         super().__init__()
@@ -202,6 +183,7 @@ class WfConsoleApp(App[None]):
         self.info: BackendInfo | None = None
         """The database and queue the console is attached to (None until first read)."""
         self._role_known = False
+        self._later_css_loaded = False
         self._show_status()
         for section in SECTIONS:
             self.add_mode(section.mode, partial(self._section_screen, section))
@@ -215,29 +197,75 @@ class WfConsoleApp(App[None]):
         as each widget registers, so nothing is stale. Should Textual rename the private
         counter, this assignment does nothing and the first visit is slow again.
         """
+        if section.mode != FIRST_SECTION:
+            self.load_later_css()
         screen = section.build(self.backend, self.console_settings)
         screen._css_update_count = self._css_update_count
         return screen
 
     async def on_mount(self) -> None:
         """Open the first section; read the role and the health as soon as its first page
-        is in (before it they would compete with it), then start what waits for both."""
+        is in (before it they would compete with it), then start what waits for both.
+
+        With early answers (``OpeningBackend`` over the plain reads) the first page and the
+        health are read here, on the event loop, in a few milliseconds: they are drawn in
+        the first frame rather than one frame and a worker's round trip later."""
         self.set_interval(self.console_settings.refresh_interval, self._check_health)
-        await self.switch_mode(self.initial_section)
-        self.call_after_refresh(self._after_first_page)
+        await self.switch_mode(self.initial_section)  # its first page may be in already
+        health_shown = self._show_health_at_hand()
+        self.call_after_refresh(self._after_first_page, health_shown)
 
-    def _after_first_page(self) -> None:
+    def _show_health_at_hand(self) -> bool:
+        """Show the health in the first frame when the backend has it without blocking
+        (read plainly); False when it must be fetched after the first page."""
+        info = answer_now(self.backend, "describe")
+        report = answer_now(self.backend, "health") if info is not None else None
+        if report is None:
+            return False
+        self.info = info
+        self.show_health(report)
+        return True
+
+    def _after_first_page(self, health_shown: bool) -> None:
         first = [w for w in self.workers if w.group != STARTUP_GROUP]
-        self.run_worker(self._start_the_rest(first), group=STARTUP_GROUP, exit_on_error=False)
+        start = self._start_the_rest(first, health_shown)
+        self.run_worker(start, group=STARTUP_GROUP, exit_on_error=False)
 
-    async def _start_the_rest(self, first: list[Worker[object]]) -> None:
+    async def _start_the_rest(self, first: list[Worker[object]], health_shown: bool) -> None:
         if first:  # (an empty list would mean every worker, this one too)
             await self.workers.wait_for_complete(first)
-        # Health first: reading the role loads the ORM, which would hold the health back.
-        await self.workers.wait_for_complete([self._fetch_health()])
+        # Health first: reading the role loads the ORM, which would hold the health back
+        # (on another thread, but it holds the interpreter while the header repaints).
+        if not health_shown:
+            await self.workers.wait_for_complete([self._fetch_health()])
+        await self._after_repaints(2)
+        self.load_later_css()
         await self.workers.wait_for_complete([self._fetch_role()])
         if self.after_first_page is not None:
             self._run_after_first_page()
+
+    async def _after_repaints(self, count: int) -> None:
+        """Return once the screen has been drawn ``count`` times more (the header hears
+        of a new health through a watcher: it repaints on the second)."""
+        for _ in range(count):
+            drawn = asyncio.Event()
+            self.call_after_refresh(drawn.set)
+            await drawn.wait()
+
+    def load_later_css(self) -> None:
+        """Read every other screen's stylesheet (``stylesheets.py``): once, before any
+        screen but the first is shown."""
+        if self._later_css_loaded:
+            return
+        self._later_css_loaded = True
+        for path in later_css_paths():
+            self.stylesheet.read(path)
+        self.refresh_css(animate=False)
+
+    def push_screen(self, *args: Any, **kwargs: Any) -> Any:
+        """Textual's ``push_screen``, the pushed screen's stylesheet read first."""
+        self.load_later_css()
+        return super().push_screen(*args, **kwargs)
 
     @work(thread=True, exit_on_error=False, group=STARTUP_GROUP)
     def _run_after_first_page(self) -> None:
@@ -359,6 +387,8 @@ class WfConsoleApp(App[None]):
 
     def action_help(self) -> None:
         """Open the key list for the console and the current screen."""
+        from wfconsole.console.screens.help import HelpScreen  # loaded on first use
+
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss()
             return

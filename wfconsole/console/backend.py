@@ -329,3 +329,10 @@ class ConsoleBackend(Protocol):
     def release_destination(self, destination: str, *, actor: str) -> ReleaseResult:
         """End the hold and send the runs waiting for ``destination``."""
         ...
+
+
+def answer_now(backend: ConsoleBackend, method: str, **query: Any) -> Any:
+    """What ``backend`` can answer to ``method`` without blocking (``OpeningBackend``'s
+    early answers, a few milliseconds of SQLite), or None: ask it from a worker then."""
+    answer = getattr(backend, "answer_now", None)
+    return answer(method, **query) if callable(answer) else None

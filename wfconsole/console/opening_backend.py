@@ -9,7 +9,10 @@ With ``early`` answers (``PlainFirstPage``: the newest page, the header's databa
 health, read through the driver alone) opening waits instead: the first screen is served
 without the engine, whose imports would otherwise compete with Textual's for the one
 interpreter, and the backend opens at the first call the early answers cannot serve (the
-operator's role, read right after the first page and the health are on screen).
+operator's role, read right after the first page and the health are on screen). Those
+early answers are also given on the event loop through ``answer_now``, which never waits
+for the backend: the first screen draws them in its first frame (a few milliseconds of
+SQLite) instead of a frame later from a worker.
 """
 
 from __future__ import annotations
@@ -119,6 +122,12 @@ class OpeningBackend(Generic[B]):
             return getattr(early, method)(**query)
         except Exception:  # closed meanwhile, or the database failed: ask the backend
             return None
+
+    def answer_now(self, method: str, **query: Any) -> Any:
+        """The early answer to ``method`` (``list_executions``, ``describe``, ``health``),
+        or None when there is none; never waits for the backend. The first screen draws
+        what it gets here in its first frame instead of a frame later from a worker."""
+        return self._early(method, **query)
 
     def list_executions(self, **query: Any) -> Any:
         """The newest page early, when that is what is asked; otherwise the backend's."""

@@ -16,9 +16,7 @@ from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from engine.access.roles import Permission
-from wfconsole.console.backend import ConsoleBackend
-from wfconsole.console.screens.blast_radius import BlastRadiusScreen
-from wfconsole.console.screens.execution_detail import ExecutionDetailScreen
+from wfconsole.console.backend import ConsoleBackend, answer_now
 from wfconsole.console.views.bulk_actions import BulkActions
 from wfconsole.console.views.execution_columns import (
     cells,
@@ -43,7 +41,7 @@ from wfconsole.console.widgets.record_table import RecordTable
 from wfconsole.console.widgets.safe_text import clean, safe_text
 
 if TYPE_CHECKING:
-    from engine.services.blast_radius import BulkAction
+    from engine.services.blast_radius import BlastRadius, BulkAction
     from engine.services.executions import Cursor, ExecutionRow
 
 PAGE_SIZE = 100
@@ -53,6 +51,14 @@ REFRESH_GROUP = "executions-refresh"
 FILTER_HINT = (
     "status:FAILED workflow:NAME trigger:webhook since:24h error:TEXT where:trigger.PATH = VALUE"
 )
+
+
+def blast_radius_dialog(radius: BlastRadius) -> Screen[bool]:
+    """The retry/cancel confirmation; its module loads on first use, not with the list
+    (the first screen)."""
+    from wfconsole.console.screens.blast_radius import BlastRadiusScreen
+
+    return BlastRadiusScreen(radius)
 
 
 class ExecutionsScreen(PermissionGate, Screen[None]):
@@ -117,7 +123,7 @@ class ExecutionsScreen(PermissionGate, Screen[None]):
         yield FilterBar(placeholder=FILTER_HINT, id="executions-filter")
         yield Static(id="executions-filter-error")
         yield RecordTable(id="executions-table")
-        yield BulkActions(self.backend, confirm=BlastRadiusScreen, id="executions-bulk")
+        yield BulkActions(self.backend, confirm=blast_radius_dialog, id="executions-bulk")
         yield ConsoleFooter()
 
     @property
@@ -131,10 +137,17 @@ class ExecutionsScreen(PermissionGate, Screen[None]):
         return self.query_one("#executions-filter", FilterBar)
 
     def on_mount(self) -> None:
-        """Lay out the columns and load the newest page."""
+        """Lay out the columns and load the newest page: at once when the backend has it
+        at hand (the console's first screen, read plainly), else from a worker."""
         self._widths = column_widths(self.app.size.width)
         self._rebuild()
-        self.reload()
+        args = list_arguments(self.filter, datetime.now(UTC))
+        rows = answer_now(self.backend, "list_executions", **args, limit=PAGE_SIZE)
+        if rows is None:
+            self.reload()
+            return
+        self.on_executions_screen_newest_loaded(self.NewestLoaded(self._generation, rows))
+        self._refresh.schedule(self.refresh_interval)
 
     def on_resize(self, event: events.Resize) -> None:
         """Fit the workflow and error columns to the width."""
@@ -339,6 +352,8 @@ class ExecutionsScreen(PermissionGate, Screen[None]):
     def on_record_table_row_selected(self, event: RecordTable.RowSelected) -> None:
         """Open the execution under the cursor."""
         event.stop()
+        from wfconsole.console.screens.execution_detail import ExecutionDetailScreen
+
         self.app.push_screen(ExecutionDetailScreen(self.backend, event.row_key))
 
     def action_diff(self) -> None:

@@ -77,6 +77,8 @@ class ReplayScreen(ModalScreen[str | None]):
         self.plan: ReplayPlan | None = None
         """The plan on screen, for ``planned_for``."""
         self.planned_for: ReplayOptions | None = None
+        self.planning_for: ReplayOptions | None = None
+        """The options of the dry run under way (None when none is)."""
         self.busy = False
 
     def compose(self) -> ComposeResult:
@@ -123,12 +125,14 @@ class ReplayScreen(ModalScreen[str | None]):
     # --- planning ------------------------------------------------------------------------
 
     def _options_changed(self) -> None:
-        self.planned_for = None
         self.set_timer(DEBOUNCE, self._plan_if_still_changed)
 
     def _plan_if_still_changed(self) -> None:
+        """Plan the options on screen unless they are planned or being planned: a field's
+        change event at mount would otherwise cancel the first dry run for the same
+        options (a preview is confirmed only when ``planned_for`` equals the options)."""
         options = self.options()
-        if options != self.planned_for:
+        if options not in (self.planned_for, self.planning_for):
             self._plan(options)
 
     def on_input_changed(self, _event: Input.Changed) -> None:
@@ -144,6 +148,7 @@ class ReplayScreen(ModalScreen[str | None]):
         self._options_changed()
 
     def _plan(self, options: ReplayOptions) -> None:
+        self.planning_for = options
         self.query_one("#replay-plan", Static).update(Text("planning…"))
         self._dry_run(options)
 
@@ -161,6 +166,8 @@ class ReplayScreen(ModalScreen[str | None]):
 
     def on_replay_screen_planned(self, message: Planned) -> None:
         """Show the preview if it is still for the options on screen."""
+        if message.options == self.planning_for:
+            self.planning_for = None
         if message.options != self.options():
             return
         self.plan, self.planned_for = message.plan, message.options
@@ -172,6 +179,8 @@ class ReplayScreen(ModalScreen[str | None]):
 
     def on_replay_screen_refused(self, message: Refused) -> None:
         """Say why these options cannot be replayed."""
+        if message.options == self.planning_for:
+            self.planning_for = None
         if message.options != self.options():
             return
         self.plan, self.planned_for = None, None

@@ -9,11 +9,12 @@ of acting. The engine checks the stored role again on every change.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, TypeGuard, cast
 
 from textual import events
 from textual.screen import Screen
-from textual.widgets import Input, TextArea
+from textual.widget import Widget
+from textual.widgets import Input
 
 from engine.access.roles import Permission
 from wfconsole.console.host import ConsoleHost, console_host
@@ -67,7 +68,7 @@ class PermissionGate:
         """A disabled key still says why nothing happened (not a key an input is typing)."""
         screen = self._screen
         focused = screen.focused
-        if isinstance(focused, Input | TextArea) and (
+        if _types_text(focused) and (
             event.is_printable or event.key in focused._bindings.key_to_bindings
         ):
             return
@@ -75,3 +76,15 @@ class PermissionGate:
             if self.refuse(binding.action):
                 event.stop()
                 return
+
+
+def _types_text(widget: Widget | None) -> TypeGuard[Widget]:
+    """An ``Input`` or a ``TextArea``, told by name: importing ``TextArea`` (tree-sitter,
+    its themes) held the console's first screen back by ~15 ms, and every screen with
+    a gate imports this module."""
+    if isinstance(widget, Input):
+        return True
+    return any(
+        cls.__name__ == "TextArea" and cls.__module__.startswith("textual.")
+        for cls in type(widget).__mro__
+    )
