@@ -52,9 +52,13 @@ run: $(STAMP)
 # Two test processes per core (pytest-xdist): many tests wait on consumer processes,
 # servers and PostgreSQL, so one per core left the cores half idle (2 cores: 1,084 s at
 # -n 2, 585 s at -n 4). worksteal evens out the long chaos tests. TEST_WORKERS=N overrides.
+# Bytecode is written even where PYTHONDONTWRITEBYTECODE is set (as on the CI machine):
+# without it each worker rewrites the asserts of every test module at each run (its
+# collection took 17.5 s of CPU, 7.1 s with the cache) and each consumer, serve and CLI
+# process the tests start compiles the engine's modules from source again.
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) * 2 )))
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
