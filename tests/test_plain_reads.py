@@ -277,6 +277,11 @@ def both_ways(
     given = {"database": {"url": seeded.url}, "queue": {"path": str(tmp_path / "q.db")}}
     plain = write_toml(tmp_path / "plain.toml", given)
     full = write_toml(tmp_path / "full.toml", {**given, "retention": {"logs_days": 90}})
+    return runner(capsys, plain), runner(capsys, full), readers_opened(monkeypatch)
+
+
+def readers_opened(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """From now on, whether each plain reader asked for opened (appended as it is)."""
     opened: list[bool] = []
     real_open = target_module.open_reader
 
@@ -286,7 +291,7 @@ def both_ways(
         return reader
 
     monkeypatch.setattr(target_module, "open_reader", spy)
-    return runner(capsys, plain), runner(capsys, full), opened
+    return opened
 
 
 @pytest.mark.parametrize(

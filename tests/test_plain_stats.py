@@ -16,12 +16,12 @@ import sqlalchemy as sa
 from engine.core_tables import EXECUTION
 from engine.db import Database
 from engine.demo.seed import seed_demo
-from engine.plain_reads import target as target_module
 from engine.plain_reads.figure_sql import tuned_rows
 from engine.plain_reads.reader import Reader
 from engine.plain_reads.statistics import WINDOW_PARTS
-from engine.plain_reads.target import PlainTarget, open_reader, plain_target
+from engine.plain_reads.target import open_reader, plain_target
 from tests.cli.runner import Cli, runner
+from tests.test_plain_reads import readers_opened
 
 E = EXECUTION.c
 
@@ -58,15 +58,7 @@ def both_ways(
     plain.write_text(f'[database]\nurl = "{db.url}"\n[queue]\npath = {queue}\n', "utf-8")
     full = tmp_path / "full.toml"
     full.write_text(plain.read_text("utf-8") + "[retention]\nlogs_days = 90\n", "utf-8")
-    opened: list[bool] = []
-    real_open = target_module.open_reader
-
-    def spy(found: PlainTarget) -> Reader | None:
-        reader = real_open(found)
-        opened.append(reader is not None)
-        return reader
-
-    mp.setattr(target_module, "open_reader", spy)
+    opened = readers_opened(mp)
     FrozenClock.frozen = datetime.now(UTC)
     mp.setattr("wfconsole.cli.commands.stats.datetime", FrozenClock)
     readers = 2 + (1 if db.is_sqlite else WINDOW_PARTS)

@@ -101,16 +101,6 @@ def _reference(rows: list[Any], now: datetime) -> dict[str, Any]:
         counts = per_workflow.setdefault(r.name, [0, 0])
         counts[0] += 1
         counts[1] += r.status == "FAILED"
-    by_message = Counter(r.error for r in window if r.status == "FAILED")
-    totals: Counter[str] = Counter()
-    examples: dict[str, tuple[int, str]] = {}
-    for error, count in by_message.items():
-        message = error or ""
-        signature = normalise_error(message) or "(no message)"
-        totals[signature] += count
-        if signature not in examples or (count, message) > examples[signature]:
-            examples[signature] = (count, message)
-    ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:10]
     return {
         "daily": daily,
         "top_failing_workflows": [
@@ -124,16 +114,29 @@ def _reference(rows: list[Any], now: datetime) -> dict[str, Any]:
             {"workflow": name, "executions": n, "failures": f}
             for name, (n, f) in sorted(per_workflow.items(), key=lambda i: (-i[1][0], i[0]))
         ][:10],
-        "failure_reasons": [
-            {
-                "signature": s,
-                "failures": n,
-                "transient": classify_error(examples[s][1]),
-                "example": examples[s][1],
-            }
-            for s, n in ranked
-        ],
+        "failure_reasons": reference_reasons(
+            Counter(r.error for r in window if r.status == "FAILED")
+        ),
     }
+
+
+def reference_reasons(by_message: Counter[str | None], limit: int = 10) -> list[dict[str, Any]]:
+    """The failure reasons as the read-time implementation defined them: each message
+    normalised, the signatures ranked by failures, each with its most common message."""
+    totals: Counter[str] = Counter()
+    examples: dict[str, tuple[int, str]] = {}
+    for error, count in by_message.items():
+        message = error or ""
+        signature = normalise_error(message) or "(no message)"
+        totals[signature] += count
+        if signature not in examples or (count, message) > examples[signature]:
+            examples[signature] = (count, message)
+    ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    return [
+        {"signature": s, "failures": n, "transient": classify_error(examples[s][1]),
+         "example": examples[s][1]}
+        for s, n in ranked
+    ]  # fmt: skip
 
 
 def _document(db: Database, now: datetime) -> dict[str, Any]:

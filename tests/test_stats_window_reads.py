@@ -21,11 +21,12 @@ import sqlalchemy as sa
 from engine.core_tables import EXECUTION, WORKFLOW
 from engine.db import Database
 from engine.demo.seed import seed_demo
-from engine.execution.error_signature import classify_error, normalise_error
+from engine.execution.error_signature import normalise_error
 from engine.models import WorkflowExecution, new_id, table_of
 from engine.plain_reads.reader import Reader, pyformat
 from engine.plain_reads.window_figures import window_figures, window_rows, window_totals
 from engine.services.failure_reasons import failure_reasons
+from tests.test_stats_in_sql import reference_reasons
 
 E, W = EXECUTION.c, WORKFLOW.c
 INDEXED_BYTES = 2000
@@ -81,21 +82,7 @@ def _reference(db: Database, now: datetime, limit: int = 10) -> list[dict[str, A
         E.status == "FAILED", E.completed_at >= now - timedelta(days=30), E.completed_at <= now
     )
     with db.engine.connect() as conn:
-        by_message = Counter(conn.execute(query).scalars())
-    totals: Counter[str] = Counter()
-    examples: dict[str, tuple[int, str]] = {}
-    for error, count in by_message.items():
-        message = error or ""
-        signature = normalise_error(message) or "(no message)"
-        totals[signature] += count
-        if signature not in examples or (count, message) > examples[signature]:
-            examples[signature] = (count, message)
-    ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:limit]
-    return [
-        {"signature": s, "failures": n, "transient": classify_error(examples[s][1]),
-         "example": examples[s][1]}
-        for s, n in ranked
-    ]  # fmt: skip
+        return reference_reasons(Counter(conn.execute(query).scalars()), limit)
 
 
 def _reasons(db: Database, now: datetime, limit: int = 10) -> list[dict[str, Any]]:

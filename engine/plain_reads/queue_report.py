@@ -29,8 +29,8 @@ from engine.statuses import ExecutionStatus
 LISTED_LEASES = 1000
 """At most this many stale leases are listed (and released by one flush)."""
 ALIVE_INTERVALS = 3
-"""A worker is alive while its heartbeat is younger than this many intervals
-(``engine.queue.heartbeat.ALIVE_INTERVALS``; a test keeps the two equal)."""
+"""A worker is alive while its heartbeat is younger than this many intervals (the one
+value: ``engine.queue.heartbeat`` takes it from here)."""
 DEFAULT_HEARTBEAT_INTERVAL = 5.0
 """``queue.heartbeat_interval``'s default, as ``engine.config.QueueSettings`` has it (a
 test keeps the two equal). A configured interval sends the plain read the full way."""

@@ -29,9 +29,9 @@ import sqlalchemy as sa
 
 from engine.core_tables import WORKER_HEARTBEAT
 from engine.db import Database, DatabaseError
+from engine.plain_reads.queue_report import ALIVE_INTERVALS
 
 log = logging.getLogger("wfconsole.heartbeat")
-ALIVE_INTERVALS = 3
 # A worker on another host cannot be asked whether its process exists: it counts as dead
 # only after this much longer silence (the longer of the two).
 REMOTE_DEAD_INTERVALS = 12

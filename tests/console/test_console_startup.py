@@ -39,33 +39,30 @@ def test_importing_the_app_leaves_the_other_sections_screens_unloaded() -> None:
     assert [name for name in LATER_SCREENS if f"wfconsole.console.screens.{name}" in loaded] == []
 
 
-def test_importing_the_app_leaves_the_first_screens_dialogs_and_the_text_area_unloaded() -> None:
-    """The detail, the blast radius and the help load when first opened; the gate on
-    every screen tells a text area by name, so tree-sitter waits for the editor."""
+def loaded_by_importing_the_app(*modules: str) -> list[str]:
+    """Which of ``modules`` a fresh interpreter has loaded after importing the app."""
     script = (
         "import sys, wfconsole.console.app\n"
-        "names = ('blast_radius', 'execution_detail', 'help')\n"
-        "found = [n for n in names if f'wfconsole.console.screens.{n}' in sys.modules]\n"
-        "print(' '.join(found + [m for m in ('tree_sitter',) if m in sys.modules]))"
+        f"print(' '.join(m for m in {modules!r} if m in sys.modules))"
     )
-    loaded = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
-    assert loaded == []
+
+
+def test_importing_the_app_leaves_the_first_screens_dialogs_and_the_text_area_unloaded() -> None:
+    """The detail, the blast radius and the help load when first opened; the gate on
+    every screen imports the text area at its first key, so tree-sitter waits for it."""
+    screens = [
+        f"wfconsole.console.screens.{n}" for n in ("blast_radius", "execution_detail", "help")
+    ]
+    assert loaded_by_importing_the_app(*screens, "tree_sitter") == []
 
 
 def test_importing_the_app_loads_neither_sqlmodel_nor_the_models() -> None:
     """The first screen's statuses and roles come from ``engine.statuses``: the ORM loads on
     a thread while the shell paints, not on the main thread before it."""
-    script = (
-        "import sys, wfconsole.console.app\n"
-        "print(' '.join(m for m in ('sqlmodel', 'sqlalchemy.orm', 'engine.models')"
-        " if m in sys.modules))"
-    )
-    loaded = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.split()
-    assert loaded == []
+    assert loaded_by_importing_the_app("sqlmodel", "sqlalchemy.orm", "engine.models") == []
 
 
 async def test_a_first_visit_to_a_section_parses_no_stylesheet_again(
