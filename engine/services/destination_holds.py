@@ -30,7 +30,7 @@ KEEP_MINUTES_FOR = timedelta(hours=25)
 PRUNE_EVERY_SECONDS = 600.0
 WORKER_ACTOR = "wfconsole-worker"
 W = table_of(Workflow).c
-_last_prune = 0.0
+_last_prune: float | None = None  # time.monotonic() of this process's last prune
 
 
 @dataclass(frozen=True)
@@ -168,7 +168,10 @@ def release_due(db: Database, queue: Dispatcher | None, *, breaker_enabled: bool
 
 def _prune_minutes(db: Database, now: datetime) -> None:
     global _last_prune
-    if time.monotonic() - _last_prune < PRUNE_EVERY_SECONDS:
+    # The first pass always prunes: time.monotonic() may count from boot, so on a machine
+    # up for less than PRUNE_EVERY_SECONDS a start value of 0 would skip it.
+    clock = time.monotonic()
+    if _last_prune is not None and clock - _last_prune < PRUNE_EVERY_SECONDS:
         return
-    _last_prune = time.monotonic()
+    _last_prune = clock
     delete_before(db, now - KEEP_MINUTES_FOR)
