@@ -25,6 +25,7 @@ from engine.config import Settings, load_settings
 from engine.db import Database, DatabaseError, open_database
 from engine.execution.decisions import Outcome
 from engine.execution.executor import Executor
+from engine.process_exit import skip_final_collections
 from engine.queue.heartbeat import Heartbeat
 from engine.queue.instance import make_huey, queue_was_emptied
 from engine.queue.sweeper import sweep
@@ -387,6 +388,7 @@ def default_queue() -> Queue:
 
             settings = load_settings()
             init_sentry(settings)  # huey_consumer never passes through `wfconsole worker`
+            skip_final_collections()  # nor through the CLI's entry point
             _default = Queue(settings)
         return _default
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from engine.process_exit import skip_final_collections
 from wfconsole.cli import command_table
 from wfconsole.cli.commands import COMMAND_TABLE
 from wfconsole.cli.commands.console import open_console
@@ -36,6 +37,7 @@ def _word(row: command_table.Row) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``wfconsole`` script."""
+    skip_final_collections()
     argv = sys.argv[1:] if argv is None else list(argv)
     # The first argument, when it is a command word, names the only branch that can parse
     # the line (options before it, or none, need the whole tree).
