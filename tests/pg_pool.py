@@ -26,11 +26,21 @@ from sqlalchemy.engine import make_url
 from tests.pg import admin_url, create_database, drop_later
 
 _FINGERPRINT_QUERIES = (
-    """SELECT table_name, column_name, data_type, column_default, is_nullable
-       FROM information_schema.columns WHERE table_schema NOT IN
-       ('pg_catalog', 'information_schema') ORDER BY 1, 2""",
-    "SELECT schemaname, indexname, indexdef FROM pg_indexes WHERE schemaname NOT IN "
-    "('pg_catalog', 'information_schema') ORDER BY 1, 2",
+    # The catalogs rather than information_schema.columns and pg_indexes: a third of the
+    # time, for the same facts.
+    """SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod),
+              pg_get_expr(d.adbin, d.adrelid), a.attnotnull
+       FROM pg_attribute AS a JOIN pg_class AS c ON c.oid = a.attrelid
+       JOIN pg_namespace AS n ON n.oid = c.relnamespace
+       LEFT JOIN pg_attrdef AS d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+       WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'v', 'm', 'f', 'p')
+         AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+       ORDER BY 1, 2, 3""",
+    """SELECT n.nspname, c.relname, pg_get_indexdef(c.oid) FROM pg_index AS i
+       JOIN pg_class AS c ON c.oid = i.indexrelid
+       JOIN pg_namespace AS n ON n.oid = c.relnamespace
+       WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+       ORDER BY 1, 2""",
     """SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid)
        FROM pg_constraint AS c JOIN pg_namespace AS n ON n.oid = c.connamespace
        WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2""",
@@ -80,11 +90,26 @@ def _connect(database: str) -> psycopg.Connection[tuple[Any, ...]]:
 
 def _fingerprint(conn: psycopg.Connection[tuple[Any, ...]]) -> str:
     digest = hashlib.sha256()
-    for query in _FINGERPRINT_QUERIES:
-        for row in conn.execute(query):
-            digest.update(repr(row).encode())
-        digest.update(b"|")
+    with conn.cursor() as cursor:
+        cursor.execute(";".join(_FINGERPRINT_QUERIES))  # one round trip, a result each
+        while True:
+            for row in cursor.fetchall():
+                digest.update(repr(row).encode())
+            digest.update(b"|")
+            if not cursor.nextset():
+                break
     return digest.hexdigest()
+
+
+def _positions_query(sequences: list[tuple[str, int, bool]]) -> sql.Composed:
+    """One query reading every sequence's ``last_value`` and ``is_called``, in order."""
+    parts = sql.SQL(" UNION ALL ").join(
+        sql.SQL("(SELECT {}, last_value, is_called FROM {})").format(
+            sql.Literal(index), sql.SQL(name)
+        )
+        for index, (name, _, _) in enumerate(sequences)
+    )
+    return sql.SQL("{} ORDER BY 1").format(parts)
 
 
 def _sequences(conn: psycopg.Connection[tuple[Any, ...]]) -> list[tuple[str, int, bool]]:
@@ -124,22 +149,28 @@ def _empty(template: _Template, name: str) -> bool:
     """Empty the database ``name`` back to the template's state; False when it cannot be
     (it is gone, or the test changed more than rows)."""
     try:
-        with _connect("postgres") as admin:
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = %s AND pid <> pg_backend_pid()",
-                (name,),
-            )
         with _connect(name) as conn:
+            # The connections a test left open end first (its own is spared).
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
             if _fingerprint(conn) != template.fingerprint:
                 return False
             with conn.transaction():
                 # DELETE, not TRUNCATE: the tables hold a test's few rows, and TRUNCATE
                 # makes new files for every table and index (0.2 s against 0.01 s).
                 # Foreign keys are not checked while the whole database is emptied.
-                conn.execute("SET LOCAL session_replication_role = replica")
-                for table in template.tables:
-                    conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
+                # Statements without parameters go together, in one round trip.
+                conn.execute(
+                    sql.SQL("; ").join(
+                        [sql.SQL("SET LOCAL session_replication_role = replica")]
+                        + [
+                            sql.SQL("DELETE FROM {}").format(sql.Identifier(table))
+                            for table in template.tables
+                        ]
+                    )
+                )
                 for table, (columns, rows) in template.rows.items():
                     insert = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
                         sql.Identifier(table),
@@ -148,12 +179,23 @@ def _empty(template: _Template, name: str) -> bool:
                     )
                     with conn.cursor() as cursor:
                         cursor.executemany(insert, rows)
-                for sequence, last_value, is_called in template.sequences:
+                if template.sequences:
                     conn.execute(
-                        sql.SQL("SELECT setval({}, %s, %s)").format(sql.Literal(sequence)),
-                        (last_value, is_called),
+                        sql.SQL("SELECT {}").format(
+                            sql.SQL(", ").join(
+                                sql.SQL("setval({}, {}, {})").format(
+                                    sql.Literal(sequence), sql.Literal(last), sql.Literal(called)
+                                )
+                                for sequence, last, called in template.sequences
+                            )
+                        )
                     )
-            return _sequences(conn) == template.sequences
+            if not template.sequences:
+                return True
+            positions = conn.execute(_positions_query(template.sequences)).fetchall()
+            return [(last, called) for _, last, called in positions] == [
+                (last, called) for _, last, called in template.sequences
+            ]
     except psycopg.Error:
         return False
 
