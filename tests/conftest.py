@@ -7,6 +7,7 @@ and friends), so a test never reads or writes the developer's real database.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
@@ -90,6 +91,14 @@ def migrated_postgres_template() -> str:
             raise
         _Templates.postgres, _Templates.postgres_name = stack, database_name(url)
     return _Templates.postgres_name
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Freeze what collection left alive (gc.freeze): the test modules and the libraries
+    they import live to the end of the run, and every full collection walked them again.
+    On the console and API tests that was 5-8 % of a test process's CPU time."""
+    gc.collect()
+    gc.freeze()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
