@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from engine.access.roles import PermissionDenied
 from engine.db import Database, session_scope
@@ -233,6 +234,26 @@ async def test_a_viewer_sees_r_and_c_refused_with_the_reason(
         assert app.screen is screen
         assert states(console_db, 2) == [("FAILED", 2, False)]
         assert audit(console_db) == []
+
+
+async def test_a_viewer_types_r_c_and_space_into_the_filter_bar(
+    make_app: MakeApp, settle: Settle, console_db: Database
+) -> None:
+    """The keys the gate refuses on the list are plain text in an input (Textual's active
+    bindings leave them to the focused input)."""
+    set_role(console_db, "tester", "VIEWER")
+    app = make_app()
+    async with app.run_test(size=(120, 36), notifications=True) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"error:rc r", "R")
+        await settle(pilot)
+        field = app.screen.focused
+        assert isinstance(field, Input)
+        assert field.value == "error:rc rR"
+        assert "cannot" not in shown_text(app)
+        await pilot.press("escape", "r")
+        await settle(pilot)
+        assert "cannot retry: needs OPERATOR (you are VIEWER)" in shown_text(app)
 
 
 def test_the_backend_refuses_a_viewer_whatever_the_screen_shows(

@@ -9,12 +9,11 @@ of acting. The engine checks the stored role again on every change.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, TypeGuard, cast
+from typing import Any, ClassVar, cast
 
 from textual import events
+from textual.binding import Binding
 from textual.screen import Screen
-from textual.widget import Widget
-from textual.widgets import Input
 
 from engine.access.roles import Permission
 from wfconsole.console.host import ConsoleHost, console_host
@@ -60,30 +59,22 @@ class PermissionGate:
     def _label(self, action: str) -> str:
         if action in self.REFUSALS:
             return self.REFUSALS[action]
-        bindings = self._screen._bindings.key_to_bindings.values()
-        described = (b.description for keys in bindings for b in keys if b.action == action)
+        # The screen's BINDINGS and those it inherits, most derived first.
+        declared = (
+            binding
+            for cls in type(self._screen).__mro__
+            for binding in Binding.make_bindings(vars(cls).get("BINDINGS", ()))
+        )
+        described = (b.description for b in declared if b.action == action)
         return next((d for d in described if d), action)
 
     def on_key(self, event: events.Key) -> None:
-        """A disabled key still says why nothing happened (not a key an input is typing)."""
+        """A disabled key still says why nothing happened.
+
+        Only for a key the screen's own binding would answer: Textual's ``active_bindings``
+        leaves out what the focused widget takes first (an input's typing and its keys,
+        a table's arrows), so those go on as usual."""
         screen = self._screen
-        focused = screen.focused
-        if _types_text(focused) and (
-            event.is_printable or event.key in focused._bindings.key_to_bindings
-        ):
-            return
-        for binding in screen._bindings.key_to_bindings.get(event.key, ()):
-            if self.refuse(binding.action):
-                event.stop()
-                return
-
-
-def _types_text(widget: Widget | None) -> TypeGuard[Widget]:
-    """An ``Input`` or a ``TextArea``. ``TextArea`` (tree-sitter, its themes) is imported
-    here, at the first key a gate sees, not with this module: every screen imports it,
-    and that import held the console's first screen back by ~15 ms."""
-    if isinstance(widget, Input):
-        return True
-    from textual.widgets import TextArea
-
-    return isinstance(widget, TextArea)
+        active = screen.active_bindings.get(event.key)
+        if active is not None and active.node is screen and self.refuse(active.binding.action):
+            event.stop()
