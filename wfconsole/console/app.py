@@ -195,7 +195,10 @@ class WfConsoleApp(App[None]):
         every stylesheet, twice, when it mounts (~200 ms on a first visit to a section).
         Our screens have no CSS of their own, and the widgets' ``DEFAULT_CSS`` is parsed
         as each widget registers, so nothing is stale. Should Textual rename the private
-        counter, this assignment does nothing and the first visit is slow again.
+        counter, this assignment does nothing and the first visit is slow again. (Textual
+        has no public way to say so: it refreshes on a mode's first screen since
+        Textualize/textual#5211, "could be improved upon … avoiding a CSS refresh when not
+        strictly required"; this goes when it is.)
         """
         if section.mode != FIRST_SECTION:
             self.load_later_css()
