@@ -11,19 +11,27 @@ CPU and wall time: the plain read commands 5-20 ms (bench/startup.py's median 76
 generation, which collections skip. Registered with ``atexit``, it takes nothing from the
 other exit handlers (logging still flushes, Sentry still sends), and module teardown and
 reference counting still close what they close. Only an object that nothing but a
-reference cycle keeps alive is no longer finalized at exit: a SQLite connection Huey
-keeps for a thread, say, is left to the operating system to close, as it already was for
-a worker's, so its ``-wal`` and ``-shm`` files can stay beside the database. That is the
-state a ``kill -9`` leaves, which SQLite, PostgreSQL and Redis recover from and the chaos
-suite exercises; nothing committed depends on a finalizer.
+reference cycle keeps alive is no longer finalized at exit. What must be closed then is
+closed explicitly instead: ``close_at_exit`` (the local queue file's connection, so its
+``-wal`` and ``-shm`` files go with it, as they went when the collector closed it).
 """
 
 from __future__ import annotations
 
 import atexit
 import gc
+import logging
+import weakref
+from typing import Protocol
 
+
+class _Closable(Protocol):
+    def close(self) -> object: ...
+
+
+log = logging.getLogger("wfconsole.exit")
 _registered = False
+_to_close: weakref.WeakSet[_Closable] = weakref.WeakSet()
 
 
 def skip_final_collections() -> None:
@@ -32,3 +40,19 @@ def skip_final_collections() -> None:
     if not _registered:
         atexit.register(gc.freeze)
         _registered = True
+
+
+def close_at_exit(resource: _Closable) -> None:
+    """Close ``resource`` at exit if it is still alive then.
+
+    Held by a weak reference: it may be collected and closed long before, as usual."""
+    _to_close.add(resource)
+
+
+@atexit.register
+def _close_remaining() -> None:
+    for resource in list(_to_close):
+        try:
+            resource.close()
+        except Exception as exc:  # the process ends anyway; say so and close the others
+            log.warning("could not close %s at exit: %s", type(resource).__name__, exc)

@@ -8,6 +8,7 @@ what they always were.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -53,3 +54,24 @@ def test_a_plain_import_does_not_freeze(isolated_environment: Path) -> None:
     run = _run("import engine.workers.runtime, wfconsole.cli")
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "frozen at exit: False"
+
+
+def test_commands_that_enqueue_leave_no_wal_beside_the_queue_file(
+    isolated_environment: Path, tmp_path: Path
+) -> None:
+    """The queue file's connection is closed at exit (``close_at_exit``), not left to the
+    collector: SQLite checkpoints its WAL and removes the ``-wal`` and ``-shm`` files."""
+    definition = tmp_path / "flow.json"
+    definition.write_text(json.dumps({
+        "name": "exit-check", "triggers": [{"type": "manual"}],
+        "actions": [{"type": "create_task", "title": "x"}],
+    }))  # fmt: skip
+    data = isolated_environment / "wfconsole"
+    assert _run(CLI, "workflow", "import", str(definition)).returncode == 0
+    queued = _run(CLI, "run", "exit-check")
+    assert queued.returncode == 0, queued.stderr
+    assert sorted(p.name for p in data.iterdir()) == ["queue.db", "queue.key", "wfconsole.db"]
+    waited = _run(CLI, "run", "exit-check", "--wait")
+    assert waited.returncode == 0, waited.stderr
+    assert " SUCCESS in " in waited.stdout
+    assert sorted(p.name for p in data.iterdir()) == ["queue.db", "queue.key", "wfconsole.db"]

@@ -21,6 +21,7 @@ from huey import Huey
 
 from engine.config import Settings
 from engine.db import Database, open_database
+from engine.process_exit import close_at_exit
 from engine.queue.messages import (
     GuardedRedisHuey,
     GuardedSqliteHuey,
@@ -128,6 +129,7 @@ def make_huey(settings: Settings, database: Callable[[], Database] | None = None
     else:
         path = ensure_private_sqlite(settings.queue_path)  # 0600, so its -wal/-shm are too
         huey = GuardedSqliteHuey(name, filename=str(path), results=False, serializer=serializer)
+        close_at_exit(huey.storage)  # its WAL checkpointed and removed, whatever keeps it
     huey.on_startup(name="wfconsole_quiet_per_message")(quiet_per_message_lines)
     return huey
 
