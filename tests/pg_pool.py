@@ -101,29 +101,28 @@ def _fingerprint(conn: psycopg.Connection[tuple[Any, ...]]) -> str:
     return digest.hexdigest()
 
 
-def _positions_query(sequences: list[tuple[str, int, bool]]) -> sql.Composed:
-    """One query reading every sequence's ``last_value`` and ``is_called``, in order."""
-    parts = sql.SQL(" UNION ALL ").join(
-        sql.SQL("(SELECT {}, last_value, is_called FROM {})").format(
-            sql.Literal(index), sql.SQL(name)
+def _positions(
+    conn: psycopg.Connection[tuple[Any, ...]], names: list[str]
+) -> list[tuple[str, int, bool]]:
+    """Each named sequence's ``last_value`` and ``is_called``, in one query."""
+    if not names:
+        return []
+    query = sql.SQL(" UNION ALL ").join(
+        sql.SQL("(SELECT {}, {}, last_value, is_called FROM {})").format(
+            sql.Literal(index), sql.Literal(name), sql.SQL(name)
         )
-        for index, (name, _, _) in enumerate(sequences)
+        for index, name in enumerate(names)
     )
-    return sql.SQL("{} ORDER BY 1").format(parts)
+    rows = conn.execute(sql.SQL("{} ORDER BY 1").format(query)).fetchall()
+    return [(name, int(last), bool(called)) for _, name, last, called in rows]
 
 
 def _sequences(conn: psycopg.Connection[tuple[Any, ...]]) -> list[tuple[str, int, bool]]:
-    found = []
     names = conn.execute(
         "SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename)"
         " FROM pg_sequences ORDER BY 1"
     ).fetchall()
-    for (name,) in names:
-        last_value, is_called = conn.execute(
-            sql.SQL("SELECT last_value, is_called FROM {}").format(sql.SQL(name))
-        ).fetchone() or (1, False)
-        found.append((name, int(last_value), bool(is_called)))
-    return found
+    return _positions(conn, [name for (name,) in names])
 
 
 def _describe(template: str) -> _Template:
@@ -190,12 +189,8 @@ def _empty(template: _Template, name: str) -> bool:
                             )
                         )
                     )
-            if not template.sequences:
-                return True
-            positions = conn.execute(_positions_query(template.sequences)).fetchall()
-            return [(last, called) for _, last, called in positions] == [
-                (last, called) for _, last, called in template.sequences
-            ]
+            names = [name for name, _, _ in template.sequences]
+            return _positions(conn, names) == template.sequences
     except psycopg.Error:
         return False
 
