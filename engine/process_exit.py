@@ -4,8 +4,8 @@ At exit CPython clears every module and then collects cyclic garbage across the 
 heap (SQLAlchemy, pydantic, Huey, Textual: hundreds of thousands of objects). The work is
 done by then and the memory goes back to the system anyway, yet those collections cost
 CPU and wall time: the plain read commands 5-20 ms (bench/startup.py's median 76-85 →
-67-68 ms), ``wfconsole secrets status`` 820-860 → 610 ms, ``wfconsole destinations``
-440-580 → 360-385 ms, a consumer's graceful stop 0.4-0.5 s of CPU → 0.06 s.
+67-68 ms), ``wfconsole secrets status`` 644-659 → 533-588 ms, ``wfconsole destinations``
+372-394 → 314-323 ms, a consumer's graceful stop 0.4-0.5 s of CPU → 0.06 s.
 
 ``gc.freeze()`` (public since Python 3.7) moves every tracked object to the permanent
 generation, which collections skip. Registered with ``atexit``, it takes nothing from the
